@@ -1,0 +1,64 @@
+/* scratchnet — the one matrix-product interface every layer uses.
+ *
+ *   C (m x n) = beta * C + op(A) (m x k) * op(B) (k x n), then the epilogue.
+ *
+ * All matrices are row-major with explicit leading dimensions. op(X) is X (SN_N) or
+ * X^T (SN_T): with SN_T, A is stored k x m and B is stored n x k. beta is 0 or 1.
+ *
+ * Determinism: the tuned kernels split work over rows and columns of C only, never
+ * over k, so every element of C is bit-identical whatever the thread count.
+ * Different ISAs (avx512/avx2/scalar) may differ in the last bits. */
+#ifndef SCRATCHNET_GEMM_H
+#define SCRATCHNET_GEMM_H
+
+#include <stddef.h>
+
+#include "scratchnet/error.h"
+
+typedef enum sn_trans { SN_N = 0, SN_T = 1 } sn_trans;
+
+/* Applied to each element after the full k-reduction, in this order:
+ *   c += bias[j];  c = max(c, 0) if relu;  c = (mask[i*ldmask+j] > 0) ? c : 0 if mask.
+ * The mask fuses ReLU's derivative into the backward product dX = dY * W. */
+typedef struct sn_epilogue {
+    const float *bias; /* n values, or NULL */
+    int relu;
+    const float *mask; /* m x n (ldmask), or NULL */
+    int ldmask;
+} sn_epilogue;
+
+typedef enum sn_isa { SN_ISA_SCALAR = 0, SN_ISA_AVX2 = 1, SN_ISA_AVX512 = 2 } sn_isa;
+
+/* Chooses the kernel set: the best the CPU supports, unless the environment variable
+ * SCRATCHNET_ISA=avx512|avx2|scalar forces one. Fails (SN_EINVAL / SN_EUNSUPPORTED)
+ * for an unknown name or an ISA this CPU or build lacks. Called implicitly on first
+ * use; call it explicitly to report the error. */
+int sn_isa_init(sn_error *err);
+int sn_isa_force(sn_isa isa, sn_error *err);      /* for tests and benchmarks */
+sn_isa sn_isa_active(void);
+int sn_isa_supported(sn_isa isa);
+const char *sn_isa_name(sn_isa isa);
+
+/* Floats of workspace sn_gemm_ws needs for this problem. */
+size_t sn_gemm_workspace(sn_trans ta, sn_trans tb, int m, int n, int k);
+
+/* The tuned product. ws holds sn_gemm_workspace() floats, 64-byte aligned, shared by
+ * all threads. Called outside a parallel region it opens one (OpenMP); called inside
+ * one, every thread of the team must call it with the same arguments (orphaned
+ * work-sharing), which lets a whole training step run in a single parallel region. */
+void sn_gemm_ws(sn_trans ta, sn_trans tb, int m, int n, int k,
+                const float *A, int lda, const float *B, int ldb,
+                float beta, float *C, int ldc, const sn_epilogue *ep, float *ws);
+
+/* Same, allocating its own workspace. Returns SN_OK or SN_ENOMEM / SN_EINVAL. */
+int sn_gemm(sn_trans ta, sn_trans tb, int m, int n, int k,
+            const float *A, int lda, const float *B, int ldb,
+            float beta, float *C, int ldc, const sn_epilogue *ep);
+
+/* The algorithmic reference: three plain loops, double accumulation. The oracle
+ * for tests and for bench --gemm validation. */
+void sn_gemm_ref(sn_trans ta, sn_trans tb, int m, int n, int k,
+                 const float *A, int lda, const float *B, int ldb,
+                 float beta, float *C, int ldc, const sn_epilogue *ep);
+
+#endif

@@ -1,0 +1,57 @@
+/* scratchnet — the MLP: sizes[0] inputs, ReLU hidden layers, linear output (the
+ * softmax lives in the loss). All parameters are one block, W1 b1 W2 b2 ..., with
+ * W_l (sizes[l+1] x sizes[l]) and b_l (sizes[l+1]); W and b point into it. */
+#ifndef SCRATCHNET_MODEL_H
+#define SCRATCHNET_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scratchnet/error.h"
+#include "scratchnet/rng.h"
+
+#define SN_MAX_LAYERS 16      /* weight layers */
+#define SN_MAX_WIDTH 65536    /* units in one layer */
+#define SN_MAX_PARAMS 100000000 /* 400 MB of float32: refuse larger models */
+
+typedef struct sn_mlp {
+    int nlayers;                   /* weight layers (sizes has nlayers + 1 entries) */
+    int sizes[SN_MAX_LAYERS + 1];
+    size_t nparams;
+    float *params;                 /* owned, 64-byte aligned */
+    float *W[SN_MAX_LAYERS];       /* point into params; don't free */
+    float *b[SN_MAX_LAYERS];
+} sn_mlp;
+
+/* Validates sizes (2..17 entries, each 1..65536, total parameters bounded), allocates
+ * zeroed parameters. */
+int sn_mlp_create(sn_mlp *m, const int *sizes, int nsizes, sn_error *err);
+void sn_mlp_free(sn_mlp *m);
+/* Parameter count for sizes, or 0 if they are invalid. */
+size_t sn_mlp_count_params(const int *sizes, int nsizes);
+/* He-normal weights (std sqrt(2/fan_in)), zero biases. */
+void sn_mlp_init_he(sn_mlp *m, sn_rng *rng);
+/* Carves W/b pointers out of a parameter-shaped block (params, gradients, moments). */
+void sn_mlp_views(const sn_mlp *m, float *block, float **W, float **b);
+
+/* "784,50,25,10" -> sizes. Returns SN_EINVAL with the offending item in err. */
+int sn_parse_layers(const char *text, int *sizes, int *nsizes, sn_error *err);
+/* sizes -> "784,50,25,10" (separator sep). */
+void sn_format_layers(const int *sizes, int nsizes, char sep, char *out, size_t cap);
+
+/* Reusable buffers for running the network on up to `capacity` rows. */
+typedef struct sn_forward_ctx {
+    int capacity;
+    float *act[SN_MAX_LAYERS + 1]; /* act[0]: input rows, act[l]: layer l output */
+    float *ws;                     /* GEMM workspace */
+    float *loss;                   /* capacity */
+    uint8_t *y, *correct;          /* capacity */
+    void *block;                   /* one allocation for all of the above */
+} sn_forward_ctx;
+
+int sn_forward_ctx_create(sn_forward_ctx *c, const sn_mlp *m, int capacity, sn_error *err);
+void sn_forward_ctx_free(sn_forward_ctx *c);
+/* Runs act[0] (n x sizes[0]) through the network; returns the logits (n x classes). */
+const float *sn_mlp_forward(const sn_mlp *m, sn_forward_ctx *c, int n);
+
+#endif

@@ -1,0 +1,40 @@
+/* scratchnet — model and checkpoint files.
+ *
+ * Layout (all integers and floats little-endian, written byte by byte, so the file is
+ * portable across endianness):
+ *   "SCRNTNET"  u32 version=1  u32 kind (1 model, 2 checkpoint)  u32 nsizes  u32 sizes[]
+ *   kind 2 only: u32 opt  f32 lr  u32 batch  i32 val  u64 seed  u32 epoch  u64 step
+ *                u64 rng[4]
+ *   f32 params[nparams]
+ *   kind 2 only: f32 opt_state[nparams * (0|1|2)]
+ *   u32 CRC-32 (zlib polynomial) of every byte after the magic
+ * Files are written to a temporary file in the same directory, fsync'd and renamed:
+ * a crash leaves the old file or the new one, never a torn one. */
+#ifndef SCRATCHNET_MODELFILE_H
+#define SCRATCHNET_MODELFILE_H
+
+#include "scratchnet/error.h"
+#include "scratchnet/model.h"
+#include "scratchnet/train.h"
+
+#define SN_MODEL_VERSION 1
+
+int sn_model_save(const sn_mlp *m, const char *path, sn_error *err);
+/* Creates *m from the file; refuses bad magic, version, sizes, length or CRC. */
+int sn_model_load(sn_mlp *m, const char *path, sn_error *err);
+
+/* Checkpoint: model, optimiser state, RNG state, epochs done and the arguments that
+ * must match on resume (layers, optimiser, lr, batch, val, seed). */
+int sn_checkpoint_save(const sn_trainer *t, const char *path, sn_error *err);
+/* Loads into a trainer created with the same configuration; refuses a checkpoint
+ * whose arguments differ, naming the first mismatch. */
+int sn_checkpoint_load(sn_trainer *t, const char *path, sn_error *err);
+
+/* Writes len bytes to path atomically (temp file + fsync + rename). Also used by the
+ * CSV/PNG writers. */
+int sn_write_file_atomic(const char *path, const void *data, size_t len, sn_error *err);
+/* Creates the parent directory of path if it is missing (one level, like the seed
+ * project's models/). */
+int sn_ensure_parent_dir(const char *path, sn_error *err);
+
+#endif

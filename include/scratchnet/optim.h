@@ -1,0 +1,34 @@
+/* scratchnet — optimisers over the flat parameter block.
+ *   sgd:      w -= lr * g
+ *   momentum: v = 0.9 v + g;  w -= lr * v
+ *   adam:     m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+ *             w -= lr * sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)   (b1 .9, b2 .999, eps 1e-8) */
+#ifndef SCRATCHNET_OPTIM_H
+#define SCRATCHNET_OPTIM_H
+
+#include <stddef.h>
+
+#include "scratchnet/error.h"
+
+typedef enum sn_opt_kind { SN_OPT_SGD = 0, SN_OPT_MOMENTUM = 1, SN_OPT_ADAM = 2 } sn_opt_kind;
+
+typedef struct sn_optimizer {
+    sn_opt_kind kind;
+    float lr;
+    long step;     /* updates applied so far */
+    size_t n;      /* parameters */
+    float *m, *v;  /* state: momentum buffer / Adam moments (NULL when unused), owned */
+} sn_optimizer;
+
+int sn_opt_create(sn_optimizer *o, sn_opt_kind kind, float lr, size_t n, sn_error *err);
+void sn_opt_free(sn_optimizer *o);
+/* Applies update number o->step + 1 (the caller increments o->step afterwards, outside
+ * any parallel region). Work-shared: call from every thread of a team, or from none. */
+void sn_opt_apply(const sn_optimizer *o, float *params, const float *grads);
+
+const char *sn_opt_name(sn_opt_kind k);
+int sn_opt_parse(const char *text, sn_opt_kind *k); /* SN_OK or SN_EINVAL */
+/* Floats of state per parameter: 0, 1 or 2. */
+int sn_opt_state_per_param(sn_opt_kind k);
+
+#endif

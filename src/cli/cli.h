@@ -1,0 +1,49 @@
+/* Shared by the programs (scratchnet, bench, draw): strict argument parsing with the
+ * CLI.md messages, data-directory resolution with fetch-on-first-use, progress bars.
+ * Unlike the library, this code prints (to stderr) — it is the program talking. */
+#ifndef SN_CLI_H
+#define SN_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scratchnet/data.h"
+
+enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+/* Parse a flag's value or print "prog: --flag: 'x' is not ...; expected ..." and
+ * return 0. */
+int cli_int(const char *prog, const char *flag, const char *text, long min, long max, int *out);
+int cli_u64(const char *prog, const char *flag, const char *text, uint64_t *out);
+int cli_float(const char *prog, const char *flag, const char *text, double min_excl, float *out);
+
+/* The data directory: --data, else $SCRATCHNET_DATA, else data/mnist in the source tree. */
+const char *cli_data_dir(const char *flag_value);
+/* Ensures the four MNIST files are in dir, running data/fetch-mnist.sh when they are
+ * missing (saying so on stderr). Prints the fetch command and returns 0 on failure. */
+int cli_ensure_mnist(const char *prog, const char *dir);
+/* Loads train (all 60000) and test sets; prints the library's message on failure. */
+int cli_load_mnist(const char *prog, const char *dir, sn_dataset *train, sn_dataset *test);
+
+/* Default model path: models/scratch.bin under the current directory. */
+#define CLI_DEFAULT_MODEL "models/scratch.bin"
+
+/* Path of a file installed or shipped in the source tree (e.g. "plots/loss.gp"). */
+int cli_find_resource(const char *rel, char *out, size_t cap);
+
+/* A progress bar on stderr when it is a TTY: "label [=====>    ] 42% extra". */
+typedef struct cli_progress {
+    int enabled;
+    const char *label;
+    double start;
+} cli_progress;
+void cli_progress_begin(cli_progress *p, const char *label, int enabled);
+void cli_progress_update(void *p, int done, int total);
+void cli_progress_end(cli_progress *p);
+
+/* Compiler, flags, commit and CPU for reports. */
+const char *cli_cpu_model(void);
+const char *cli_build_info(void);
+const char *cli_commit(void);
+
+#endif

@@ -1,0 +1,419 @@
+/* scratchnet — train, evaluate, inspect and apply the MLP (see shared/CLI.md). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "scratchnet/gemm.h"
+#include "scratchnet/image.h"
+#include "scratchnet/layers.h"
+#include "scratchnet/modelfile.h"
+#include "scratchnet/train.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static const char *PROG = "scratchnet";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: scratchnet train [--data DIR] [--layers 784,50,25,10] [--epochs 10] [--batch 128]\n"
+            "                        [--lr 0.05] [--opt sgd|momentum|adam] [--threads N] [--seed 42]\n"
+            "                        [--val 10000] [--eval-every 1] [--save FILE] [--csv FILE] [--quiet]\n"
+            "                        [--checkpoint FILE] [--resume FILE]\n"
+            "       scratchnet eval    [--model FILE] [--data DIR] [--threads N]\n"
+            "       scratchnet predict [--model FILE] [--probs] IMAGE...   (PGM or PNG)\n"
+            "       scratchnet info    [--model FILE]\n"
+            "Environment: SCRATCHNET_DATA (data directory), SCRATCHNET_ISA=avx512|avx2|scalar,\n"
+            "OMP_NUM_THREADS. Exit codes: 0 ok, 1 runtime failure, 2 usage error.\n");
+}
+
+static int default_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* Returns the value after flag argv[*i], or NULL with a message. */
+static const char *value_of(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "%s: %s needs a value\n", PROG, argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int isa_or_die(void)
+{
+    sn_error err;
+    if (sn_isa_init(&err) != SN_OK) {
+        fprintf(stderr, "%s: %s\n", PROG, err.msg);
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- train ---------------------------------------------------------------- */
+typedef struct train_args {
+    const char *data, *save, *csv, *checkpoint, *resume;
+    int sizes[SN_MAX_LAYERS + 1], nsizes, eval_every, quiet;
+    sn_train_config cfg;
+} train_args;
+
+static int parse_train(int argc, char **argv, train_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->cfg = sn_train_defaults();
+    a->cfg.threads = default_threads();
+    a->save = CLI_DEFAULT_MODEL;
+    a->eval_every = 1;
+    sn_error err;
+    int def[] = { 784, 50, 25, 10 };
+    memcpy(a->sizes, def, sizeof def);
+    a->nsizes = 4;
+    for (int i = 2; i < argc; i++) {
+        const char *f = argv[i], *v;
+        if (!strcmp(f, "--quiet")) { a->quiet = 1; continue; }
+        if (strncmp(f, "--", 2) != 0) {
+            fprintf(stderr, "%s train: unexpected argument '%s'\n", PROG, f);
+            return 0;
+        }
+        static const char *const with_value[] = { "--data", "--layers", "--epochs", "--batch", "--lr", "--opt",
+                                                  "--threads", "--seed", "--val", "--eval-every", "--save",
+                                                  "--csv", "--checkpoint", "--resume", NULL };
+        int known = 0;
+        for (int k = 0; with_value[k]; k++) known |= !strcmp(f, with_value[k]);
+        if (!known) {
+            fprintf(stderr, "%s train: unknown flag '%s'\n", PROG, f);
+            usage(stderr);
+            return 0;
+        }
+        if (!(v = value_of(argc, argv, &i))) return 0;
+        if (!strcmp(f, "--data")) a->data = v;
+        else if (!strcmp(f, "--save")) a->save = v;
+        else if (!strcmp(f, "--csv")) a->csv = v;
+        else if (!strcmp(f, "--checkpoint")) a->checkpoint = v;
+        else if (!strcmp(f, "--resume")) a->resume = v;
+        else if (!strcmp(f, "--epochs")) { if (!cli_int(PROG, f, v, 1, 1000000, &a->cfg.epochs)) return 0; }
+        else if (!strcmp(f, "--batch")) { if (!cli_int(PROG, f, v, 1, 60000, &a->cfg.batch)) return 0; }
+        else if (!strcmp(f, "--threads")) { if (!cli_int(PROG, f, v, 1, 1024, &a->cfg.threads)) return 0; }
+        else if (!strcmp(f, "--val")) { if (!cli_int(PROG, f, v, 0, 59999, &a->cfg.val)) return 0; }
+        else if (!strcmp(f, "--eval-every")) { if (!cli_int(PROG, f, v, 1, 1000000, &a->eval_every)) return 0; }
+        else if (!strcmp(f, "--seed")) { if (!cli_u64(PROG, f, v, &a->cfg.seed)) return 0; }
+        else if (!strcmp(f, "--lr")) { if (!cli_float(PROG, f, v, 0.0, &a->cfg.lr)) return 0; }
+        else if (!strcmp(f, "--opt")) {
+            if (sn_opt_parse(v, &a->cfg.opt) != SN_OK) {
+                fprintf(stderr, "%s: --opt: '%s' is not allowed; expected sgd, momentum or adam\n", PROG, v);
+                return 0;
+            }
+        } else if (!strcmp(f, "--layers")) {
+            if (sn_parse_layers(v, a->sizes, &a->nsizes, &err) != SN_OK) {
+                fprintf(stderr, "%s: --layers: %s\n", PROG, err.msg);
+                return 0;
+            }
+            if (a->sizes[0] != 784 || a->sizes[a->nsizes - 1] != 10) {
+                fprintf(stderr, "%s: --layers: '%s' is not allowed; MNIST needs 784 inputs first and 10 outputs last\n",
+                        PROG, v);
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+static void csv_write_header(FILE *f)
+{
+    fprintf(f, "# scratchnet train; commit %s; %s; cpu %s; isa %s\n", cli_commit(), cli_build_info(),
+            cli_cpu_model(), sn_isa_name(sn_isa_active()));
+    fprintf(f, "epoch,train_loss,val_loss,val_acc,epoch_s,samples_per_s\n");
+}
+
+static int cmd_train(int argc, char **argv)
+{
+    train_args a;
+    if (!parse_train(argc, argv, &a)) return EXIT_USAGE;
+    if (!isa_or_die()) return EXIT_USAGE;
+
+    sn_dataset all, test;
+    if (!cli_load_mnist(PROG, cli_data_dir(a.data), &all, &test)) return EXIT_RUNTIME;
+    int rc = EXIT_RUNTIME;
+    sn_error err;
+    sn_mlp model = { 0 };
+    sn_trainer t = { 0 };
+    FILE *csv = NULL;
+    if (a.cfg.val >= all.count) {
+        fprintf(stderr, "%s: --val: '%d' is not allowed; it must leave training images (the set has %d)\n",
+                PROG, a.cfg.val, all.count);
+        sn_dataset_free(&all);
+        sn_dataset_free(&test);
+        return EXIT_USAGE;
+    }
+    const int ntrain = all.count - a.cfg.val;
+    sn_dataset train = sn_dataset_slice(&all, 0, ntrain), val = sn_dataset_slice(&all, ntrain, a.cfg.val);
+
+    if (sn_mlp_create(&model, a.sizes, a.nsizes, &err) || sn_trainer_create(&t, &model, &a.cfg, ntrain, &err)) {
+        fprintf(stderr, "%s: %s\n", PROG, err.msg);
+        goto out;
+    }
+    if (a.resume) {
+        if (sn_checkpoint_load(&t, a.resume, &err)) {
+            fprintf(stderr, "%s: --resume: %s\n", PROG, err.msg);
+            goto out;
+        }
+        if (!a.quiet) fprintf(stderr, "resumed from %s after epoch %d\n", a.resume, t.epoch);
+    }
+    if (a.csv) {
+        if (sn_ensure_parent_dir(a.csv, &err) || !(csv = fopen(a.csv, "w"))) {
+            fprintf(stderr, "%s: --csv: cannot write %s\n", PROG, a.csv);
+            goto out;
+        }
+        csv_write_header(csv);
+    }
+
+    char layers[128];
+    sn_format_layers(a.sizes, a.nsizes, ',', layers, sizeof layers);
+    if (!a.quiet)
+        fprintf(stderr, "training %s (%zu parameters) on %d images, %s lr=%g batch=%d threads=%d isa=%s seed=%llu\n",
+                layers, model.nparams, ntrain, sn_opt_name(a.cfg.opt), a.cfg.lr, a.cfg.batch,
+                a.cfg.threads, sn_isa_name(sn_isa_active()), (unsigned long long)a.cfg.seed);
+
+    double train_s = 0.0;
+    long samples = 0;
+    while (t.epoch < a.cfg.epochs) {
+        sn_epoch_stats st;
+        cli_progress bar;
+        char label[32];
+        snprintf(label, sizeof label, "epoch %d/%d", t.epoch + 1, a.cfg.epochs);
+        cli_progress_begin(&bar, label, !a.quiet);
+        sn_train_epoch(&t, &train, &st, cli_progress_update, &bar);
+        cli_progress_end(&bar);
+        train_s += st.train_s;
+        samples += ntrain;
+        if (st.diverged) {
+            fprintf(stderr, "%s: training diverged in epoch %d (loss became NaN or infinite); "
+                            "try a smaller --lr. No model saved.\n", PROG, st.epoch);
+            goto out;
+        }
+        double vl = NAN, va = NAN;
+        int evaluate = val.count > 0 && (t.epoch % a.eval_every == 0 || t.epoch == a.cfg.epochs);
+        if (evaluate) sn_evaluate(&model, &t.fwd, &val, a.cfg.threads, &vl, &va);
+        if (evaluate || val.count == 0) {
+            printf("epoch %d/%d train_loss=%.4f val_loss=%.4f val_acc=%.4f epoch_s=%.3f samples_per_s=%.0f\n",
+                   st.epoch, a.cfg.epochs, st.train_loss, vl, va, st.train_s, st.samples_per_s);
+            fflush(stdout);
+        }
+        if (csv) {
+            fprintf(csv, "%d,%.6f,%.6f,%.6f,%.6f,%.0f\n", st.epoch, st.train_loss, vl, va, st.train_s, st.samples_per_s);
+            fflush(csv);
+        }
+        if (a.checkpoint && sn_checkpoint_save(&t, a.checkpoint, &err)) {
+            fprintf(stderr, "%s: --checkpoint: %s\n", PROG, err.msg);
+            goto out;
+        }
+    }
+    double tl, ta;
+    sn_evaluate(&model, &t.fwd, &test, a.cfg.threads, &tl, &ta);
+    if (sn_model_save(&model, a.save, &err)) {
+        fprintf(stderr, "%s: --save: %s\n", PROG, err.msg);
+        goto out;
+    }
+    if (!a.quiet) fprintf(stderr, "saved %s\n", a.save);
+    printf("test_loss=%.4f test_acc=%.4f train_s=%.3f samples_per_s=%.0f\n", tl, ta, train_s,
+           train_s > 0 ? samples / train_s : 0.0);
+    rc = 0;
+out:
+    if (csv) fclose(csv);
+    sn_trainer_free(&t);
+    sn_mlp_free(&model);
+    sn_dataset_free(&all);
+    sn_dataset_free(&test);
+    return rc;
+}
+
+/* ---- eval / info / predict -------------------------------------------------- */
+typedef struct common_args {
+    const char *model, *data;
+    int threads, probs;
+    char **files;
+    int nfiles;
+} common_args;
+
+static int parse_common(int argc, char **argv, common_args *a, int allow_files, int allow_data)
+{
+    memset(a, 0, sizeof *a);
+    a->model = CLI_DEFAULT_MODEL;
+    a->threads = default_threads();
+    a->files = calloc((size_t)argc, sizeof(char *));
+    if (!a->files) return 0;
+    for (int i = 2; i < argc; i++) {
+        const char *f = argv[i], *v;
+        if (!strcmp(f, "--model")) {
+            if (!(v = value_of(argc, argv, &i))) return 0;
+            a->model = v;
+        } else if (allow_data && !strcmp(f, "--data")) {
+            if (!(v = value_of(argc, argv, &i))) return 0;
+            a->data = v;
+        } else if (!strcmp(f, "--threads")) {
+            if (!(v = value_of(argc, argv, &i)) || !cli_int(PROG, f, v, 1, 1024, &a->threads)) return 0;
+        } else if (allow_files && !strcmp(f, "--probs")) {
+            a->probs = 1;
+        } else if (allow_files && (strncmp(f, "--", 2) != 0 || !strcmp(f, "--"))) {
+            if (!strcmp(f, "--")) { while (++i < argc) a->files[a->nfiles++] = argv[i]; break; }
+            a->files[a->nfiles++] = argv[i];
+        } else {
+            fprintf(stderr, "%s %s: unknown flag or argument '%s'\n", PROG, argv[1], f);
+            usage(stderr);
+            return 0;
+        }
+    }
+    if (allow_files && a->nfiles == 0) {
+        fprintf(stderr, "%s predict: no IMAGE given; expected one or more PGM or PNG files\n", PROG);
+        return 0;
+    }
+    return 1;
+}
+
+static int load_model(const char *path, sn_mlp *m)
+{
+    sn_error err;
+    if (sn_model_load(m, path, &err) == SN_OK) return 1;
+    fprintf(stderr, "%s: %s\n", PROG, err.msg);
+    if (err.code == SN_EIO && !strcmp(path, CLI_DEFAULT_MODEL))
+        fprintf(stderr, "%s: train one first with: scratchnet train\n", PROG);
+    return 0;
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+    common_args a;
+    int ok = parse_common(argc, argv, &a, 0, 1);
+    free(a.files);
+    if (!ok) return EXIT_USAGE;
+    if (!isa_or_die()) return EXIT_USAGE;
+    sn_mlp m;
+    if (!load_model(a.model, &m)) return EXIT_RUNTIME;
+    if (m.sizes[0] != 784 || m.sizes[m.nlayers] != 10) {
+        fprintf(stderr, "%s: %s: network has %d inputs and %d outputs, MNIST needs 784 and 10\n", PROG,
+                a.model, m.sizes[0], m.sizes[m.nlayers]);
+        sn_mlp_free(&m);
+        return EXIT_RUNTIME;
+    }
+    sn_dataset test;
+    sn_forward_ctx ctx;
+    sn_error err;
+    if (!cli_load_mnist(PROG, cli_data_dir(a.data), NULL, &test)) { sn_mlp_free(&m); return EXIT_RUNTIME; }
+    if (sn_forward_ctx_create(&ctx, &m, 256, &err)) {
+        fprintf(stderr, "%s: %s\n", PROG, err.msg);
+        sn_mlp_free(&m);
+        sn_dataset_free(&test);
+        return EXIT_RUNTIME;
+    }
+    double loss, acc;
+    sn_evaluate(&m, &ctx, &test, a.threads, &loss, &acc);
+    printf("test_loss=%.4f test_acc=%.4f\n", loss, acc);
+    sn_forward_ctx_free(&ctx);
+    sn_mlp_free(&m);
+    sn_dataset_free(&test);
+    return 0;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    common_args a;
+    int ok = parse_common(argc, argv, &a, 0, 0);
+    free(a.files);
+    if (!ok) return EXIT_USAGE;
+    sn_mlp m;
+    if (!load_model(a.model, &m)) return EXIT_RUNTIME;
+    char layers[128];
+    struct stat st;
+    sn_format_layers(m.sizes, m.nlayers + 1, ',', layers, sizeof layers);
+    printf("model: %s\nformat: version %d, float32 little-endian, CRC-32 checked\n", a.model, SN_MODEL_VERSION);
+    printf("layers: %s (ReLU hidden, softmax output)\nparameters: %zu\n", layers, m.nparams);
+    if (stat(a.model, &st) == 0) printf("file_bytes: %lld\n", (long long)st.st_size);
+    for (int l = 0; l < m.nlayers; l++) {
+        double s = 0, s2 = 0;
+        size_t n = (size_t)m.sizes[l] * m.sizes[l + 1];
+        for (size_t i = 0; i < n; i++) s += m.W[l][i], s2 += (double)m.W[l][i] * m.W[l][i];
+        printf("layer %d: W %dx%d mean=%.5f std=%.5f, b %d\n", l + 1, m.sizes[l + 1], m.sizes[l], s / n,
+               sqrt(s2 / n - (s / n) * (s / n)), m.sizes[l + 1]);
+    }
+    sn_mlp_free(&m);
+    return 0;
+}
+
+static int cmd_predict(int argc, char **argv)
+{
+    common_args a;
+    if (!parse_common(argc, argv, &a, 1, 0)) { free(a.files); return EXIT_USAGE; }
+    if (!isa_or_die()) { free(a.files); return EXIT_USAGE; }
+    sn_mlp m;
+    if (!load_model(a.model, &m)) { free(a.files); return EXIT_RUNTIME; }
+    if (m.sizes[0] != 784 || m.sizes[m.nlayers] != 10) {
+        fprintf(stderr, "%s: %s: network has %d inputs and %d outputs, digits need 784 and 10\n", PROG,
+                a.model, m.sizes[0], m.sizes[m.nlayers]);
+        sn_mlp_free(&m);
+        free(a.files);
+        return EXIT_RUNTIME;
+    }
+    sn_forward_ctx ctx;
+    sn_error err;
+    if (sn_forward_ctx_create(&ctx, &m, 1, &err)) {
+        fprintf(stderr, "%s: %s\n", PROG, err.msg);
+        sn_mlp_free(&m);
+        free(a.files);
+        return EXIT_RUNTIME;
+    }
+    int failures = 0;
+    for (int i = 0; i < a.nfiles; i++) {
+        sn_image img;
+        if (sn_image_read(&img, a.files[i], &err)) {
+            fprintf(stderr, "%s: %s\n", PROG, err.msg);
+            failures++;
+            continue;
+        }
+        int rc = sn_image_to_mnist(&img, ctx.act[0], &err);
+        sn_image_free(&img);
+        if (rc) {
+            printf("%s empty\n", a.files[i]); /* reported as such, not classified */
+            fprintf(stderr, "%s: %s\n", PROG, err.msg);
+            continue;
+        }
+        float p[10];
+        sn_softmax(p, sn_mlp_forward(&m, &ctx, 1), 1, 10);
+        int best = 0;
+        for (int k = 1; k < 10; k++)
+            if (p[k] > p[best]) best = k;
+        printf("%s digit=%d p=%.4f", a.files[i], best, p[best]);
+        if (a.probs)
+            for (int k = 0; k < 10; k++) printf(" p%d=%.4f", k, p[k]);
+        printf("\n");
+    }
+    sn_forward_ctx_free(&ctx);
+    sn_mlp_free(&m);
+    free(a.files);
+    return failures ? EXIT_RUNTIME : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
+    if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(argv[1], "predict")) return cmd_predict(argc, argv);
+    if (!strcmp(argv[1], "info")) return cmd_info(argc, argv);
+    fprintf(stderr, "%s: unknown command '%s'; expected train, eval, predict or info\n", PROG, argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,29 @@
+/* AVX2 + FMA microkernels. 16 ymm registers:
+ * outer 6 x 16 = 12 accumulators + 2 B + 1 broadcast; dot 2 x 5 = 10 accumulators
+ * + 5 B (A comes from memory as the FMA operand). */
+#include <immintrin.h>
+
+typedef __m256 vec;
+#define VL 8
+#define VZERO() _mm256_setzero_ps()
+#define VLOAD(p) _mm256_loadu_ps(p)
+#define VSTORE(p, v) _mm256_storeu_ps((p), (v))
+#define VBCAST(x) _mm256_set1_ps(x)
+#define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define VADD(a, b) _mm256_add_ps((a), (b))
+
+static inline float hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#define VHSUM(v) hsum256(v)
+#define OUT_MR 6
+#define OUT_NV 2
+#define DOT_MR 2
+#define DOT_NR 5
+#define KNAME sn_kernels_avx2
+#define ISA_LABEL "avx2"
+#include "kernel_template.h"

@@ -1,0 +1,18 @@
+/* Portable C microkernels: one float per "vector", plain multiply-add (no fmaf: it
+ * is a slow library call on CPUs without FMA). Builds on any architecture. */
+typedef float vec;
+#define VL 1
+#define VZERO() 0.0f
+#define VLOAD(p) (*(p))
+#define VSTORE(p, v) (*(p) = (v))
+#define VBCAST(x) (x)
+#define VFMA(a, b, c) ((c) + (a) * (b))
+#define VADD(a, b) ((a) + (b))
+#define VHSUM(v) (v)
+#define OUT_MR 4
+#define OUT_NV 8
+#define DOT_MR 2
+#define DOT_NR 5
+#define KNAME sn_kernels_scalar
+#define ISA_LABEL "scalar"
+#include "kernel_template.h"

@@ -1,0 +1,30 @@
+/* Internal: one table of microkernels per ISA, filled by the kernel_*.c files that
+ * are compiled from kernel_template.h with different flags (-mavx512f, -mavx2 -mfma,
+ * none). The driver (gemm.c) does the blocking, packing and threading; the
+ * microkernels only multiply full, padded panels and never branch on size. */
+#ifndef SN_KERNELS_H
+#define SN_KERNELS_H
+
+typedef struct sn_kernels {
+    const char *name;
+    /* Outer-product kernel, vectorised along n: C tile (mr x nr) from
+     * Ap (kc x mr, k-major: Ap[k*mr + i]) and Bp (kc x nr, k-major: Bp[k*nr + j]). */
+    int outer_mr, outer_nr;
+    void (*outer)(int kc, const float *Ap, const float *Bp, float *C, int ldc, int accumulate);
+    /* Dot kernel, vectorised along k: C tile (mr x nr) where C[i][j] = dot(A row i,
+     * B row j), A rows (mr x kp, lda) and B rows (nr x kp, ldb) both contiguous in k.
+     * kp is a multiple of dot_kv; the caller zero-pads k up to it. */
+    int dot_mr, dot_nr, dot_kv;
+    void (*dot)(int kp, const float *A, int lda, const float *B, int ldb,
+                float *C, int ldc, int accumulate);
+} sn_kernels;
+
+extern const sn_kernels sn_kernels_scalar;
+#if defined(SN_HAVE_X86_KERNELS)
+extern const sn_kernels sn_kernels_avx2;
+extern const sn_kernels sn_kernels_avx512;
+#endif
+
+const sn_kernels *sn_kernels_active(void);
+
+#endif

@@ -1,0 +1,81 @@
+/* Layers of the MLP: linear (+ fused bias/ReLU), and softmax + cross-entropy.
+ * The gradient of cross-entropy through softmax is p - y: with L = -log p_y and
+ * p_k = e^{z_k} / sum e^{z}, dL/dz_k = p_k - [k == y]. Fusing both avoids the
+ * unstable division by p that a separate softmax backward would need. */
+#include "scratchnet/layers.h"
+
+#include <math.h>
+
+#include "scratchnet/gemm.h"
+
+size_t sn_linear_workspace(int B, int in, int out)
+{
+    size_t f = sn_gemm_workspace(SN_N, SN_T, B, out, in);
+    size_t w = sn_gemm_workspace(SN_T, SN_N, out, in, B);
+    size_t x = sn_gemm_workspace(SN_N, SN_N, B, in, out);
+    if (w > f) f = w;
+    if (x > f) f = x;
+    return f;
+}
+
+void sn_linear_forward(float *Y, const float *X, const float *W, const float *b,
+                       int B, int in, int out, int relu, float *ws)
+{
+    sn_epilogue ep = { .bias = b, .relu = relu };
+    sn_gemm_ws(SN_N, SN_T, B, out, in, X, in, W, in, 0.0f, Y, out, &ep, ws);
+}
+
+void sn_linear_backward(float *dX, float *dW, float *db, const float *dY, const float *X,
+                        const float *W, const float *mask, int B, int in, int out, float *ws)
+{
+    sn_gemm_ws(SN_T, SN_N, out, in, B, dY, out, X, in, 0.0f, dW, in, NULL, ws);
+    /* Bias gradient split over outputs, each summed over the batch in order: no
+     * cross-thread reduction, so the result does not depend on the thread count. */
+#pragma omp for schedule(static)
+    for (int j = 0; j < out; j++) {
+        float s = 0.0f;
+        for (int r = 0; r < B; r++) s += dY[(size_t)r * out + j];
+        db[j] = s;
+    }
+    if (dX) {
+        sn_epilogue ep = { .mask = mask, .ldmask = in };
+        sn_gemm_ws(SN_N, SN_N, B, in, out, dY, out, W, in, 0.0f, dX, in, mask ? &ep : NULL, ws);
+    }
+}
+
+void sn_softmax_xent(float *dZ, float *loss, uint8_t *correct, const float *Z,
+                     const uint8_t *y, int B, int C, float grad_scale)
+{
+#pragma omp for schedule(static)
+    for (int r = 0; r < B; r++) {
+        const float *z = Z + (size_t)r * C;
+        int arg = 0;
+        float mx = z[0];
+        for (int k = 1; k < C; k++)
+            if (z[k] > mx) mx = z[k], arg = k;
+        /* Subtracting the max makes every exponent <= 0: no overflow for any finite
+         * logits, and the largest term is exactly 1, so the sum is never 0. */
+        float sum = 0.0f;
+        for (int k = 0; k < C; k++) sum += expf(z[k] - mx);
+        loss[r] = logf(sum) - (z[y[r]] - mx);
+        if (correct) correct[r] = (uint8_t)(arg == y[r]);
+        if (dZ) {
+            float *d = dZ + (size_t)r * C, inv = 1.0f / sum;
+            for (int k = 0; k < C; k++)
+                d[k] = (expf(z[k] - mx) * inv - (k == y[r] ? 1.0f : 0.0f)) * grad_scale;
+        }
+    }
+}
+
+void sn_softmax(float *P, const float *Z, int B, int C)
+{
+    for (int r = 0; r < B; r++) {
+        const float *z = Z + (size_t)r * C;
+        float mx = z[0];
+        for (int k = 1; k < C; k++)
+            if (z[k] > mx) mx = z[k];
+        double sum = 0.0;
+        for (int k = 0; k < C; k++) sum += exp((double)z[k] - mx);
+        for (int k = 0; k < C; k++) P[(size_t)r * C + k] = (float)(exp((double)z[k] - mx) / sum);
+    }
+}

@@ -1,0 +1,321 @@
+#include "scratchnet/modelfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static const char MAGIC[8] = { 'S', 'C', 'R', 'N', 'T', 'N', 'E', 'T' };
+enum { KIND_MODEL = 1, KIND_CHECKPOINT = 2 };
+#define MAX_FILE_BYTES ((size_t)SN_MAX_PARAMS * 4 * 3 + 4096)
+
+/* ---- a growable little-endian byte buffer ---------------------------------- */
+typedef struct bytes {
+    unsigned char *p;
+    size_t len, cap;
+    int oom;
+} bytes;
+
+static void put(bytes *b, const void *src, size_t n)
+{
+    if (b->oom) return;
+    if (b->len + n > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 4096;
+        while (nc < b->len + n) nc *= 2;
+        unsigned char *np = realloc(b->p, nc);
+        if (!np) { b->oom = 1; return; }
+        b->p = np, b->cap = nc;
+    }
+    memcpy(b->p + b->len, src, n);
+    b->len += n;
+}
+
+static void put_u32(bytes *b, uint32_t v)
+{
+    unsigned char s[4] = { (unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24) };
+    put(b, s, 4);
+}
+
+static void put_u64(bytes *b, uint64_t v)
+{
+    put_u32(b, (uint32_t)v);
+    put_u32(b, (uint32_t)(v >> 32));
+}
+
+static void put_f32s(bytes *b, const float *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = 0;
+        memcpy(&u, &f[i], 4);
+        put_u32(b, u);
+    }
+}
+
+/* ---- a bounds-checked reader ------------------------------------------------ */
+typedef struct reader {
+    const unsigned char *p;
+    size_t len, pos;
+} reader;
+
+static int get_u32(reader *r, uint32_t *v)
+{
+    if (r->len - r->pos < 4) return 0;
+    const unsigned char *s = r->p + r->pos;
+    *v = (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16 | (uint32_t)s[3] << 24;
+    r->pos += 4;
+    return 1;
+}
+
+static int get_u64(reader *r, uint64_t *v)
+{
+    uint32_t lo, hi;
+    if (!get_u32(r, &lo) || !get_u32(r, &hi)) return 0;
+    *v = (uint64_t)hi << 32 | lo;
+    return 1;
+}
+
+static int get_f32s(reader *r, float *f, size_t n)
+{
+    if ((r->len - r->pos) / 4 < n) return 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = 0;
+        get_u32(r, &u);
+        memcpy(&f[i], &u, 4);
+    }
+    return 1;
+}
+
+/* ---- files ------------------------------------------------------------------ */
+int sn_ensure_parent_dir(const char *path, sn_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path) return SN_OK;
+    char dir[4096];
+    size_t n = (size_t)(slash - path);
+    if (n >= sizeof dir) return sn_fail(err, SN_EINVAL, "%s: path too long", path);
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    struct stat st;
+    if (stat(dir, &st) == 0) return S_ISDIR(st.st_mode) ? SN_OK : sn_fail(err, SN_EIO, "%s: not a directory", dir);
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return sn_fail(err, SN_EIO, "%s: cannot create directory: %s", dir, strerror(errno));
+    return SN_OK;
+}
+
+int sn_write_file_atomic(const char *path, const void *data, size_t len, sn_error *err)
+{
+    char tmp[4200];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)
+        return sn_fail(err, SN_EINVAL, "%s: path too long", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) return sn_fail(err, SN_EIO, "%s: cannot create temporary file: %s", path, strerror(errno));
+    const unsigned char *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return sn_fail(err, SN_EIO, "%s: write failed: %s", path, strerror(e));
+        }
+        p += w, left -= (size_t)w;
+    }
+    /* mkstemp makes the file 0600; a model or CSV is an ordinary user file. */
+    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0 || close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return sn_fail(err, SN_EIO, "%s: cannot flush: %s", path, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return sn_fail(err, SN_EIO, "%s: cannot rename temporary file into place: %s", path, strerror(e));
+    }
+    return SN_OK;
+}
+
+static void put_header(bytes *b, int kind, const sn_mlp *m)
+{
+    put(b, MAGIC, sizeof MAGIC);
+    put_u32(b, SN_MODEL_VERSION);
+    put_u32(b, (uint32_t)kind);
+    put_u32(b, (uint32_t)(m->nlayers + 1));
+    for (int i = 0; i <= m->nlayers; i++) put_u32(b, (uint32_t)m->sizes[i]);
+}
+
+static int finish_and_write(bytes *b, const char *path, sn_error *err)
+{
+    if (!b->oom) put_u32(b, (uint32_t)crc32(0L, b->p + sizeof MAGIC, (uInt)(b->len - sizeof MAGIC)));
+    if (b->oom) {
+        free(b->p);
+        return sn_fail(err, SN_ENOMEM, "%s: out of memory while serialising", path);
+    }
+    int rc = sn_ensure_parent_dir(path, err);
+    if (!rc) rc = sn_write_file_atomic(path, b->p, b->len, err);
+    free(b->p);
+    return rc;
+}
+
+int sn_model_save(const sn_mlp *m, const char *path, sn_error *err)
+{
+    bytes b = { 0 };
+    put_header(&b, KIND_MODEL, m);
+    put_f32s(&b, m->params, m->nparams);
+    return finish_and_write(&b, path, err);
+}
+
+/* Reads the whole file (bounded), checks magic, CRC and the header; on success the
+ * reader is positioned after the sizes. */
+static int read_checked(const char *path, int want_kind, unsigned char **data, reader *r,
+                        int *sizes, int *nsizes, sn_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return sn_fail(err, SN_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return sn_fail(err, SN_EIO, "%s: not a regular file", path);
+    }
+    size_t size = (size_t)st.st_size;
+    if (size > MAX_FILE_BYTES) {
+        fclose(f);
+        return sn_fail(err, SN_EFORMAT, "%s: %zu bytes is larger than any valid model file", path, size);
+    }
+    unsigned char *buf = malloc(size ? size : 1);
+    if (!buf) { fclose(f); return sn_fail(err, SN_ENOMEM, "%s: out of memory", path); }
+    size_t got = fread(buf, 1, size, f);
+    fclose(f);
+    const char *what = want_kind == KIND_MODEL ? "model" : "checkpoint";
+    int rc = SN_OK;
+    uint32_t version = 0, kind = 0, ns = 0, stored_crc = 0;
+    reader rd = { buf, got, sizeof MAGIC };
+    if (got != size) rc = sn_fail(err, SN_EIO, "%s: short read", path);
+    else if (size < sizeof MAGIC + 16 || memcmp(buf, MAGIC, sizeof MAGIC) != 0)
+        rc = sn_fail(err, SN_EFORMAT, "%s: not a scratchnet %s file (magic 'SCRNTNET' expected)", path, what);
+    else if (!get_u32(&rd, &version) || version != SN_MODEL_VERSION)
+        rc = sn_fail(err, SN_EFORMAT, "%s: format version %u, this program reads version %d", path, version, SN_MODEL_VERSION);
+    else if (!get_u32(&rd, &kind) || kind != (uint32_t)want_kind)
+        rc = sn_fail(err, SN_EFORMAT, "%s: is a %s file, expected a %s file", path,
+                     kind == KIND_MODEL ? "model" : kind == KIND_CHECKPOINT ? "checkpoint" : "unknown", what);
+    else if (!get_u32(&rd, &ns) || ns < 2 || ns > SN_MAX_LAYERS + 1)
+        rc = sn_fail(err, SN_EFORMAT, "%s: %u layer sizes, expected 2..%d", path, ns, SN_MAX_LAYERS + 1);
+    if (!rc) {
+        for (uint32_t i = 0; i < ns && !rc; i++) {
+            uint32_t v = 0;
+            if (!get_u32(&rd, &v) || v < 1 || v > SN_MAX_WIDTH)
+                rc = sn_fail(err, SN_EFORMAT, "%s: layer size %u is %u, expected 1..%d", path, i, v, SN_MAX_WIDTH);
+            else sizes[i] = (int)v;
+        }
+    }
+    if (!rc && !sn_mlp_count_params(sizes, (int)ns))
+        rc = sn_fail(err, SN_EFORMAT, "%s: absurd network shape (more than %d parameters)", path, SN_MAX_PARAMS);
+    if (!rc) {
+        reader tail = { buf, size, size - 4 };
+        get_u32(&tail, &stored_crc);
+        uint32_t actual = (uint32_t)crc32(0L, buf + sizeof MAGIC, (uInt)(size - 4 - sizeof MAGIC));
+        if (actual != stored_crc)
+            rc = sn_fail(err, SN_EFORMAT, "%s: CRC-32 mismatch (stored %08x, computed %08x): the file is corrupt or truncated",
+                         path, stored_crc, actual);
+    }
+    if (rc) { free(buf); return rc; }
+    rd.len = size - 4; /* the CRC is not payload */
+    *data = buf, *r = rd, *nsizes = (int)ns;
+    return SN_OK;
+}
+
+int sn_model_load(sn_mlp *m, const char *path, sn_error *err)
+{
+    unsigned char *buf;
+    reader r;
+    int sizes[SN_MAX_LAYERS + 1], ns;
+    memset(m, 0, sizeof *m);
+    int rc = read_checked(path, KIND_MODEL, &buf, &r, sizes, &ns, err);
+    if (rc) return rc;
+    size_t n = sn_mlp_count_params(sizes, ns);
+    if (r.len - r.pos != n * 4) {
+        rc = sn_fail(err, SN_EFORMAT, "%s: %zu bytes of weights expected for this shape, found %zu",
+                     path, n * 4, r.len - r.pos);
+    } else if (!(rc = sn_mlp_create(m, sizes, ns, err))) {
+        get_f32s(&r, m->params, n);
+    }
+    free(buf);
+    return rc;
+}
+
+int sn_checkpoint_save(const sn_trainer *t, const char *path, sn_error *err)
+{
+    const sn_mlp *m = t->model;
+    bytes b = { 0 };
+    put_header(&b, KIND_CHECKPOINT, m);
+    put_u32(&b, (uint32_t)t->cfg.opt);
+    put_f32s(&b, &t->cfg.lr, 1);
+    put_u32(&b, (uint32_t)t->cfg.batch);
+    put_u32(&b, (uint32_t)t->cfg.val);
+    put_u64(&b, t->cfg.seed);
+    put_u32(&b, (uint32_t)t->epoch);
+    put_u64(&b, (uint64_t)t->opt.step);
+    for (int i = 0; i < 4; i++) put_u64(&b, t->rng.s[i]);
+    put_f32s(&b, m->params, m->nparams);
+    if (t->opt.m) put_f32s(&b, t->opt.m, m->nparams);
+    if (t->opt.v) put_f32s(&b, t->opt.v, m->nparams);
+    return finish_and_write(&b, path, err);
+}
+
+int sn_checkpoint_load(sn_trainer *t, const char *path, sn_error *err)
+{
+    unsigned char *buf;
+    reader r;
+    int sizes[SN_MAX_LAYERS + 1], ns;
+    int rc = read_checked(path, KIND_CHECKPOINT, &buf, &r, sizes, &ns, err);
+    if (rc) return rc;
+    const sn_mlp *m = t->model;
+    uint32_t opt = 0, batch = 0, val = 0, epoch = 0;
+    uint64_t seed = 0, step = 0, rng[4] = { 0 };
+    float lr = 0;
+    int ok = get_u32(&r, &opt) && get_f32s(&r, &lr, 1) && get_u32(&r, &batch) &&
+             get_u32(&r, &val) && get_u64(&r, &seed) && get_u32(&r, &epoch) &&
+             get_u64(&r, &step) && get_u64(&r, &rng[0]) && get_u64(&r, &rng[1]) &&
+             get_u64(&r, &rng[2]) && get_u64(&r, &rng[3]);
+    char have[128], want[128];
+    sn_format_layers(sizes, ns, ',', have, sizeof have);
+    sn_format_layers(m->sizes, m->nlayers + 1, ',', want, sizeof want);
+    if (!ok) rc = sn_fail(err, SN_EFORMAT, "%s: truncated checkpoint header", path);
+    else if (ns != m->nlayers + 1 || memcmp(sizes, m->sizes, sizeof(int) * ns) != 0)
+        rc = sn_fail(err, SN_EINVAL, "%s: made with --layers %s, this run has --layers %s", path, have, want);
+    else if (opt != (uint32_t)t->cfg.opt)
+        rc = sn_fail(err, SN_EINVAL, "%s: made with --opt %s, this run has --opt %s", path,
+                     opt <= SN_OPT_ADAM ? sn_opt_name((sn_opt_kind)opt) : "?", sn_opt_name(t->cfg.opt));
+    else if (lr != t->cfg.lr)
+        rc = sn_fail(err, SN_EINVAL, "%s: made with --lr %g, this run has --lr %g", path, lr, t->cfg.lr);
+    else if (batch != (uint32_t)t->cfg.batch)
+        rc = sn_fail(err, SN_EINVAL, "%s: made with --batch %u, this run has --batch %d", path, batch, t->cfg.batch);
+    else if (val != (uint32_t)t->cfg.val)
+        rc = sn_fail(err, SN_EINVAL, "%s: made with --val %u, this run has --val %d", path, val, t->cfg.val);
+    else if (seed != t->cfg.seed)
+        rc = sn_fail(err, SN_EINVAL, "%s: made with --seed %llu, this run has --seed %llu", path,
+                     (unsigned long long)seed, (unsigned long long)t->cfg.seed);
+    else if (epoch > (uint32_t)t->cfg.epochs)
+        rc = sn_fail(err, SN_EINVAL, "%s: already has %u epochs, more than --epochs %d", path, epoch, t->cfg.epochs);
+    else {
+        size_t n = m->nparams, states = (size_t)sn_opt_state_per_param(t->cfg.opt);
+        if (r.len - r.pos != n * 4 * (1 + states))
+            rc = sn_fail(err, SN_EFORMAT, "%s: %zu bytes of state expected, found %zu", path,
+                         n * 4 * (1 + states), r.len - r.pos);
+        else {
+            get_f32s(&r, m->params, n);
+            if (t->opt.m) get_f32s(&r, t->opt.m, n);
+            if (t->opt.v) get_f32s(&r, t->opt.v, n);
+            t->epoch = (int)epoch;
+            t->opt.step = (long)step;
+            memcpy(t->rng.s, rng, sizeof rng);
+        }
+    }
+    free(buf);
+    return rc;
+}

@@ -1,0 +1,76 @@
+#include "scratchnet/optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const float MOMENTUM = 0.9f, BETA1 = 0.9f, BETA2 = 0.999f, EPS = 1e-8f;
+
+const char *sn_opt_name(sn_opt_kind k)
+{
+    return k == SN_OPT_SGD ? "sgd" : k == SN_OPT_MOMENTUM ? "momentum" : "adam";
+}
+
+int sn_opt_parse(const char *text, sn_opt_kind *k)
+{
+    for (int i = 0; i <= SN_OPT_ADAM; i++)
+        if (strcmp(text, sn_opt_name((sn_opt_kind)i)) == 0) { *k = (sn_opt_kind)i; return SN_OK; }
+    return SN_EINVAL;
+}
+
+int sn_opt_state_per_param(sn_opt_kind k) { return k == SN_OPT_SGD ? 0 : k == SN_OPT_MOMENTUM ? 1 : 2; }
+
+int sn_opt_create(sn_optimizer *o, sn_opt_kind kind, float lr, size_t n, sn_error *err)
+{
+    memset(o, 0, sizeof *o);
+    o->kind = kind, o->lr = lr, o->n = n;
+    int states = sn_opt_state_per_param(kind);
+    if (states >= 1 && !(o->m = calloc(n, sizeof(float)))) goto oom;
+    if (states >= 2 && !(o->v = calloc(n, sizeof(float)))) goto oom;
+    return SN_OK;
+oom:
+    sn_opt_free(o);
+    return sn_fail(err, SN_ENOMEM, "out of memory for optimiser state (%zu parameters)", n);
+}
+
+void sn_opt_free(sn_optimizer *o)
+{
+    if (!o) return;
+    free(o->m);
+    free(o->v);
+    o->m = o->v = NULL;
+}
+
+void sn_opt_apply(const sn_optimizer *o, float *restrict w, const float *restrict g)
+{
+    const long n = (long)o->n;
+    const float lr = o->lr;
+    switch (o->kind) {
+    case SN_OPT_SGD:
+#pragma omp for schedule(static)
+        for (long i = 0; i < n; i++) w[i] -= lr * g[i];
+        break;
+    case SN_OPT_MOMENTUM: {
+        float *restrict v = o->m;
+#pragma omp for schedule(static)
+        for (long i = 0; i < n; i++) {
+            v[i] = MOMENTUM * v[i] + g[i];
+            w[i] -= lr * v[i];
+        }
+        break;
+    }
+    case SN_OPT_ADAM: {
+        float *restrict m = o->m, *restrict v = o->v;
+        double t = (double)(o->step + 1);
+        /* Bias correction folded into the step size (Kingma & Ba, sec. 2). */
+        float step = (float)(lr * sqrt(1.0 - pow(BETA2, t)) / (1.0 - pow(BETA1, t)));
+#pragma omp for schedule(static)
+        for (long i = 0; i < n; i++) {
+            m[i] = BETA1 * m[i] + (1.0f - BETA1) * g[i];
+            v[i] = BETA2 * v[i] + (1.0f - BETA2) * g[i] * g[i];
+            w[i] -= step * m[i] / (sqrtf(v[i]) + EPS);
+        }
+        break;
+    }
+    }
+}
