@@ -104,7 +104,7 @@ static int check_raw_size(gzFile f, const char *path, uint64_t hdr_bytes, uint64
                        (unsigned long long)(size - hdr_bytes));
     if (size > hdr_bytes + payload)
         return sn_fail(err, SN_EFORMAT,
-                       "%s: %llu payload bytes expected from the header, but the file has %llu",
+                       "%s: %llu payload bytes expected from the header, but the file is longer (%llu)",
                        path, (unsigned long long)payload, (unsigned long long)(size - hdr_bytes));
     return SN_OK;
 }

@@ -258,6 +258,8 @@ int sn_checkpoint_save(const sn_trainer *t, const char *path, sn_error *err)
     put_u32(&b, (uint32_t)t->cfg.batch);
     put_u32(&b, (uint32_t)t->cfg.val);
     put_u64(&b, t->cfg.seed);
+    put_u32(&b, (uint32_t)t->cfg.epochs);
+    put_u32(&b, (uint32_t)t->cfg.cosine);
     put_u32(&b, (uint32_t)t->epoch);
     put_u64(&b, (uint64_t)t->opt.step);
     for (int i = 0; i < 4; i++) put_u64(&b, t->rng.s[i]);
@@ -275,11 +277,11 @@ int sn_checkpoint_load(sn_trainer *t, const char *path, sn_error *err)
     int rc = read_checked(path, KIND_CHECKPOINT, &buf, &r, sizes, &ns, err);
     if (rc) return rc;
     const sn_mlp *m = t->model;
-    uint32_t opt = 0, batch = 0, val = 0, epoch = 0;
+    uint32_t opt = 0, batch = 0, val = 0, epoch = 0, epochs = 0, cosine = 0;
     uint64_t seed = 0, step = 0, rng[4] = { 0 };
     float lr = 0;
     int ok = get_u32(&r, &opt) && get_f32s(&r, &lr, 1) && get_u32(&r, &batch) &&
-             get_u32(&r, &val) && get_u64(&r, &seed) && get_u32(&r, &epoch) &&
+             get_u32(&r, &val) && get_u64(&r, &seed) && get_u32(&r, &epochs) && get_u32(&r, &cosine) && get_u32(&r, &epoch) &&
              get_u64(&r, &step) && get_u64(&r, &rng[0]) && get_u64(&r, &rng[1]) &&
              get_u64(&r, &rng[2]) && get_u64(&r, &rng[3]);
     char have[128], want[128];
@@ -300,6 +302,12 @@ int sn_checkpoint_load(sn_trainer *t, const char *path, sn_error *err)
     else if (seed != t->cfg.seed)
         rc = sn_fail(err, SN_EINVAL, "%s: made with --seed %llu, this run has --seed %llu", path,
                      (unsigned long long)seed, (unsigned long long)t->cfg.seed);
+    else if (cosine != (uint32_t)t->cfg.cosine)
+        rc = sn_fail(err, SN_EINVAL, "%s: made with --schedule %s, this run has --schedule %s", path,
+                     cosine ? "cosine" : "constant", t->cfg.cosine ? "cosine" : "constant");
+    else if (cosine && epochs != (uint32_t)t->cfg.epochs)
+        rc = sn_fail(err, SN_EINVAL, "%s: made with --epochs %u, and the cosine schedule depends on it; this run has --epochs %d",
+                     path, epochs, t->cfg.epochs);
     else if (epoch > (uint32_t)t->cfg.epochs)
         rc = sn_fail(err, SN_EINVAL, "%s: already has %u epochs, more than --epochs %d", path, epoch, t->cfg.epochs);
     else {

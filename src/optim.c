@@ -23,7 +23,7 @@ int sn_opt_state_per_param(sn_opt_kind k) { return k == SN_OPT_SGD ? 0 : k == SN
 int sn_opt_create(sn_optimizer *o, sn_opt_kind kind, float lr, size_t n, sn_error *err)
 {
     memset(o, 0, sizeof *o);
-    o->kind = kind, o->lr = lr, o->n = n;
+    o->kind = kind, o->lr = lr, o->lr_now = lr, o->n = n;
     int states = sn_opt_state_per_param(kind);
     if (states >= 1 && !(o->m = calloc(n, sizeof(float)))) goto oom;
     if (states >= 2 && !(o->v = calloc(n, sizeof(float)))) goto oom;
@@ -44,7 +44,7 @@ void sn_opt_free(sn_optimizer *o)
 void sn_opt_apply(const sn_optimizer *o, float *restrict w, const float *restrict g)
 {
     const long n = (long)o->n;
-    const float lr = o->lr;
+    const float lr = o->lr_now;
     switch (o->kind) {
     case SN_OPT_SGD:
 #pragma omp for schedule(static)

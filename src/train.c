@@ -21,7 +21,7 @@ double sn_now(void)
 sn_train_config sn_train_defaults(void)
 {
     return (sn_train_config){ .epochs = 10, .batch = 128, .lr = 0.05f, .opt = SN_OPT_MOMENTUM,
-                              .threads = 1, .seed = 42, .val = 10000 };
+                              .threads = 1, .seed = 42, .val = 10000, .cosine = 1 };
 }
 
 int sn_train_config_check(const sn_train_config *c, sn_error *err)
@@ -82,26 +82,40 @@ fail:
     return rc;
 }
 
-/* One minibatch: rows order[first .. first+n). Runs inside the caller's parallel region. */
-static void train_step(sn_trainer *t, const sn_dataset *ds, int first, int n)
+/* Forward, loss and backward for the n rows in act[0] / y; gradients into t->grads.
+ * Runs inside the caller's parallel region (or serially). */
+static void loss_and_gradient(sn_trainer *t, int n)
 {
     const sn_mlp *m = t->model;
     sn_forward_ctx *c = &t->fwd;
-    const int L = m->nlayers, in = m->sizes[0];
-
-#pragma omp for schedule(static)
-    for (int r = 0; r < n; r++)
-        sn_batch_gather(ds, t->order, first + r, 1, c->act[0] + (size_t)r * in, c->y + r);
-
+    const int L = m->nlayers;
     sn_mlp_forward(m, c, n);
     sn_softmax_xent(t->dact[L], c->loss, NULL, c->act[L], c->y, n, m->sizes[L], 1.0f / (float)n);
-
     for (int l = L - 1; l >= 0; l--)
         sn_linear_backward(l > 0 ? t->dact[l] : NULL, t->gW[l], t->gb[l], t->dact[l + 1],
                            c->act[l], m->W[l], l > 0 ? c->act[l] : NULL, n, m->sizes[l],
                            m->sizes[l + 1], c->ws);
+}
 
-    sn_opt_apply(&t->opt, m->params, t->grads);
+double sn_trainer_gradient(sn_trainer *t, int n)
+{
+#pragma omp parallel num_threads(t->cfg.threads)
+    loss_and_gradient(t, n);
+    double sum = 0.0;
+    for (int r = 0; r < n; r++) sum += t->fwd.loss[r];
+    return sum / n;
+}
+
+/* One minibatch: rows order[first .. first+n). Runs inside the caller's parallel region. */
+static void train_step(sn_trainer *t, const sn_dataset *ds, int first, int n)
+{
+    sn_forward_ctx *c = &t->fwd;
+    const int in = t->model->sizes[0];
+#pragma omp for schedule(static)
+    for (int r = 0; r < n; r++)
+        sn_batch_gather(ds, t->order, first + r, 1, c->act[0] + (size_t)r * in, c->y + r);
+    loss_and_gradient(t, n);
+    sn_opt_apply(&t->opt, t->model->params, t->grads);
 }
 
 int sn_train_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st,
@@ -117,6 +131,13 @@ int sn_train_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st,
     const int B = t->fwd.capacity;
     for (int first = 0; first < t->ntrain; first += B) {
         int n = t->ntrain - first < B ? t->ntrain - first : B;
+        if (t->cfg.cosine) {
+            /* Cosine annealing over the whole run: large steps early, a smooth
+             * landing at the end instead of a last epoch that jitters. */
+            long per_epoch = (t->ntrain + B - 1) / B, total = per_epoch * t->cfg.epochs;
+            double frac = (double)t->opt.step / (double)total;
+            t->opt.lr_now = (float)(0.5 * t->cfg.lr * (1.0 + cos(3.141592653589793 * frac)));
+        }
         double t0 = sn_now();
 #pragma omp parallel num_threads(t->cfg.threads)
         train_step(t, ds, first, n);

@@ -3,7 +3,8 @@
  * Layout (all integers and floats little-endian, written byte by byte, so the file is
  * portable across endianness):
  *   "SCRNTNET"  u32 version=1  u32 kind (1 model, 2 checkpoint)  u32 nsizes  u32 sizes[]
- *   kind 2 only: u32 opt  f32 lr  u32 batch  i32 val  u64 seed  u32 epoch  u64 step
+ *   kind 2 only: u32 opt  f32 lr  u32 batch  u32 val  u64 seed  u32 epochs  u32 cosine
+ *                u32 epoch (done)  u64 step
  *                u64 rng[4]
  *   f32 params[nparams]
  *   kind 2 only: f32 opt_state[nparams * (0|1|2)]

@@ -14,7 +14,8 @@ typedef enum sn_opt_kind { SN_OPT_SGD = 0, SN_OPT_MOMENTUM = 1, SN_OPT_ADAM = 2 
 
 typedef struct sn_optimizer {
     sn_opt_kind kind;
-    float lr;
+    float lr;      /* base learning rate */
+    float lr_now;  /* rate of the next update (the trainer's schedule sets it) */
     long step;     /* updates applied so far */
     size_t n;      /* parameters */
     float *m, *v;  /* state: momentum buffer / Adam moments (NULL when unused), owned */

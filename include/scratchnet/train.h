@@ -20,9 +20,11 @@ typedef struct sn_train_config {
     int threads;     /* >= 1 */
     uint64_t seed;
     int val;         /* last `val` training images held out; 0: none */
+    int cosine;      /* 1: lr follows a cosine from lr down to 0 over all steps */
 } sn_train_config;
 
-/* Defaults: 10 epochs, batch 128, momentum, lr 0.05, 1 thread, seed 42, val 10000. */
+/* Defaults: 10 epochs, batch 128, momentum, lr 0.05, cosine schedule, 1 thread,
+ * seed 42, val 10000. */
 sn_train_config sn_train_defaults(void);
 
 typedef struct sn_epoch_stats {
@@ -61,6 +63,10 @@ typedef void (*sn_progress_fn)(void *user, int done, int total);
 /* One epoch over rows [0, ntrain) of train, in a fresh seeded shuffle. */
 int sn_train_epoch(sn_trainer *t, const sn_dataset *train, sn_epoch_stats *st,
                    sn_progress_fn progress, void *user);
+
+/* Mean loss over the n rows already in t->fwd.act[0] (labels t->fwd.y) and its
+ * gradient into t->grads, without updating anything: the gradient checker's entry. */
+double sn_trainer_gradient(sn_trainer *t, int n);
 
 /* Mean cross-entropy and accuracy of the model on ds, in chunks of ctx->capacity rows. */
 void sn_evaluate(const sn_mlp *m, sn_forward_ctx *ctx, const sn_dataset *ds, int threads,

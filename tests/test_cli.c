@@ -1,0 +1,170 @@
+/* The programs as users run them: argument validation (exit 2, nothing written), bad
+ * files (exit 1, message naming the file), and train -> save -> eval agreement on the
+ * committed subset. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "test_util.h"
+
+static char out[65536], err[65536];
+
+static void expect_usage_error(const char *args, const char *needle)
+{
+    const char *dir = tu_tmpdir();
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s train --data %s --save %s/m.bin --csv %s/c.csv %s", TU_SCRATCHNET,
+             TU_SUBSET, dir, dir, args);
+    int rc = tu_run(cmd, out, sizeof out, err, sizeof err);
+    cr_assert_eq(rc, 2, "'%s' exited %d, want 2; stderr: %s", args, rc, err);
+    cr_assert(strstr(err, needle) != NULL, "'%s': stderr lacks '%s': %s", args, needle, err);
+    cr_assert(!tu_exists(tu_path(dir, "m.bin")) && !tu_exists(tu_path(dir, "c.csv")),
+              "'%s' wrote a file before validating", args);
+    cr_assert_eq(out[0], '\0', "'%s' printed results: %s", args, out);
+}
+
+Test(cli, bad_arguments_exit_2_and_write_nothing)
+{
+    expect_usage_error("--batch 0", "--batch");
+    expect_usage_error("--lr -1", "--lr");
+    expect_usage_error("--lr nan", "'nan'");
+    expect_usage_error("--lr 1e99", "--lr");
+    expect_usage_error("--threads 0", "--threads");
+    expect_usage_error("--layers 784,0,10", "--layers");
+    expect_usage_error("--layers 784,50,9", "10 outputs");
+    expect_usage_error("--epochs 3x", "'3x'");
+    expect_usage_error("--opt rmsprop", "sgd, momentum or adam");
+    expect_usage_error("--frobnicate", "unknown flag '--frobnicate'");
+    expect_usage_error("--batch", "needs a value");
+    expect_usage_error("--val 60000", "--val");
+}
+
+Test(cli, unknown_command_and_missing_image_exit_2)
+{
+    cr_assert_eq(tu_run(TU_SCRATCHNET " fly", out, sizeof out, err, sizeof err), 2);
+    cr_assert(strstr(err, "unknown command 'fly'"), "%s", err);
+    cr_assert_eq(tu_run(TU_SCRATCHNET " predict", out, sizeof out, err, sizeof err), 2);
+    cr_assert_eq(tu_run(TU_SCRATCHNET, out, sizeof out, err, sizeof err), 2);
+}
+
+/* A data directory with the subset, one file replaced by `bad` (len bytes, raw). */
+static const char *data_dir_with(const char *name, const unsigned char *bad, size_t len)
+{
+    static const char *names[] = { "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                   "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte" };
+    const char *dir = tu_tmpdir();
+    for (int i = 0; i < 4; i++) {
+        char src[1024], cmd[2048];
+        snprintf(src, sizeof src, "%s/%s.gz", TU_SUBSET, names[i]);
+        if (strcmp(names[i], name) == 0) {
+            tu_write(tu_path(dir, name), bad, len);
+        } else {
+            snprintf(cmd, sizeof cmd, "cp %s %s/", src, dir);
+            cr_assert_eq(system(cmd), 0);
+        }
+    }
+    return dir;
+}
+
+static unsigned char *gunzip_file(const char *path, size_t *len)
+{
+    gzFile f = gzopen(path, "rb");
+    cr_assert_not_null(f);
+    size_t cap = 4 << 20;
+    unsigned char *b = malloc(cap);
+    int n = gzread(f, b, (unsigned)cap);
+    gzclose(f);
+    cr_assert(n > 0);
+    *len = (size_t)n;
+    return b;
+}
+
+Test(cli, truncated_training_images_exit_1_naming_the_file)
+{
+    size_t len;
+    unsigned char *raw = gunzip_file(TU_SUBSET "/train-images-idx3-ubyte.gz", &len);
+    const char *dir = data_dir_with("train-images-idx3-ubyte", raw, len - 5000);
+    const char *save = tu_path(tu_tmpdir(), "m.bin");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s train --quiet --epochs 1 --val 0 --data %s --save %s", TU_SCRATCHNET, dir, save);
+    int rc = tu_run(cmd, out, sizeof out, err, sizeof err);
+    cr_assert_eq(rc, 1, "exit %d; stderr: %s", rc, err);
+    cr_assert(strstr(err, "train-images-idx3-ubyte") && strstr(err, "truncated"), "stderr: %s", err);
+    cr_assert(!tu_exists(save), "a model was written from bad data");
+    free(raw);
+}
+
+Test(cli, corrupt_model_exit_1)
+{
+    const char *p = tu_path(tu_tmpdir(), "junk.bin");
+    tu_write(p, "SCRNTNET garbage", 16);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s", TU_SCRATCHNET, p, TU_SUBSET);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 1, "%s", err);
+    cr_assert(strstr(err, "junk.bin"), "%s", err);
+    snprintf(cmd, sizeof cmd, "%s info --model %s/none.bin", TU_SCRATCHNET, tu_tmpdir());
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 1, "%s", err);
+    cr_assert(strstr(err, "none.bin"), "%s", err);
+}
+
+Test(cli, train_save_eval_agree, .timeout = 120)
+{
+    const char *dir = tu_tmpdir();
+    char cmd[4096], tl[64], ta[64], el[64], ea[64];
+    snprintf(cmd, sizeof cmd, "%s train --quiet --epochs 3 --val 500 --batch 64 --data %s --save %s/m.bin --csv %s/t.csv",
+             TU_SCRATCHNET, TU_SUBSET, dir, dir);
+    int rc = tu_run(cmd, out, sizeof out, err, sizeof err);
+    cr_assert_eq(rc, 0, "train exited %d: %s", rc, err);
+    const char *last = strstr(out, "test_loss=");
+    cr_assert_not_null(last, "no summary line: %s", out);
+    double acc, train_s, sps;
+    cr_assert_eq(sscanf(last, "test_loss=%63s test_acc=%63s train_s=%lf samples_per_s=%lf", tl, ta, &train_s, &sps), 4,
+                 "summary line format: %s", last);
+    acc = atof(ta);
+    cr_assert(acc > 0.80, "accuracy %.4f after 3 epochs on 2,500 images", acc);
+    cr_assert(train_s > 0 && sps > 0);
+    cr_assert_eq(strstr(out, "epoch 3/3") != NULL, 1, "per-epoch lines: %s", out);
+
+    snprintf(cmd, sizeof cmd, "%s eval --model %s/m.bin --data %s", TU_SCRATCHNET, dir, TU_SUBSET);
+    rc = tu_run(cmd, out, sizeof out, err, sizeof err);
+    cr_assert_eq(rc, 0, "eval exited %d: %s", rc, err);
+    cr_assert_eq(sscanf(out, "test_loss=%63s test_acc=%63s", el, ea), 2, "%s", out);
+    cr_assert_str_eq(ea, ta, "eval says %s, train said %s", ea, ta);
+    cr_assert_str_eq(el, tl, "eval loss %s, train loss %s", el, tl);
+
+    snprintf(cmd, sizeof cmd, "%s info --model %s/m.bin", TU_SCRATCHNET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(out, "parameters: 40785"), "%s", out);
+    size_t len;
+    unsigned char *csv = tu_read(tu_path(dir, "t.csv"), &len);
+    cr_assert_not_null(csv);
+    csv[len] = 0;
+    cr_assert(strstr((char *)csv, "epoch,train_loss,val_loss,val_acc,epoch_s,samples_per_s\n"), "%s", csv);
+    free(csv);
+}
+
+Test(cli, resume_equals_uninterrupted_run, .timeout = 120)
+{
+    const char *dir = tu_tmpdir();
+    char cmd[4096];
+    const char *common = "train --quiet --val 0 --batch 100 --schedule constant --opt adam --lr 0.002";
+    snprintf(cmd, sizeof cmd, "%s %s --epochs 3 --data %s --save %s/straight.bin", TU_SCRATCHNET, common, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    snprintf(cmd, sizeof cmd, "%s %s --epochs 2 --data %s --save %s/two.bin --checkpoint %s/ck.bin", TU_SCRATCHNET,
+             common, TU_SUBSET, dir, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    snprintf(cmd, sizeof cmd, "%s %s --epochs 3 --data %s --save %s/resumed.bin --resume %s/ck.bin", TU_SCRATCHNET,
+             common, TU_SUBSET, dir, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    size_t la, lb;
+    unsigned char *a = tu_read(tu_path(dir, "straight.bin"), &la), *b = tu_read(tu_path(dir, "resumed.bin"), &lb);
+    cr_assert(a && b && la == lb && memcmp(a, b, la) == 0, "2 epochs + resume to 3 != 3 straight epochs");
+    free(a), free(b);
+    /* A checkpoint made with other arguments is refused (exit 1), naming the flag. */
+    snprintf(cmd, sizeof cmd, "%s train --quiet --val 0 --batch 50 --schedule constant --opt adam --lr 0.002 --epochs 3 "
+             "--data %s --save %s/x.bin --resume %s/ck.bin", TU_SCRATCHNET, TU_SUBSET, dir, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 1, "%s", err);
+    cr_assert(strstr(err, "--batch"), "%s", err);
+}

@@ -1,0 +1,176 @@
+/* GEMM: the reference against hand-computed products, and every tuned kernel (each ISA
+ * path, forced) against the reference on edge shapes, transposes, leading dimensions,
+ * accumulation and epilogues; plus bit-identical results across thread counts. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scratchnet/gemm.h"
+#include "test_util.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* op(A) = [1 2 3; 4 5 6] (2x3), op(B) = [7 8; 9 10; 11 12] (3x2): C = [58 64; 139 154]. */
+static const float A_N[] = { 1, 2, 3, 4, 5, 6 }, A_T[] = { 1, 4, 2, 5, 3, 6 };
+static const float B_N[] = { 7, 8, 9, 10, 11, 12 }, B_T[] = { 7, 9, 11, 8, 10, 12 };
+static const float C_WANT[] = { 58, 64, 139, 154 };
+
+Test(gemm_ref, hand_computed_every_transpose)
+{
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            float C[4] = { -1, -1, -1, -1 };
+            sn_gemm_ref((sn_trans)ta, (sn_trans)tb, 2, 2, 3, ta ? A_T : A_N, ta ? 2 : 3, tb ? B_T : B_N,
+                        tb ? 3 : 2, 0.0f, C, 2, NULL);
+            for (int i = 0; i < 4; i++)
+                cr_assert_eq(C[i], C_WANT[i], "ta=%d tb=%d C[%d]=%g, want %g", ta, tb, i, C[i], C_WANT[i]);
+        }
+}
+
+Test(gemm_ref, accumulate_and_epilogue)
+{
+    /* C = 1*C + AB, + bias, ReLU, then mask: small integers are exact in float. */
+    float C[4] = { 1, -300, 2, 3 }, bias[2] = { 0.5f, -1 }, mask[4] = { 1, 1, 0, 1 };
+    sn_epilogue ep = { .bias = bias, .relu = 1, .mask = mask, .ldmask = 2 };
+    sn_gemm_ref(SN_N, SN_N, 2, 2, 3, A_N, 3, B_N, 2, 1.0f, C, 2, &ep);
+    cr_assert_eq(C[0], 59.5f);
+    cr_assert_eq(C[1], 0.0f, "64 - 300 - 1 < 0 must be cut by ReLU, got %g", C[1]);
+    cr_assert_eq(C[2], 0.0f, "masked element must be 0, got %g", C[2]);
+    cr_assert_eq(C[3], 156.0f);
+}
+
+Test(gemm_ref, tuned_matches_hand_computed)
+{
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            float C[4] = { -1, -1, -1, -1 };
+            cr_assert_eq(sn_gemm((sn_trans)ta, (sn_trans)tb, 2, 2, 3, ta ? A_T : A_N, ta ? 2 : 3,
+                                 tb ? B_T : B_N, tb ? 3 : 2, 0.0f, C, 2, NULL), SN_OK);
+            for (int i = 0; i < 4; i++)
+                cr_assert_eq(C[i], C_WANT[i], "ta=%d tb=%d C[%d]=%g", ta, tb, i, C[i]);
+        }
+}
+
+/* Tolerance: float summation of k products has error at most ~k*u*sum|a||b| (u = 2^-24,
+ * the classic gamma_k bound); we allow 2*k*u*sum|a||b| + 1e-30 per element, which a
+ * kernel that drops, repeats or misplaces even one product exceeds by orders of
+ * magnitude (each product here is ~0.25 in size). */
+static void check_case(sn_trans ta, sn_trans tb, int m, int n, int k, int pad, float beta, int with_ep)
+{
+    int lda = (ta == SN_N ? k : m) + pad, ldb = (tb == SN_N ? n : k) + pad, ldc = n + pad;
+    size_t a_rows = ta == SN_N ? (size_t)m : (size_t)k, b_rows = tb == SN_N ? (size_t)k : (size_t)n;
+    float *A = malloc(sizeof(float) * a_rows * lda), *B = malloc(sizeof(float) * b_rows * ldb);
+    float *C = malloc(sizeof(float) * (size_t)m * ldc), *R = malloc(sizeof(float) * (size_t)m * ldc);
+    float *bias = malloc(sizeof(float) * (size_t)n), *mask = malloc(sizeof(float) * (size_t)m * n);
+    tu_fill(A, a_rows * lda, (uint64_t)(m * 131 + n * 7 + k));
+    tu_fill(B, b_rows * ldb, (uint64_t)(m + n * 17 + k * 3));
+    tu_fill(C, (size_t)m * ldc, 99);
+    tu_fill(bias, (size_t)n, 5);
+    tu_fill(mask, (size_t)m * n, 6);
+    memcpy(R, C, sizeof(float) * (size_t)m * ldc);
+    sn_epilogue ep = { .bias = bias, .relu = 1, .mask = mask, .ldmask = n };
+    cr_assert_eq(sn_gemm(ta, tb, m, n, k, A, lda, B, ldb, beta, C, ldc, with_ep ? &ep : NULL), SN_OK);
+    sn_gemm_ref(ta, tb, m, n, k, A, lda, B, ldb, beta, R, ldc, with_ep ? &ep : NULL);
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            double mag = beta != 0.0f ? fabs(R[(size_t)i * ldc + j]) : 0.0;
+            for (int p = 0; p < k; p++) {
+                float a = ta == SN_N ? A[(size_t)i * lda + p] : A[(size_t)p * lda + i];
+                float b = tb == SN_N ? B[(size_t)p * ldb + j] : B[(size_t)j * ldb + p];
+                mag += fabs((double)a * b);
+            }
+            double tol = 2.0 * (k + 1) * 0x1.0p-24 * mag + 1e-30;
+            double got = C[(size_t)i * ldc + j], want = R[(size_t)i * ldc + j];
+            if (!(fabs(got - want) <= tol))
+                cr_assert_fail("isa=%s op=%c%c m=%d n=%d k=%d pad=%d beta=%g ep=%d: C[%d][%d]=%.9g ref=%.9g tol=%.3g",
+                         sn_isa_name(sn_isa_active()), ta ? 't' : 'n', tb ? 't' : 'n', m, n, k, pad,
+                         beta, with_ep, i, j, got, want, tol);
+        }
+        /* Padding columns of C beyond n must be untouched. */
+        for (int j = n; j < ldc; j++)
+            cr_assert_eq(C[(size_t)i * ldc + j], R[(size_t)i * ldc + j], "wrote outside C at [%d][%d]", i, j);
+    }
+    free(A), free(B), free(C), free(R), free(bias), free(mask);
+}
+
+static void sweep_shapes(void)
+{
+    static const int ms[] = { 1, 7, 17, 33, 128 };
+    static const int ns[] = { 1, 10, 15, 25, 50, 63 };
+    static const int ks[] = { 1, 7, 16, 31, 50, 127, 784 };
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (size_t a = 0; a < sizeof ms / sizeof *ms; a++)
+                for (size_t b = 0; b < sizeof ns / sizeof *ns; b++)
+                    for (size_t c = 0; c < sizeof ks / sizeof *ks; c++)
+                        check_case((sn_trans)ta, (sn_trans)tb, ms[a], ns[b], ks[c], 0, 0.0f, 0);
+    /* The MLP's own products, larger edges, leading dimensions, accumulation, epilogue. */
+    check_case(SN_N, SN_T, 128, 50, 784, 0, 0.0f, 1);
+    check_case(SN_T, SN_N, 784, 50, 128, 0, 0.0f, 0);
+    check_case(SN_T, SN_N, 50, 784, 128, 3, 1.0f, 0);
+    check_case(SN_N, SN_N, 128, 784, 50, 5, 0.0f, 1);
+    check_case(SN_N, SN_N, 63, 127, 300, 1, 1.0f, 1); /* k > KC: several k-blocks */
+    check_case(SN_N, SN_T, 31, 33, 15, 2, 1.0f, 1);
+    check_case(SN_T, SN_T, 17, 31, 63, 4, 1.0f, 1);
+    check_case(SN_N, SN_T, 127, 25, 784, 7, 1.0f, 1);
+}
+
+static void force(sn_isa isa)
+{
+    if (!sn_isa_supported(isa)) cr_skip_test("%s not supported on this CPU", sn_isa_name(isa));
+    cr_assert_eq(sn_isa_force(isa, NULL), SN_OK);
+}
+
+Test(gemm_tuned, scalar_matches_reference, .timeout = 300) { force(SN_ISA_SCALAR); sweep_shapes(); }
+Test(gemm_tuned, avx2_matches_reference, .timeout = 300) { force(SN_ISA_AVX2); sweep_shapes(); }
+Test(gemm_tuned, avx512_matches_reference, .timeout = 300) { force(SN_ISA_AVX512); sweep_shapes(); }
+
+Test(gemm_tuned, env_forces_isa)
+{
+    setenv("SCRATCHNET_ISA", "scalar", 1);
+    cr_assert_eq(sn_isa_init(NULL), SN_OK);
+    cr_assert_eq(sn_isa_active(), SN_ISA_SCALAR);
+    setenv("SCRATCHNET_ISA", "sse9", 1);
+    sn_error err;
+    cr_assert_eq(sn_isa_init(&err), SN_EINVAL);
+    cr_assert(strstr(err.msg, "sse9") != NULL, "message must name the bad value: %s", err.msg);
+}
+
+/* Every element must be bit-identical whatever the number of threads: the kernels
+ * split rows and columns of C, never k. */
+static void check_threads_identical(sn_trans ta, sn_trans tb, int m, int n, int k)
+{
+#ifdef _OPENMP
+    size_t a_n = (size_t)m * k, b_n = (size_t)k * n;
+    float *A = malloc(a_n * 4), *B = malloc(b_n * 4), *C[3];
+    tu_fill(A, a_n, 1);
+    tu_fill(B, b_n, 2);
+    for (int t = 0; t < 3; t++) {
+        C[t] = malloc((size_t)m * n * 4);
+        omp_set_num_threads(t + 1);
+        sn_gemm(ta, tb, m, n, k, A, ta == SN_N ? k : m, B, tb == SN_N ? n : k, 0.0f, C[t], n, NULL);
+    }
+    cr_assert(memcmp(C[0], C[1], (size_t)m * n * 4) == 0, "1 vs 2 threads differ: op %d%d %dx%dx%d", ta, tb, m, n, k);
+    cr_assert(memcmp(C[0], C[2], (size_t)m * n * 4) == 0, "1 vs 3 threads differ: op %d%d %dx%dx%d", ta, tb, m, n, k);
+    free(A), free(B), free(C[0]), free(C[1]), free(C[2]);
+#else
+    (void)ta, (void)tb, (void)m, (void)n, (void)k;
+    cr_skip_test("serial build");
+#endif
+}
+
+Test(gemm_tuned, bit_identical_for_1_2_3_threads)
+{
+    for (int isa = 0; isa < 3; isa++) {
+        if (!sn_isa_supported((sn_isa)isa)) continue;
+        sn_isa_force((sn_isa)isa, NULL);
+        check_threads_identical(SN_N, SN_T, 128, 50, 784);
+        check_threads_identical(SN_T, SN_N, 50, 784, 128);
+        check_threads_identical(SN_N, SN_N, 128, 784, 50);
+        check_threads_identical(SN_N, SN_T, 33, 25, 50);
+        check_threads_identical(SN_T, SN_N, 63, 33, 300);
+    }
+}

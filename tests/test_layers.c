@@ -1,0 +1,181 @@
+/* Layers: softmax + cross-entropy on extreme logits, and finite-difference gradient
+ * checks for the linear layer (with and without ReLU), the loss, and the whole network. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scratchnet/layers.h"
+#include "scratchnet/train.h"
+#include "test_util.h"
+
+Test(softmax, huge_logits_stay_finite)
+{
+    float Z[3 * 4] = { 1e30f, -1e30f, 0, 5, 88, 89, 90, -1e4f, 3e38f, 3e38f, -3e38f, 0 };
+    uint8_t y[3] = { 0, 1, 3 };
+    float dZ[12], loss[3], P[12];
+    sn_softmax_xent(dZ, loss, NULL, Z, y, 3, 4, 1.0f);
+    sn_softmax(P, Z, 3, 4);
+    for (int i = 0; i < 12; i++) {
+        cr_assert(isfinite(dZ[i]), "dZ[%d] = %g", i, dZ[i]);
+        cr_assert(isfinite(P[i]) && P[i] >= 0 && P[i] <= 1, "P[%d] = %g", i, P[i]);
+    }
+    cr_assert(isfinite(loss[0]) && loss[0] == 0.0f, "the max logit by 1e30 is certain: loss %g", loss[0]);
+    cr_assert(fabsf(loss[1] - 1.4076059f) < 1e-5f, "log(1+e^-1+e^1)... got %g", loss[1]);
+    /* Row 3: two equal maxima, label on a logit 3e38 below: the loss is huge but finite. */
+    cr_assert(isfinite(loss[2]) && loss[2] > 1e38f, "loss[2] = %g", loss[2]);
+    cr_assert(fabsf(P[8] - 0.5f) < 1e-6f && fabsf(P[9] - 0.5f) < 1e-6f);
+    /* Gradient rows sum to zero (sum p = 1, minus the one-hot). */
+    for (int r = 0; r < 3; r++) {
+        float s = dZ[4 * r] + dZ[4 * r + 1] + dZ[4 * r + 2] + dZ[4 * r + 3];
+        cr_assert(fabsf(s) < 1e-6f, "row %d sums to %g", r, s);
+    }
+}
+
+/* The loss gradient is (p - y) * scale. */
+Test(softmax, gradient_is_p_minus_y)
+{
+    float Z[3] = { 1, 2, 3 }, dZ[3], loss, P[3];
+    uint8_t y = 1;
+    sn_softmax_xent(dZ, &loss, NULL, Z, &y, 1, 3, 0.5f);
+    sn_softmax(P, Z, 1, 3);
+    cr_assert(fabsf(dZ[0] - 0.5f * P[0]) < 1e-7f);
+    cr_assert(fabsf(dZ[1] - 0.5f * (P[1] - 1)) < 1e-7f);
+    cr_assert(fabsf(loss + logf(P[1])) < 1e-6f);
+}
+
+/* Central differences in double around a float forward. Linear maps are exact up to
+ * rounding, so the tolerance only has to absorb float rounding of the loss divided by
+ * 2h: |num - ana| <= 1e-3 + 1e-2 |ana|. A transposed or missing term is off by O(1). */
+static double linear_loss(const float *X, const float *W, const float *b, const float *G, int B, int in,
+                          int out, int relu, float *Y)
+{
+    for (int r = 0; r < B; r++)
+        for (int j = 0; j < out; j++) {
+            double s = b[j];
+            for (int p = 0; p < in; p++) s += (double)X[r * in + p] * W[j * in + p];
+            Y[r * out + j] = (float)(relu && s < 0 ? 0 : s);
+        }
+    double L = 0;
+    for (int i = 0; i < B * out; i++) L += (double)Y[i] * G[i];
+    return L;
+}
+
+static void close_enough(double num, double ana, const char *what, int i)
+{
+    cr_assert(fabs(num - ana) <= 1e-3 + 1e-2 * fabs(ana), "%s[%d]: numeric %.6g analytic %.6g", what, i, num, ana);
+}
+
+static void check_linear(int relu)
+{
+    enum { B = 5, IN = 7, OUT = 4 };
+    float X[B * IN], W[OUT * IN], b[OUT], G[B * OUT], Y[B * OUT], dW[OUT * IN], db[OUT], dX[B * IN], dY[B * OUT];
+    float ws[4096];
+    tu_fill(X, B * IN, 1);
+    tu_fill(W, OUT * IN, 2);
+    tu_fill(b, OUT, 3);
+    tu_fill(G, B * OUT, 4);
+    cr_assert(sn_linear_workspace(B, IN, OUT) <= 4096);
+    sn_linear_forward(Y, X, W, b, B, IN, OUT, relu, ws);
+    /* dL/dY = G, and through the ReLU: zero where the output was cut. */
+    for (int i = 0; i < B * OUT; i++) dY[i] = relu && Y[i] <= 0 ? 0 : G[i];
+    sn_linear_backward(dX, dW, db, dY, X, W, NULL, B, IN, OUT, ws);
+    const double h = 1e-3;
+    float Yt[B * OUT];
+    for (int i = 0; i < OUT * IN; i++) {
+        float keep = W[i];
+        W[i] = keep + (float)h;
+        double lp = linear_loss(X, W, b, G, B, IN, OUT, relu, Yt);
+        W[i] = keep - (float)h;
+        double lm = linear_loss(X, W, b, G, B, IN, OUT, relu, Yt);
+        W[i] = keep;
+        close_enough((lp - lm) / (2 * h), dW[i], "dW", i);
+    }
+    for (int i = 0; i < OUT; i++) {
+        float keep = b[i];
+        b[i] = keep + (float)h;
+        double lp = linear_loss(X, W, b, G, B, IN, OUT, relu, Yt);
+        b[i] = keep - (float)h;
+        double lm = linear_loss(X, W, b, G, B, IN, OUT, relu, Yt);
+        b[i] = keep;
+        close_enough((lp - lm) / (2 * h), db[i], "db", i);
+    }
+    for (int i = 0; i < B * IN; i++) {
+        float keep = X[i];
+        X[i] = keep + (float)h;
+        double lp = linear_loss(X, W, b, G, B, IN, OUT, relu, Yt);
+        X[i] = keep - (float)h;
+        double lm = linear_loss(X, W, b, G, B, IN, OUT, relu, Yt);
+        X[i] = keep;
+        close_enough((lp - lm) / (2 * h), dX[i], "dX", i);
+    }
+}
+
+Test(gradcheck, linear) { check_linear(0); }
+Test(gradcheck, linear_relu) { check_linear(1); }
+
+Test(gradcheck, softmax_xent)
+{
+    enum { B = 4, C = 6 };
+    float Z[B * C], dZ[B * C], loss[B];
+    uint8_t y[B] = { 0, 5, 2, 2 };
+    tu_fill(Z, B * C, 8);
+    for (int i = 0; i < B * C; i++) Z[i] *= 3;
+    sn_softmax_xent(dZ, loss, NULL, Z, y, B, C, 1.0f / B);
+    const float h = 1e-2f;
+    for (int i = 0; i < B * C; i++) {
+        float keep = Z[i];
+        double lp = 0, lm = 0;
+        Z[i] = keep + h;
+        sn_softmax_xent(NULL, loss, NULL, Z, y, B, C, 0);
+        for (int r = 0; r < B; r++) lp += loss[r];
+        Z[i] = keep - h;
+        sn_softmax_xent(NULL, loss, NULL, Z, y, B, C, 0);
+        for (int r = 0; r < B; r++) lm += loss[r];
+        Z[i] = keep;
+        close_enough((lp - lm) / (2.0 * h) / B, dZ[i], "dZ", i);
+    }
+}
+
+/* The whole network, through the trainer's own forward/backward (tuned kernels,
+ * fused epilogues). Loss is a mean over the batch in float, so h is larger (1e-2)
+ * and parameters whose perturbation flips a ReLU are rare; the tolerance is
+ * |num - ana| <= 2e-3 + 5e-2 |ana|, and at least 97% of parameters must be within it
+ * (all that straddle no ReLU kink), with none off by more than 10x the tolerance. */
+Test(gradcheck, whole_network)
+{
+    int sizes[] = { 12, 9, 7, 5 };
+    sn_mlp m;
+    sn_trainer t;
+    sn_train_config cfg = sn_train_defaults();
+    cfg.batch = 6, cfg.threads = 1, cfg.seed = 3, cfg.val = 0;
+    cr_assert_eq(sn_mlp_create(&m, sizes, 4, NULL), SN_OK);
+    cr_assert_eq(sn_trainer_create(&t, &m, &cfg, 6, NULL), SN_OK);
+    tu_fill(t.fwd.act[0], 6 * 12, 11);
+    for (int r = 0; r < 6; r++) t.fwd.y[r] = (uint8_t)(r % 5);
+    for (int l = 0; l < 3; l++) tu_fill(m.b[l], (size_t)sizes[l + 1], 20 + l); /* non-zero biases */
+    float X[6 * 12];
+    memcpy(X, t.fwd.act[0], sizeof X);
+    sn_trainer_gradient(&t, 6);
+    float *ana = malloc(m.nparams * sizeof(float));
+    memcpy(ana, t.grads, m.nparams * sizeof(float));
+    const float h = 1e-2f;
+    int bad = 0;
+    for (size_t i = 0; i < m.nparams; i++) {
+        float keep = m.params[i];
+        m.params[i] = keep + h;
+        memcpy(t.fwd.act[0], X, sizeof X);
+        double lp = sn_trainer_gradient(&t, 6);
+        m.params[i] = keep - h;
+        memcpy(t.fwd.act[0], X, sizeof X);
+        double lm = sn_trainer_gradient(&t, 6);
+        m.params[i] = keep;
+        double num = (lp - lm) / (2.0 * h), tol = 2e-3 + 5e-2 * fabs(ana[i]);
+        if (fabs(num - ana[i]) > tol) bad++;
+        cr_assert(fabs(num - ana[i]) <= 10 * tol, "param %zu: numeric %.6g analytic %.6g", i, num, ana[i]);
+    }
+    cr_assert(bad <= (int)(0.03 * m.nparams), "%d of %zu parameters off", bad, m.nparams);
+    free(ana);
+    sn_trainer_free(&t);
+    sn_mlp_free(&m);
+}

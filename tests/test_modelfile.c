@@ -1,0 +1,127 @@
+/* Model and checkpoint files: bit-exact round trips; truncated, corrupt, wrong-magic,
+ * absurd-sized and mismatched files refused with a message naming the file. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scratchnet/modelfile.h"
+#include "test_util.h"
+
+static void make_model(sn_mlp *m)
+{
+    int sizes[] = { 784, 50, 25, 10 };
+    sn_rng r;
+    cr_assert_eq(sn_mlp_create(m, sizes, 4, NULL), SN_OK);
+    sn_rng_seed(&r, 7);
+    sn_mlp_init_he(m, &r);
+    m->b[0][3] = -0.0f; /* signed zero and a denormal must survive too */
+    m->b[1][1] = 1e-40f;
+}
+
+Test(modelfile, round_trip_bit_exact)
+{
+    sn_mlp a, b;
+    sn_error err;
+    make_model(&a);
+    cr_assert_eq(a.nparams, 40785u, "784-50-25-10 has 40,785 parameters");
+    const char *p = tu_path(tu_tmpdir(), "sub/m.bin"); /* parent directory is created */
+    cr_assert_eq(sn_model_save(&a, p, &err), SN_OK, "%s", err.msg);
+    cr_assert_eq(sn_model_load(&b, p, &err), SN_OK, "%s", err.msg);
+    cr_assert_eq(b.nlayers, 3);
+    cr_assert(memcmp(a.sizes, b.sizes, sizeof(int) * 4) == 0);
+    cr_assert(memcmp(a.params, b.params, a.nparams * sizeof(float)) == 0, "weights differ after reload");
+    sn_mlp_free(&a);
+    sn_mlp_free(&b);
+}
+
+static void expect_bad(const unsigned char *data, size_t len, const char *needle)
+{
+    const char *p = tu_path(tu_tmpdir(), "bad.bin");
+    tu_write(p, data, len);
+    sn_mlp m;
+    sn_error err = { 0 };
+    cr_assert_neq(sn_model_load(&m, p, &err), SN_OK, "accepted a bad model (%s)", needle);
+    cr_assert(strstr(err.msg, needle) != NULL, "message '%s' lacks '%s'", err.msg, needle);
+    cr_assert(strstr(err.msg, "bad.bin") != NULL, "message must name the file: %s", err.msg);
+}
+
+Test(modelfile, corrupt_files_refused)
+{
+    sn_mlp a;
+    make_model(&a);
+    const char *p = tu_path(tu_tmpdir(), "m.bin");
+    cr_assert_eq(sn_model_save(&a, p, NULL), SN_OK);
+    size_t len;
+    unsigned char *d = tu_read(p, &len);
+    cr_assert_eq(len, 8 + 12 + 16 + 40785 * 4 + 4, "file size %zu", len);
+
+    expect_bad(d, len - 1000, "CRC");        /* truncated */
+    expect_bad(d, 10, "not a scratchnet");   /* truncated inside the header */
+    expect_bad(d, 0, "not a scratchnet");    /* empty */
+    d[5000] ^= 1;                            /* one flipped bit in the weights */
+    expect_bad(d, len, "CRC");
+    d[5000] ^= 1;
+    d[0] = 'X';
+    expect_bad(d, len, "magic");
+    d[0] = 'S';
+    d[8] = 9; /* version */
+    expect_bad(d, len, "version");
+    d[8] = 1;
+    d[20] = 0xff, d[21] = 0xff, d[22] = 0xff, d[23] = 0x7f; /* absurd first layer size */
+    expect_bad(d, len, "layer size");
+    free(d);
+    sn_mlp_free(&a);
+}
+
+Test(modelfile, missing_file_named)
+{
+    sn_mlp m;
+    sn_error err;
+    cr_assert_eq(sn_model_load(&m, "/nonexistent/model.bin", &err), SN_EIO);
+    cr_assert(strstr(err.msg, "/nonexistent/model.bin") != NULL);
+}
+
+Test(modelfile, checkpoint_round_trip_and_mismatch)
+{
+    int sizes[] = { 784, 20, 10 };
+    sn_mlp m, m2;
+    sn_trainer t, t2;
+    sn_train_config cfg = sn_train_defaults();
+    cfg.opt = SN_OPT_ADAM, cfg.lr = 0.001f;
+    cr_assert_eq(sn_mlp_create(&m, sizes, 3, NULL), SN_OK);
+    cr_assert_eq(sn_trainer_create(&t, &m, &cfg, 100, NULL), SN_OK);
+    t.epoch = 2, t.opt.step = 77;
+    tu_fill(t.opt.m, m.nparams, 1);
+    tu_fill(t.opt.v, m.nparams, 2);
+    sn_rng_next(&t.rng);
+    const char *p = tu_path(tu_tmpdir(), "ck.bin");
+    sn_error err;
+    cr_assert_eq(sn_checkpoint_save(&t, p, &err), SN_OK, "%s", err.msg);
+
+    cr_assert_eq(sn_mlp_create(&m2, sizes, 3, NULL), SN_OK);
+    cr_assert_eq(sn_trainer_create(&t2, &m2, &cfg, 100, NULL), SN_OK);
+    cr_assert_eq(sn_checkpoint_load(&t2, p, &err), SN_OK, "%s", err.msg);
+    cr_assert_eq(t2.epoch, 2);
+    cr_assert_eq(t2.opt.step, 77);
+    cr_assert(memcmp(t2.rng.s, t.rng.s, sizeof t.rng.s) == 0);
+    cr_assert(memcmp(m2.params, m.params, m.nparams * 4) == 0);
+    cr_assert(memcmp(t2.opt.m, t.opt.m, m.nparams * 4) == 0);
+    cr_assert(memcmp(t2.opt.v, t.opt.v, m.nparams * 4) == 0);
+    sn_trainer_free(&t2);
+
+    cfg.lr = 0.002f; /* incompatible arguments are refused, naming the flag */
+    cr_assert_eq(sn_trainer_create(&t2, &m2, &cfg, 100, NULL), SN_OK);
+    cr_assert_neq(sn_checkpoint_load(&t2, p, &err), SN_OK);
+    cr_assert(strstr(err.msg, "--lr") != NULL, "%s", err.msg);
+    sn_trainer_free(&t2);
+    /* A model file is not a checkpoint. */
+    cr_assert_eq(sn_model_save(&m, p, NULL), SN_OK);
+    cfg.lr = 0.001f;
+    cr_assert_eq(sn_trainer_create(&t2, &m2, &cfg, 100, NULL), SN_OK);
+    cr_assert_neq(sn_checkpoint_load(&t2, p, &err), SN_OK);
+    cr_assert(strstr(err.msg, "expected a checkpoint") != NULL, "%s", err.msg);
+    sn_trainer_free(&t2);
+    sn_trainer_free(&t);
+    sn_mlp_free(&m);
+    sn_mlp_free(&m2);
+}
