@@ -1,0 +1,23 @@
+# Training throughput (samples/s, training passes only) per run, from summary.csv.
+# bench --sweep sets: sweep, summary, labels, nruns, outdir.
+set datafile separator ","
+set datafile commentschars "#"
+set datafile columnheaders
+set datafile missing "nan"
+L = system("cat '".labels."'")
+set terminal pngcairo size 1400,900 enhanced font "DejaVu Sans,13"
+set output outdir."/throughput.png"
+set title "scratchnet: training throughput per run (training passes only)"
+set ylabel "samples per second"
+set format y "%.0s%c"
+set yrange [0:*]
+set grid ytics lc rgb "#dddddd"
+set style fill solid 0.7 border -1
+set boxwidth 0.6
+set xtics rotate by -25 left
+unset key
+set xrange [0.3:nruns + 0.7]
+plot summary using (column("run")):(column("samples_per_s")):(column("run")):xtic(word(L, int(column("run")))) \
+        with boxes lc variable, \
+     summary using (column("run")):(column("samples_per_s")):(sprintf("%.0fk", column("samples_per_s") / 1000)) \
+        with labels offset 0,1 notitle

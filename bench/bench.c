@@ -1,0 +1,25 @@
+/* bench: the benchmark harness (see shared/CLI.md and README). */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+#include "cli.h"
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--sweep")) return bench_sweep_main(argc, argv);
+        if (!strcmp(argv[i], "--gemm")) return bench_gemm_main(argc, argv);
+        if (!strcmp(argv[i], "--peers")) return bench_peers_main(argc, argv);
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: bench --sweep KEY=V1,V2,... [KEY=...] [--epochs N] [--out DIR] [--data DIR] [--no-plot]\n"
+                   "                   [--val N] [--resume] [--quiet]\n"
+                   "       bench --gemm [--threads 1,2] [--csv FILE] [--no-blas]\n"
+                   "       bench --peers [--epochs N] [--batch N] [--threads N] [--out DIR]\n"
+                   "sweep keys: batch, lr, threads, epochs, opt, seed, layers (784:50:25:10,784:100:10)\n");
+            return 0;
+        }
+    }
+    fprintf(stderr, "bench: expected --sweep, --gemm or --peers (see bench --help)\n");
+    return EXIT_USAGE;
+}

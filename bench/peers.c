@@ -1,0 +1,132 @@
+/* bench --peers: the same network and hyperparameters in NumPy and PyTorch (our own
+ * scripts in bench/peers/), measured in the same run as scratchnet, one table.
+ * OpenBLAS (under NumPy and PyTorch) gets OPENBLAS_CORETYPE=SkylakeX on this CPU so
+ * that we race the peers at their best; the table says so. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "bench.h"
+#include "cli.h"
+#include "scratchnet/gemm.h"
+#include "scratchnet/train.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+typedef struct peer_row {
+    char name[64];
+    int epochs, batch, threads;
+    double train_loss, val_loss, test_acc, train_s, samples_per_s;
+    int ok;
+} peer_row;
+
+/* Parses the one-line result every peer prints last:
+ * "result name=... epochs=.. batch=.. threads=.. train_loss=.. val_loss=.. test_acc=.. train_s=.. samples_per_s=.." */
+static int parse_result(const char *line, peer_row *r)
+{
+    return sscanf(line, "result name=%63s epochs=%d batch=%d threads=%d train_loss=%lf val_loss=%lf test_acc=%lf "
+                        "train_s=%lf samples_per_s=%lf",
+                  r->name, &r->epochs, &r->batch, &r->threads, &r->train_loss, &r->val_loss, &r->test_acc,
+                  &r->train_s, &r->samples_per_s) == 9;
+}
+
+static int run_peer(const char *script, const char *data, int epochs, int batch, int threads, peer_row *r)
+{
+    char path[4096], cmd[8192];
+    if (!cli_find_resource(script, path, sizeof path)) return 0;
+    snprintf(cmd, sizeof cmd,
+             "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX} OMP_NUM_THREADS=%d OPENBLAS_NUM_THREADS=%d "
+             "python3 '%s' --data '%s' --epochs %d --batch %d --threads %d 2>&1",
+             threads, threads, path, data, epochs, batch, threads);
+    FILE *p = popen(cmd, "r");
+    if (!p) return 0;
+    char line[1024];
+    int ok = 0;
+    while (fgets(line, sizeof line, p)) {
+        if (parse_result(line, r)) ok = 1;
+        else fprintf(stderr, "  %s", line);
+    }
+    int st = pclose(p);
+    return ok && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+int bench_peers_main(int argc, char **argv)
+{
+    int epochs = 10, batch = 128, threads = 1;
+    const char *data = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--peers")) continue;
+        if (i + 1 < argc && !strcmp(argv[i], "--epochs")) { if (!cli_int("bench", argv[i], argv[i + 1], 1, 1000, &epochs)) return EXIT_USAGE; i++; }
+        else if (i + 1 < argc && !strcmp(argv[i], "--batch")) { if (!cli_int("bench", argv[i], argv[i + 1], 1, 60000, &batch)) return EXIT_USAGE; i++; }
+        else if (i + 1 < argc && !strcmp(argv[i], "--threads")) { if (!cli_int("bench", argv[i], argv[i + 1], 1, 1024, &threads)) return EXIT_USAGE; i++; }
+        else if (i + 1 < argc && !strcmp(argv[i], "--data")) data = argv[++i];
+        else {
+            fprintf(stderr, "bench --peers: unknown flag or missing value '%s'; expected --epochs N --batch N --threads N --data DIR\n", argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    sn_error err;
+    if (sn_isa_init(&err)) { fprintf(stderr, "bench: %s\n", err.msg); return EXIT_USAGE; }
+    const char *dir = cli_data_dir(data);
+    sn_dataset all, test;
+    if (!cli_load_mnist("bench", dir, &all, &test)) return EXIT_RUNTIME;
+
+    peer_row rows[4];
+    int n = 0;
+    /* scratchnet itself, same run, same hyperparameters as the peers: momentum 0.9,
+     * lr 0.05, cosine schedule, He init, 50,000 train / 10,000 validation. */
+    {
+        sn_mlp m;
+        sn_trainer t;
+        int sizes[] = { 784, 50, 25, 10 };
+        sn_train_config cfg = sn_train_defaults();
+        cfg.epochs = epochs, cfg.batch = batch, cfg.threads = threads;
+        sn_dataset train = sn_dataset_slice(&all, 0, 50000), val = sn_dataset_slice(&all, 50000, 10000);
+        if (sn_mlp_create(&m, sizes, 4, &err) || sn_trainer_create(&t, &m, &cfg, 50000, &err)) {
+            fprintf(stderr, "bench: %s\n", err.msg);
+            return EXIT_RUNTIME;
+        }
+        peer_row *r = &rows[n++];
+        memset(r, 0, sizeof *r);
+        snprintf(r->name, sizeof r->name, "scratchnet(%s)", sn_isa_name(sn_isa_active()));
+        r->epochs = epochs, r->batch = batch, r->threads = threads;
+        for (int e = 0; e < epochs; e++) {
+            sn_epoch_stats st;
+            sn_train_epoch(&t, &train, &st, NULL, NULL);
+            r->train_s += st.train_s;
+            r->train_loss = st.train_loss;
+        }
+        double vl, va, tl;
+        sn_evaluate(&m, &t.fwd, &val, threads, &vl, &va);
+        sn_evaluate(&m, &t.fwd, &test, threads, &tl, &r->test_acc);
+        r->val_loss = vl;
+        r->samples_per_s = 50000.0 * epochs / r->train_s;
+        r->ok = 1;
+        sn_trainer_free(&t);
+        sn_mlp_free(&m);
+    }
+    sn_dataset_free(&all);
+    sn_dataset_free(&test);
+    static const char *const scripts[] = { "bench/peers/numpy_mlp.py", "bench/peers/torch_mlp.py" };
+    for (int s = 0; s < 2; s++) {
+        peer_row *r = &rows[n];
+        memset(r, 0, sizeof *r);
+        fprintf(stderr, "bench --peers: running %s ...\n", scripts[s]);
+        if (run_peer(scripts[s], dir, epochs, batch, threads, r)) r->ok = 1, n++;
+        else fprintf(stderr, "bench --peers: %s did not run (python3-numpy / python3-torch installed?)\n", scripts[s]);
+    }
+    printf("Measured in one run on %s, %d thread(s); OpenBLAS under NumPy/PyTorch with "
+           "OPENBLAS_CORETYPE=%s.\n\n", cli_cpu_model(), threads,
+           getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "SkylakeX");
+    printf("| implementation | epochs | batch | threads | train loss | val loss | test acc | train s | samples/s | vs scratchnet |\n");
+    printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (int i = 0; i < n; i++)
+        printf("| %s | %d | %d | %d | %.4f | %.4f | %.4f | %.2f | %.0f | %.2fx |\n", rows[i].name, rows[i].epochs,
+               rows[i].batch, rows[i].threads, rows[i].train_loss, rows[i].val_loss, rows[i].test_acc, rows[i].train_s,
+               rows[i].samples_per_s, rows[0].samples_per_s / rows[i].samples_per_s);
+    return 0;
+}

@@ -1,0 +1,400 @@
+/* bench --sweep: trains one model per configuration of the Cartesian product, writes
+ * sweep.csv (per epoch) and summary.csv (per run) as runs finish, then renders
+ * loss.png, accuracy.png and throughput.png with gnuplot from plots/. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "cli.h"
+#include "scratchnet/gemm.h"
+#include "scratchnet/modelfile.h"
+#include "scratchnet/train.h"
+#include "sweep_spec.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static const char *SWEEP_HEADER =
+    "run,batch,lr,threads,opt,seed,layers,epoch,train_loss,val_loss,val_acc,epoch_s,samples_per_s";
+static const char *SUMMARY_HEADER =
+    "run,batch,lr,threads,opt,seed,layers,epochs,train_loss,val_loss,val_acc,test_loss,test_acc,train_s,"
+    "samples_per_s,status";
+
+void bench_write_provenance(FILE *f, const char *what)
+{
+    char date[64];
+    time_t now = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    const char *omp = getenv("OMP_NUM_THREADS");
+    int max_threads = 1;
+#ifdef _OPENMP
+    max_threads = omp_get_max_threads();
+#endif
+    fprintf(f, "# %s; date %s; commit %s\n", what, date, cli_commit());
+    fprintf(f, "# compiler and flags: %s\n", cli_build_info());
+    fprintf(f, "# cpu: %s; online cores %ld\n", cli_cpu_model(), sysconf(_SC_NPROCESSORS_ONLN));
+    fprintf(f, "# kernel isa: %s (SCRATCHNET_ISA=%s)\n", sn_isa_name(sn_isa_active()),
+            getenv("SCRATCHNET_ISA") ? getenv("SCRATCHNET_ISA") : "unset: best for this CPU");
+    fprintf(f, "# threads: OMP_NUM_THREADS=%s, OpenMP max %d, OMP_PROC_BIND=%s\n", omp ? omp : "unset", max_threads,
+            getenv("OMP_PROC_BIND") ? getenv("OMP_PROC_BIND") : "unset");
+}
+
+/* Config columns shared by both CSVs: batch,lr,threads,opt,seed,layers */
+static void config_cols(char *out, size_t cap, const sweep_run *r)
+{
+    char layers[160];
+    sn_format_layers(r->sizes, r->nsizes, ':', layers, sizeof layers);
+    snprintf(out, cap, "%d,%g,%d,%s,%llu,%s", r->batch, r->lr, r->threads, sn_opt_name(r->opt),
+             (unsigned long long)r->seed, layers);
+}
+
+typedef struct run_result {
+    double train_loss, val_loss, val_acc, test_loss, test_acc, train_s, eval_s;
+    long samples;
+    int diverged;
+} run_result;
+
+typedef struct sweep_ctx {
+    const sweep_spec *spec;
+    int nruns, val, quiet;
+    sn_dataset all, test;
+    FILE *sweep_csv, *summary_csv;
+} sweep_ctx;
+
+typedef struct progress_state {
+    cli_progress bar;
+    int run, nruns, epoch, epochs;
+    double sweep_start;
+} progress_state;
+
+static void on_progress(void *user, int done, int total)
+{
+    progress_state *p = user;
+    cli_progress_update(&p->bar, done, total);
+}
+
+static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
+{
+    sn_error err;
+    sn_mlp model;
+    sn_trainer t;
+    sn_train_config cfg = sn_train_defaults();
+    cfg.epochs = r->epochs, cfg.batch = r->batch, cfg.lr = r->lr, cfg.opt = r->opt, cfg.threads = r->threads;
+    cfg.seed = r->seed, cfg.val = c->val;
+    memset(res, 0, sizeof *res);
+    const int ntrain = c->all.count - c->val;
+    sn_dataset train = sn_dataset_slice(&c->all, 0, ntrain), val = sn_dataset_slice(&c->all, ntrain, c->val);
+    if (sn_mlp_create(&model, r->sizes, r->nsizes, &err) || sn_trainer_create(&t, &model, &cfg, ntrain, &err)) {
+        fprintf(stderr, "bench: run %d: %s\n", index + 1, err.msg);
+        return 0;
+    }
+    char cols[256], label[256];
+    config_cols(cols, sizeof cols, r);
+    sweep_run_label(c->spec, r, label, sizeof label);
+    for (int e = 0; e < r->epochs; e++) {
+        sn_epoch_stats st;
+        progress_state ps = { .run = index + 1, .nruns = c->nruns, .epoch = e + 1, .epochs = r->epochs };
+        char blabel[300];
+        snprintf(blabel, sizeof blabel, "run %d/%d epoch %d/%d", index + 1, c->nruns, e + 1, r->epochs);
+        cli_progress_begin(&ps.bar, blabel, !c->quiet);
+        sn_train_epoch(&t, &train, &st, on_progress, &ps);
+        cli_progress_end(&ps.bar);
+        res->train_s += st.train_s;
+        res->samples += ntrain;
+        if (st.diverged) {
+            res->diverged = 1;
+            fprintf(stderr, "run %d/%d (%s): diverged in epoch %d (loss NaN or infinite); recorded as diverged\n",
+                    index + 1, c->nruns, label, e + 1);
+            break;
+        }
+        double t0 = sn_now(), vl = NAN, va = NAN;
+        if (val.count) sn_evaluate(&model, &t.fwd, &val, r->threads, &vl, &va);
+        res->eval_s += sn_now() - t0;
+        res->train_loss = st.train_loss, res->val_loss = vl, res->val_acc = va;
+        fprintf(c->sweep_csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6f,%.0f\n", index + 1, cols, e + 1, st.train_loss, vl, va,
+                st.train_s, st.samples_per_s);
+        fflush(c->sweep_csv);
+        if (!c->quiet)
+            fprintf(stderr, "run %d/%d (%s) epoch %d/%d train_loss=%.4f val_acc=%.4f samples_per_s=%.0f eval_s=%.3f\n",
+                    index + 1, c->nruns, label, e + 1, r->epochs, st.train_loss, va, st.samples_per_s, sn_now() - t0);
+    }
+    if (!res->diverged) {
+        double t0 = sn_now();
+        sn_evaluate(&model, &t.fwd, &c->test, r->threads, &res->test_loss, &res->test_acc);
+        res->eval_s += sn_now() - t0;
+    } else {
+        res->train_loss = res->val_loss = res->val_acc = res->test_loss = res->test_acc = NAN;
+    }
+    fprintf(c->summary_csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.0f,%s\n", index + 1, cols, r->epochs,
+            res->train_loss, res->val_loss, res->val_acc, res->test_loss, res->test_acc, res->train_s,
+            res->train_s > 0 ? res->samples / res->train_s : 0.0, res->diverged ? "diverged" : "ok");
+    fflush(c->summary_csv);
+    sn_trainer_free(&t);
+    sn_mlp_free(&model);
+    return 1;
+}
+
+/* ---- resume: keep the runs summary.csv records as finished ------------------- */
+
+/* Reads finished run numbers whose configuration matches the planned run. */
+static int read_finished(const char *path, const sweep_spec *spec, int nruns, unsigned char *done)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[1024];
+    int count = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || strncmp(line, "run,", 4) == 0) continue;
+        int run = atoi(line);
+        if (run < 1 || run > nruns) continue;
+        sweep_run r;
+        sweep_spec_run(spec, run - 1, &r);
+        char cols[256], want[300];
+        config_cols(cols, sizeof cols, &r);
+        snprintf(want, sizeof want, "%d,%s,%d,", run, cols, r.epochs);
+        if (strncmp(line, want, strlen(want)) == 0) done[run - 1] = 1, count++;
+    }
+    fclose(f);
+    return count;
+}
+
+/* Rewrites path keeping '#' lines, the header, and data rows of finished runs. */
+static int keep_finished_rows(const char *path, const unsigned char *done, int nruns)
+{
+    size_t len = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return 1;
+    char *out = NULL, line[1024];
+    size_t cap = 0;
+    while (fgets(line, sizeof line, f)) {
+        int keep = line[0] == '#' || strncmp(line, "run,", 4) == 0;
+        if (!keep) {
+            int run = atoi(line);
+            keep = run >= 1 && run <= nruns && done[run - 1];
+        }
+        if (!keep) continue;
+        size_t n = strlen(line);
+        if (len + n + 1 > cap) {
+            cap = (len + n + 1) * 2;
+            char *no = realloc(out, cap);
+            if (!no) { free(out); fclose(f); return 0; }
+            out = no;
+        }
+        memcpy(out + len, line, n);
+        len += n;
+    }
+    fclose(f);
+    sn_error err;
+    int ok = sn_write_file_atomic(path, out ? out : "", len, &err) == SN_OK;
+    free(out);
+    return ok;
+}
+
+/* ---- plots -------------------------------------------------------------------- */
+
+static int gnuplot_available(void)
+{
+    return system("command -v gnuplot >/dev/null 2>&1") == 0;
+}
+
+/* Runs gnuplot on plots/NAME.gp with the CSV paths and the legend labels. */
+static int render(const char *script, const char *outdir, const char *labels_path, int nruns)
+{
+    char gp[4096], cmd[16384];
+    if (!cli_find_resource(script, gp, sizeof gp)) {
+        fprintf(stderr, "bench: warning: %s not found (source tree or install); plot skipped\n", script);
+        return 0;
+    }
+    snprintf(cmd, sizeof cmd,
+             "gnuplot -e \"sweep='%s/sweep.csv'; summary='%s/summary.csv'; labels='%s'; nruns=%d; outdir='%s'\" '%s'",
+             outdir, outdir, labels_path, nruns, outdir, gp);
+    int st = system(cmd);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "bench: warning: gnuplot failed on %s\n", gp);
+        return 0;
+    }
+    return 1;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: bench --sweep KEY=V1,V2,... [KEY=...] [--epochs N] [--out DIR] [--data DIR] [--no-plot]\n"
+            "             [--val N] [--resume] [--quiet]\n"
+            "       bench --gemm [--threads 1,2] [--csv FILE] [--no-blas]\n"
+            "       bench --peers [--epochs N] [--batch N] [--out DIR]\n"
+            "sweep keys: %s (layers: 784:50:25:10,784:100:10)\n", sweep_keys_help());
+}
+
+int bench_sweep_main(int argc, char **argv)
+{
+    const char *out = ".", *data = NULL;
+    int no_plot = 0, resume = 0, quiet = 0, val = 10000, any_key = 0;
+    sweep_run defaults = { .batch = 128, .lr = 0.05f, .threads = 1, .epochs = 10, .opt = SN_OPT_MOMENTUM, .seed = 42,
+                           .sizes = { 784, 50, 25, 10 }, .nsizes = 4 };
+#ifdef _OPENMP
+    defaults.threads = omp_get_max_threads();
+#endif
+    sweep_spec spec;
+    sweep_spec_init(&spec, &defaults);
+    sn_error err;
+    int epochs_flag = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--sweep")) {
+            if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0) {
+                fprintf(stderr, "bench: --sweep needs KEY=V1,V2,...; valid keys: %s\n", sweep_keys_help());
+                sweep_spec_free(&spec);
+                return EXIT_USAGE;
+            }
+            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+                if (sweep_spec_add(&spec, argv[++i], &err)) {
+                    fprintf(stderr, "bench: --sweep: %s\n", err.msg);
+                    sweep_spec_free(&spec);
+                    return EXIT_USAGE;
+                }
+                any_key = 1;
+            }
+        } else if (!strcmp(a, "--no-plot")) no_plot = 1;
+        else if (!strcmp(a, "--resume")) resume = 1;
+        else if (!strcmp(a, "--quiet")) quiet = 1;
+        else if ((!strcmp(a, "--out") || !strcmp(a, "--data") || !strcmp(a, "--epochs") || !strcmp(a, "--val")) &&
+                 i + 1 < argc) {
+            const char *v = argv[++i];
+            if (!strcmp(a, "--out")) out = v;
+            else if (!strcmp(a, "--data")) data = v;
+            else if (!strcmp(a, "--val")) {
+                if (!cli_int("bench", a, v, 0, 59999, &val)) { sweep_spec_free(&spec); return EXIT_USAGE; }
+            } else {
+                if (!cli_int("bench", a, v, 1, 100000, &epochs_flag)) { sweep_spec_free(&spec); return EXIT_USAGE; }
+            }
+        } else {
+            fprintf(stderr, "bench: unknown flag or missing value '%s'\n", a);
+            usage();
+            sweep_spec_free(&spec);
+            return EXIT_USAGE;
+        }
+    }
+    if (!any_key) {
+        fprintf(stderr, "bench: --sweep needs KEY=V1,V2,...; valid keys: %s\n", sweep_keys_help());
+        sweep_spec_free(&spec);
+        return EXIT_USAGE;
+    }
+    if (epochs_flag) {
+        if (spec.given[KEY_EPOCHS]) {
+            fprintf(stderr, "bench: --epochs and the sweep key epochs= both given; use one\n");
+            sweep_spec_free(&spec);
+            return EXIT_USAGE;
+        }
+        spec.base.epochs = epochs_flag;
+    }
+    int nruns = sweep_spec_count(&spec);
+    if (nruns > SWEEP_MAX_RUNS) {
+        fprintf(stderr, "bench: --sweep: the product has more than %d runs\n", SWEEP_MAX_RUNS);
+        sweep_spec_free(&spec);
+        return EXIT_USAGE;
+    }
+    if (sn_isa_init(&err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        sweep_spec_free(&spec);
+        return EXIT_USAGE;
+    }
+
+    sweep_ctx c = { .spec = &spec, .nruns = nruns, .val = val, .quiet = quiet };
+    if (!cli_load_mnist("bench", cli_data_dir(data), &c.all, &c.test)) { sweep_spec_free(&spec); return EXIT_RUNTIME; }
+    if (val >= c.all.count) {
+        fprintf(stderr, "bench: --val: '%d' is not allowed; the training set has %d images\n", val, c.all.count);
+        sn_dataset_free(&c.all), sn_dataset_free(&c.test), sweep_spec_free(&spec);
+        return EXIT_USAGE;
+    }
+    if (mkdir(out, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "bench: --out: cannot create %s: %s\n", out, strerror(errno));
+        sn_dataset_free(&c.all), sn_dataset_free(&c.test), sweep_spec_free(&spec);
+        return EXIT_RUNTIME;
+    }
+    char sweep_path[4096], summary_path[4096], labels_path[4096];
+    snprintf(sweep_path, sizeof sweep_path, "%s/sweep.csv", out);
+    snprintf(summary_path, sizeof summary_path, "%s/summary.csv", out);
+    snprintf(labels_path, sizeof labels_path, "%s/labels.txt", out);
+
+    unsigned char *done = calloc((size_t)nruns, 1);
+    int finished = 0;
+    if (resume) {
+        finished = read_finished(summary_path, &spec, nruns, done);
+        if (!keep_finished_rows(sweep_path, done, nruns) || !keep_finished_rows(summary_path, done, nruns)) {
+            fprintf(stderr, "bench: --resume: cannot rewrite the CSVs in %s\n", out);
+            return EXIT_RUNTIME;
+        }
+        if (!quiet) fprintf(stderr, "bench: --resume: %d of %d runs already finished in %s\n", finished, nruns, out);
+    }
+    const char *mode = resume && finished ? "a" : "w";
+    c.sweep_csv = fopen(sweep_path, mode);
+    c.summary_csv = fopen(summary_path, mode);
+    if (!c.sweep_csv || !c.summary_csv) {
+        fprintf(stderr, "bench: cannot write %s/sweep.csv and summary.csv\n", out);
+        return EXIT_RUNTIME;
+    }
+    if (!(resume && finished)) {
+        bench_write_provenance(c.sweep_csv, "bench --sweep");
+        bench_write_provenance(c.summary_csv, "bench --sweep");
+        fprintf(c.sweep_csv, "%s\n", SWEEP_HEADER);
+        fprintf(c.summary_csv, "%s\n", SUMMARY_HEADER);
+    }
+
+    int ok = 1;
+    double start = sn_now();
+    for (int i = 0; i < nruns && ok; i++) {
+        if (done[i]) continue;
+        sweep_run r;
+        sweep_spec_run(&spec, i, &r);
+        run_result res;
+        ok = run_one(&c, i, &r, &res);
+        if (ok && !quiet) {
+            double el = sn_now() - start;
+            int left = 0;
+            for (int j = i + 1; j < nruns; j++) left += !done[j];
+            fprintf(stderr, "run %d/%d done: test_acc=%.4f samples_per_s=%.0f train_s=%.2f eval_s=%.2f; ETA %.0f s\n",
+                    i + 1, nruns, res.test_acc, res.train_s > 0 ? res.samples / res.train_s : 0, res.train_s,
+                    res.eval_s, left * el / (i + 1 - finished));
+        }
+    }
+    fclose(c.sweep_csv);
+    fclose(c.summary_csv);
+
+    /* Legend labels, one per run, quoted for gnuplot's word(). */
+    FILE *lf = fopen(labels_path, "w");
+    if (lf) {
+        for (int i = 0; i < nruns; i++) {
+            sweep_run r;
+            char label[256];
+            sweep_spec_run(&spec, i, &r);
+            sweep_run_label(&spec, &r, label, sizeof label);
+            fprintf(lf, "\"%s\"%c", label, i + 1 < nruns ? ' ' : '\n');
+        }
+        fclose(lf);
+    }
+    if (ok && !no_plot) {
+        if (!gnuplot_available()) {
+            fprintf(stderr, "bench: warning: gnuplot not found (apt-get install gnuplot-nox); CSVs written, no PNGs\n");
+        } else {
+            int n = render("plots/loss.gp", out, labels_path, nruns);
+            n += render("plots/accuracy.gp", out, labels_path, nruns);
+            n += render("plots/throughput.gp", out, labels_path, nruns);
+            if (!quiet && n) fprintf(stderr, "bench: wrote %s/loss.png, accuracy.png, throughput.png\n", out);
+        }
+    }
+    if (!quiet) fprintf(stderr, "bench: wrote %s and %s\n", sweep_path, summary_path);
+    free(done);
+    sn_dataset_free(&c.all);
+    sn_dataset_free(&c.test);
+    sweep_spec_free(&spec);
+    return ok ? 0 : EXIT_RUNTIME;
+}
