@@ -30,7 +30,7 @@ unsigned char *tu_idx_labels(int count, size_t *len);
 #define SN_TEST_SOURCE_DIR "."
 #endif
 #define TU_SUBSET SN_TEST_SOURCE_DIR "/tests/data/mnist-subset"
-#define TU_SCRATCHNET SN_TEST_BUILD_DIR "/src/scratchnet"
-#define TU_BENCH SN_TEST_BUILD_DIR "/bench/bench"
+#define TU_SCRATCHNET SN_TEST_BUILD_DIR "/scratchnet"
+#define TU_BENCH SN_TEST_BUILD_DIR "/bench"
 
 #endif

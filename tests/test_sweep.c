@@ -1,0 +1,211 @@
+/* The sweep harness: the spec parser on good and bad specs, and whole sweeps on the
+ * committed subset (CSV files, plots, divergence, resume). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sweep_spec.h"
+#include "test_util.h"
+
+static sweep_run defaults(void)
+{
+    sweep_run d = { .batch = 128, .lr = 0.05f, .threads = 1, .epochs = 10, .opt = SN_OPT_MOMENTUM, .seed = 42,
+                    .sizes = { 784, 50, 25, 10 }, .nsizes = 4 };
+    return d;
+}
+
+Test(sweep_spec, cartesian_product_in_stable_order)
+{
+    sweep_spec s;
+    sweep_run d = defaults(), r;
+    sweep_spec_init(&s, &d);
+    cr_assert_eq(sweep_spec_add(&s, "lr=0.1,0.01", NULL), SN_OK);
+    cr_assert_eq(sweep_spec_add(&s, "batch=32,64,128", NULL), SN_OK);
+    cr_assert_eq(sweep_spec_count(&s), 6);
+    /* First key given varies slowest. */
+    sweep_spec_run(&s, 0, &r);
+    cr_assert(r.lr == 0.1f && r.batch == 32);
+    sweep_spec_run(&s, 2, &r);
+    cr_assert(r.lr == 0.1f && r.batch == 128);
+    sweep_spec_run(&s, 3, &r);
+    cr_assert(r.lr == 0.01f && r.batch == 32);
+    cr_assert_eq(r.epochs, 10, "unswept keys keep their defaults");
+    char label[256];
+    sweep_run_label(&s, &r, label, sizeof label);
+    cr_assert_str_eq(label, "lr=0.01 batch=32");
+    sweep_spec_free(&s);
+}
+
+Test(sweep_spec, every_key_and_layer_syntax)
+{
+    sweep_spec s;
+    sweep_run d = defaults(), r;
+    sweep_spec_init(&s, &d);
+    cr_assert_eq(sweep_spec_add(&s, "layers=784:50:25:10,784:100:10", NULL), SN_OK);
+    cr_assert_eq(sweep_spec_add(&s, "opt=sgd,momentum,adam", NULL), SN_OK);
+    cr_assert_eq(sweep_spec_add(&s, "threads=1,2", NULL), SN_OK);
+    cr_assert_eq(sweep_spec_add(&s, "epochs=1", NULL), SN_OK);
+    cr_assert_eq(sweep_spec_add(&s, "seed=0,7", NULL), SN_OK);
+    cr_assert_eq(sweep_spec_count(&s), 2 * 3 * 2 * 1 * 2);
+    sweep_spec_run(&s, sweep_spec_count(&s) - 1, &r);
+    cr_assert(r.nsizes == 3 && r.sizes[1] == 100);
+    cr_assert(r.opt == SN_OPT_ADAM && r.threads == 2 && r.epochs == 1 && r.seed == 7);
+    sweep_spec_free(&s);
+    sweep_spec_init(&s, &d);
+    cr_assert_eq(sweep_spec_add(&s, "layers=784,64,10", NULL), SN_OK, "one ',' list is one network");
+    cr_assert_eq(sweep_spec_count(&s), 1);
+    sweep_spec_free(&s);
+    sweep_spec_init(&s, &d);
+    cr_assert_eq(sweep_spec_add(&s, "layers=\"784,64,10\";'784,32,10'", NULL), SN_OK, "';' between quoted lists");
+    cr_assert_eq(sweep_spec_count(&s), 2);
+    sweep_spec_run(&s, 1, &r);
+    cr_assert_eq(r.sizes[1], 32);
+    sweep_spec_free(&s);
+}
+
+Test(sweep_spec, bad_specs_refused_with_reason)
+{
+    struct { const char *arg, *needle; } bad[] = {
+        { "color=red", "valid keys: batch, lr, threads, epochs, opt, seed, layers" },
+        { "batch", "KEY=V1,V2" },
+        { "batch=", "empty value" },
+        { "batch=32,,64", "empty value" },
+        { "batch=32,", "empty value" },
+        { "batch=0", "'0'" },
+        { "batch=12x", "'12x'" },
+        { "lr=-1", "lr: '-1'" },
+        { "lr=nan", "'nan'" },
+        { "lr=inf", "'inf'" },
+        { "threads=0", "threads" },
+        { "opt=rmsprop", "sgd, momentum or adam" },
+        { "seed=-3", "seed" },
+        { "layers=784:0:10", "layers" },
+        { "layers=100:10", "784 inputs" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        sweep_spec s;
+        sweep_run d = defaults();
+        sn_error err = { 0 };
+        sweep_spec_init(&s, &d);
+        cr_assert_eq(sweep_spec_add(&s, bad[i].arg, &err), SN_EINVAL, "'%s' accepted", bad[i].arg);
+        cr_assert(strstr(err.msg, bad[i].needle), "'%s': message '%s' lacks '%s'", bad[i].arg, err.msg, bad[i].needle);
+        sweep_spec_free(&s);
+    }
+    sweep_spec s;
+    sweep_run d = defaults();
+    sn_error err;
+    sweep_spec_init(&s, &d);
+    cr_assert_eq(sweep_spec_add(&s, "batch=1", NULL), SN_OK);
+    cr_assert_eq(sweep_spec_add(&s, "batch=2", &err), SN_EINVAL);
+    cr_assert(strstr(err.msg, "twice"), "%s", err.msg);
+    sweep_spec_free(&s);
+}
+
+static char out[65536], err[65536];
+
+static int count_data_rows(const char *path, const char *status)
+{
+    size_t len;
+    char *d = (char *)tu_read(path, &len);
+    if (!d) return -1;
+    d[len] = 0;
+    int n = 0;
+    for (char *line = strtok(d, "\n"); line; line = strtok(NULL, "\n"))
+        if (line[0] != '#' && strncmp(line, "run,", 4) && (!status || strstr(line, status))) n++;
+    free(d);
+    return n;
+}
+
+static int has_png_signature(const char *path, size_t *len)
+{
+    unsigned char *d = tu_read(path, len);
+    int ok = d && *len > 8 && memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0;
+    free(d);
+    return ok;
+}
+
+Test(sweep_run, two_configurations_write_csvs_and_plots, .timeout = 120)
+{
+    const char *dir = tu_tmpdir();
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s --sweep batch=64,128 --epochs 1 --val 500 --quiet --data %s --out %s", TU_BENCH,
+             TU_SUBSET, dir);
+    int rc = tu_run(cmd, out, sizeof out, err, sizeof err);
+    cr_assert_eq(rc, 0, "bench exited %d: %s", rc, err);
+    cr_assert_eq(count_data_rows(tu_path(dir, "sweep.csv"), NULL), 2, "one row per run per epoch");
+    cr_assert_eq(count_data_rows(tu_path(dir, "summary.csv"), ",ok"), 2);
+    size_t len;
+    char *s = (char *)tu_read(tu_path(dir, "summary.csv"), &len);
+    s[len] = 0;
+    cr_assert(strstr(s, "\nrun,batch,lr,threads,opt,seed,layers,epochs,train_loss,val_loss,val_acc,test_loss,"
+                        "test_acc,train_s,samples_per_s,status\n"), "%s", s);
+    cr_assert(strstr(s, "# kernel isa:") && strstr(s, "# cpu:") && strstr(s, "commit"), "provenance lines: %s", s);
+    free(s);
+    s = (char *)tu_read(tu_path(dir, "sweep.csv"), &len);
+    s[len] = 0;
+    cr_assert(strstr(s, "\nrun,batch,lr,threads,opt,seed,layers,epoch,train_loss,val_loss,val_acc,epoch_s,samples_per_s\n"));
+    cr_assert(strstr(s, "\n2,128,0.05,"), "run 2 is batch=128: %s", s);
+    free(s);
+    if (system("command -v gnuplot >/dev/null 2>&1") == 0) {
+        cr_assert(has_png_signature(tu_path(dir, "loss.png"), &len), "loss.png is not a PNG");
+        cr_assert(len > 10000, "loss.png is only %zu bytes", len);
+        cr_assert(has_png_signature(tu_path(dir, "accuracy.png"), &len));
+        cr_assert(has_png_signature(tu_path(dir, "throughput.png"), &len));
+    }
+}
+
+Test(sweep_run, huge_learning_rate_is_recorded_as_diverged, .timeout = 120)
+{
+    const char *dir = tu_tmpdir();
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s --sweep lr=1e9,0.05 --epochs 2 --val 500 --quiet --data %s --out %s", TU_BENCH,
+             TU_SUBSET, dir);
+    int rc = tu_run(cmd, out, sizeof out, err, sizeof err);
+    cr_assert_eq(rc, 0, "a diverged run must not fail the sweep: exit %d: %s", rc, err);
+    cr_assert_eq(count_data_rows(tu_path(dir, "summary.csv"), ",diverged"), 1);
+    cr_assert_eq(count_data_rows(tu_path(dir, "summary.csv"), ",ok"), 1, "the sweep goes on after a divergence");
+    cr_assert(strstr(err, "diverged"), "%s", err);
+    /* No NaN reaches the per-epoch CSV that the plots read. */
+    size_t len;
+    char *s = (char *)tu_read(tu_path(dir, "sweep.csv"), &len);
+    s[len] = 0;
+    cr_assert_null(strstr(s, "nan"), "%s", s);
+    free(s);
+}
+
+Test(sweep_run, bad_keys_exit_2_before_any_work)
+{
+    const char *dir = tu_tmpdir();
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s --sweep batch=32 colour=red --data %s --out %s/o", TU_BENCH, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", err);
+    cr_assert(strstr(err, "valid keys"), "%s", err);
+    cr_assert(!tu_exists(tu_path(dir, "o")), "output directory created before validation");
+    snprintf(cmd, sizeof cmd, "%s --frob", TU_BENCH);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", err);
+}
+
+Test(sweep_run, resume_skips_finished_runs, .timeout = 120)
+{
+    const char *dir = tu_tmpdir();
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s --sweep batch=64,128 --epochs 1 --val 500 --quiet --no-plot --data %s --out %s",
+             TU_BENCH, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    /* Simulate a sweep killed during run 2: drop its summary row, leave a partial epoch row. */
+    size_t len;
+    char *s = (char *)tu_read(tu_path(dir, "summary.csv"), &len);
+    s[len] = 0;
+    char *run2 = strstr(s, "\n2,");
+    cr_assert_not_null(run2);
+    run2[1] = 0;
+    tu_write(tu_path(dir, "summary.csv"), s, strlen(s));
+    free(s);
+    snprintf(cmd, sizeof cmd, "%s --sweep batch=64,128 --epochs 1 --val 500 --no-plot --resume --data %s --out %s",
+             TU_BENCH, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(err, "1 of 2 runs already finished"), "%s", err);
+    cr_assert_eq(count_data_rows(tu_path(dir, "summary.csv"), ",ok"), 2);
+    cr_assert_eq(count_data_rows(tu_path(dir, "sweep.csv"), NULL), 2, "run 2's partial rows replaced, not doubled");
+}
