@@ -140,7 +140,8 @@ int bench_gemm_main(int argc, char **argv)
 {
     int threads[8], nthreads = 0;
     const char *csv_path = NULL;
-    int no_blas = 0, quick = 0;
+    int no_blas = 0, quick = 0, only_batch = 0;
+    const char *only_isa = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--gemm")) continue;
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
@@ -154,8 +155,13 @@ int bench_gemm_main(int argc, char **argv)
             no_blas = 1;
         } else if (!strcmp(argv[i], "--quick")) {
             quick = 1;
+        } else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
+            only_isa = argv[++i];
+        } else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
+            if (!cli_int("bench", "--batch", argv[++i], 1, 100000, &only_batch)) return EXIT_USAGE;
         } else {
-            fprintf(stderr, "bench --gemm: unknown flag or missing value '%s'; expected --threads 1,2 --csv FILE --no-blas --quick\n",
+            fprintf(stderr, "bench --gemm: unknown flag or missing value '%s'; expected --threads 1,2 --csv FILE --no-blas "
+                    "--isa NAME --batch N --quick\n",
                     argv[i]);
             return EXIT_USAGE;
         }
@@ -207,6 +213,7 @@ int bench_gemm_main(int argc, char **argv)
     static const int batches[] = { 32, 64, 128 };
     for (int b = 0; b < 3; b++) {
         int B = batches[b];
+        if (only_batch && B != only_batch) continue;
         /* The products as BLAS users write them (W as in x out), the targets' shapes ... */
         cases[nc++] = (gemm_case){ SN_N, SN_N, B, 50, 784, "fwd1 X*W (W in x out)" };
         cases[nc++] = (gemm_case){ SN_T, SN_N, 784, 50, B, "dW1 X^T*dY (in x out)" };
@@ -216,13 +223,13 @@ int bench_gemm_main(int argc, char **argv)
         cases[nc++] = (gemm_case){ SN_N, SN_T, B, 25, 50, "fwd2 (mlp)" };
         cases[nc++] = (gemm_case){ SN_N, SN_N, B, 50, 25, "dX2 dY*W (mlp)" };
     }
-    cases[nc++] = (gemm_case){ SN_N, SN_N, 1024, 1024, 1024, "large square" };
-    if (quick) nc = 4;
+    if (!quick) cases[nc++] = (gemm_case){ SN_N, SN_N, 1024, 1024, 1024, "large square" };
 
     sn_isa isas[3];
     int nisa = 0;
     for (int i = 2; i >= 0; i--)
-        if (sn_isa_supported((sn_isa)i)) isas[nisa++] = (sn_isa)i;
+        if (sn_isa_supported((sn_isa)i) && (!only_isa || !strcmp(only_isa, sn_isa_name((sn_isa)i))))
+            isas[nisa++] = (sn_isa)i;
 
     int failures = 0;
     for (int ci = 0; ci < nc; ci++) {

@@ -196,6 +196,7 @@ int sn_mnist_path(const char *dir, sn_split split, int labels, char *out, size_t
 {
     const char *name = mnist_names[split == SN_SPLIT_TEST][labels != 0];
     struct stat st;
+    if (!out || cap == 0) return SN_EINVAL;
     snprintf(out, cap, "%s/%s.gz", dir, name);
     int gz_ok = stat(out, &st) == 0;
     snprintf(out, cap, "%s/%s", dir, name);

@@ -25,20 +25,49 @@ enum { MAX_TILE = 16 * 128 }; /* floats in the largest microkernel tile of any I
 
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
-static int use_dot(sn_trans ta, sn_trans tb) { return ta == SN_N && tb == SN_T; }
+/* Narrow outputs (n <= SMALL_N) are what padding to a vector width hurts most. */
+enum { SMALL_N = 64 };
+
+typedef enum gemm_alg { ALG_DOT, ALG_COL, ALG_OUTER } gemm_alg;
+
+static gemm_alg choose(sn_trans ta, sn_trans tb, int n, int k)
+{
+    if (ta == SN_N && tb == SN_T) return ALG_DOT;                  /* both contiguous in k */
+    if (ta == SN_N && tb == SN_N && n <= SMALL_N && k >= 64) return ALG_DOT; /* B^T packed */
+    if (ta == SN_T && tb == SN_N && n <= SMALL_N) return ALG_COL;  /* A^T rows are m-vectors */
+    return ALG_OUTER;
+}
+
+typedef struct dot_plan {
+    int kp, pack_a, pack_b;
+} dot_plan;
+
+static dot_plan plan_dot(const sn_kernels *kr, sn_trans tb, int m, int n, int k)
+{
+    dot_plan p;
+    p.kp = (int)round_up((size_t)k, (size_t)kr->dot_kv);
+    p.pack_a = k % kr->dot_kv != 0 || m % kr->dot_mr != 0;
+    p.pack_b = k % kr->dot_kv != 0 || n % kr->dot_nr != 0 || tb == SN_N;
+    return p;
+}
 
 static size_t workspace_for(const sn_kernels *kr, sn_trans ta, sn_trans tb, int m, int n, int k)
 {
-    if (use_dot(ta, tb)) {
-        if (k % kr->dot_kv == 0 && m % kr->dot_mr == 0 && n % kr->dot_nr == 0)
-            return 0; /* direct: the kernel reads A and B in place */
-        size_t kp = round_up((size_t)k, (size_t)kr->dot_kv);
-        return round_up(round_up((size_t)m, kr->dot_mr) * kp, 16) +
-               round_up(round_up((size_t)n, kr->dot_nr) * kp, 16);
+    switch (choose(ta, tb, n, k)) {
+    case ALG_DOT: {
+        dot_plan p = plan_dot(kr, tb, m, n, k);
+        return (p.pack_a ? round_up(round_up((size_t)m, kr->dot_mr) * p.kp, 16) : 0) +
+               (p.pack_b ? round_up(round_up((size_t)n, kr->dot_nr) * p.kp, 16) : 0);
     }
-    size_t kc = (size_t)(k < KC ? k : KC);
-    return round_up(round_up((size_t)m, kr->outer_mr) * kc, 16) +
-           round_up(round_up((size_t)n, kr->outer_nr) * kc, 16);
+    case ALG_COL:
+        return (n % kr->col_nr ? round_up((size_t)k * round_up((size_t)n, kr->col_nr), 16) : 0) +
+               (m % kr->col_mr ? round_up((size_t)k * kr->col_mr, 16) : 0);
+    default: {
+        size_t kc = (size_t)(k < KC ? k : KC);
+        return round_up(round_up((size_t)m, kr->outer_mr) * kc, 16) +
+               round_up(round_up((size_t)n, kr->outer_nr) * kc, 16);
+    }
+    }
 }
 
 size_t sn_gemm_workspace(sn_trans ta, sn_trans tb, int m, int n, int k)
@@ -97,43 +126,51 @@ static void store_edge(const float *tile, int nr, float *C, int ldc, int mi, int
     for (int i = 0; i < mi; i++) memcpy(C + (size_t)i * ldc, tile + (size_t)i * nr, sizeof(float) * nj);
 }
 
-/* ---- nt: dot kernel --------------------------------------------------------- */
+/* ---- nt (and nn with a narrow n): dot kernel ---------------------------------- */
 
-/* Row r of the packed operand: A row (op N, m x k) or B row (op T, n x k), zero-padded
- * from k to kp; rows past the matrix are all zero. */
-static void pack_row(float *dst, const float *src, int ld, int r, int rows, int k, int kp)
+/* Row r of a k-contiguous packed operand, zero-padded from k to kp; rows past `rows` are
+ * zero. transposed: the row is column r of a k x rows matrix (B in nn), gathered. */
+static void pack_row(float *dst, const float *src, int ld, int r, int rows, int k, int kp, int transposed)
 {
-    if (r < rows) {
-        memcpy(dst, src + (size_t)r * ld, sizeof(float) * k);
-        memset(dst + k, 0, sizeof(float) * (size_t)(kp - k));
-    } else {
+    if (r >= rows) {
         memset(dst, 0, sizeof(float) * kp);
+        return;
     }
+    if (transposed)
+        for (int p = 0; p < k; p++) dst[p] = src[(size_t)p * ld + r];
+    else
+        memcpy(dst, src + (size_t)r * ld, sizeof(float) * k);
+    memset(dst + k, 0, sizeof(float) * (size_t)(kp - k));
 }
 
 static void gemm_dot(const sn_kernels *kr, const gemm_args *g, float *ws)
 {
     const int mr = kr->dot_mr, nr = kr->dot_nr;
     const int mp = (int)round_up(g->m, mr), np = (int)round_up(g->n, nr);
+    const dot_plan plan = plan_dot(kr, g->tb, g->m, g->n, g->k);
     const float *A = g->A, *B = g->B;
-    int lda = g->lda, ldb = g->ldb, kp = g->k;
+    int lda = g->lda, ldb = g->ldb;
+    const int kp = plan.kp;
 
-    if (workspace_for(kr, g->ta, g->tb, g->m, g->n, g->k) != 0) {
-        kp = (int)round_up(g->k, kr->dot_kv);
-        float *Ap = ws, *Bp = ws + round_up((size_t)mp * kp, 16);
+    if (plan.pack_a || plan.pack_b) {
+        float *Ap = ws, *Bp = ws + (plan.pack_a ? round_up((size_t)mp * kp, 16) : 0);
+        const int rows_a = plan.pack_a ? mp : 0, rows_b = plan.pack_b ? np : 0;
 #pragma omp for schedule(static)
-        for (int r = 0; r < mp + np; r++) {
-            if (r < mp) pack_row(Ap + (size_t)r * kp, g->A, g->lda, r, g->m, g->k, kp);
-            else pack_row(Bp + (size_t)(r - mp) * kp, g->B, g->ldb, r - mp, g->n, g->k, kp);
+        for (int r = 0; r < rows_a + rows_b; r++) {
+            if (r < rows_a) pack_row(Ap + (size_t)r * kp, g->A, g->lda, r, g->m, g->k, kp, 0);
+            else pack_row(Bp + (size_t)(r - rows_a) * kp, g->B, g->ldb, r - rows_a, g->n, g->k, kp, g->tb == SN_N);
         }
-        A = Ap, B = Bp, lda = kp, ldb = kp;
+        if (plan.pack_a) A = Ap, lda = kp;
+        if (plan.pack_b) B = Bp, ldb = kp;
     }
 
-    const int tiles_n = np / nr, tiles = (mp / mr) * tiles_n;
-    /* Row-panel-major order: a thread's A rows stay in L1 across its column tiles. */
+    const int tiles_m = mp / mr, tiles = tiles_m * (np / nr);
+    /* Column-panel-major order: the B panel (nr rows of k) stays in L1 while the thread
+     * streams A panels past it. Streaming the side with fewer rows (mr = 4 < nr = 5)
+     * moves the fewest bytes from L2 per FMA. */
 #pragma omp for schedule(static)
     for (int t = 0; t < tiles; t++) {
-        int i0 = (t / tiles_n) * mr, j0 = (t % tiles_n) * nr;
+        int i0 = (t % tiles_m) * mr, j0 = (t / tiles_m) * nr;
         int mi = g->m - i0 < mr ? g->m - i0 : mr, nj = g->n - j0 < nr ? g->n - j0 : nr;
         float *c = g->C + (size_t)i0 * g->ldc + j0;
         const float *a = A + (size_t)i0 * lda, *b = B + (size_t)j0 * ldb;
@@ -143,6 +180,53 @@ static void gemm_dot(const sn_kernels *kr, const gemm_args *g, float *ws)
             float tile[MAX_TILE];
             load_edge(tile, nr, c, g->ldc, mi, nj, g->accumulate);
             kr->dot(kp, a, lda, b, ldb, tile, nr, g->accumulate);
+            store_edge(tile, nr, c, g->ldc, mi, nj);
+        }
+        apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
+    }
+}
+
+/* ---- tn with a narrow n: column kernel ------------------------------------------ */
+
+static void gemm_col(const sn_kernels *kr, const gemm_args *g, float *ws)
+{
+    const int mr = kr->col_mr, nr = kr->col_nr, k = g->k;
+    const int np = (int)round_up(g->n, nr), medge = g->m % mr;
+    const float *B = g->B;
+    int ldb = g->ldb;
+    float *w = ws, *Ae = NULL;
+    if (g->n % nr) { /* B zero-padded to a whole number of column panels */
+        float *Bp = w;
+        w += round_up((size_t)k * np, 16);
+#pragma omp for schedule(static)
+        for (int p = 0; p < k; p++) {
+            memcpy(Bp + (size_t)p * np, g->B + (size_t)p * g->ldb, sizeof(float) * g->n);
+            memset(Bp + (size_t)p * np + g->n, 0, sizeof(float) * (size_t)(np - g->n));
+        }
+        B = Bp, ldb = np;
+    }
+    if (medge) { /* the last, partial row panel of A^T, zero-padded */
+        Ae = w;
+#pragma omp for schedule(static)
+        for (int p = 0; p < k; p++) {
+            memcpy(Ae + (size_t)p * mr, g->A + (size_t)p * g->lda + (g->m - medge), sizeof(float) * medge);
+            memset(Ae + (size_t)p * mr + medge, 0, sizeof(float) * (size_t)(mr - medge));
+        }
+    }
+    const int panels_m = (int)(round_up(g->m, mr) / mr), panels_n = np / nr;
+#pragma omp for schedule(static)
+    for (int t = 0; t < panels_m * panels_n; t++) {
+        int ip = t / panels_n, jp = t % panels_n, i0 = ip * mr, j0 = jp * nr;
+        int mi = g->m - i0 < mr ? g->m - i0 : mr, nj = g->n - j0 < nr ? g->n - j0 : nr;
+        const float *a = mi == mr ? g->A + i0 : Ae;
+        int lda = mi == mr ? g->lda : mr;
+        float *c = g->C + (size_t)i0 * g->ldc + j0;
+        if (mi == mr && nj == nr) {
+            kr->col(k, a, lda, B + j0, ldb, c, g->ldc, g->accumulate);
+        } else {
+            float tile[MAX_TILE];
+            load_edge(tile, nr, c, g->ldc, mi, nj, g->accumulate);
+            kr->col(k, a, lda, B + j0, ldb, tile, nr, g->accumulate);
             store_edge(tile, nr, c, g->ldc, mi, nj);
         }
         apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
@@ -236,8 +320,11 @@ static void gemm_body(const gemm_args *g, float *ws)
     const sn_kernels *kr = sn_kernels_active();
     if (g->m <= 0 || g->n <= 0) return;
     if (g->k <= 0) gemm_empty(g);
-    else if (use_dot(g->ta, g->tb)) gemm_dot(kr, g, ws);
-    else gemm_outer(kr, g, ws);
+    else switch (choose(g->ta, g->tb, g->n, g->k)) {
+        case ALG_DOT: gemm_dot(kr, g, ws); break;
+        case ALG_COL: gemm_col(kr, g, ws); break;
+        default: gemm_outer(kr, g, ws); break;
+        }
 }
 
 void sn_gemm_ws(sn_trans ta, sn_trans tb, int m, int n, int k,

@@ -24,6 +24,8 @@ static inline float hsum256(__m256 v)
 #define OUT_NV 2
 #define DOT_MR 2
 #define DOT_NR 5
+#define COL_MV 2
+#define COL_NR 6
 #define KNAME sn_kernels_avx2
 #define ISA_LABEL "avx2"
 #include "kernel_template.h"

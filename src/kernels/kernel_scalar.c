@@ -13,6 +13,8 @@ typedef float vec;
 #define OUT_NV 8
 #define DOT_MR 2
 #define DOT_NR 5
+#define COL_MV 8
+#define COL_NR 4
 #define KNAME sn_kernels_scalar
 #define ISA_LABEL "scalar"
 #include "kernel_template.h"

@@ -72,6 +72,9 @@ static void dot_kernel(int kp, const float *restrict A, int lda, const float *re
         }
     }
 
+#ifdef DOT_STORE
+    DOT_STORE(acc, C, ldc, accumulate);
+#else
 #pragma GCC unroll 16
     for (int i = 0; i < DOT_MR; i++)
 #pragma GCC unroll 16
@@ -80,6 +83,52 @@ static void dot_kernel(int kp, const float *restrict A, int lda, const float *re
             float *c = C + (size_t)i * ldc + j;
             *c = accumulate ? *c + s : s;
         }
+#endif
+}
+
+#define COL_MR (COL_MV * VL)
+
+/* C (COL_MR x COL_NR, ldc) (+)= A (k x COL_MR, lda)^T * B (k x COL_NR, ldb). The
+ * accumulators hold columns of C; the write-back transposes them (COL_STORE, per ISA,
+ * or the portable scalar loop). */
+static void col_kernel(int k, const float *restrict A, int lda, const float *restrict B, int ldb,
+                       float *restrict C, int ldc, int accumulate)
+{
+    vec acc[COL_NR][COL_MV];
+#pragma GCC unroll 16
+    for (int j = 0; j < COL_NR; j++)
+#pragma GCC unroll 8
+        for (int v = 0; v < COL_MV; v++)
+            acc[j][v] = VZERO();
+
+    for (int p = 0; p < k; p++) {
+        vec a[COL_MV];
+#pragma GCC unroll 8
+        for (int v = 0; v < COL_MV; v++)
+            a[v] = VLOAD(A + (size_t)p * lda + v * VL);
+#pragma GCC unroll 16
+        for (int j = 0; j < COL_NR; j++) {
+            vec b = VBCAST(B[(size_t)p * ldb + j]);
+#pragma GCC unroll 8
+            for (int v = 0; v < COL_MV; v++)
+                acc[j][v] = VFMA(a[v], b, acc[j][v]);
+        }
+    }
+#ifdef COL_STORE
+    COL_STORE(acc, C, ldc, accumulate);
+#else
+    float tmp[COL_NR][COL_MR];
+#pragma GCC unroll 16
+    for (int j = 0; j < COL_NR; j++)
+#pragma GCC unroll 8
+        for (int v = 0; v < COL_MV; v++)
+            VSTORE(&tmp[j][v * VL], acc[j][v]);
+    for (int i = 0; i < COL_MR; i++)
+        for (int j = 0; j < COL_NR; j++) {
+            float *c = C + (size_t)i * ldc + j;
+            *c = accumulate ? *c + tmp[j][i] : tmp[j][i];
+        }
+#endif
 }
 
 const sn_kernels KNAME = {
@@ -91,4 +140,7 @@ const sn_kernels KNAME = {
     .dot_nr = DOT_NR,
     .dot_kv = VL,
     .dot = dot_kernel,
+    .col_mr = COL_MR,
+    .col_nr = COL_NR,
+    .col = col_kernel,
 };

@@ -17,6 +17,13 @@ typedef struct sn_kernels {
     int dot_mr, dot_nr, dot_kv;
     void (*dot)(int kp, const float *A, int lda, const float *B, int ldb,
                 float *C, int ldc, int accumulate);
+    /* Column kernel, vectorised along m: C tile (col_mr x col_nr) (+)= A^T * B where A is
+     * k x col_mr (lda, contiguous in m: op(A) = A^T as stored) and B is k x col_nr (ldb),
+     * broadcast element by element. For C = A^T * B with a narrow n (the weight gradient
+     * written as in x out): n = 50 needs no padding, unlike an n-vectorised kernel. */
+    int col_mr, col_nr;
+    void (*col)(int k, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
+                int accumulate);
 } sn_kernels;
 
 extern const sn_kernels sn_kernels_scalar;
