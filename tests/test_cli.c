@@ -168,3 +168,57 @@ Test(cli, resume_equals_uninterrupted_run, .timeout = 120)
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 1, "%s", err);
     cr_assert(strstr(err, "--batch"), "%s", err);
 }
+
+#include <fcntl.h>
+#include <signal.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "scratchnet/modelfile.h"
+
+/* SIGKILL at random moments: the checkpoint on disk is always the previous one or the
+ * new one, never torn (write to a temporary file, fsync, rename). */
+Test(cli, checkpoint_survives_kill_9, .timeout = 120)
+{
+    const char *dir = tu_tmpdir();
+    char ck[512];
+    snprintf(ck, sizeof ck, "%s/ck.bin", dir);
+    int sizes[] = { 784, 50, 25, 10 };
+    sn_train_config cfg = sn_train_defaults();
+    cfg.epochs = 1000, cfg.batch = 100, cfg.val = 0, cfg.threads = 1, cfg.cosine = 0;
+    unsigned seed = 7;
+    int loaded = 0;
+    for (int round = 0; round < 12; round++) {
+        pid_t pid = fork();
+        cr_assert(pid >= 0);
+        if (pid == 0) {
+            int devnull = open("/dev/null", O_WRONLY);
+            dup2(devnull, 1), dup2(devnull, 2);
+            execl(TU_SCRATCHNET, "scratchnet", "train", "--quiet", "--epochs", "1000", "--batch", "100", "--val", "0",
+                  "--threads", "1", "--schedule", "constant", "--data", TU_SUBSET, "--checkpoint", ck,
+                  "--save", "/dev/null", (char *)NULL);
+            _exit(127);
+        }
+        seed = seed * 1103515245u + 12345u;
+        long ns = 150000000L + (long)((seed >> 8) % 400000) * 1000L; /* 0.15 .. 0.55 s */
+        struct timespec pause = { 0, ns };
+        nanosleep(&pause, NULL);
+        kill(pid, SIGKILL);
+        int st;
+        waitpid(pid, &st, 0);
+        cr_assert(WIFSIGNALED(st), "round %d: the run ended before it was killed", round);
+        if (!tu_exists(ck)) continue; /* killed before the first epoch ended */
+        sn_mlp m;
+        sn_trainer t;
+        sn_error err;
+        cr_assert_eq(sn_mlp_create(&m, sizes, 4, NULL), SN_OK);
+        cr_assert_eq(sn_trainer_create(&t, &m, &cfg, 3000, NULL), SN_OK);
+        cr_assert_eq(sn_checkpoint_load(&t, ck, &err), SN_OK, "round %d: torn checkpoint: %s", round, err.msg);
+        cr_assert(t.epoch >= 1);
+        loaded++;
+        sn_trainer_free(&t);
+        sn_mlp_free(&m);
+    }
+    cr_assert(loaded >= 6, "only %d of 12 rounds left a checkpoint to check", loaded);
+}
