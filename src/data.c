@@ -74,6 +74,12 @@ static int open_idx(const char *path, uint32_t magic_want, int ndims, gzFile *ou
     unsigned char hdr[16];
     size_t hlen = 4 + 4 * (size_t)ndims;
     int got = gzread(f, hdr, (unsigned)hlen);
+    if (got < 0) {
+        int zerr;
+        sn_fail(err, SN_EFORMAT, "%s: corrupt gzip stream (%s)", path, gzerror(f, &zerr));
+        gzclose(f);
+        return SN_EFORMAT;
+    }
     if (got != (int)hlen) {
         gzclose(f);
         return sn_fail(err, SN_EFORMAT, "%s: truncated: %zu-byte IDX header expected, found %d bytes",
