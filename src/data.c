@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "kernels/kernels.h"
+
 enum { IDX_IMAGES_MAGIC = 2051, IDX_LABELS_MAGIC = 2049 };
 
 static uint32_t be32(const unsigned char *p)
@@ -244,11 +246,12 @@ void sn_batch_gather(const sn_dataset *ds, const int *idx, int first, int n, flo
 {
     const size_t px = (size_t)ds->rows * ds->cols;
     const float scale = 1.0f / 255.0f;
+    const sn_kernels *kr = sn_kernels_active();
     for (int b = 0; b < n; b++) {
         int r = idx ? idx[first + b] : first + b;
         const uint8_t *src = ds->images + (size_t)r * px;
         float *dst = out + (size_t)b * px;
-        for (size_t p = 0; p < px; p++) dst[p] = (float)src[p] * scale;
+        kr->u8_to_f32(dst, src, (long)px, scale);
         if (y) y[b] = ds->labels[r];
     }
 }

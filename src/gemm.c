@@ -114,6 +114,18 @@ static void apply_epilogue(const sn_epilogue *ep, float *C, int ldc, int i0, int
     }
 }
 
+/* The epilogue of the full tile at (i0, j0), for the kernel to apply as it stores; NULL
+ * when there is none. */
+static const sn_tile_ep *tile_ep(const sn_epilogue *ep, int i0, int j0, sn_tile_ep *out)
+{
+    if (!ep || (!ep->bias && !ep->relu && !ep->mask)) return NULL;
+    out->bias = ep->bias ? ep->bias + j0 : NULL;
+    out->relu = ep->relu;
+    out->mask = ep->mask ? ep->mask + (size_t)i0 * ep->ldmask + j0 : NULL;
+    out->ldmask = ep->ldmask;
+    return out;
+}
+
 /* Edge tiles go through a small zero-padded buffer so the kernel never branches. */
 static void load_edge(float *tile, int nr, const float *C, int ldc, int mi, int nj, int accumulate)
 {
@@ -175,14 +187,15 @@ static void gemm_dot(const sn_kernels *kr, const gemm_args *g, float *ws)
         float *c = g->C + (size_t)i0 * g->ldc + j0;
         const float *a = A + (size_t)i0 * lda, *b = B + (size_t)j0 * ldb;
         if (mi == mr && nj == nr) {
-            kr->dot(kp, a, lda, b, ldb, c, g->ldc, g->accumulate);
+            sn_tile_ep te;
+            kr->dot(kp, a, lda, b, ldb, c, g->ldc, g->accumulate, tile_ep(g->ep, i0, j0, &te));
         } else {
             float tile[MAX_TILE];
             load_edge(tile, nr, c, g->ldc, mi, nj, g->accumulate);
-            kr->dot(kp, a, lda, b, ldb, tile, nr, g->accumulate);
+            kr->dot(kp, a, lda, b, ldb, tile, nr, g->accumulate, NULL);
             store_edge(tile, nr, c, g->ldc, mi, nj);
+            apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
         }
-        apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
     }
 }
 
@@ -222,14 +235,15 @@ static void gemm_col(const sn_kernels *kr, const gemm_args *g, float *ws)
         int lda = mi == mr ? g->lda : mr;
         float *c = g->C + (size_t)i0 * g->ldc + j0;
         if (mi == mr && nj == nr) {
-            kr->col(k, a, lda, B + j0, ldb, c, g->ldc, g->accumulate);
+            sn_tile_ep te;
+            kr->col(k, a, lda, B + j0, ldb, c, g->ldc, g->accumulate, tile_ep(g->ep, i0, j0, &te));
         } else {
             float tile[MAX_TILE];
             load_edge(tile, nr, c, g->ldc, mi, nj, g->accumulate);
-            kr->col(k, a, lda, B + j0, ldb, tile, nr, g->accumulate);
+            kr->col(k, a, lda, B + j0, ldb, tile, nr, g->accumulate, NULL);
             store_edge(tile, nr, c, g->ldc, mi, nj);
+            apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
         }
-        apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
     }
 }
 
@@ -272,15 +286,21 @@ static void gemm_outer(const sn_kernels *kr, const gemm_args *g, float *ws)
     const int mr = kr->outer_mr, nr = kr->outer_nr;
     const int panels_m = (int)(round_up(g->m, mr) / mr), panels_n = (int)(round_up(g->n, nr) / nr);
     const int kc_max = g->k < KC ? g->k : KC;
+    /* Full column panels of a row-major B are read in place (rows ldb apart): only the
+     * ragged last panel, or a transposed B, is copied. */
+    const int direct_n = g->tb == SN_N ? g->n / nr : 0;
     float *Ap = ws, *Bp = ws + round_up((size_t)panels_m * mr * kc_max, 16);
 
     for (int p0 = 0; p0 < g->k; p0 += KC) {
         const int kc = g->k - p0 < KC ? g->k - p0 : KC;
         const int accumulate = g->accumulate || p0 > 0, last = p0 + KC >= g->k;
 #pragma omp for schedule(static)
-        for (int q = 0; q < panels_m + panels_n; q++) {
+        for (int q = 0; q < panels_m + panels_n - direct_n; q++) {
             if (q < panels_m) pack_a(Ap + (size_t)q * mr * kc, g, q * mr, p0, kc, mr);
-            else pack_b(Bp + (size_t)(q - panels_m) * nr * kc, g, (q - panels_m) * nr, p0, kc, nr);
+            else {
+                int jp = q - panels_m + direct_n;
+                pack_b(Bp + (size_t)jp * nr * kc, g, jp * nr, p0, kc, nr);
+            }
         }
         const int tiles = panels_m * panels_n;
         /* Column-panel-major order: a thread's B panel (kc x nr) stays in L1 while it
@@ -291,16 +311,19 @@ static void gemm_outer(const sn_kernels *kr, const gemm_args *g, float *ws)
             int i0 = ip * mr, j0 = jp * nr;
             int mi = g->m - i0 < mr ? g->m - i0 : mr, nj = g->n - j0 < nr ? g->n - j0 : nr;
             float *c = g->C + (size_t)i0 * g->ldc + j0;
-            const float *a = Ap + (size_t)ip * mr * kc, *b = Bp + (size_t)jp * nr * kc;
+            const float *a = Ap + (size_t)ip * mr * kc;
+            const float *b = jp < direct_n ? g->B + (size_t)p0 * g->ldb + j0 : Bp + (size_t)jp * nr * kc;
+            const int ldb = jp < direct_n ? g->ldb : nr;
             if (mi == mr && nj == nr) {
-                kr->outer(kc, a, b, c, g->ldc, accumulate);
+                sn_tile_ep te;
+                kr->outer(kc, a, b, ldb, c, g->ldc, accumulate, last ? tile_ep(g->ep, i0, j0, &te) : NULL);
             } else {
                 float tile[MAX_TILE];
                 load_edge(tile, nr, c, g->ldc, mi, nj, accumulate);
-                kr->outer(kc, a, b, tile, nr, accumulate);
+                kr->outer(kc, a, b, ldb, tile, nr, accumulate, NULL);
                 store_edge(tile, nr, c, g->ldc, mi, nj);
+                if (last) apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
             }
-            if (last) apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
         }
     }
 }

@@ -1,5 +1,7 @@
 #include "scratchnet/optim.h"
 
+#include "kernels/kernels.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,36 +43,28 @@ void sn_opt_free(sn_optimizer *o)
     o->m = o->v = NULL;
 }
 
+/* Fixed-size chunks (a multiple of every vector width): which elements take the vector
+ * path never depends on the thread count, so updates are bit-identical for any team. */
+enum { CHUNK = 2048 };
+
 void sn_opt_apply(const sn_optimizer *o, float *restrict w, const float *restrict g)
 {
-    const long n = (long)o->n;
+    const sn_kernels *kr = sn_kernels_active();
+    const long n = (long)o->n, chunks = (n + CHUNK - 1) / CHUNK;
     const float lr = o->lr_now;
-    switch (o->kind) {
-    case SN_OPT_SGD:
-#pragma omp for schedule(static)
-        for (long i = 0; i < n; i++) w[i] -= lr * g[i];
-        break;
-    case SN_OPT_MOMENTUM: {
-        float *restrict v = o->m;
-#pragma omp for schedule(static)
-        for (long i = 0; i < n; i++) {
-            v[i] = MOMENTUM * v[i] + g[i];
-            w[i] -= lr * v[i];
-        }
-        break;
-    }
-    case SN_OPT_ADAM: {
-        float *restrict m = o->m, *restrict v = o->v;
+    float step = 0.0f;
+    if (o->kind == SN_OPT_ADAM) {
         double t = (double)(o->step + 1);
         /* Bias correction folded into the step size (Kingma & Ba, sec. 2). */
-        float step = (float)(lr * sqrt(1.0 - pow(BETA2, t)) / (1.0 - pow(BETA1, t)));
-#pragma omp for schedule(static)
-        for (long i = 0; i < n; i++) {
-            m[i] = BETA1 * m[i] + (1.0f - BETA1) * g[i];
-            v[i] = BETA2 * v[i] + (1.0f - BETA2) * g[i] * g[i];
-            w[i] -= step * m[i] / (sqrtf(v[i]) + EPS);
-        }
-        break;
+        step = (float)(lr * sqrt(1.0 - pow(BETA2, t)) / (1.0 - pow(BETA1, t)));
     }
+#pragma omp for schedule(static)
+    for (long c = 0; c < chunks; c++) {
+        long i = c * CHUNK, len = n - i < CHUNK ? n - i : CHUNK;
+        switch (o->kind) {
+        case SN_OPT_SGD: kr->sgd(w + i, g + i, len, lr); break;
+        case SN_OPT_MOMENTUM: kr->momentum(w + i, o->m + i, g + i, len, lr, MOMENTUM); break;
+        case SN_OPT_ADAM: kr->adam(w + i, o->m + i, o->v + i, g + i, len, step, BETA1, BETA2, EPS); break;
+        }
     }
 }

@@ -11,6 +11,12 @@ typedef __m256 vec;
 #define VBCAST(x) _mm256_set1_ps(x)
 #define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define VADD(a, b) _mm256_add_ps((a), (b))
+#define VMUL(a, b) _mm256_mul_ps((a), (b))
+#define VDIV(a, b) _mm256_div_ps((a), (b))
+#define VSQRT(a) _mm256_sqrt_ps(a)
+#define VRELU(x) _mm256_max_ps(_mm256_setzero_ps(), (x)) /* NaN in x passes */
+#define VKEEP_POS(m, x) _mm256_and_ps(_mm256_cmp_ps((m), _mm256_setzero_ps(), _CMP_GT_OQ), (x))
+#define VCVT_U8(p) _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
 
 static inline float hsum256(__m256 v)
 {

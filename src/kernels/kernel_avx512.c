@@ -14,6 +14,12 @@ typedef __m512 vec;
 #define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define VADD(a, b) _mm512_add_ps((a), (b))
 #define VHSUM(v) _mm512_reduce_add_ps(v)
+#define VMUL(a, b) _mm512_mul_ps((a), (b))
+#define VDIV(a, b) _mm512_div_ps((a), (b))
+#define VSQRT(a) _mm512_sqrt_ps(a)
+#define VRELU(x) _mm512_max_ps(_mm512_setzero_ps(), (x)) /* NaN in x passes (max returns its 2nd operand) */
+#define VKEEP_POS(m, x) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((m), _mm512_setzero_ps(), _CMP_GT_OQ), (x))
+#define VCVT_U8(p) _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))))
 /* Four horizontal sums at once: the 16 lanes of v0..v3 are folded pairwise with
  * cross-lane shuffles, 13 instructions instead of 4 full reductions (~32). The order of
  * additions is fixed, so results stay deterministic. out[0..3] = sum(v0..v3). */
@@ -32,18 +38,15 @@ static inline __m128 hsum4(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
     return _mm512_castps512_ps128(_mm512_permutexvar_ps(idx, u));
 }
 
-/* The dot tile's write-back: each group of four rows of column j comes from one hsum4. */
-#define DOT_STORE(acc, C, ldc, accumulate)                                                         \
-    do {                                                                                           \
-        _Pragma("GCC unroll 8") for (int j_ = 0; j_ < DOT_NR; j_++)                                \
-        _Pragma("GCC unroll 4") for (int q_ = 0; q_ < DOT_MR; q_ += 4) {                           \
-            float s_[4];                                                                           \
-            _mm_storeu_ps(s_, hsum4(acc[q_][j_], acc[q_ + 1][j_], acc[q_ + 2][j_], acc[q_ + 3][j_])); \
-            for (int i_ = 0; i_ < 4; i_++) {                                                       \
-                float *c_ = (C) + (size_t)(q_ + i_) * (ldc) + j_;                                  \
-                *c_ = (accumulate) ? *c_ + s_[i_] : s_[i_];                                        \
-            }                                                                                      \
-        }                                                                                          \
+/* The dot tile's horizontal sums: each group of four rows of column j from one hsum4. */
+#define DOT_SUMS(acc, sums)                                                                          \
+    do {                                                                                             \
+        _Pragma("GCC unroll 8") for (int j_ = 0; j_ < DOT_NR; j_++)                                  \
+        _Pragma("GCC unroll 4") for (int q_ = 0; q_ < DOT_MR; q_ += 4) {                             \
+            float s_[4];                                                                             \
+            _mm_storeu_ps(s_, hsum4(acc[q_][j_], acc[q_ + 1][j_], acc[q_ + 2][j_], acc[q_ + 3][j_]));   \
+            for (int i_ = 0; i_ < 4; i_++) sums[q_ + i_][j_] = s_[i_];                               \
+        }                                                                                            \
     } while (0)
 
 #define OUT_MR 10

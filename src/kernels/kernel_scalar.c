@@ -7,8 +7,15 @@ typedef float vec;
 #define VSTORE(p, v) (*(p) = (v))
 #define VBCAST(x) (x)
 #define VFMA(a, b, c) ((c) + (a) * (b))
+#include <math.h>
 #define VADD(a, b) ((a) + (b))
 #define VHSUM(v) (v)
+#define VMUL(a, b) ((a) * (b))
+#define VDIV(a, b) ((a) / (b))
+#define VSQRT(a) sqrtf(a)
+#define VRELU(x) ((x) < 0.0f ? 0.0f : (x))
+#define VKEEP_POS(m, x) ((m) > 0.0f ? (x) : 0.0f)
+#define VCVT_U8(p) ((float)*(p))
 #define OUT_MR 4
 #define OUT_NV 8
 #define DOT_MR 2

@@ -6,15 +6,17 @@
  *   DOT_MR, DOT_NR dot tile
  * The loops over tile rows/vectors have constant trip counts and are fully unrolled,
  * so the accumulators live in registers. */
+#include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kernels.h"
 
 #define OUT_NR (OUT_NV * VL)
 
 /* C (OUT_MR x OUT_NR, ldc) (+)= Ap (kc x OUT_MR)^T-packed * Bp (kc x OUT_NR). */
-static void outer_kernel(int kc, const float *restrict Ap, const float *restrict Bp,
-                         float *restrict C, int ldc, int accumulate)
+static void outer_kernel(int kc, const float *restrict Ap, const float *restrict Bp, int ldb,
+                         float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep)
 {
     vec acc[OUT_MR][OUT_NV];
 #pragma GCC unroll 16
@@ -27,7 +29,7 @@ static void outer_kernel(int kc, const float *restrict Ap, const float *restrict
         vec b[OUT_NV];
 #pragma GCC unroll 8
         for (int v = 0; v < OUT_NV; v++)
-            b[v] = VLOAD(Bp + (size_t)k * OUT_NR + v * VL);
+            b[v] = VLOAD(Bp + (size_t)k * ldb + v * VL);
 #pragma GCC unroll 16
         for (int i = 0; i < OUT_MR; i++) {
             vec a = VBCAST(Ap[(size_t)k * OUT_MR + i]);
@@ -42,14 +44,29 @@ static void outer_kernel(int kc, const float *restrict Ap, const float *restrict
 #pragma GCC unroll 8
         for (int v = 0; v < OUT_NV; v++) {
             float *c = C + (size_t)i * ldc + v * VL;
-            VSTORE(c, accumulate ? VADD(acc[i][v], VLOAD(c)) : acc[i][v]);
+            vec r = accumulate ? VADD(acc[i][v], VLOAD(c)) : acc[i][v];
+            if (ep) {
+                if (ep->bias) r = VADD(r, VLOAD(ep->bias + v * VL));
+                if (ep->relu) r = VRELU(r);
+                if (ep->mask) r = VKEEP_POS(VLOAD(ep->mask + (size_t)i * ep->ldmask + v * VL), r);
+            }
+            VSTORE(c, r);
         }
+}
+
+/* Scalar epilogue for one element (dot and column kernels store element by element). */
+static inline float ep_scalar(const sn_tile_ep *ep, int i, int j, float c)
+{
+    if (ep->bias) c += ep->bias[j];
+    if (ep->relu) c = c < 0.0f ? 0.0f : c;
+    if (ep->mask && !(ep->mask[(size_t)i * ep->ldmask + j] > 0.0f)) c = 0.0f;
+    return c;
 }
 
 /* C[i][j] (+)= sum_k A[i][k] * B[j][k] for a DOT_MR x DOT_NR tile; kp % VL == 0.
  * Lanes accumulate k mod VL; one fixed horizontal sum per element at the end. */
 static void dot_kernel(int kp, const float *restrict A, int lda, const float *restrict B,
-                       int ldb, float *restrict C, int ldc, int accumulate)
+                       int ldb, float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep)
 {
     vec acc[DOT_MR][DOT_NR];
 #pragma GCC unroll 16
@@ -72,18 +89,22 @@ static void dot_kernel(int kp, const float *restrict A, int lda, const float *re
         }
     }
 
-#ifdef DOT_STORE
-    DOT_STORE(acc, C, ldc, accumulate);
+    float sums[DOT_MR][DOT_NR];
+#ifdef DOT_SUMS
+    DOT_SUMS(acc, sums);
 #else
 #pragma GCC unroll 16
     for (int i = 0; i < DOT_MR; i++)
 #pragma GCC unroll 16
-        for (int j = 0; j < DOT_NR; j++) {
-            float s = VHSUM(acc[i][j]);
-            float *c = C + (size_t)i * ldc + j;
-            *c = accumulate ? *c + s : s;
-        }
+        for (int j = 0; j < DOT_NR; j++)
+            sums[i][j] = VHSUM(acc[i][j]);
 #endif
+    for (int i = 0; i < DOT_MR; i++)
+        for (int j = 0; j < DOT_NR; j++) {
+            float *c = C + (size_t)i * ldc + j;
+            float r = accumulate ? *c + sums[i][j] : sums[i][j];
+            *c = ep ? ep_scalar(ep, i, j, r) : r;
+        }
 }
 
 #define COL_MR (COL_MV * VL)
@@ -92,7 +113,7 @@ static void dot_kernel(int kp, const float *restrict A, int lda, const float *re
  * accumulators hold columns of C; the write-back transposes them (COL_STORE, per ISA,
  * or the portable scalar loop). */
 static void col_kernel(int k, const float *restrict A, int lda, const float *restrict B, int ldb,
-                       float *restrict C, int ldc, int accumulate)
+                       float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep)
 {
     vec acc[COL_NR][COL_MV];
 #pragma GCC unroll 16
@@ -115,7 +136,7 @@ static void col_kernel(int k, const float *restrict A, int lda, const float *res
         }
     }
 #ifdef COL_STORE
-    COL_STORE(acc, C, ldc, accumulate);
+    COL_STORE(acc, C, ldc, accumulate, ep);
 #else
     float tmp[COL_NR][COL_MR];
 #pragma GCC unroll 16
@@ -126,9 +147,65 @@ static void col_kernel(int k, const float *restrict A, int lda, const float *res
     for (int i = 0; i < COL_MR; i++)
         for (int j = 0; j < COL_NR; j++) {
             float *c = C + (size_t)i * ldc + j;
-            *c = accumulate ? *c + tmp[j][i] : tmp[j][i];
+            float r = accumulate ? *c + tmp[j][i] : tmp[j][i];
+            *c = ep ? ep_scalar(ep, i, j, r) : r;
         }
 #endif
+}
+
+/* ---- element-wise --------------------------------------------------------------- */
+
+static void u8_to_f32(float *restrict dst, const uint8_t *restrict src, long n, float scale)
+{
+    const vec s = VBCAST(scale);
+    long i = 0;
+    for (; i + VL <= n; i += VL) VSTORE(dst + i, VMUL(VCVT_U8(src + i), s));
+    for (; i < n; i++) dst[i] = (float)src[i] * scale;
+}
+
+static void sgd_update(float *restrict w, const float *restrict g, long n, float lr)
+{
+    const vec nlr = VBCAST(-lr);
+    long i = 0;
+    for (; i + VL <= n; i += VL) VSTORE(w + i, VFMA(nlr, VLOAD(g + i), VLOAD(w + i)));
+    for (; i < n; i++) w[i] = -lr * g[i] + w[i];
+}
+
+static void momentum_update(float *restrict w, float *restrict v, const float *restrict g, long n, float lr,
+                            float mu)
+{
+    const vec nlr = VBCAST(-lr), vmu = VBCAST(mu);
+    long i = 0;
+    for (; i + VL <= n; i += VL) {
+        vec vv = VFMA(vmu, VLOAD(v + i), VLOAD(g + i));
+        VSTORE(v + i, vv);
+        VSTORE(w + i, VFMA(nlr, vv, VLOAD(w + i)));
+    }
+    for (; i < n; i++) {
+        v[i] = mu * v[i] + g[i];
+        w[i] = -lr * v[i] + w[i];
+    }
+}
+
+static void adam_update(float *restrict w, float *restrict m, float *restrict v, const float *restrict g, long n,
+                        float step, float b1, float b2, float eps)
+{
+    const vec vb1 = VBCAST(b1), vb2 = VBCAST(b2), c1 = VBCAST(1.0f - b1), c2 = VBCAST(1.0f - b2);
+    const vec nstep = VBCAST(-step), veps = VBCAST(eps);
+    long i = 0;
+    for (; i + VL <= n; i += VL) {
+        vec gi = VLOAD(g + i);
+        vec mi = VFMA(vb1, VLOAD(m + i), VMUL(c1, gi));
+        vec vi = VFMA(vb2, VLOAD(v + i), VMUL(c2, VMUL(gi, gi)));
+        VSTORE(m + i, mi);
+        VSTORE(v + i, vi);
+        VSTORE(w + i, VFMA(nstep, VDIV(mi, VADD(VSQRT(vi), veps)), VLOAD(w + i)));
+    }
+    for (; i < n; i++) {
+        m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+        v[i] = b2 * v[i] + (1.0f - b2) * (g[i] * g[i]);
+        w[i] = -step * (m[i] / (sqrtf(v[i]) + eps)) + w[i];
+    }
 }
 
 const sn_kernels KNAME = {
@@ -143,4 +220,8 @@ const sn_kernels KNAME = {
     .col_mr = COL_MR,
     .col_nr = COL_NR,
     .col = col_kernel,
+    .u8_to_f32 = u8_to_f32,
+    .sgd = sgd_update,
+    .momentum = momentum_update,
+    .adam = adam_update,
 };

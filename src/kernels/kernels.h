@@ -5,25 +5,46 @@
 #ifndef SN_KERNELS_H
 #define SN_KERNELS_H
 
+#include <stddef.h>
+#include <stdint.h>
+
+/* The GEMM epilogue for one full tile, pointers already offset to the tile's origin:
+ * c += bias[j]; c = max(0, c) if relu (NaN passes); c = mask[i][j] > 0 ? c : 0. */
+typedef struct sn_tile_ep {
+    const float *bias;
+    int relu;
+    const float *mask;
+    int ldmask;
+} sn_tile_ep;
+
 typedef struct sn_kernels {
     const char *name;
     /* Outer-product kernel, vectorised along n: C tile (mr x nr) from
-     * Ap (kc x mr, k-major: Ap[k*mr + i]) and Bp (kc x nr, k-major: Bp[k*nr + j]). */
+     * Ap (kc x mr, k-major: Ap[k*mr + i]) and Bp (kc x nr, rows ldb apart: Bp[k*ldb + j];
+     * packed panels have ldb = nr, full panels of B are read in place). */
     int outer_mr, outer_nr;
-    void (*outer)(int kc, const float *Ap, const float *Bp, float *C, int ldc, int accumulate);
+    void (*outer)(int kc, const float *Ap, const float *Bp, int ldb, float *C, int ldc, int accumulate,
+                  const sn_tile_ep *ep);
     /* Dot kernel, vectorised along k: C tile (mr x nr) where C[i][j] = dot(A row i,
      * B row j), A rows (mr x kp, lda) and B rows (nr x kp, ldb) both contiguous in k.
      * kp is a multiple of dot_kv; the caller zero-pads k up to it. */
     int dot_mr, dot_nr, dot_kv;
     void (*dot)(int kp, const float *A, int lda, const float *B, int ldb,
-                float *C, int ldc, int accumulate);
+                float *C, int ldc, int accumulate, const sn_tile_ep *ep);
     /* Column kernel, vectorised along m: C tile (col_mr x col_nr) (+)= A^T * B where A is
      * k x col_mr (lda, contiguous in m: op(A) = A^T as stored) and B is k x col_nr (ldb),
      * broadcast element by element. For C = A^T * B with a narrow n (the weight gradient
      * written as in x out): n = 50 needs no padding, unlike an n-vectorised kernel. */
     int col_mr, col_nr;
     void (*col)(int k, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
-                int accumulate);
+                int accumulate, const sn_tile_ep *ep);
+
+    /* Element-wise work of a training step, vectorised with the same ISA. */
+    void (*u8_to_f32)(float *dst, const uint8_t *src, long n, float scale);
+    void (*sgd)(float *w, const float *g, long n, float lr);
+    void (*momentum)(float *w, float *v, const float *g, long n, float lr, float mu);
+    void (*adam)(float *w, float *m, float *v, const float *g, long n, float step, float b1, float b2,
+                 float eps);
 } sn_kernels;
 
 extern const sn_kernels sn_kernels_scalar;
