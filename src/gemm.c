@@ -23,7 +23,10 @@
 enum { KC = 256 };            /* k-block of the outer kernel: a 256 x 32 B panel is 32 KiB (L1) */
 enum { MAX_TILE = 16 * 128 }; /* floats in the largest microkernel tile of any ISA */
 
-static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
+static size_t round_up(size_t x, size_t to)
+{
+    return (x + to - 1) / to * to;
+}
 
 /* Narrow outputs (n <= SMALL_N) are what padding to a vector width hurts most. */
 enum { SMALL_N = 64 };
@@ -32,9 +35,9 @@ typedef enum gemm_alg { ALG_DOT, ALG_COL, ALG_OUTER } gemm_alg;
 
 static gemm_alg choose(sn_trans ta, sn_trans tb, int n, int k)
 {
-    if (ta == SN_N && tb == SN_T) return ALG_DOT;                  /* both contiguous in k */
+    if (ta == SN_N && tb == SN_T) return ALG_DOT;                            /* both contiguous in k */
     if (ta == SN_N && tb == SN_N && n <= SMALL_N && k >= 64) return ALG_DOT; /* B^T packed */
-    if (ta == SN_T && tb == SN_N && n <= SMALL_N) return ALG_COL;  /* A^T rows are m-vectors */
+    if (ta == SN_T && tb == SN_N && n <= SMALL_N) return ALG_COL;            /* A^T rows are m-vectors */
     return ALG_OUTER;
 }
 
@@ -95,9 +98,38 @@ typedef struct gemm_args {
     float *C;
     int ldc;
     const sn_epilogue *ep;
+    int serial; /* 1: this thread does all the work (sn_gemm_local), no work-sharing */
 } gemm_args;
 
+/* This thread's share [lo, hi) of n work items: a contiguous block of the team's static
+ * split (as schedule(static) would give), or all of them in serial mode. */
+static int share_bound(const gemm_args *g, int n, int upper)
+{
+    int tid = 0, nth = 1;
+#ifdef _OPENMP
+    if (!g->serial) tid = omp_get_thread_num(), nth = omp_get_num_threads();
+#endif
+    return (int)((long)n * (tid + upper) / nth);
+}
+
+/* for (i over this thread's share of [0, n)); follow with team_sync(g). */
+#define FOR_SHARE(g, i, n) for (int i##_hi = share_bound(g, n, 1), i = share_bound(g, n, 0); i < i##_hi; i++)
+
+/* The end of a work-shared loop: the team waits (no-op in serial mode or without a team). */
+static void team_sync(const gemm_args *g)
+{
+    if (!g->serial) {
+#pragma omp barrier
+    }
+}
+
 /* Epilogue on the mi x nj block of C at (i0, j0). */
+static void tile_done(const sn_epilogue *ep, float *C, int ldc, int i0, int j0, int mi, int nj)
+{
+    if (ep && ep->done)
+        for (int i = 0; i < mi; i++) ep->done(ep->user, C + (size_t)(i0 + i) * ldc + j0, nj);
+}
+
 static void apply_epilogue(const sn_epilogue *ep, float *C, int ldc, int i0, int j0, int mi, int nj)
 {
     if (!ep || (!ep->bias && !ep->relu && !ep->mask)) return;
@@ -106,7 +138,8 @@ static void apply_epilogue(const sn_epilogue *ep, float *C, int ldc, int i0, int
         if (ep->bias)
             for (int j = 0; j < nj; j++) c[j] += ep->bias[j0 + j];
         if (ep->relu)
-            for (int j = 0; j < nj; j++) c[j] = c[j] < 0.0f ? 0.0f : c[j]; /* NaN passes: divergence must stay visible */
+            for (int j = 0; j < nj; j++)
+                c[j] = c[j] < 0.0f ? 0.0f : c[j]; /* NaN passes: divergence must stay visible */
         if (ep->mask) {
             const float *mk = ep->mask + (size_t)(i0 + i) * ep->ldmask + j0;
             for (int j = 0; j < nj; j++) c[j] = mk[j] > 0.0f ? c[j] : 0.0f;
@@ -167,11 +200,14 @@ static void gemm_dot(const sn_kernels *kr, const gemm_args *g, float *ws)
     if (plan.pack_a || plan.pack_b) {
         float *Ap = ws, *Bp = ws + (plan.pack_a ? round_up((size_t)mp * kp, 16) : 0);
         const int rows_a = plan.pack_a ? mp : 0, rows_b = plan.pack_b ? np : 0;
-#pragma omp for schedule(static)
-        for (int r = 0; r < rows_a + rows_b; r++) {
-            if (r < rows_a) pack_row(Ap + (size_t)r * kp, g->A, g->lda, r, g->m, g->k, kp, 0);
-            else pack_row(Bp + (size_t)(r - rows_a) * kp, g->B, g->ldb, r - rows_a, g->n, g->k, kp, g->tb == SN_N);
+        FOR_SHARE(g, r, rows_a + rows_b)
+        {
+            if (r < rows_a)
+                pack_row(Ap + (size_t)r * kp, g->A, g->lda, r, g->m, g->k, kp, 0);
+            else
+                pack_row(Bp + (size_t)(r - rows_a) * kp, g->B, g->ldb, r - rows_a, g->n, g->k, kp, g->tb == SN_N);
         }
+        team_sync(g);
         if (plan.pack_a) A = Ap, lda = kp;
         if (plan.pack_b) B = Bp, ldb = kp;
     }
@@ -180,8 +216,8 @@ static void gemm_dot(const sn_kernels *kr, const gemm_args *g, float *ws)
     /* Column-panel-major order: the B panel (nr rows of k) stays in L1 while the thread
      * streams A panels past it. Streaming the side with fewer rows (mr = 4 < nr = 5)
      * moves the fewest bytes from L2 per FMA. */
-#pragma omp for schedule(static)
-    for (int t = 0; t < tiles; t++) {
+    FOR_SHARE(g, t, tiles)
+    {
         int i0 = (t % tiles_m) * mr, j0 = (t / tiles_m) * nr;
         int mi = g->m - i0 < mr ? g->m - i0 : mr, nj = g->n - j0 < nr ? g->n - j0 : nr;
         float *c = g->C + (size_t)i0 * g->ldc + j0;
@@ -196,7 +232,9 @@ static void gemm_dot(const sn_kernels *kr, const gemm_args *g, float *ws)
             store_edge(tile, nr, c, g->ldc, mi, nj);
             apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
         }
+        tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nj);
     }
+    team_sync(g);
 }
 
 /* ---- tn with a narrow n: column kernel ------------------------------------------ */
@@ -211,24 +249,26 @@ static void gemm_col(const sn_kernels *kr, const gemm_args *g, float *ws)
     if (g->n % nr) { /* B zero-padded to a whole number of column panels */
         float *Bp = w;
         w += round_up((size_t)k * np, 16);
-#pragma omp for schedule(static)
-        for (int p = 0; p < k; p++) {
+        FOR_SHARE(g, p, k)
+        {
             memcpy(Bp + (size_t)p * np, g->B + (size_t)p * g->ldb, sizeof(float) * g->n);
             memset(Bp + (size_t)p * np + g->n, 0, sizeof(float) * (size_t)(np - g->n));
         }
+        team_sync(g);
         B = Bp, ldb = np;
     }
     if (medge) { /* the last, partial row panel of A^T, zero-padded */
         Ae = w;
-#pragma omp for schedule(static)
-        for (int p = 0; p < k; p++) {
+        FOR_SHARE(g, p, k)
+        {
             memcpy(Ae + (size_t)p * mr, g->A + (size_t)p * g->lda + (g->m - medge), sizeof(float) * medge);
             memset(Ae + (size_t)p * mr + medge, 0, sizeof(float) * (size_t)(mr - medge));
         }
+        team_sync(g);
     }
     const int panels_m = (int)(round_up(g->m, mr) / mr), panels_n = np / nr;
-#pragma omp for schedule(static)
-    for (int t = 0; t < panels_m * panels_n; t++) {
+    FOR_SHARE(g, t, panels_m * panels_n)
+    {
         int ip = t / panels_n, jp = t % panels_n, i0 = ip * mr, j0 = jp * nr;
         int mi = g->m - i0 < mr ? g->m - i0 : mr, nj = g->n - j0 < nr ? g->n - j0 : nr;
         const float *a = mi == mr ? g->A + i0 : Ae;
@@ -244,7 +284,9 @@ static void gemm_col(const sn_kernels *kr, const gemm_args *g, float *ws)
             store_edge(tile, nr, c, g->ldc, mi, nj);
             apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
         }
+        tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nj);
     }
+    team_sync(g);
 }
 
 /* ---- nn / tn / tt: outer-product kernel with packed panels ------------------- */
@@ -294,19 +336,21 @@ static void gemm_outer(const sn_kernels *kr, const gemm_args *g, float *ws)
     for (int p0 = 0; p0 < g->k; p0 += KC) {
         const int kc = g->k - p0 < KC ? g->k - p0 : KC;
         const int accumulate = g->accumulate || p0 > 0, last = p0 + KC >= g->k;
-#pragma omp for schedule(static)
-        for (int q = 0; q < panels_m + panels_n - direct_n; q++) {
-            if (q < panels_m) pack_a(Ap + (size_t)q * mr * kc, g, q * mr, p0, kc, mr);
+        FOR_SHARE(g, q, panels_m + panels_n - direct_n)
+        {
+            if (q < panels_m)
+                pack_a(Ap + (size_t)q * mr * kc, g, q * mr, p0, kc, mr);
             else {
                 int jp = q - panels_m + direct_n;
                 pack_b(Bp + (size_t)jp * nr * kc, g, jp * nr, p0, kc, nr);
             }
         }
+        team_sync(g);
         const int tiles = panels_m * panels_n;
         /* Column-panel-major order: a thread's B panel (kc x nr) stays in L1 while it
          * sweeps the A panels, as in BLIS's jr/ir loops. */
-#pragma omp for schedule(static)
-        for (int t = 0; t < tiles; t++) {
+        FOR_SHARE(g, t, tiles)
+        {
             int jp = t / panels_m, ip = t % panels_m;
             int i0 = ip * mr, j0 = jp * nr;
             int mi = g->m - i0 < mr ? g->m - i0 : mr, nj = g->n - j0 < nr ? g->n - j0 : nr;
@@ -324,37 +368,48 @@ static void gemm_outer(const sn_kernels *kr, const gemm_args *g, float *ws)
                 store_edge(tile, nr, c, g->ldc, mi, nj);
                 if (last) apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
             }
+            if (last) tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nj);
         }
+        team_sync(g);
     }
 }
 
 /* k == 0: C = beta * C, then the epilogue. */
 static void gemm_empty(const gemm_args *g)
 {
-#pragma omp for schedule(static)
-    for (int i = 0; i < g->m; i++) {
+    FOR_SHARE(g, i, g->m)
+    {
         if (!g->accumulate) memset(g->C + (size_t)i * g->ldc, 0, sizeof(float) * g->n);
         apply_epilogue(g->ep, g->C, g->ldc, i, 0, 1, g->n);
+        tile_done(g->ep, g->C, g->ldc, i, 0, 1, g->n);
     }
+    team_sync(g);
 }
 
 static void gemm_body(const gemm_args *g, float *ws)
 {
     const sn_kernels *kr = sn_kernels_active();
     if (g->m <= 0 || g->n <= 0) return;
-    if (g->k <= 0) gemm_empty(g);
-    else switch (choose(g->ta, g->tb, g->n, g->k)) {
-        case ALG_DOT: gemm_dot(kr, g, ws); break;
-        case ALG_COL: gemm_col(kr, g, ws); break;
-        default: gemm_outer(kr, g, ws); break;
+    if (g->k <= 0)
+        gemm_empty(g);
+    else
+        switch (choose(g->ta, g->tb, g->n, g->k)) {
+        case ALG_DOT:
+            gemm_dot(kr, g, ws);
+            break;
+        case ALG_COL:
+            gemm_col(kr, g, ws);
+            break;
+        default:
+            gemm_outer(kr, g, ws);
+            break;
         }
 }
 
-void sn_gemm_ws(sn_trans ta, sn_trans tb, int m, int n, int k,
-                const float *A, int lda, const float *B, int ldb,
+void sn_gemm_ws(sn_trans ta, sn_trans tb, int m, int n, int k, const float *A, int lda, const float *B, int ldb,
                 float beta, float *C, int ldc, const sn_epilogue *ep, float *ws)
 {
-    gemm_args g = { ta, tb, m, n, k, A, lda, B, ldb, beta != 0.0f, C, ldc, ep };
+    gemm_args g = {ta, tb, m, n, k, A, lda, B, ldb, beta != 0.0f, C, ldc, ep, 0};
     (void)sn_kernels_active(); /* initialise before any team reads it */
 #ifdef _OPENMP
     if (!omp_in_parallel()) {
@@ -366,8 +421,15 @@ void sn_gemm_ws(sn_trans ta, sn_trans tb, int m, int n, int k,
     gemm_body(&g, ws);
 }
 
-static int check_args(sn_trans ta, sn_trans tb, int m, int n, int k, int lda, int ldb,
-                      float beta, int ldc, sn_error *err)
+void sn_gemm_local(sn_trans ta, sn_trans tb, int m, int n, int k, const float *A, int lda, const float *B, int ldb,
+                   float beta, float *C, int ldc, const sn_epilogue *ep, float *ws)
+{
+    gemm_args g = {ta, tb, m, n, k, A, lda, B, ldb, beta != 0.0f, C, ldc, ep, 1};
+    gemm_body(&g, ws);
+}
+
+static int check_args(sn_trans ta, sn_trans tb, int m, int n, int k, int lda, int ldb, float beta, int ldc,
+                      sn_error *err)
 {
     if (m < 0 || n < 0 || k < 0) return sn_fail(err, SN_EINVAL, "gemm: negative size m=%d n=%d k=%d", m, n, k);
     if (lda < (ta == SN_N ? k : m) || ldb < (tb == SN_N ? n : k) || ldc < n)
@@ -376,9 +438,8 @@ static int check_args(sn_trans ta, sn_trans tb, int m, int n, int k, int lda, in
     return SN_OK;
 }
 
-int sn_gemm(sn_trans ta, sn_trans tb, int m, int n, int k,
-            const float *A, int lda, const float *B, int ldb,
-            float beta, float *C, int ldc, const sn_epilogue *ep)
+int sn_gemm(sn_trans ta, sn_trans tb, int m, int n, int k, const float *A, int lda, const float *B, int ldb, float beta,
+            float *C, int ldc, const sn_epilogue *ep)
 {
     int rc = check_args(ta, tb, m, n, k, lda, ldb, beta, ldc, NULL);
     if (rc) return rc;

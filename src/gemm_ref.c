@@ -23,4 +23,6 @@ void sn_gemm_ref(sn_trans ta, sn_trans tb, int m, int n, int k,
             }
             *c = v;
         }
+    if (ep && ep->done)
+        for (int i = 0; i < m; i++) ep->done(ep->user, C + (size_t)i * ldc, n);
 }

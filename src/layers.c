@@ -22,13 +22,27 @@ void sn_linear_forward(float *Y, const float *X, const float *W, const float *b,
                        int B, int in, int out, int relu, float *ws)
 {
     sn_epilogue ep = { .bias = b, .relu = relu };
-    sn_gemm_ws(SN_N, SN_T, B, out, in, X, in, W, in, 0.0f, Y, out, &ep, ws);
+    sn_gemm_local(SN_N, SN_T, B, out, in, X, in, W, in, 0.0f, Y, out, &ep, ws);
 }
 
-void sn_linear_backward(float *dX, float *dW, float *db, const float *dY, const float *X,
-                        const float *W, const float *mask, int B, int in, int out, float *ws)
+void sn_linear_backward_input(float *dX, const float *dY, const float *W, const float *mask,
+                              int B, int in, int out, float *ws)
 {
-    sn_gemm_ws(SN_T, SN_N, out, in, B, dY, out, X, in, 0.0f, dW, in, NULL, ws);
+    sn_epilogue ep = { .mask = mask, .ldmask = in };
+    sn_gemm_local(SN_N, SN_N, B, in, out, dY, out, W, in, 0.0f, dX, in, mask ? &ep : NULL, ws);
+}
+
+void sn_linear_backward_weights(float *dW, float *db, const float *dY, const float *X,
+                                int B, int in, int out, float *ws)
+{
+    sn_linear_backward_weights_then(dW, db, dY, X, B, in, out, ws, NULL, NULL);
+}
+
+void sn_linear_backward_weights_then(float *dW, float *db, const float *dY, const float *X, int B, int in,
+                                     int out, float *ws, void (*done)(void *user, float *g, int n), void *user)
+{
+    sn_epilogue ep = { .done = done, .user = user };
+    sn_gemm_ws(SN_T, SN_N, out, in, B, dY, out, X, in, 0.0f, dW, in, done ? &ep : NULL, ws);
     /* Bias gradient split over outputs, each summed over the batch in order: no
      * cross-thread reduction, so the result does not depend on the thread count. */
 #pragma omp for schedule(static)
@@ -36,17 +50,20 @@ void sn_linear_backward(float *dX, float *dW, float *db, const float *dY, const 
         float s = 0.0f;
         for (int r = 0; r < B; r++) s += dY[(size_t)r * out + j];
         db[j] = s;
+        if (done) done(user, &db[j], 1);
     }
-    if (dX) {
-        sn_epilogue ep = { .mask = mask, .ldmask = in };
-        sn_gemm_ws(SN_N, SN_N, B, in, out, dY, out, W, in, 0.0f, dX, in, mask ? &ep : NULL, ws);
-    }
+}
+
+void sn_linear_backward(float *dX, float *dW, float *db, const float *dY, const float *X,
+                        const float *W, const float *mask, int B, int in, int out, float *ws)
+{
+    sn_linear_backward_weights(dW, db, dY, X, B, in, out, ws);
+    if (dX) sn_linear_backward_input(dX, dY, W, mask, B, in, out, ws);
 }
 
 void sn_softmax_xent(float *dZ, float *loss, uint8_t *correct, const float *Z,
                      const uint8_t *y, int B, int C, float grad_scale)
 {
-#pragma omp for schedule(static)
     for (int r = 0; r < B; r++) {
         const float *z = Z + (size_t)r * C;
         int arg = 0;
@@ -56,13 +73,17 @@ void sn_softmax_xent(float *dZ, float *loss, uint8_t *correct, const float *Z,
         /* Subtracting the max makes every exponent <= 0: no overflow for any finite
          * logits, and the largest term is exactly 1, so the sum is never 0. */
         float sum = 0.0f;
-        for (int k = 0; k < C; k++) sum += expf(z[k] - mx);
+        float *d = dZ ? dZ + (size_t)r * C : NULL;
+        for (int k = 0; k < C; k++) {
+            float e = expf(z[k] - mx);
+            sum += e;
+            if (d) d[k] = e; /* kept for the gradient: one exp per logit */
+        }
         loss[r] = logf(sum) - (z[y[r]] - mx);
         if (correct) correct[r] = (uint8_t)(arg == y[r]);
-        if (dZ) {
-            float *d = dZ + (size_t)r * C, inv = 1.0f / sum;
-            for (int k = 0; k < C; k++)
-                d[k] = (expf(z[k] - mx) * inv - (k == y[r] ? 1.0f : 0.0f)) * grad_scale;
+        if (d) {
+            float inv = 1.0f / sum;
+            for (int k = 0; k < C; k++) d[k] = (d[k] * inv - (k == y[r] ? 1.0f : 0.0f)) * grad_scale;
         }
     }
 }

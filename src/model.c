@@ -8,6 +8,10 @@
 
 #include "scratchnet/layers.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 static size_t align_floats(size_t n) { return (n + 15) & ~(size_t)15; }
 
 size_t sn_mlp_count_params(const int *sizes, int nsizes)
@@ -103,16 +107,18 @@ void sn_format_layers(const int *sizes, int nsizes, char sep, char *out, size_t 
                  : (size_t)snprintf(out + len, cap - len, "%d", sizes[i]);
 }
 
-int sn_forward_ctx_create(sn_forward_ctx *c, const sn_mlp *m, int capacity, sn_error *err)
+int sn_forward_ctx_create(sn_forward_ctx *c, const sn_mlp *m, int capacity, int threads, sn_error *err)
 {
     memset(c, 0, sizeof *c);
+    if (capacity < 1 || threads < 1) return sn_fail(err, SN_EINVAL, "forward context: capacity and threads must be >= 1");
     size_t floats = 0, ws = 0;
     for (int l = 0; l <= m->nlayers; l++) floats += align_floats((size_t)capacity * m->sizes[l]);
     for (int l = 0; l < m->nlayers; l++) {
         size_t w = sn_linear_workspace(capacity, m->sizes[l], m->sizes[l + 1]);
         if (w > ws) ws = w;
     }
-    floats += align_floats(ws) + align_floats((size_t)capacity);
+    ws = align_floats(ws);
+    floats += ws * (1 + (size_t)threads) + align_floats((size_t)capacity);
     size_t bytes = floats * sizeof(float) + 2 * ((size_t)capacity + 64);
     c->block = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!c->block) return sn_fail(err, SN_ENOMEM, "out of memory for a batch of %d", capacity);
@@ -122,12 +128,16 @@ int sn_forward_ctx_create(sn_forward_ctx *c, const sn_mlp *m, int capacity, sn_e
         p += align_floats((size_t)capacity * m->sizes[l]);
     }
     c->ws = p;
-    p += align_floats(ws);
+    p += ws;
+    c->ws_local = p;
+    c->ws_stride = ws;
+    p += ws * (size_t)threads;
     c->loss = p;
     p += align_floats((size_t)capacity);
     c->y = (uint8_t *)p;
     c->correct = c->y + capacity + 64;
     c->capacity = capacity;
+    c->threads = threads;
     return SN_OK;
 }
 
@@ -138,10 +148,37 @@ void sn_forward_ctx_free(sn_forward_ctx *c)
     memset(c, 0, sizeof *c);
 }
 
+float *sn_forward_ctx_local_ws(const sn_forward_ctx *c)
+{
+    int tid = 0;
+#ifdef _OPENMP
+    tid = omp_get_thread_num();
+#endif
+    return c->ws_local + (size_t)(tid < c->threads ? tid : 0) * c->ws_stride;
+}
+
+void sn_team_rows(int n, int *r0, int *rows)
+{
+    int tid = 0, nth = 1;
+#ifdef _OPENMP
+    tid = omp_get_thread_num(), nth = omp_get_num_threads();
+#endif
+    int chunk = ((n + nth - 1) / nth + 3) / 4 * 4;
+    int start = tid * chunk < n ? tid * chunk : n;
+    *r0 = start;
+    *rows = n - start < chunk ? n - start : chunk;
+}
+
+void sn_mlp_forward_rows(const sn_mlp *m, sn_forward_ctx *c, int r0, int rows, float *ws)
+{
+    if (rows <= 0) return;
+    for (int l = 0; l < m->nlayers; l++)
+        sn_linear_forward(c->act[l + 1] + (size_t)r0 * m->sizes[l + 1], c->act[l] + (size_t)r0 * m->sizes[l],
+                          m->W[l], m->b[l], rows, m->sizes[l], m->sizes[l + 1], l + 1 < m->nlayers, ws);
+}
+
 const float *sn_mlp_forward(const sn_mlp *m, sn_forward_ctx *c, int n)
 {
-    for (int l = 0; l < m->nlayers; l++)
-        sn_linear_forward(c->act[l + 1], c->act[l], m->W[l], m->b[l], n, m->sizes[l],
-                          m->sizes[l + 1], l + 1 < m->nlayers, c->ws);
+    sn_mlp_forward_rows(m, c, 0, n, c->ws_local);
     return c->act[m->nlayers];
 }

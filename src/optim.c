@@ -25,7 +25,7 @@ int sn_opt_state_per_param(sn_opt_kind k) { return k == SN_OPT_SGD ? 0 : k == SN
 int sn_opt_create(sn_optimizer *o, sn_opt_kind kind, float lr, size_t n, sn_error *err)
 {
     memset(o, 0, sizeof *o);
-    o->kind = kind, o->lr = lr, o->lr_now = lr, o->n = n;
+    o->kind = kind, o->lr = lr, o->lr_now = lr, o->step_size = lr, o->n = n;
     int states = sn_opt_state_per_param(kind);
     if (states >= 1 && !(o->m = calloc(n, sizeof(float)))) goto oom;
     if (states >= 2 && !(o->v = calloc(n, sizeof(float)))) goto oom;
@@ -43,28 +43,36 @@ void sn_opt_free(sn_optimizer *o)
     o->m = o->v = NULL;
 }
 
-/* Fixed-size chunks (a multiple of every vector width): which elements take the vector
- * path never depends on the thread count, so updates are bit-identical for any team. */
-enum { CHUNK = 2048 };
-
-void sn_opt_apply(const sn_optimizer *o, float *restrict w, const float *restrict g)
+void sn_opt_prepare(sn_optimizer *o)
 {
-    const sn_kernels *kr = sn_kernels_active();
-    const long n = (long)o->n, chunks = (n + CHUNK - 1) / CHUNK;
-    const float lr = o->lr_now;
-    float step = 0.0f;
+    o->step_size = o->lr_now;
     if (o->kind == SN_OPT_ADAM) {
         double t = (double)(o->step + 1);
         /* Bias correction folded into the step size (Kingma & Ba, sec. 2). */
-        step = (float)(lr * sqrt(1.0 - pow(BETA2, t)) / (1.0 - pow(BETA1, t)));
+        o->step_size = (float)(o->lr_now * sqrt(1.0 - pow(BETA2, t)) / (1.0 - pow(BETA1, t)));
     }
+}
+
+void sn_opt_apply_range(const sn_optimizer *o, float *params, const float *grads, size_t off, size_t n)
+{
+    const sn_kernels *kr = sn_kernels_active();
+    float *w = params + off;
+    const float *g = grads + off;
+    switch (o->kind) {
+    case SN_OPT_SGD: kr->sgd(w, g, (long)n, o->step_size); break;
+    case SN_OPT_MOMENTUM: kr->momentum(w, o->m + off, g, (long)n, o->step_size, MOMENTUM); break;
+    case SN_OPT_ADAM: kr->adam(w, o->m + off, o->v + off, g, (long)n, o->step_size, BETA1, BETA2, EPS); break;
+    }
+}
+
+enum { CHUNK = 2048 };
+
+void sn_opt_apply(const sn_optimizer *o, float *params, const float *grads)
+{
+    const long n = (long)o->n, chunks = (n + CHUNK - 1) / CHUNK;
 #pragma omp for schedule(static)
     for (long c = 0; c < chunks; c++) {
-        long i = c * CHUNK, len = n - i < CHUNK ? n - i : CHUNK;
-        switch (o->kind) {
-        case SN_OPT_SGD: kr->sgd(w + i, g + i, len, lr); break;
-        case SN_OPT_MOMENTUM: kr->momentum(w + i, o->m + i, g + i, len, lr, MOMENTUM); break;
-        case SN_OPT_ADAM: kr->adam(w + i, o->m + i, o->v + i, g + i, len, step, BETA1, BETA2, EPS); break;
-        }
+        long i = c * CHUNK;
+        sn_opt_apply_range(o, params, grads, (size_t)i, (size_t)(n - i < CHUNK ? n - i : CHUNK));
     }
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "scratchnet/gemm.h"
 #include "scratchnet/layers.h"
 
 #ifdef _OPENMP
@@ -56,7 +57,7 @@ int sn_trainer_create(sn_trainer *t, sn_mlp *model, const sn_train_config *cfg, 
     if (ntrain < 1) return sn_fail(err, SN_EINVAL, "no training rows left (ntrain=%d)", ntrain);
     t->model = model, t->cfg = *cfg, t->ntrain = ntrain;
     int cap = cfg->batch < ntrain ? cfg->batch : ntrain;
-    if ((rc = sn_forward_ctx_create(&t->fwd, model, cap, err))) goto fail;
+    if ((rc = sn_forward_ctx_create(&t->fwd, model, cap, cfg->threads, err))) goto fail;
     if ((rc = sn_opt_create(&t->opt, cfg->opt, cfg->lr, model->nparams, err))) goto fail;
     t->order = malloc(sizeof(int) * (size_t)ntrain);
     t->grads = aligned_alloc(64, ((model->nparams + 15) & ~(size_t)15) * sizeof(float));
@@ -82,40 +83,100 @@ fail:
     return rc;
 }
 
-/* Forward, loss and backward for the n rows in act[0] / y; gradients into t->grads.
- * Runs inside the caller's parallel region (or serially). */
-static void loss_and_gradient(sn_trainer *t, int n)
+/* Products smaller than this many multiply-adds are not worth a team's barriers: one
+ * thread computes the whole weight gradient while the others do other layers. */
+#define TEAM_GEMM_MIN_FMAS (1L << 20)
+
+/* Phase 1, per thread, no barriers: this thread's rows of the batch through the network,
+ * the loss, and back to dLoss/dH1. Rows are gathered (uint8 -> float) by the thread
+ * that uses them. */
+static void rows_forward_backward(sn_trainer *t, const sn_dataset *ds, int first, int n)
+{
+    const sn_mlp *m = t->model;
+    sn_forward_ctx *c = &t->fwd;
+    const int L = m->nlayers, in = m->sizes[0];
+    int r0, rows;
+    sn_team_rows(n, &r0, &rows);
+    if (rows <= 0) return;
+    float *ws = sn_forward_ctx_local_ws(c);
+    if (ds) {
+        sn_batch_gather(ds, t->order, first + r0, rows, c->act[0] + (size_t)r0 * in, c->y + r0);
+        /* The next batch's rows are random pieces of a 47 MB array: ask for them now so
+         * they arrive from DRAM while this step computes. */
+        const size_t bytes = (size_t)ds->rows * ds->cols;
+        for (int r = first + n + r0; r < first + n + r0 + rows && r < t->ntrain; r++)
+            for (size_t off = 0; off < bytes; off += 64)
+                __builtin_prefetch((const char *)ds->images + (size_t)t->order[r] * bytes + off, 0, 3);
+    }
+    sn_mlp_forward_rows(m, c, r0, rows, ws);
+    const int C = m->sizes[L];
+    sn_softmax_xent(t->dact[L] + (size_t)r0 * C, c->loss + r0, NULL, c->act[L] + (size_t)r0 * C, c->y + r0, rows,
+                    C, 1.0f / (float)n);
+    for (int l = L - 1; l >= 1; l--)
+        sn_linear_backward_input(t->dact[l] + (size_t)r0 * m->sizes[l], t->dact[l + 1] + (size_t)r0 * m->sizes[l + 1],
+                                 m->W[l], c->act[l] + (size_t)r0 * m->sizes[l], rows, m->sizes[l], m->sizes[l + 1],
+                                 ws);
+}
+
+/* The optimiser step for gradients just finished by this thread (apply_update set). */
+static void update_now(void *user, float *g, int n)
+{
+    sn_trainer *t = user;
+    sn_opt_apply_range(&t->opt, t->model->params, t->grads, (size_t)(g - t->grads), (size_t)n);
+}
+
+/* Phase 2, the team: weight and bias gradients, reduced over the whole batch. Small
+ * layers are whole tasks for single threads (nowait); large ones are shared. With
+ * apply_update, each gradient piece is consumed by the optimiser on the thread that
+ * computed it, in its cache; safe because phase 1 has read every weight already. */
+static void weight_gradients(sn_trainer *t, int n, int apply_update)
 {
     const sn_mlp *m = t->model;
     sn_forward_ctx *c = &t->fwd;
     const int L = m->nlayers;
-    sn_mlp_forward(m, c, n);
-    sn_softmax_xent(t->dact[L], c->loss, NULL, c->act[L], c->y, n, m->sizes[L], 1.0f / (float)n);
-    for (int l = L - 1; l >= 0; l--)
-        sn_linear_backward(l > 0 ? t->dact[l] : NULL, t->gW[l], t->gb[l], t->dact[l + 1],
-                           c->act[l], m->W[l], l > 0 ? c->act[l] : NULL, n, m->sizes[l],
-                           m->sizes[l + 1], c->ws);
+#pragma omp for schedule(static) nowait
+    for (int l = 0; l < L; l++) {
+        const int in = m->sizes[l], out = m->sizes[l + 1];
+        if ((long)in * out * n >= TEAM_GEMM_MIN_FMAS) continue;
+        sn_gemm_local(SN_T, SN_N, out, in, n, t->dact[l + 1], out, c->act[l], in, 0.0f, t->gW[l], in, NULL,
+                      sn_forward_ctx_local_ws(c));
+        for (int j = 0; j < out; j++) {
+            float s = 0.0f;
+            for (int r = 0; r < n; r++) s += t->dact[l + 1][(size_t)r * out + j];
+            t->gb[l][j] = s;
+        }
+        /* W_l and b_l are adjacent in the parameter block: one range. */
+        if (apply_update) update_now(t, t->gW[l], in * out + out);
+    }
+    for (int l = 0; l < L; l++) {
+        const int in = m->sizes[l], out = m->sizes[l + 1];
+        if ((long)in * out * n >= TEAM_GEMM_MIN_FMAS)
+            sn_linear_backward_weights_then(t->gW[l], t->gb[l], t->dact[l + 1], c->act[l], n, in, out, c->ws,
+                                            apply_update ? update_now : NULL, t);
+    }
+#pragma omp barrier
 }
 
 double sn_trainer_gradient(sn_trainer *t, int n)
 {
 #pragma omp parallel num_threads(t->cfg.threads)
-    loss_and_gradient(t, n);
+    {
+        rows_forward_backward(t, NULL, 0, n);
+#pragma omp barrier
+        weight_gradients(t, n, 0);
+    }
     double sum = 0.0;
     for (int r = 0; r < n; r++) sum += t->fwd.loss[r];
     return sum / n;
 }
 
-/* One minibatch: rows order[first .. first+n). Runs inside the caller's parallel region. */
+/* One minibatch, rows order[first .. first+n), inside the caller's parallel region:
+ * two barriers plus those of the shared weight-gradient product, which also updates. */
 static void train_step(sn_trainer *t, const sn_dataset *ds, int first, int n)
 {
-    sn_forward_ctx *c = &t->fwd;
-    const int in = t->model->sizes[0];
-#pragma omp for schedule(static)
-    for (int r = 0; r < n; r++)
-        sn_batch_gather(ds, t->order, first + r, 1, c->act[0] + (size_t)r * in, c->y + r);
-    loss_and_gradient(t, n);
-    sn_opt_apply(&t->opt, t->model->params, t->grads);
+    rows_forward_backward(t, ds, first, n);
+#pragma omp barrier
+    weight_gradients(t, n, 1);
 }
 
 int sn_train_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st,
@@ -138,6 +199,7 @@ int sn_train_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st,
             double frac = (double)t->opt.step / (double)total;
             t->opt.lr_now = (float)(0.5 * t->cfg.lr * (1.0 + cos(3.141592653589793 * frac)));
         }
+        sn_opt_prepare(&t->opt);
         double t0 = sn_now();
 #pragma omp parallel num_threads(t->cfg.threads)
         train_step(t, ds, first, n);
@@ -167,16 +229,21 @@ void sn_evaluate(const sn_mlp *m, sn_forward_ctx *c, const sn_dataset *ds, int t
 {
     double loss_sum = 0.0;
     long correct = 0;
-    const int L = m->nlayers, in = m->sizes[0];
+    const int L = m->nlayers, in = m->sizes[0], C = m->sizes[L];
+    if (threads > c->threads) threads = c->threads;
     for (int first = 0; first < ds->count; first += c->capacity) {
         int n = ds->count - first < c->capacity ? ds->count - first : c->capacity;
+        /* Rows are independent: each thread runs its own, no barrier until the end. */
 #pragma omp parallel num_threads(threads)
         {
-#pragma omp for schedule(static)
-            for (int r = 0; r < n; r++)
-                sn_batch_gather(ds, NULL, first + r, 1, c->act[0] + (size_t)r * in, c->y + r);
-            sn_mlp_forward(m, c, n);
-            sn_softmax_xent(NULL, c->loss, c->correct, c->act[L], c->y, n, m->sizes[L], 0.0f);
+            int r0, rows;
+            sn_team_rows(n, &r0, &rows);
+            if (rows > 0) {
+                sn_batch_gather(ds, NULL, first + r0, rows, c->act[0] + (size_t)r0 * in, c->y + r0);
+                sn_mlp_forward_rows(m, c, r0, rows, sn_forward_ctx_local_ws(c));
+                sn_softmax_xent(NULL, c->loss + r0, c->correct + r0, c->act[L] + (size_t)r0 * C, c->y + r0, rows, C,
+                                0.0f);
+            }
         }
         for (int r = 0; r < n; r++) loss_sum += c->loss[r], correct += c->correct[r];
     }

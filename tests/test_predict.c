@@ -77,7 +77,7 @@ static void drawing_like(int i, sn_image *img, uint64_t *rng)
 Test(predict, pipeline_recovers_what_a_plain_resize_loses, .init = setup, .fini = teardown, .timeout = 120)
 {
     sn_forward_ctx c;
-    cr_assert_eq(sn_forward_ctx_create(&c, &model, 1, NULL), SN_OK);
+    cr_assert_eq(sn_forward_ctx_create(&c, &model, 1, 1, NULL), SN_OK);
     uint64_t rng = 12345;
     int n = 300, plain_ok = 0, pipe_ok = 0, clean_ok = 0;
     float x[784];

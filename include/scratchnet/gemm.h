@@ -25,6 +25,11 @@ typedef struct sn_epilogue {
     int relu;
     const float *mask; /* m x n (ldmask), or NULL */
     int ldmask;
+    /* If set, called by the thread that finished them with each row segment of C's final
+     * values (c points into C, n elements): the trainer applies the optimiser to a weight
+     * gradient while it is still in that thread's cache. */
+    void (*done)(void *user, float *c, int n);
+    void *user;
 } sn_epilogue;
 
 typedef enum sn_isa { SN_ISA_SCALAR = 0, SN_ISA_AVX2 = 1, SN_ISA_AVX512 = 2 } sn_isa;
@@ -49,6 +54,13 @@ size_t sn_gemm_workspace(sn_trans ta, sn_trans tb, int m, int n, int k);
 void sn_gemm_ws(sn_trans ta, sn_trans tb, int m, int n, int k,
                 const float *A, int lda, const float *B, int ldb,
                 float beta, float *C, int ldc, const sn_epilogue *ep, float *ws);
+
+/* The same product computed entirely by the calling thread, without work-sharing:
+ * inside a parallel region each thread may call it on its own rows, with its own C and
+ * its own ws. Element for element it gives the same bits as sn_gemm_ws. */
+void sn_gemm_local(sn_trans ta, sn_trans tb, int m, int n, int k,
+                   const float *A, int lda, const float *B, int ldb,
+                   float beta, float *C, int ldc, const sn_epilogue *ep, float *ws);
 
 /* Same, allocating its own workspace. Returns SN_OK or SN_ENOMEM / SN_EINVAL. */
 int sn_gemm(sn_trans ta, sn_trans tb, int m, int n, int k,

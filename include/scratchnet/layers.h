@@ -1,7 +1,10 @@
 /* scratchnet — layer kernels, llm.c style: outputs first, raw float pointers, sizes last.
- * Every function is OpenMP work-shared without a parallel region of its own (the GEMMs
- * open one if called outside), so a whole training step can run in one team. The
- * workspace ws holds sn_linear_workspace() floats. */
+ * Row-wise work (forward, loss, input gradients) is computed by the calling thread alone
+ * on the rows it is given: a training step gives each thread its own rows of the batch,
+ * so the whole forward and backward pass needs no barrier. Work that reduces over the
+ * batch (weight and bias gradients) is shared by the team (OpenMP work-sharing without
+ * a region of its own). ws holds sn_linear_workspace() floats: per thread for the
+ * row-wise functions, one for the team in sn_linear_backward_weights. */
 #ifndef SCRATCHNET_LAYERS_H
 #define SCRATCHNET_LAYERS_H
 
@@ -10,18 +13,32 @@
 
 size_t sn_linear_workspace(int B, int in, int out);
 
-/* Y (B x out) = X (B x in) * W^T + b, then ReLU if relu. W is (out x in), b is (out). */
+/* Y (B x out) = X (B x in) * W^T + b, then ReLU if relu. W is (out x in), b is (out).
+ * Calling thread only. */
 void sn_linear_forward(float *Y, const float *X, const float *W, const float *b,
                        int B, int in, int out, int relu, float *ws);
 
-/* Given dY (B x out) = dLoss/dY:
- *   dW (out x in) = dY^T * X;  db (out) = sum over the batch of dY;
- *   dX (B x in) = dY * W, zeroed where mask (B x in) <= 0 (ReLU' of the previous layer,
- *   fused into the product); dX NULL skips it (the input layer needs no gradient). */
+/* dX (B x in) = dY (B x out) * W, zeroed where mask (B x in) <= 0 (ReLU' of the previous
+ * layer, fused into the product's write-back). Calling thread only. */
+void sn_linear_backward_input(float *dX, const float *dY, const float *W, const float *mask,
+                              int B, int in, int out, float *ws);
+
+/* dW (out x in) = dY^T * X and db (out) = sum over the batch of dY. Work-shared by the
+ * team (call from every thread of a parallel region, or from outside one); each element
+ * is reduced over the batch in order on one thread, so the result does not depend on the
+ * thread count. */
+void sn_linear_backward_weights(float *dW, float *db, const float *dY, const float *X,
+                                int B, int in, int out, float *ws);
+/* The same, calling done(user, g, n) on every finished piece of dW and db from the
+ * thread that computed it (see sn_epilogue.done). */
+void sn_linear_backward_weights_then(float *dW, float *db, const float *dY, const float *X, int B, int in,
+                                     int out, float *ws, void (*done)(void *user, float *g, int n), void *user);
+
+/* Both of the above (dX NULL skips the input gradient); for tests and simple callers. */
 void sn_linear_backward(float *dX, float *dW, float *db, const float *dY, const float *X,
                         const float *W, const float *mask, int B, int in, int out, float *ws);
 
-/* Fused softmax + cross-entropy over logits Z (B x C) with labels y (B):
+/* Fused softmax + cross-entropy over logits Z (B x C) with labels y (B), calling thread only:
  *   loss[b] = logsumexp(Z[b]) - Z[b][y[b]]   (stable for any finite logits)
  *   dZ (B x C) = (softmax(Z) - onehot(y)) * grad_scale  (grad_scale = 1/B: batch mean)
  * dZ may be NULL (evaluation); correct (B) receives 1 where argmax == y if non-NULL. */

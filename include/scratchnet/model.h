@@ -39,19 +39,33 @@ int sn_parse_layers(const char *text, int *sizes, int *nsizes, sn_error *err);
 /* sizes -> "784,50,25,10" (separator sep). */
 void sn_format_layers(const int *sizes, int nsizes, char sep, char *out, size_t cap);
 
-/* Reusable buffers for running the network on up to `capacity` rows. */
+/* Reusable buffers for running the network on up to `capacity` rows with up to
+ * `threads` threads. */
 typedef struct sn_forward_ctx {
-    int capacity;
+    int capacity, threads;
     float *act[SN_MAX_LAYERS + 1]; /* act[0]: input rows, act[l]: layer l output */
-    float *ws;                     /* GEMM workspace */
+    float *ws;                     /* GEMM workspace shared by the team */
+    float *ws_local;               /* one GEMM workspace per thread, ws_stride floats apart */
+    size_t ws_stride;
     float *loss;                   /* capacity */
     uint8_t *y, *correct;          /* capacity */
     void *block;                   /* one allocation for all of the above */
 } sn_forward_ctx;
 
-int sn_forward_ctx_create(sn_forward_ctx *c, const sn_mlp *m, int capacity, sn_error *err);
+int sn_forward_ctx_create(sn_forward_ctx *c, const sn_mlp *m, int capacity, int threads, sn_error *err);
 void sn_forward_ctx_free(sn_forward_ctx *c);
-/* Runs act[0] (n x sizes[0]) through the network; returns the logits (n x classes). */
+/* This thread's workspace (thread number from OpenMP; 0 outside a parallel region). */
+float *sn_forward_ctx_local_ws(const sn_forward_ctx *c);
+
+/* Rows [r0, r0 + rows) of act[0] through the network on the calling thread alone, with
+ * workspace ws (sn_forward_ctx_local_ws); several threads may run disjoint rows at once.
+ * Per element, the result does not depend on how the rows are split. */
+void sn_mlp_forward_rows(const sn_mlp *m, sn_forward_ctx *c, int r0, int rows, float *ws);
+/* Rows [0, n) on the calling thread; returns the logits (n x classes). */
 const float *sn_mlp_forward(const sn_mlp *m, sn_forward_ctx *c, int n);
+
+/* The rows [*r0, *r0 + *rows) of an n-row batch that this thread of the current team
+ * owns: contiguous blocks, whole multiples of 4 rows except at the end. */
+void sn_team_rows(int n, int *r0, int *rows);
 
 #endif

@@ -16,6 +16,7 @@ typedef struct sn_optimizer {
     sn_opt_kind kind;
     float lr;      /* base learning rate */
     float lr_now;  /* rate of the next update (the trainer's schedule sets it) */
+    float step_size; /* the next update's step: lr_now, bias-corrected for Adam (sn_opt_prepare) */
     long step;     /* updates applied so far */
     size_t n;      /* parameters */
     float *m, *v;  /* state: momentum buffer / Adam moments (NULL when unused), owned */
@@ -23,8 +24,14 @@ typedef struct sn_optimizer {
 
 int sn_opt_create(sn_optimizer *o, sn_opt_kind kind, float lr, size_t n, sn_error *err);
 void sn_opt_free(sn_optimizer *o);
-/* Applies update number o->step + 1 (the caller increments o->step afterwards, outside
- * any parallel region). Work-shared: call from every thread of a team, or from none. */
+/* Computes the constants of update number o->step + 1 (call outside parallel regions,
+ * after setting lr_now; the caller increments o->step after the update). */
+void sn_opt_prepare(sn_optimizer *o);
+/* Applies the prepared update to params[off .. off + n) on the calling thread. An
+ * element's result does not depend on how the parameters are split into ranges, so the
+ * trainer can update each weight tile on the thread that just computed its gradient. */
+void sn_opt_apply_range(const sn_optimizer *o, float *params, const float *grads, size_t off, size_t n);
+/* The prepared update on all parameters, work-shared by the team. */
 void sn_opt_apply(const sn_optimizer *o, float *params, const float *grads);
 
 const char *sn_opt_name(sn_opt_kind k);

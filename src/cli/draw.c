@@ -307,7 +307,7 @@ int main(int argc, char **argv)
                 a.model.sizes[0], a.model.sizes[a.model.nlayers]);
         return EXIT_RUNTIME;
     }
-    if (sn_forward_ctx_create(&a.ctx, &a.model, 1, &err)) { fprintf(stderr, "draw: %s\n", err.msg); return EXIT_RUNTIME; }
+    if (sn_forward_ctx_create(&a.ctx, &a.model, 1, 1, &err)) { fprintf(stderr, "draw: %s\n", err.msg); return EXIT_RUNTIME; }
     const char *font_path = NULL;
     for (int i = 0; FONT_PATHS[i] && !font_path; i++) {
         FILE *f = fopen(FONT_PATHS[i], "rb");

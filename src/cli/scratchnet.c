@@ -316,7 +316,7 @@ static int cmd_eval(int argc, char **argv)
     sn_forward_ctx ctx;
     sn_error err;
     if (!cli_load_mnist(PROG, cli_data_dir(a.data), NULL, &test)) { sn_mlp_free(&m); return EXIT_RUNTIME; }
-    if (sn_forward_ctx_create(&ctx, &m, 256, &err)) {
+    if (sn_forward_ctx_create(&ctx, &m, 256, a.threads, &err)) {
         fprintf(stderr, "%s: %s\n", PROG, err.msg);
         sn_mlp_free(&m);
         sn_dataset_free(&test);
@@ -372,7 +372,7 @@ static int cmd_predict(int argc, char **argv)
     }
     sn_forward_ctx ctx;
     sn_error err;
-    if (sn_forward_ctx_create(&ctx, &m, 1, &err)) {
+    if (sn_forward_ctx_create(&ctx, &m, 1, 1, &err)) {
         fprintf(stderr, "%s: %s\n", PROG, err.msg);
         sn_mlp_free(&m);
         free(a.files);

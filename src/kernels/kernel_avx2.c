@@ -2,6 +2,7 @@
  * outer 6 x 16 = 12 accumulators + 2 B + 1 broadcast; dot 2 x 5 = 10 accumulators
  * + 5 B (A comes from memory as the FMA operand). */
 #include <immintrin.h>
+#include <math.h>
 
 typedef __m256 vec;
 #define VL 8
@@ -32,6 +33,7 @@ static inline float hsum256(__m256 v)
 #define DOT_NR 5
 #define COL_MV 2
 #define COL_NR 6
+#define SFMA(a, b, c) fmaf((a), (b), (c)) /* compiles to one FMA instruction with -mfma */
 #define KNAME sn_kernels_avx2
 #define ISA_LABEL "avx2"
 #include "kernel_template.h"

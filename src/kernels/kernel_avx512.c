@@ -4,6 +4,7 @@
  * dot 4 x 5 = 20 accumulators + 5 B + 1 A; 5 divides 50, 25 and 10, so the
  * forward pass wastes nothing on the output dimension. */
 #include <immintrin.h>
+#include <math.h>
 
 typedef __m512 vec;
 #define VL 16
@@ -55,6 +56,7 @@ static inline __m128 hsum4(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
 #define DOT_NR 5
 #define COL_MV 2
 #define COL_NR 10
+#define SFMA(a, b, c) fmaf((a), (b), (c)) /* compiles to one FMA instruction with -mfma */
 #define KNAME sn_kernels_avx512
 #define ISA_LABEL "avx512"
 #include "kernel_template.h"

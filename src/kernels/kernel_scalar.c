@@ -22,6 +22,7 @@ typedef float vec;
 #define DOT_NR 5
 #define COL_MV 8
 #define COL_NR 4
+#define SFMA(a, b, c) ((c) + (a) * (b))
 #define KNAME sn_kernels_scalar
 #define ISA_LABEL "scalar"
 #include "kernel_template.h"

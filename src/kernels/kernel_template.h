@@ -154,6 +154,9 @@ static void col_kernel(int k, const float *restrict A, int lda, const float *res
 }
 
 /* ---- element-wise --------------------------------------------------------------- */
+/* The scalar tails use the same fused multiply-add as the vector bodies (SFMA), so an
+ * element's result does not depend on whether it falls in a body or a tail: updates can
+ * be applied on any split of the parameters with identical bits. */
 
 static void u8_to_f32(float *restrict dst, const uint8_t *restrict src, long n, float scale)
 {
@@ -168,7 +171,7 @@ static void sgd_update(float *restrict w, const float *restrict g, long n, float
     const vec nlr = VBCAST(-lr);
     long i = 0;
     for (; i + VL <= n; i += VL) VSTORE(w + i, VFMA(nlr, VLOAD(g + i), VLOAD(w + i)));
-    for (; i < n; i++) w[i] = -lr * g[i] + w[i];
+    for (; i < n; i++) w[i] = SFMA(-lr, g[i], w[i]);
 }
 
 static void momentum_update(float *restrict w, float *restrict v, const float *restrict g, long n, float lr,
@@ -182,8 +185,8 @@ static void momentum_update(float *restrict w, float *restrict v, const float *r
         VSTORE(w + i, VFMA(nlr, vv, VLOAD(w + i)));
     }
     for (; i < n; i++) {
-        v[i] = mu * v[i] + g[i];
-        w[i] = -lr * v[i] + w[i];
+        v[i] = SFMA(mu, v[i], g[i]);
+        w[i] = SFMA(-lr, v[i], w[i]);
     }
 }
 
@@ -202,9 +205,9 @@ static void adam_update(float *restrict w, float *restrict m, float *restrict v,
         VSTORE(w + i, VFMA(nstep, VDIV(mi, VADD(VSQRT(vi), veps)), VLOAD(w + i)));
     }
     for (; i < n; i++) {
-        m[i] = b1 * m[i] + (1.0f - b1) * g[i];
-        v[i] = b2 * v[i] + (1.0f - b2) * (g[i] * g[i]);
-        w[i] = -step * (m[i] / (sqrtf(v[i]) + eps)) + w[i];
+        m[i] = SFMA(b1, m[i], (1.0f - b1) * g[i]);
+        v[i] = SFMA(b2, v[i], (1.0f - b2) * (g[i] * g[i]));
+        w[i] = SFMA(-step, m[i] / (sqrtf(v[i]) + eps), w[i]);
     }
 }
 
