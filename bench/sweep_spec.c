@@ -46,8 +46,9 @@ static int parse_value(sweep_key k, const char *v, sweep_run *r, sn_error *err)
     }
     case KEY_LR: {
         double x = strtod(v, &end);
-        if (end == v || *end || errno || !isfinite(x) || !(x > 0) || !isfinite((float)x)) {
-            sn_fail(err, SN_EINVAL, "lr: '%s' is not allowed; expected a finite number > 0", v);
+        /* The rate is used as a float: it must stay positive and finite once rounded. */
+        if (end == v || *end || errno || !isfinite(x) || !((float)x > 0) || !isfinite((float)x)) {
+            sn_fail(err, SN_EINVAL, "lr: '%s' is not allowed; expected a finite number > 0 (as a float)", v);
             return 0;
         }
         r->lr = (float)x;

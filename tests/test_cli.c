@@ -31,6 +31,7 @@ Test(cli, bad_arguments_exit_2_and_write_nothing)
     expect_usage_error("--lr -1", "--lr");
     expect_usage_error("--lr nan", "'nan'");
     expect_usage_error("--lr 1e99", "--lr");
+    expect_usage_error("--lr 1e-50", "--lr"); /* rounds to 0 as a float */
     expect_usage_error("--threads 0", "--threads");
     expect_usage_error("--layers 784,0,10", "--layers");
     expect_usage_error("--layers 784,50,9", "10 outputs");

@@ -77,6 +77,7 @@ Test(sweep_spec, bad_specs_refused_with_reason)
         { "lr=-1", "lr: '-1'" },
         { "lr=nan", "'nan'" },
         { "lr=inf", "'inf'" },
+        { "lr=1e-50", "'1e-50'" }, /* positive as a double, 0 as a float: found by the fuzzer */
         { "threads=0", "threads" },
         { "opt=rmsprop", "sgd, momentum or adam" },
         { "seed=-3", "seed" },

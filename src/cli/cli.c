@@ -51,7 +51,10 @@ int cli_float(const char *prog, const char *flag, const char *text, double min_e
     char *end;
     errno = 0;
     double v = text ? strtod(text, &end) : 0;
-    if (!text || end == text || *end || errno || !isfinite(v) || !(v > min_excl) || !isfinite((float)v)) {
+    /* Values are used as floats: they must satisfy the bound once rounded to float too
+     * (1e-50 is > 0 as a double but 0 as a float). */
+    if (!text || end == text || *end || errno || !isfinite(v) || !(v > min_excl) || !((float)v > min_excl) ||
+        !isfinite((float)v)) {
         fprintf(stderr, "%s: %s: '%s' is not allowed; expected a finite number > %g\n", prog, flag,
                 text ? text : "(missing)", min_excl);
         return 0;
