@@ -21,6 +21,7 @@ typedef struct sn_train_config {
     uint64_t seed;
     int val;         /* last `val` training images held out; 0: none */
     int cosine;      /* 1: lr follows a cosine from lr down to 0 over all steps */
+    int keep_denormals; /* 0 (default): training threads flush denormals to zero (FTZ/DAZ) */
 } sn_train_config;
 
 /* Defaults: 10 epochs, batch 128, momentum, lr 0.05, cosine schedule, 1 thread,

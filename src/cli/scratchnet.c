@@ -25,6 +25,7 @@ static void usage(FILE *f)
             "                        [--lr 0.05] [--opt sgd|momentum|adam] [--threads N] [--seed 42]\n"
             "                        [--val 10000] [--eval-every 1] [--save FILE] [--csv FILE] [--quiet]\n"
             "                        [--checkpoint FILE] [--resume FILE] [--schedule cosine|constant]\n"
+            "                        [--denormals flush|keep]\n"
             "       scratchnet eval    [--model FILE] [--data DIR] [--threads N]\n"
             "       scratchnet predict [--model FILE] [--probs] IMAGE...   (PGM or PNG)\n"
             "       scratchnet info    [--model FILE]\n"
@@ -88,7 +89,7 @@ static int parse_train(int argc, char **argv, train_args *a)
         }
         static const char *const with_value[] = { "--data", "--layers", "--epochs", "--batch", "--lr", "--opt",
                                                   "--threads", "--seed", "--val", "--eval-every", "--save",
-                                                  "--csv", "--checkpoint", "--resume", "--schedule", NULL };
+                                                  "--csv", "--checkpoint", "--resume", "--schedule", "--denormals", NULL };
         int known = 0;
         for (int k = 0; with_value[k]; k++) known |= !strcmp(f, with_value[k]);
         if (!known) {
@@ -109,7 +110,13 @@ static int parse_train(int argc, char **argv, train_args *a)
         else if (!strcmp(f, "--eval-every")) { if (!cli_int(PROG, f, v, 1, 1000000, &a->eval_every)) return 0; }
         else if (!strcmp(f, "--seed")) { if (!cli_u64(PROG, f, v, &a->cfg.seed)) return 0; }
         else if (!strcmp(f, "--lr")) { if (!cli_float(PROG, f, v, 0.0, &a->cfg.lr)) return 0; }
-        else if (!strcmp(f, "--schedule")) {
+        else if (!strcmp(f, "--denormals")) {
+            if (strcmp(v, "flush") && strcmp(v, "keep")) {
+                fprintf(stderr, "%s: --denormals: '%s' is not allowed; expected flush or keep\n", PROG, v);
+                return 0;
+            }
+            a->cfg.keep_denormals = !strcmp(v, "keep");
+        } else if (!strcmp(f, "--schedule")) {
             if (strcmp(v, "cosine") && strcmp(v, "constant")) {
                 fprintf(stderr, "%s: --schedule: '%s' is not allowed; expected cosine or constant\n", PROG, v);
                 return 0;
