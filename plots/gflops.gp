@@ -13,10 +13,9 @@ set grid ytics lc rgb "#dddddd"
 set style fill solid 0.8 border -1
 set boxwidth 0.15
 set key outside right top
-set xtics rotate by -35 left font ",10"
+set xtics 1
+set xlabel "case (the case column of the CSV: op m x n x k)"
 isas = "avx512 avx2 scalar openblas blis"
 plot for [i=1:words(isas)] csv using \
         ((strcol("isa") eq word(isas, i) && column("threads") == threads) ? column("case") + (i - 3) * 0.16 : 1/0):(column("gflops")) \
-        with boxes lc i title word(isas, i), \
-     csv using ((strcol("isa") eq "avx512" && column("threads") == threads) ? column("case") : 1/0):(0):xtic(sprintf("%s %dx%dx%d", strcol("op"), column("m"), column("n"), column("k"))) \
-        with points pt -1 notitle
+        with boxes lc i title word(isas, i)
