@@ -31,13 +31,13 @@ static size_t round_up(size_t x, size_t to)
 /* Narrow outputs (n <= SMALL_N) are what padding to a vector width hurts most. */
 enum { SMALL_N = 64 };
 
-typedef enum gemm_alg { ALG_DOT, ALG_COL, ALG_OUTER } gemm_alg;
+typedef enum gemm_alg { ALG_DOT, ALG_COL, ALG_SPLITN, ALG_OUTER } gemm_alg;
 
 static gemm_alg choose(sn_trans ta, sn_trans tb, int n, int k)
 {
-    if (ta == SN_N && tb == SN_T) return ALG_DOT;                            /* both contiguous in k */
-    if (ta == SN_N && tb == SN_N && n <= SMALL_N && k >= 64) return ALG_DOT; /* B^T packed */
-    if (ta == SN_T && tb == SN_N && n <= SMALL_N) return ALG_COL;            /* A^T rows are m-vectors */
+    if (ta == SN_N && tb == SN_T) return ALG_DOT;                               /* both contiguous in k */
+    if (ta == SN_N && tb == SN_N && n <= SMALL_N && k >= 64) return ALG_SPLITN; /* direct + dot tail */
+    if (ta == SN_T && tb == SN_N && n <= SMALL_N) return ALG_COL;               /* A^T rows are m-vectors */
     return ALG_OUTER;
 }
 
@@ -61,6 +61,15 @@ static size_t workspace_for(const sn_kernels *kr, sn_trans ta, sn_trans tb, int 
         dot_plan p = plan_dot(kr, tb, m, n, k);
         return (p.pack_a ? round_up(round_up((size_t)m, kr->dot_mr) * p.kp, 16) : 0) +
                (p.pack_b ? round_up(round_up((size_t)n, kr->dot_nr) * p.kp, 16) : 0);
+    }
+    case ALG_SPLITN: {
+        /* A's ragged last row panel, zero-padded; then the dot workspace of the n tail
+         * (an upper bound: both operands packed). */
+        const int rem = n % kr->dir_nr;
+        const size_t kp = round_up((size_t)k, kr->dot_kv);
+        return round_up((size_t)kr->dir_mr * k, 16) + (rem ? round_up(round_up((size_t)m, kr->dot_mr) * kp, 16) +
+                                                                 round_up(round_up((size_t)rem, kr->dot_nr) * kp, 16)
+                                                           : 0);
     }
     case ALG_COL:
         return (n % kr->col_nr ? round_up((size_t)k * round_up((size_t)n, kr->col_nr), 16) : 0) +
@@ -289,6 +298,63 @@ static void gemm_col(const sn_kernels *kr, const gemm_args *g, float *ws)
     team_sync(g);
 }
 
+/* ---- nn with a narrow n and a long k: direct kernel + dot tail ------------------- */
+
+static void gemm_splitn(const sn_kernels *kr, const gemm_args *g, float *ws)
+{
+    const int mr = kr->dir_mr, nr = kr->dir_nr, k = g->k;
+    const int n_main = g->n / nr * nr, medge = g->m % mr;
+    const int panels_m = (g->m + mr - 1) / mr, panels_n = n_main / nr;
+    float *Ae = ws; /* the last, partial row panel of A, zero-padded (mr x k) */
+    if (panels_n && medge) {
+        FOR_SHARE(g, r, mr)
+        {
+            float *dst = Ae + (size_t)r * k;
+            if (r < medge)
+                memcpy(dst, g->A + (size_t)(g->m - medge + r) * g->lda, sizeof(float) * k);
+            else
+                memset(dst, 0, sizeof(float) * k);
+        }
+        team_sync(g);
+    }
+    FOR_SHARE(g, t, panels_m * panels_n)
+    {
+        int ip = t / panels_n, jp = t % panels_n, i0 = ip * mr, j0 = jp * nr;
+        int mi = g->m - i0 < mr ? g->m - i0 : mr;
+        float *c = g->C + (size_t)i0 * g->ldc + j0;
+        const float *a = mi == mr ? g->A + (size_t)i0 * g->lda : Ae;
+        const int lda = mi == mr ? g->lda : k;
+        if (mi == mr) {
+            sn_tile_ep te;
+            kr->dir(k, a, lda, g->B + j0, g->ldb, c, g->ldc, g->accumulate, tile_ep(g->ep, i0, j0, &te));
+        } else {
+            float tile[MAX_TILE];
+            load_edge(tile, nr, c, g->ldc, mi, nr, g->accumulate);
+            kr->dir(k, a, lda, g->B + j0, g->ldb, tile, nr, g->accumulate, NULL);
+            store_edge(tile, nr, c, g->ldc, mi, nr);
+            apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nr);
+        }
+        tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nr);
+    }
+    team_sync(g);
+    if (n_main < g->n) {
+        /* The last n % nr columns: C[:, n_main:] = A * B[:, n_main:] with the dot kernel
+         * (B's columns transposed while packed). */
+        sn_epilogue tail_ep;
+        if (g->ep) {
+            tail_ep = *g->ep;
+            if (tail_ep.bias) tail_ep.bias += n_main;
+            if (tail_ep.mask) tail_ep.mask += n_main;
+        }
+        gemm_args t = *g;
+        t.n = g->n - n_main;
+        t.B = g->B + n_main;
+        t.C = g->C + n_main;
+        t.ep = g->ep ? &tail_ep : NULL;
+        gemm_dot(kr, &t, ws + round_up((size_t)mr * k, 16));
+    }
+}
+
 /* ---- nn / tn / tt: outer-product kernel with packed panels ------------------- */
 
 /* Ap panel (kc x mr, k-major) from op(A) rows i0.., columns p0..; zero past m. */
@@ -396,6 +462,9 @@ static void gemm_body(const gemm_args *g, float *ws)
         switch (choose(g->ta, g->tb, g->n, g->k)) {
         case ALG_DOT:
             gemm_dot(kr, g, ws);
+            break;
+        case ALG_SPLITN:
+            gemm_splitn(kr, g, ws);
             break;
         case ALG_COL:
             gemm_col(kr, g, ws);

@@ -31,6 +31,8 @@ static inline float hsum256(__m256 v)
 #define OUT_NV 2
 #define DOT_MR 2
 #define DOT_NR 5
+#define DIR_MR 6
+#define DIR_NV 2
 #define COL_MV 2
 #define COL_NR 6
 #define SFMA(a, b, c) fmaf((a), (b), (c)) /* compiles to one FMA instruction with -mfma */

@@ -54,6 +54,8 @@ static inline __m128 hsum4(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
 #define OUT_NV 2
 #define DOT_MR 4
 #define DOT_NR 5
+#define DIR_MR 8
+#define DIR_NV 3
 #define COL_MV 2
 #define COL_NR 10
 #define SFMA(a, b, c) fmaf((a), (b), (c)) /* compiles to one FMA instruction with -mfma */

@@ -20,6 +20,8 @@ typedef float vec;
 #define OUT_NV 8
 #define DOT_MR 2
 #define DOT_NR 5
+#define DIR_MR 4
+#define DIR_NV 4
 #define COL_MV 8
 #define COL_NR 4
 #define SFMA(a, b, c) ((c) + (a) * (b))

@@ -54,6 +54,48 @@ static void outer_kernel(int kc, const float *restrict Ap, const float *restrict
         }
 }
 
+#define DIR_NR (DIR_NV * VL)
+
+/* C (DIR_MR x DIR_NR, ldc) (+)= A (DIR_MR x k, row-major, lda) * B (k x DIR_NR, ldb). */
+static void dir_kernel(int k, const float *restrict A, int lda, const float *restrict B, int ldb,
+                       float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep)
+{
+    vec acc[DIR_MR][DIR_NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < DIR_MR; i++)
+#pragma GCC unroll 8
+        for (int v = 0; v < DIR_NV; v++)
+            acc[i][v] = VZERO();
+
+    for (int p = 0; p < k; p++) {
+        vec b[DIR_NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < DIR_NV; v++)
+            b[v] = VLOAD(B + (size_t)p * ldb + v * VL);
+#pragma GCC unroll 16
+        for (int i = 0; i < DIR_MR; i++) {
+            vec a = VBCAST(A[(size_t)i * lda + p]);
+#pragma GCC unroll 8
+            for (int v = 0; v < DIR_NV; v++)
+                acc[i][v] = VFMA(a, b[v], acc[i][v]);
+        }
+    }
+
+#pragma GCC unroll 16
+    for (int i = 0; i < DIR_MR; i++)
+#pragma GCC unroll 8
+        for (int v = 0; v < DIR_NV; v++) {
+            float *c = C + (size_t)i * ldc + v * VL;
+            vec r = accumulate ? VADD(acc[i][v], VLOAD(c)) : acc[i][v];
+            if (ep) {
+                if (ep->bias) r = VADD(r, VLOAD(ep->bias + v * VL));
+                if (ep->relu) r = VRELU(r);
+                if (ep->mask) r = VKEEP_POS(VLOAD(ep->mask + (size_t)i * ep->ldmask + v * VL), r);
+            }
+            VSTORE(c, r);
+        }
+}
+
 /* Scalar epilogue for one element (dot and column kernels store element by element). */
 static inline float ep_scalar(const sn_tile_ep *ep, int i, int j, float c)
 {
@@ -223,6 +265,9 @@ const sn_kernels KNAME = {
     .col_mr = COL_MR,
     .col_nr = COL_NR,
     .col = col_kernel,
+    .dir_mr = DIR_MR,
+    .dir_nr = DIR_NR,
+    .dir = dir_kernel,
     .u8_to_f32 = u8_to_f32,
     .sgd = sgd_update,
     .momentum = momentum_update,

@@ -39,6 +39,15 @@ typedef struct sn_kernels {
     void (*col)(int k, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
                 int accumulate, const sn_tile_ep *ep);
 
+    /* Direct kernel, vectorised along n like the outer one but reading both operands in
+     * place: C tile (dir_mr x dir_nr) (+)= A (dir_mr rows, lda, broadcast element by
+     * element) * B (k x dir_nr, ldb). For nn products with a narrow n and a long k (the
+     * forward pass with W as in x out): no packing at all, and dir_nr = 48 covers 48 of
+     * the 50 outputs; the dot kernel takes the rest. */
+    int dir_mr, dir_nr;
+    void (*dir)(int k, const float *A, int lda, const float *B, int ldb, float *C, int ldc, int accumulate,
+                const sn_tile_ep *ep);
+
     /* Element-wise work of a training step, vectorised with the same ISA. */
     void (*u8_to_f32)(float *dst, const uint8_t *src, long n, float scale);
     void (*sgd)(float *w, const float *g, long n, float lr);
