@@ -6,6 +6,8 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "kernels.h"
+
 typedef __m512 vec;
 #define VL 16
 #define VZERO() _mm512_setzero_ps()
@@ -54,6 +56,40 @@ static inline __m128 hsum4(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
 #define OUT_NV 2
 #define DOT_MR 4
 #define DOT_NR 5
+/* In-register 16 x 16 transpose: unpack, 4x4 shuffles, then 128-bit lane shuffles. */
+static inline void transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xDD);
+    }
+}
+
+/* The column kernel's write-back: its accumulators are columns of C; transpose each
+ * 16-row block in registers and store rows with a COL_NR-lane mask, instead of 320
+ * scalar stores. */
+#define COL_STORE(acc, C, ldc, accumulate, ep) col_store(acc, C, ldc, accumulate, ep)
+static inline void col_store(__m512 acc[][2], float *C, int ldc, int accumulate, const sn_tile_ep *ep);
+
 #define DIR_MR 8
 #define DIR_NV 3
 #define COL_MV 2
@@ -62,3 +98,25 @@ static inline __m128 hsum4(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
 #define KNAME sn_kernels_avx512
 #define ISA_LABEL "avx512"
 #include "kernel_template.h"
+
+static inline void col_store(__m512 acc[][2], float *C, int ldc, int accumulate, const sn_tile_ep *ep)
+{
+    const __mmask16 m = (__mmask16)((1u << COL_NR) - 1);
+    for (int v = 0; v < COL_MV; v++) {
+        __m512 r[16];
+        for (int j = 0; j < 16; j++) r[j] = j < COL_NR ? acc[j][v] : _mm512_setzero_ps();
+        transpose16(r);
+        for (int i = 0; i < 16; i++) {
+            const size_t row = (size_t)(v * 16 + i);
+            float *c = C + row * ldc;
+            __m512 x = r[i];
+            if (accumulate) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, c));
+            if (ep) {
+                if (ep->bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, ep->bias));
+                if (ep->relu) x = VRELU(x);
+                if (ep->mask) x = VKEEP_POS(_mm512_maskz_loadu_ps(m, ep->mask + row * ep->ldmask), x);
+            }
+            _mm512_mask_storeu_ps(c, m, x);
+        }
+    }
+}
