@@ -135,8 +135,12 @@ static void team_sync(const gemm_args *g)
 /* Epilogue on the mi x nj block of C at (i0, j0). */
 static void tile_done(const sn_epilogue *ep, float *C, int ldc, int i0, int j0, int mi, int nj)
 {
-    if (ep && ep->done)
-        for (int i = 0; i < mi; i++) ep->done(ep->user, C + (size_t)(i0 + i) * ldc + j0, nj);
+    if (!ep || !ep->done) return;
+    if (j0 == 0 && nj == ldc) { /* whole rows: one contiguous piece */
+        ep->done(ep->user, C + (size_t)i0 * ldc, mi * nj);
+        return;
+    }
+    for (int i = 0; i < mi; i++) ep->done(ep->user, C + (size_t)(i0 + i) * ldc + j0, nj);
 }
 
 static void apply_epilogue(const sn_epilogue *ep, float *C, int ldc, int i0, int j0, int mi, int nj)
@@ -276,6 +280,7 @@ static void gemm_col(const sn_kernels *kr, const gemm_args *g, float *ws)
         team_sync(g);
     }
     const int panels_m = (int)(round_up(g->m, mr) / mr), panels_n = np / nr;
+    const int t_lo = share_bound(g, panels_m * panels_n, 0);
     FOR_SHARE(g, t, panels_m * panels_n)
     {
         int ip = t / panels_n, jp = t % panels_n, i0 = ip * mr, j0 = jp * nr;
@@ -293,7 +298,12 @@ static void gemm_col(const sn_kernels *kr, const gemm_args *g, float *ws)
             store_edge(tile, nr, c, g->ldc, mi, nj);
             apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
         }
-        tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nj);
+        /* Tiles are row-panel-major: when this thread owns a whole row panel, hand the
+         * finished rows over at once (contiguous when n == ldc) rather than tile by
+         * tile in 10-wide pieces. */
+        const int panel_first = ip * panels_n, owned = panel_first >= t_lo && panel_first + panels_n <= t_hi;
+        if (!owned) tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nj);
+        else if (jp == panels_n - 1) tile_done(g->ep, g->C, g->ldc, i0, 0, mi, g->n);
     }
     team_sync(g);
 }

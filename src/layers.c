@@ -10,9 +10,9 @@
 
 size_t sn_linear_workspace(int B, int in, int out)
 {
-    size_t f = sn_gemm_workspace(SN_N, SN_T, B, out, in);
-    size_t w = sn_gemm_workspace(SN_T, SN_N, out, in, B);
-    size_t x = sn_gemm_workspace(SN_N, SN_N, B, in, out);
+    size_t f = sn_gemm_workspace(SN_N, SN_N, B, out, in);
+    size_t w = sn_gemm_workspace(SN_T, SN_N, in, out, B);
+    size_t x = sn_gemm_workspace(SN_N, SN_T, B, in, out);
     if (w > f) f = w;
     if (x > f) f = x;
     return f;
@@ -22,14 +22,14 @@ void sn_linear_forward(float *Y, const float *X, const float *W, const float *b,
                        int B, int in, int out, int relu, float *ws)
 {
     sn_epilogue ep = { .bias = b, .relu = relu };
-    sn_gemm_local(SN_N, SN_T, B, out, in, X, in, W, in, 0.0f, Y, out, &ep, ws);
+    sn_gemm_local(SN_N, SN_N, B, out, in, X, in, W, out, 0.0f, Y, out, &ep, ws);
 }
 
 void sn_linear_backward_input(float *dX, const float *dY, const float *W, const float *mask,
                               int B, int in, int out, float *ws)
 {
     sn_epilogue ep = { .mask = mask, .ldmask = in };
-    sn_gemm_local(SN_N, SN_N, B, in, out, dY, out, W, in, 0.0f, dX, in, mask ? &ep : NULL, ws);
+    sn_gemm_local(SN_N, SN_T, B, in, out, dY, out, W, out, 0.0f, dX, in, mask ? &ep : NULL, ws);
 }
 
 void sn_linear_backward_weights(float *dW, float *db, const float *dY, const float *X,
@@ -42,7 +42,7 @@ void sn_linear_backward_weights_then(float *dW, float *db, const float *dY, cons
                                      int out, float *ws, void (*done)(void *user, float *g, int n), void *user)
 {
     sn_epilogue ep = { .done = done, .user = user };
-    sn_gemm_ws(SN_T, SN_N, out, in, B, dY, out, X, in, 0.0f, dW, in, done ? &ep : NULL, ws);
+    sn_gemm_ws(SN_T, SN_N, in, out, B, X, in, dY, out, 0.0f, dW, out, done ? &ep : NULL, ws);
     /* Bias gradient split over outputs, each summed over the batch in order: no
      * cross-thread reduction, so the result does not depend on the thread count. */
 #pragma omp for schedule(static)

@@ -169,7 +169,7 @@ static void weight_gradients(sn_trainer *t, int n, int apply_update)
     for (int l = 0; l < L; l++) {
         const int in = m->sizes[l], out = m->sizes[l + 1];
         if ((long)in * out * n >= TEAM_GEMM_MIN_FMAS) continue;
-        sn_gemm_local(SN_T, SN_N, out, in, n, t->dact[l + 1], out, c->act[l], in, 0.0f, t->gW[l], in, NULL,
+        sn_gemm_local(SN_T, SN_N, in, out, n, c->act[l], in, t->dact[l + 1], out, 0.0f, t->gW[l], out, NULL,
                       sn_forward_ctx_local_ws(c));
         for (int j = 0; j < out; j++) {
             float s = 0.0f;

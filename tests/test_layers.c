@@ -53,7 +53,7 @@ static double linear_loss(const float *X, const float *W, const float *b, const 
     for (int r = 0; r < B; r++)
         for (int j = 0; j < out; j++) {
             double s = b[j];
-            for (int p = 0; p < in; p++) s += (double)X[r * in + p] * W[j * in + p];
+            for (int p = 0; p < in; p++) s += (double)X[r * in + p] * W[p * out + j];
             Y[r * out + j] = (float)(relu && s < 0 ? 0 : s);
         }
     double L = 0;

@@ -13,17 +13,17 @@
 
 size_t sn_linear_workspace(int B, int in, int out);
 
-/* Y (B x out) = X (B x in) * W^T + b, then ReLU if relu. W is (out x in), b is (out).
+/* Y (B x out) = X (B x in) * W + b, then ReLU if relu. W is (in x out), b is (out).
  * Calling thread only. */
 void sn_linear_forward(float *Y, const float *X, const float *W, const float *b,
                        int B, int in, int out, int relu, float *ws);
 
-/* dX (B x in) = dY (B x out) * W, zeroed where mask (B x in) <= 0 (ReLU' of the previous
+/* dX (B x in) = dY (B x out) * W^T, zeroed where mask (B x in) <= 0 (ReLU' of the previous
  * layer, fused into the product's write-back). Calling thread only. */
 void sn_linear_backward_input(float *dX, const float *dY, const float *W, const float *mask,
                               int B, int in, int out, float *ws);
 
-/* dW (out x in) = dY^T * X and db (out) = sum over the batch of dY. Work-shared by the
+/* dW (in x out) = X^T * dY and db (out) = sum over the batch of dY. Work-shared by the
  * team (call from every thread of a parallel region, or from outside one); each element
  * is reduced over the batch in order on one thread, so the result does not depend on the
  * thread count. */

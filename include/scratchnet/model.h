@@ -1,6 +1,8 @@
 /* scratchnet — the MLP: sizes[0] inputs, ReLU hidden layers, linear output (the
  * softmax lives in the loss). All parameters are one block, W1 b1 W2 b2 ..., with
- * W_l (sizes[l+1] x sizes[l]) and b_l (sizes[l+1]); W and b point into it. */
+ * W_l (sizes[l] x sizes[l+1], in x out, row-major) and b_l (sizes[l+1]); W and b point
+ * into it. In x out makes the forward product X * W an nn product with a narrow n and
+ * the weight gradient X^T * dY a tn one: the two shapes the kernels are tuned for. */
 #ifndef SCRATCHNET_MODEL_H
 #define SCRATCHNET_MODEL_H
 

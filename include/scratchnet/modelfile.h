@@ -6,7 +6,7 @@
  *   kind 2 only: u32 opt  f32 lr  u32 batch  u32 val  u64 seed  u32 epochs  u32 cosine
  *                u32 epoch (done)  u64 step
  *                u64 rng[4]
- *   f32 params[nparams]
+ *   f32 params[nparams]   (W1 b1 W2 b2 ..., each W in x out, row-major)
  *   kind 2 only: f32 opt_state[nparams * (0|1|2)]
  *   u32 CRC-32 (zlib polynomial) of every byte after the magic
  * Files are written to a temporary file in the same directory, fsync'd and renamed:
