@@ -101,9 +101,13 @@ static double run_impl(const impl *p, int threads, const gemm_case *c, const flo
     return run_ours(c, A, B, C, ws, reps);
 }
 
-/* Median GFLOP/s of TRIALS trials of >= ~20 ms each, the implementations' trials
- * interleaved round-robin: on a shared, noisy machine a neighbour's burst then hits
- * every implementation alike instead of one, and the ratios stay honest. */
+/* Median GFLOP/s of TRIALS trials of >= ~20 ms each, taken in ROUNDS rounds that visit
+ * every implementation in turn (3 trials each, after one untimed call that lets the
+ * previous library's spinning threads go idle). A burst from a neighbour on this shared
+ * machine then hits all implementations alike, while the thread pools of OpenMP,
+ * OpenBLAS and BLIS do not interfere with each other's timed calls. */
+enum { ROUNDS = 3 };
+
 static void measure_all(impl *im, int n, int threads, const gemm_case *c, const float *A, const float *B, float *C,
                         float *ws)
 {
@@ -113,9 +117,13 @@ static void measure_all(impl *im, int n, int threads, const gemm_case *c, const 
         im[i].reps = 1;
         while (run_impl(&im[i], threads, c, A, B, C, ws, im[i].reps) < 0.02 && im[i].reps < (1 << 24)) im[i].reps *= 2;
     }
-    for (int t = 0; t < TRIALS; t++)
-        for (int i = 0; i < n; i++)
-            if (im[i].valid) im[i].g[t] = flops * im[i].reps / run_impl(&im[i], threads, c, A, B, C, ws, im[i].reps) * 1e-9;
+    for (int r = 0; r < ROUNDS; r++)
+        for (int i = 0; i < n; i++) {
+            if (!im[i].valid) continue;
+            run_impl(&im[i], threads, c, A, B, C, ws, 1);
+            for (int t = r * (TRIALS / ROUNDS); t < (r + 1) * (TRIALS / ROUNDS); t++)
+                im[i].g[t] = flops * im[i].reps / run_impl(&im[i], threads, c, A, B, C, ws, im[i].reps) * 1e-9;
+        }
     for (int i = 0; i < n; i++) qsort(im[i].g, TRIALS, sizeof(double), cmp_double);
 }
 
