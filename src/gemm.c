@@ -491,7 +491,9 @@ void sn_gemm_ws(sn_trans ta, sn_trans tb, int m, int n, int k, const float *A, i
     gemm_args g = {ta, tb, m, n, k, A, lda, B, ldb, beta != 0.0f, C, ldc, ep, 0};
     (void)sn_kernels_active(); /* initialise before any team reads it */
 #ifdef _OPENMP
-    if (!omp_in_parallel()) {
+    /* omp_get_level, not omp_in_parallel: a one-thread team is an inactive region, and
+     * opening a nested team inside it would oversubscribe the machine. */
+    if (omp_get_level() == 0) {
 #pragma omp parallel
         gemm_body(&g, ws);
         return;
