@@ -436,11 +436,11 @@ static void gemm_outer(const sn_kernels *kr, const gemm_args *g, float *ws)
             const int ldb = jp < direct_n ? g->ldb : nr;
             if (mi == mr && nj == nr) {
                 sn_tile_ep te;
-                kr->outer(kc, a, b, ldb, c, g->ldc, accumulate, last ? tile_ep(g->ep, i0, j0, &te) : NULL);
+                kr->outer(kc, a, mr, b, ldb, c, g->ldc, accumulate, last ? tile_ep(g->ep, i0, j0, &te) : NULL);
             } else {
                 float tile[MAX_TILE];
                 load_edge(tile, nr, c, g->ldc, mi, nj, accumulate);
-                kr->outer(kc, a, b, ldb, tile, nr, accumulate, NULL);
+                kr->outer(kc, a, mr, b, ldb, tile, nr, accumulate, NULL);
                 store_edge(tile, nr, c, g->ldc, mi, nj);
                 if (last) apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
             }

@@ -14,87 +14,24 @@
 
 #define OUT_NR (OUT_NV * VL)
 
-/* C (OUT_MR x OUT_NR, ldc) (+)= Ap (kc x OUT_MR)^T-packed * Bp (kc x OUT_NR). */
-static void outer_kernel(int kc, const float *restrict Ap, const float *restrict Bp, int ldb,
-                         float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep)
-{
-    vec acc[OUT_MR][OUT_NV];
-#pragma GCC unroll 16
-    for (int i = 0; i < OUT_MR; i++)
-#pragma GCC unroll 8
-        for (int v = 0; v < OUT_NV; v++)
-            acc[i][v] = VZERO();
+/* The two n-vectorised kernels share one body (kernel_rowvec.h), instantiated with their
+ * tile sizes and the way they address A: */
 
-    for (int k = 0; k < kc; k++) {
-        vec b[OUT_NV];
-#pragma GCC unroll 8
-        for (int v = 0; v < OUT_NV; v++)
-            b[v] = VLOAD(Bp + (size_t)k * ldb + v * VL);
-#pragma GCC unroll 16
-        for (int i = 0; i < OUT_MR; i++) {
-            vec a = VBCAST(Ap[(size_t)k * OUT_MR + i]);
-#pragma GCC unroll 8
-            for (int v = 0; v < OUT_NV; v++)
-                acc[i][v] = VFMA(a, b[v], acc[i][v]);
-        }
-    }
-
-#pragma GCC unroll 16
-    for (int i = 0; i < OUT_MR; i++)
-#pragma GCC unroll 8
-        for (int v = 0; v < OUT_NV; v++) {
-            float *c = C + (size_t)i * ldc + v * VL;
-            vec r = accumulate ? VADD(acc[i][v], VLOAD(c)) : acc[i][v];
-            if (ep) {
-                if (ep->bias) r = VADD(r, VLOAD(ep->bias + v * VL));
-                if (ep->relu) r = VRELU(r);
-                if (ep->mask) r = VKEEP_POS(VLOAD(ep->mask + (size_t)i * ep->ldmask + v * VL), r);
-            }
-            VSTORE(c, r);
-        }
-}
+/* outer: C (OUT_MR x OUT_NR) (+)= Ap * Bp, Ap packed k-major (Ap[p*lda + i], lda = OUT_MR). */
+#define RV_NAME outer_kernel
+#define RV_MR OUT_MR
+#define RV_NV OUT_NV
+#define RV_A(A, lda, i, p) (A)[(size_t)(p) * (lda) + (i)]
+#include "kernel_rowvec.h"
 
 #define DIR_NR (DIR_NV * VL)
 
-/* C (DIR_MR x DIR_NR, ldc) (+)= A (DIR_MR x k, row-major, lda) * B (k x DIR_NR, ldb). */
-static void dir_kernel(int k, const float *restrict A, int lda, const float *restrict B, int ldb,
-                       float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep)
-{
-    vec acc[DIR_MR][DIR_NV];
-#pragma GCC unroll 16
-    for (int i = 0; i < DIR_MR; i++)
-#pragma GCC unroll 8
-        for (int v = 0; v < DIR_NV; v++)
-            acc[i][v] = VZERO();
-
-    for (int p = 0; p < k; p++) {
-        vec b[DIR_NV];
-#pragma GCC unroll 8
-        for (int v = 0; v < DIR_NV; v++)
-            b[v] = VLOAD(B + (size_t)p * ldb + v * VL);
-#pragma GCC unroll 16
-        for (int i = 0; i < DIR_MR; i++) {
-            vec a = VBCAST(A[(size_t)i * lda + p]);
-#pragma GCC unroll 8
-            for (int v = 0; v < DIR_NV; v++)
-                acc[i][v] = VFMA(a, b[v], acc[i][v]);
-        }
-    }
-
-#pragma GCC unroll 16
-    for (int i = 0; i < DIR_MR; i++)
-#pragma GCC unroll 8
-        for (int v = 0; v < DIR_NV; v++) {
-            float *c = C + (size_t)i * ldc + v * VL;
-            vec r = accumulate ? VADD(acc[i][v], VLOAD(c)) : acc[i][v];
-            if (ep) {
-                if (ep->bias) r = VADD(r, VLOAD(ep->bias + v * VL));
-                if (ep->relu) r = VRELU(r);
-                if (ep->mask) r = VKEEP_POS(VLOAD(ep->mask + (size_t)i * ep->ldmask + v * VL), r);
-            }
-            VSTORE(c, r);
-        }
-}
+/* direct: C (DIR_MR x DIR_NR) (+)= A * B, A row-major in place (A[i*lda + p]). */
+#define RV_NAME dir_kernel
+#define RV_MR DIR_MR
+#define RV_NV DIR_NV
+#define RV_A(A, lda, i, p) (A)[(size_t)(i) * (lda) + (p)]
+#include "kernel_rowvec.h"
 
 /* Scalar epilogue for one element (dot and column kernels store element by element). */
 static inline float ep_scalar(const sn_tile_ep *ep, int i, int j, float c)

@@ -20,10 +20,11 @@ typedef struct sn_tile_ep {
 typedef struct sn_kernels {
     const char *name;
     /* Outer-product kernel, vectorised along n: C tile (mr x nr) from
-     * Ap (kc x mr, k-major: Ap[k*mr + i]) and Bp (kc x nr, rows ldb apart: Bp[k*ldb + j];
+     * Ap (kc x mr, k-major, rows lda apart: Ap[k*lda + i]; packed panels have lda = mr) and
+     * Bp (kc x nr, rows ldb apart: Bp[k*ldb + j];
      * packed panels have ldb = nr, full panels of B are read in place). */
     int outer_mr, outer_nr;
-    void (*outer)(int kc, const float *Ap, const float *Bp, int ldb, float *C, int ldc, int accumulate,
+    void (*outer)(int kc, const float *Ap, int lda, const float *Bp, int ldb, float *C, int ldc, int accumulate,
                   const sn_tile_ep *ep);
     /* Dot kernel, vectorised along k: C tile (mr x nr) where C[i][j] = dot(A row i,
      * B row j), A rows (mr x kp, lda) and B rows (nr x kp, ldb) both contiguous in k.
