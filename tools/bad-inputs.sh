@@ -4,7 +4,7 @@
 #   tools/bad-inputs.sh > docs/bad-inputs.md
 set -uo pipefail
 cd "$(dirname "$0")/.."
-B=build
+B=${BUILD:-build}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 sub=tests/data/mnist-subset
