@@ -356,7 +356,7 @@ static int cmd_info(int argc, char **argv)
         double s = 0, s2 = 0;
         size_t n = (size_t)m.sizes[l] * m.sizes[l + 1];
         for (size_t i = 0; i < n; i++) s += m.W[l][i], s2 += (double)m.W[l][i] * m.W[l][i];
-        printf("layer %d: W %dx%d mean=%.5f std=%.5f, b %d\n", l + 1, m.sizes[l + 1], m.sizes[l], s / n,
+        printf("layer %d: W %dx%d (in x out) mean=%.5f std=%.5f, b %d\n", l + 1, m.sizes[l], m.sizes[l + 1], s / n,
                sqrt(s2 / n - (s / n) * (s / n)), m.sizes[l + 1]);
     }
     sn_mlp_free(&m);
