@@ -117,6 +117,8 @@ static int share_bound(const gemm_args *g, int n, int upper)
     int tid = 0, nth = 1;
 #ifdef _OPENMP
     if (!g->serial) tid = omp_get_thread_num(), nth = omp_get_num_threads();
+#else
+    (void)g;
 #endif
     return (int)((long)n * (tid + upper) / nth);
 }
