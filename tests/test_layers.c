@@ -66,49 +66,46 @@ static void close_enough(double num, double ana, const char *what, int i)
     cr_assert(fabs(num - ana) <= 1e-3 + 1e-2 * fabs(ana), "%s[%d]: numeric %.6g analytic %.6g", what, i, num, ana);
 }
 
+enum { LB = 5, LIN = 7, LOUT = 4 };
+
+/* The linear layer's inputs and upstream gradient G, for the finite-difference loss. */
+typedef struct linear_case {
+    float X[LB * LIN], W[LIN * LOUT], b[LOUT], G[LB * LOUT], Yt[LB * LOUT];
+    int relu;
+} linear_case;
+
+/* Central differences of the loss over every element of x (one of c's arrays) against
+ * the analytic gradient ana. */
+static void fd_check(linear_case *c, float *x, int n, const float *ana, const char *what)
+{
+    const double h = 1e-3;
+    for (int i = 0; i < n; i++) {
+        float keep = x[i];
+        x[i] = keep + (float)h;
+        double lp = linear_loss(c->X, c->W, c->b, c->G, LB, LIN, LOUT, c->relu, c->Yt);
+        x[i] = keep - (float)h;
+        double lm = linear_loss(c->X, c->W, c->b, c->G, LB, LIN, LOUT, c->relu, c->Yt);
+        x[i] = keep;
+        close_enough((lp - lm) / (2 * h), ana[i], what, i);
+    }
+}
+
 static void check_linear(int relu)
 {
-    enum { B = 5, IN = 7, OUT = 4 };
-    float X[B * IN], W[OUT * IN], b[OUT], G[B * OUT], Y[B * OUT], dW[OUT * IN], db[OUT], dX[B * IN], dY[B * OUT];
-    float ws[4096];
-    tu_fill(X, B * IN, 1);
-    tu_fill(W, OUT * IN, 2);
-    tu_fill(b, OUT, 3);
-    tu_fill(G, B * OUT, 4);
-    cr_assert(sn_linear_workspace(B, IN, OUT) <= 4096);
-    sn_linear_forward(Y, X, W, b, B, IN, OUT, relu, ws);
+    linear_case c = { .relu = relu };
+    float Y[LB * LOUT], dW[LIN * LOUT], db[LOUT], dX[LB * LIN], dY[LB * LOUT], ws[4096];
+    tu_fill(c.X, LB * LIN, 1);
+    tu_fill(c.W, LIN * LOUT, 2);
+    tu_fill(c.b, LOUT, 3);
+    tu_fill(c.G, LB * LOUT, 4);
+    cr_assert(sn_linear_workspace(LB, LIN, LOUT) <= 4096);
+    sn_linear_forward(Y, c.X, c.W, c.b, LB, LIN, LOUT, relu, ws);
     /* dL/dY = G, and through the ReLU: zero where the output was cut. */
-    for (int i = 0; i < B * OUT; i++) dY[i] = relu && Y[i] <= 0 ? 0 : G[i];
-    sn_linear_backward(dX, dW, db, dY, X, W, NULL, B, IN, OUT, ws);
-    const double h = 1e-3;
-    float Yt[B * OUT];
-    for (int i = 0; i < OUT * IN; i++) {
-        float keep = W[i];
-        W[i] = keep + (float)h;
-        double lp = linear_loss(X, W, b, G, B, IN, OUT, relu, Yt);
-        W[i] = keep - (float)h;
-        double lm = linear_loss(X, W, b, G, B, IN, OUT, relu, Yt);
-        W[i] = keep;
-        close_enough((lp - lm) / (2 * h), dW[i], "dW", i);
-    }
-    for (int i = 0; i < OUT; i++) {
-        float keep = b[i];
-        b[i] = keep + (float)h;
-        double lp = linear_loss(X, W, b, G, B, IN, OUT, relu, Yt);
-        b[i] = keep - (float)h;
-        double lm = linear_loss(X, W, b, G, B, IN, OUT, relu, Yt);
-        b[i] = keep;
-        close_enough((lp - lm) / (2 * h), db[i], "db", i);
-    }
-    for (int i = 0; i < B * IN; i++) {
-        float keep = X[i];
-        X[i] = keep + (float)h;
-        double lp = linear_loss(X, W, b, G, B, IN, OUT, relu, Yt);
-        X[i] = keep - (float)h;
-        double lm = linear_loss(X, W, b, G, B, IN, OUT, relu, Yt);
-        X[i] = keep;
-        close_enough((lp - lm) / (2 * h), dX[i], "dX", i);
-    }
+    for (int i = 0; i < LB * LOUT; i++) dY[i] = relu && Y[i] <= 0 ? 0 : c.G[i];
+    sn_linear_backward(dX, dW, db, dY, c.X, c.W, NULL, LB, LIN, LOUT, ws);
+    fd_check(&c, c.W, LIN * LOUT, dW, "dW");
+    fd_check(&c, c.b, LOUT, db, "db");
+    fd_check(&c, c.X, LB * LIN, dX, "dX");
 }
 
 Test(gradcheck, linear) { check_linear(0); }
