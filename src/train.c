@@ -114,6 +114,18 @@ static void denormals_restore(unsigned csr)
 #endif
 }
 
+/* cfg.threads is the most a step may use. Below 32 rows per thread the barriers and the
+ * per-step parameter update cost more than the split saves (measured: batch 32 ran at
+ * 358k samples/s on 1 thread, 297k on 2), so small steps use fewer threads. The result
+ * is bit-identical whatever the team size, so this changes speed only. */
+enum { MIN_ROWS_PER_THREAD = 32 };
+
+static int step_threads(int threads, int rows)
+{
+    int useful = rows / MIN_ROWS_PER_THREAD;
+    return useful < 1 ? 1 : useful < threads ? useful : threads;
+}
+
 /* Products smaller than this many multiply-adds are not worth a team's barriers: one
  * thread computes the whole weight gradient while the others do other layers. */
 #define TEAM_GEMM_MIN_FMAS (1L << 20)
@@ -156,10 +168,11 @@ static void update_now(void *user, float *g, int n)
     sn_opt_apply_range(&t->opt, t->model->params, t->grads, (size_t)(g - t->grads), (size_t)n);
 }
 
-/* Phase 2, the team: weight and bias gradients, reduced over the whole batch. Small
- * layers are whole tasks for single threads (nowait); large ones are shared. With
- * apply_update, each gradient piece is consumed by the optimiser on the thread that
- * computed it, in its cache; safe because phase 1 has read every weight already. */
+/* Phase 2, the team, last thing in its parallel region: weight and bias gradients,
+ * reduced over the whole batch. Small layers are whole tasks for single threads
+ * (nowait); large ones are shared. With apply_update, each gradient piece is consumed by
+ * the optimiser on the thread that computed it, in its cache; safe because phase 1 has
+ * read every weight already. */
 static void weight_gradients(sn_trainer *t, int n, int apply_update)
 {
     const sn_mlp *m = t->model;
@@ -185,7 +198,8 @@ static void weight_gradients(sn_trainer *t, int n, int apply_update)
             sn_linear_backward_weights_then(t->gW[l], t->gb[l], t->dact[l + 1], c->act[l], n, in, out, c->ws,
                                             apply_update ? update_now : NULL, t);
     }
-#pragma omp barrier
+    /* No barrier here: callers end their parallel region right after, and its implicit
+     * barrier waits for the nowait tasks above. */
 }
 
 double sn_trainer_gradient(sn_trainer *t, int n)
@@ -234,7 +248,7 @@ int sn_train_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st,
         }
         sn_opt_prepare(&t->opt);
         double t0 = sn_now();
-#pragma omp parallel num_threads(t->cfg.threads)
+#pragma omp parallel num_threads(step_threads(t->cfg.threads, n))
         train_step(t, ds, first, n);
         seconds += sn_now() - t0;
         t->opt.step++;
