@@ -35,7 +35,9 @@ typedef enum gemm_alg { ALG_DOT, ALG_COL, ALG_SPLITN, ALG_OUTER } gemm_alg;
 
 static gemm_alg choose(sn_trans ta, sn_trans tb, int n, int k)
 {
-    if (ta == SN_N && tb == SN_T) return ALG_DOT;                               /* both contiguous in k */
+    /* nt: the dot kernel when k is long enough to amortise its horizontal sums; for the
+     * input gradients of small layers (k = 10, 25) the outer kernel is 2.5-3x faster. */
+    if (ta == SN_N && tb == SN_T) return k >= 64 ? ALG_DOT : ALG_OUTER;
     if (ta == SN_N && tb == SN_N && n <= SMALL_N && k >= 64) return ALG_SPLITN; /* direct + dot tail */
     if (ta == SN_T && tb == SN_N && n <= SMALL_N) return ALG_COL;               /* A^T rows are m-vectors */
     return ALG_OUTER;
