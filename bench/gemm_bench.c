@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench.h"
 #include "cli.h"
@@ -102,10 +103,10 @@ static double run_impl(const impl *p, int threads, const gemm_case *c, const flo
 }
 
 /* Median GFLOP/s of TRIALS trials of >= ~20 ms each, taken in ROUNDS rounds that visit
- * every implementation in turn (3 trials each, after one untimed call that lets the
- * previous library's spinning threads go idle). A burst from a neighbour on this shared
- * machine then hits all implementations alike, while the thread pools of OpenMP,
- * OpenBLAS and BLIS do not interfere with each other's timed calls. */
+ * every implementation in turn (3 trials each, after a pause and one untimed call). A
+ * burst from a neighbour on this shared machine then hits all implementations alike,
+ * while the thread pools of OpenMP, OpenBLAS and BLIS do not interfere with each
+ * other's timed calls. */
 enum { ROUNDS = 3 };
 
 static void measure_all(impl *im, int n, int threads, const gemm_case *c, const float *A, const float *B, float *C,
@@ -118,8 +119,15 @@ static void measure_all(impl *im, int n, int threads, const gemm_case *c, const 
         while (run_impl(&im[i], threads, c, A, B, C, ws, im[i].reps) < 0.02 && im[i].reps < (1 << 24)) im[i].reps *= 2;
     }
     for (int r = 0; r < ROUNDS; r++)
-        for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++) {
+            /* Each round starts with a different implementation, and every block starts
+             * after a pause: OpenBLAS's worker threads busy-wait for a long time after a
+             * call (and OpenMP's for a short one), and would otherwise steal cycles from
+             * whichever implementation happens to be timed next. */
+            const int i = (j + r) % n;
             if (!im[i].valid) continue;
+            const struct timespec settle = { 0, 150000000L };
+            nanosleep(&settle, NULL);
             run_impl(&im[i], threads, c, A, B, C, ws, 1);
             for (int t = r * (TRIALS / ROUNDS); t < (r + 1) * (TRIALS / ROUNDS); t++)
                 im[i].g[t] = flops * im[i].reps / run_impl(&im[i], threads, c, A, B, C, ws, im[i].reps) * 1e-9;
