@@ -126,9 +126,18 @@ static int step_threads(int threads, int rows)
     return useful < 1 ? 1 : useful < threads ? useful : threads;
 }
 
-/* Products smaller than this many multiply-adds are not worth a team's barriers: one
- * thread computes the whole weight gradient while the others do other layers. */
-#define TEAM_GEMM_MIN_FMAS (1L << 20)
+/* Weight gradients smaller than this many multiply-adds are not worth splitting: one
+ * thread computes the whole of it while the others do other layers. */
+#define SPLIT_MIN_FMAS (1L << 20)
+
+/* Bias gradient of output j: column j of dY (n x out) summed over the batch in row order
+ * (one thread per column: the order never depends on the thread count). */
+static float column_sum(const float *dY, int n, int out, int j)
+{
+    float s = 0.0f;
+    for (int r = 0; r < n; r++) s += dY[(size_t)r * out + j];
+    return s;
+}
 
 /* Phase 1, per thread, no barriers: this thread's rows of the batch through the network,
  * the loss, and back to dLoss/dH1. Rows are gathered (uint8 -> float) by the thread
@@ -140,9 +149,7 @@ static void rows_forward_backward(sn_trainer *t, const sn_dataset *ds, int first
     const int L = m->nlayers, in = m->sizes[0];
     int r0, rows;
     sn_team_rows(n, &r0, &rows);
-    if (rows <= 0) return;
-    float *ws = sn_forward_ctx_local_ws(c);
-    if (ds) {
+    if (ds && rows > 0) {
         sn_batch_gather(ds, t->order, first + r0, rows, c->act[0] + (size_t)r0 * in, c->y + r0);
         /* The next batch's rows are random pieces of a 47 MB array: ask for them now so
          * they arrive from DRAM while this step computes. */
@@ -151,7 +158,12 @@ static void rows_forward_backward(sn_trainer *t, const sn_dataset *ds, int first
             for (size_t off = 0; off < bytes; off += 64)
                 __builtin_prefetch((const char *)ds->images + (size_t)t->order[r] * bytes + off, 0, 3);
     }
-    sn_mlp_forward_rows(m, c, r0, rows, ws);
+    if (rows <= 0) return;
+    float *ws = sn_forward_ctx_local_ws(c);
+    for (int l = 0; l < L; l++) {
+        sn_linear_forward(c->act[l + 1] + (size_t)r0 * m->sizes[l + 1], c->act[l] + (size_t)r0 * m->sizes[l],
+                          m->W[l], m->b[l], rows, m->sizes[l], m->sizes[l + 1], l + 1 < L, ws);
+    }
     const int C = m->sizes[L];
     sn_softmax_xent(t->dact[L] + (size_t)r0 * C, c->loss + r0, NULL, c->act[L] + (size_t)r0 * C, c->y + r0, rows,
                     C, 1.0f / (float)n);
@@ -170,36 +182,44 @@ static void update_now(void *user, float *g, int n)
 
 /* Phase 2, the team, last thing in its parallel region: weight and bias gradients,
  * reduced over the whole batch. Small layers are whole tasks for single threads
- * (nowait); large ones are shared. With apply_update, each gradient piece is consumed by
- * the optimiser on the thread that computed it, in its cache; safe because phase 1 has
- * read every weight already. */
+ * (nowait). A large layer's dW (in x out) is split by rows: each thread computes its
+ * block of input units over the whole batch with its own product, without a barrier
+ * (a shared product would need two). Every element is computed by the same instructions
+ * whatever the split, so the result does not depend on the thread count. With
+ * apply_update, each finished piece is consumed by the optimiser on the thread that
+ * computed it, in its cache; safe because phase 1 has read every weight already. */
 static void weight_gradients(sn_trainer *t, int n, int apply_update)
 {
     const sn_mlp *m = t->model;
     sn_forward_ctx *c = &t->fwd;
     const int L = m->nlayers;
+    float *ws = sn_forward_ctx_local_ws(c);
 #pragma omp for schedule(static) nowait
     for (int l = 0; l < L; l++) {
         const int in = m->sizes[l], out = m->sizes[l + 1];
-        if ((long)in * out * n >= TEAM_GEMM_MIN_FMAS) continue;
-        sn_gemm_local(SN_T, SN_N, in, out, n, c->act[l], in, t->dact[l + 1], out, 0.0f, t->gW[l], out, NULL,
-                      sn_forward_ctx_local_ws(c));
-        for (int j = 0; j < out; j++) {
-            float s = 0.0f;
-            for (int r = 0; r < n; r++) s += t->dact[l + 1][(size_t)r * out + j];
-            t->gb[l][j] = s;
-        }
+        if ((long)in * out * n >= SPLIT_MIN_FMAS) continue;
+        sn_gemm_local(SN_T, SN_N, in, out, n, c->act[l], in, t->dact[l + 1], out, 0.0f, t->gW[l], out, NULL, ws);
+        for (int j = 0; j < out; j++) t->gb[l][j] = column_sum(t->dact[l + 1], n, out, j);
         /* W_l and b_l are adjacent in the parameter block: one range. */
         if (apply_update) update_now(t, t->gW[l], in * out + out);
     }
     for (int l = 0; l < L; l++) {
         const int in = m->sizes[l], out = m->sizes[l + 1];
-        if ((long)in * out * n >= TEAM_GEMM_MIN_FMAS)
-            sn_linear_backward_weights_then(t->gW[l], t->gb[l], t->dact[l + 1], c->act[l], n, in, out, c->ws,
-                                            apply_update ? update_now : NULL, t);
+        if ((long)in * out * n < SPLIT_MIN_FMAS) continue;
+        int i0, rows;
+        sn_team_rows_granule(in, 32, &i0, &rows);
+        sn_epilogue ep = { .done = update_now, .user = t };
+        if (rows > 0)
+            sn_gemm_local(SN_T, SN_N, rows, out, n, c->act[l] + i0, in, t->dact[l + 1], out, 0.0f,
+                          t->gW[l] + (size_t)i0 * out, out, apply_update ? &ep : NULL, ws);
+#pragma omp for schedule(static) nowait
+        for (int j = 0; j < out; j++) {
+            t->gb[l][j] = column_sum(t->dact[l + 1], n, out, j);
+            if (apply_update) update_now(t, &t->gb[l][j], 1);
+        }
     }
     /* No barrier here: callers end their parallel region right after, and its implicit
-     * barrier waits for the nowait tasks above. */
+     * barrier waits for everything above. */
 }
 
 double sn_trainer_gradient(sn_trainer *t, int n)

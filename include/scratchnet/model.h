@@ -69,5 +69,7 @@ const float *sn_mlp_forward(const sn_mlp *m, sn_forward_ctx *c, int n);
 /* The rows [*r0, *r0 + *rows) of an n-row batch that this thread of the current team
  * owns: contiguous blocks, whole multiples of 4 rows except at the end. */
 void sn_team_rows(int n, int *r0, int *rows);
+/* The same split with blocks that are whole multiples of `granule` (except the last). */
+void sn_team_rows_granule(int n, int granule, int *r0, int *rows);
 
 #endif
