@@ -118,7 +118,7 @@ int sn_forward_ctx_create(sn_forward_ctx *c, const sn_mlp *m, int capacity, int 
         if (w > ws) ws = w;
     }
     ws = align_floats(ws);
-    floats += ws * (1 + (size_t)threads) + align_floats((size_t)capacity);
+    floats += ws * (size_t)threads + align_floats((size_t)capacity);
     size_t bytes = floats * sizeof(float) + 2 * ((size_t)capacity + 64);
     c->block = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!c->block) return sn_fail(err, SN_ENOMEM, "out of memory for a batch of %d", capacity);
@@ -127,8 +127,6 @@ int sn_forward_ctx_create(sn_forward_ctx *c, const sn_mlp *m, int capacity, int 
         c->act[l] = p;
         p += align_floats((size_t)capacity * m->sizes[l]);
     }
-    c->ws = p;
-    p += ws;
     c->ws_local = p;
     c->ws_stride = ws;
     p += ws * (size_t)threads;

@@ -46,7 +46,6 @@ void sn_format_layers(const int *sizes, int nsizes, char sep, char *out, size_t 
 typedef struct sn_forward_ctx {
     int capacity, threads;
     float *act[SN_MAX_LAYERS + 1]; /* act[0]: input rows, act[l]: layer l output */
-    float *ws;                     /* GEMM workspace shared by the team */
     float *ws_local;               /* one GEMM workspace per thread, ws_stride floats apart */
     size_t ws_stride;
     float *loss;                   /* capacity */
