@@ -160,10 +160,7 @@ static void rows_forward_backward(sn_trainer *t, const sn_dataset *ds, int first
     }
     if (rows <= 0) return;
     float *ws = sn_forward_ctx_local_ws(c);
-    for (int l = 0; l < L; l++) {
-        sn_linear_forward(c->act[l + 1] + (size_t)r0 * m->sizes[l + 1], c->act[l] + (size_t)r0 * m->sizes[l],
-                          m->W[l], m->b[l], rows, m->sizes[l], m->sizes[l + 1], l + 1 < L, ws);
-    }
+    sn_mlp_forward_rows(m, c, r0, rows, ws);
     const int C = m->sizes[L];
     sn_softmax_xent(t->dact[L] + (size_t)r0 * C, c->loss + r0, NULL, c->act[L] + (size_t)r0 * C, c->y + r0, rows,
                     C, 1.0f / (float)n);
