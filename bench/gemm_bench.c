@@ -222,6 +222,10 @@ int bench_gemm_main(int argc, char **argv)
      * as Prescott (3-5x slower) unless told the core type. Set before it loads. */
     blas_lib libs[2];
     int nlibs = 0;
+#ifdef SN_NO_BLAS_COMPARE
+    if (!no_blas) printf("# BLAS comparison disabled at build time (-Dblas_compare=disabled)\n");
+    no_blas = 1;
+#endif
     if (!no_blas) {
         const char *prev = getenv("OPENBLAS_CORETYPE");
         if (!prev) setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
