@@ -37,7 +37,6 @@ typedef struct blas_lib {
 
 enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
 
-static void blis_set_threads(int n);
 static void (*blis_set)(long);
 static void blis_set_threads(int n) { if (blis_set) blis_set(n); }
 

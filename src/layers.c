@@ -35,14 +35,7 @@ void sn_linear_backward_input(float *dX, const float *dY, const float *W, const 
 void sn_linear_backward_weights(float *dW, float *db, const float *dY, const float *X,
                                 int B, int in, int out, float *ws)
 {
-    sn_linear_backward_weights_then(dW, db, dY, X, B, in, out, ws, NULL, NULL);
-}
-
-void sn_linear_backward_weights_then(float *dW, float *db, const float *dY, const float *X, int B, int in,
-                                     int out, float *ws, void (*done)(void *user, float *g, int n), void *user)
-{
-    sn_epilogue ep = { .done = done, .user = user };
-    sn_gemm_ws(SN_T, SN_N, in, out, B, X, in, dY, out, 0.0f, dW, out, done ? &ep : NULL, ws);
+    sn_gemm_ws(SN_T, SN_N, in, out, B, X, in, dY, out, 0.0f, dW, out, NULL, ws);
     /* Bias gradient split over outputs, each summed over the batch in order: no
      * cross-thread reduction, so the result does not depend on the thread count. */
 #pragma omp for schedule(static)
@@ -50,7 +43,6 @@ void sn_linear_backward_weights_then(float *dW, float *db, const float *dY, cons
         float s = 0.0f;
         for (int r = 0; r < B; r++) s += dY[(size_t)r * out + j];
         db[j] = s;
-        if (done) done(user, &db[j], 1);
     }
 }
 

@@ -29,10 +29,6 @@ void sn_linear_backward_input(float *dX, const float *dY, const float *W, const 
  * thread count. */
 void sn_linear_backward_weights(float *dW, float *db, const float *dY, const float *X,
                                 int B, int in, int out, float *ws);
-/* The same, calling done(user, g, n) on every finished piece of dW and db from the
- * thread that computed it (see sn_epilogue.done). */
-void sn_linear_backward_weights_then(float *dW, float *db, const float *dY, const float *X, int B, int in,
-                                     int out, float *ws, void (*done)(void *user, float *g, int n), void *user);
 
 /* Both of the above (dX NULL skips the input gradient); for tests and simple callers. */
 void sn_linear_backward(float *dX, float *dW, float *db, const float *dY, const float *X,
