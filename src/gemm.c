@@ -73,9 +73,8 @@ static size_t workspace_for(const sn_kernels *kr, sn_trans ta, sn_trans tb, int 
                                                                  round_up(round_up((size_t)rem, kr->dot_nr) * kp, 16)
                                                            : 0);
     }
-    case ALG_COL:
-        return (n % kr->col_nr ? round_up((size_t)k * round_up((size_t)n, kr->col_nr), 16) : 0) +
-               (m % kr->col_mr ? round_up((size_t)k * kr->col_mr, 16) : 0);
+    case ALG_COL: /* the packed A panel lives on each thread's stack */
+        return n % kr->col_nr ? round_up((size_t)k * round_up((size_t)n, kr->col_nr), 16) : 0;
     default: {
         size_t kc = (size_t)(k < KC ? k : KC);
         return round_up(round_up((size_t)m, kr->outer_mr) * kc, 16) +
@@ -256,16 +255,23 @@ static void gemm_dot(const sn_kernels *kr, const gemm_args *g, float *ws)
 
 /* ---- tn with a narrow n: column kernel ------------------------------------------ */
 
+/* k-block of the column kernel. Read in place, a row panel of A^T has its k rows lda
+ * floats apart: for the weight gradient (lda = 784) a 128-row panel touches ~100 pages,
+ * more than the first-level DTLB holds, and the misses cost ~15% at one thread if every
+ * column panel re-reads it. So the first tile of a row panel copies the rows it loads
+ * into a contiguous COL_KC x col_mr panel on the thread's stack (16 KiB at col_mr = 32,
+ * k = 128), and the other tiles read that. The ragged last row panel is packed up front
+ * instead, zero-padded, so the kernel never sees a partial panel. */
+enum { COL_KC = 128, COL_MR_MAX = 32 };
+
 static void gemm_col(const sn_kernels *kr, const gemm_args *g, float *ws)
 {
     const int mr = kr->col_mr, nr = kr->col_nr, k = g->k;
-    const int np = (int)round_up(g->n, nr), medge = g->m % mr;
+    const int np = (int)round_up(g->n, nr);
     const float *B = g->B;
     int ldb = g->ldb;
-    float *w = ws, *Ae = NULL;
     if (g->n % nr) { /* B zero-padded to a whole number of column panels */
-        float *Bp = w;
-        w += round_up((size_t)k * np, 16);
+        float *Bp = ws;
         FOR_SHARE(g, p, k)
         {
             memcpy(Bp + (size_t)p * np, g->B + (size_t)p * g->ldb, sizeof(float) * g->n);
@@ -274,40 +280,48 @@ static void gemm_col(const sn_kernels *kr, const gemm_args *g, float *ws)
         team_sync(g);
         B = Bp, ldb = np;
     }
-    if (medge) { /* the last, partial row panel of A^T, zero-padded */
-        Ae = w;
-        FOR_SHARE(g, p, k)
-        {
-            memcpy(Ae + (size_t)p * mr, g->A + (size_t)p * g->lda + (g->m - medge), sizeof(float) * medge);
-            memset(Ae + (size_t)p * mr + medge, 0, sizeof(float) * (size_t)(mr - medge));
-        }
-        team_sync(g);
-    }
+    _Alignas(64) float Ap[COL_KC * COL_MR_MAX];
     const int panels_m = (int)(round_up(g->m, mr) / mr), panels_n = np / nr;
-    const int t_lo = share_bound(g, panels_m * panels_n, 0);
-    FOR_SHARE(g, t, panels_m * panels_n)
-    {
-        int ip = t / panels_n, jp = t % panels_n, i0 = ip * mr, j0 = jp * nr;
-        int mi = g->m - i0 < mr ? g->m - i0 : mr, nj = g->n - j0 < nr ? g->n - j0 : nr;
-        const float *a = mi == mr ? g->A + i0 : Ae;
-        int lda = mi == mr ? g->lda : mr;
-        float *c = g->C + (size_t)i0 * g->ldc + j0;
-        if (mi == mr && nj == nr) {
-            sn_tile_ep te;
-            kr->col(k, a, lda, B + j0, ldb, c, g->ldc, g->accumulate, tile_ep(g->ep, i0, j0, &te));
-        } else {
-            float tile[MAX_TILE];
-            load_edge(tile, nr, c, g->ldc, mi, nj, g->accumulate);
-            kr->col(k, a, lda, B + j0, ldb, tile, nr, g->accumulate, NULL);
-            store_edge(tile, nr, c, g->ldc, mi, nj);
-            apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
+    /* This thread's tiles [t_lo, t_hi), row-panel-major: for each row panel it touches,
+     * each k-block goes through the thread's column panels with A packed by the first. */
+    const int t_lo = share_bound(g, panels_m * panels_n, 0), t_hi = share_bound(g, panels_m * panels_n, 1);
+    for (int ip = t_lo / panels_n; ip * panels_n < t_hi; ip++) {
+        const int i0 = ip * mr, mi = g->m - i0 < mr ? g->m - i0 : mr;
+        const int jp_lo = t_lo > ip * panels_n ? t_lo - ip * panels_n : 0;
+        const int jp_hi = t_hi < (ip + 1) * panels_n ? t_hi - ip * panels_n : panels_n;
+        for (int p0 = 0; p0 < k; p0 += COL_KC) {
+            const int kc = k - p0 < COL_KC ? k - p0 : COL_KC, last = p0 + COL_KC >= k;
+            const int accumulate = g->accumulate || p0 > 0;
+            int packed = mi < mr;
+            if (packed)
+                for (int p = 0; p < kc; p++) {
+                    float *dst = Ap + (size_t)p * mr;
+                    memcpy(dst, g->A + (size_t)(p0 + p) * g->lda + i0, sizeof(float) * mi);
+                    memset(dst + mi, 0, sizeof(float) * (size_t)(mr - mi));
+                }
+            for (int jp = jp_lo; jp < jp_hi; jp++) {
+                const int j0 = jp * nr, nj = g->n - j0 < nr ? g->n - j0 : nr;
+                const float *a = packed ? Ap : g->A + (size_t)p0 * g->lda + i0, *b = B + (size_t)p0 * ldb + j0;
+                const int lda = packed ? mr : g->lda;
+                float *pack = packed ? NULL : Ap;
+                float *c = g->C + (size_t)i0 * g->ldc + j0;
+                if (mi == mr && nj == nr) {
+                    sn_tile_ep te;
+                    kr->col(kc, a, lda, b, ldb, c, g->ldc, accumulate, last ? tile_ep(g->ep, i0, j0, &te) : NULL, pack);
+                } else {
+                    float tile[MAX_TILE];
+                    load_edge(tile, nr, c, g->ldc, mi, nj, accumulate);
+                    kr->col(kc, a, lda, b, ldb, tile, nr, accumulate, NULL, pack);
+                    store_edge(tile, nr, c, g->ldc, mi, nj);
+                    if (last) apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
+                }
+                packed = 1;
+                /* A thread that owns the whole row panel hands its finished rows over at
+                 * once (contiguous when n == ldc), not in 10-wide pieces. */
+                if (last && (jp_lo > 0 || jp_hi < panels_n)) tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nj);
+            }
         }
-        /* Tiles are row-panel-major: when this thread owns a whole row panel, hand the
-         * finished rows over at once (contiguous when n == ldc) rather than tile by
-         * tile in 10-wide pieces. */
-        const int panel_first = ip * panels_n, owned = panel_first >= t_lo && panel_first + panels_n <= t_hi;
-        if (!owned) tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nj);
-        else if (jp == panels_n - 1) tile_done(g->ep, g->C, g->ldc, i0, 0, mi, g->n);
+        if (jp_lo == 0 && jp_hi == panels_n) tile_done(g->ep, g->C, g->ldc, i0, 0, mi, g->n);
     }
     team_sync(g);
 }

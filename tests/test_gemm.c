@@ -116,6 +116,10 @@ static void sweep_shapes(void)
     check_case(SN_N, SN_T, 31, 33, 15, 2, 1.0f, 1);
     check_case(SN_T, SN_T, 17, 31, 63, 4, 1.0f, 1);
     check_case(SN_N, SN_T, 127, 25, 784, 7, 1.0f, 1);
+    /* The column kernel (tn, narrow n): several k-blocks of its packed A panel (COL_KC =
+     * 128), a ragged last row panel, accumulation and the epilogue on the last block. */
+    check_case(SN_T, SN_N, 77, 50, 300, 3, 1.0f, 1);
+    check_case(SN_T, SN_N, 784, 50, 129, 0, 0.0f, 1);
 }
 
 static void force(sn_isa isa)
@@ -172,5 +176,65 @@ Test(gemm_tuned, bit_identical_for_1_2_3_threads)
         check_threads_identical(SN_N, SN_N, 128, 784, 50);
         check_threads_identical(SN_N, SN_T, 33, 25, 50);
         check_threads_identical(SN_T, SN_N, 63, 33, 300);
+        check_threads_identical(SN_T, SN_N, 784, 50, 128); /* column kernel: row panels split mid-way */
+        check_threads_identical(SN_T, SN_N, 77, 50, 300);
+    }
+}
+
+/* The `done` hook (the trainer fuses its optimiser there) must see every element of C
+ * exactly once, with its final value, whatever the algorithm and the thread count. */
+typedef struct done_log {
+    const float *C;
+    int *seen;
+    float *value;
+} done_log;
+
+static void log_done(void *user, float *c, int n)
+{
+    done_log *log = user;
+    for (int i = 0; i < n; i++) {
+        size_t at = (size_t)(c + i - log->C);
+#pragma omp atomic
+        log->seen[at]++;
+        log->value[at] = c[i];
+    }
+}
+
+static void check_done_hook(sn_trans ta, sn_trans tb, int m, int n, int k, int threads)
+{
+    size_t a_n = (size_t)m * k, b_n = (size_t)k * n, c_n = (size_t)m * n;
+    float *A = malloc(a_n * 4), *B = malloc(b_n * 4), *C = malloc(c_n * 4), *value = malloc(c_n * 4);
+    int *seen = calloc(c_n, sizeof(int));
+    tu_fill(A, a_n, 3);
+    tu_fill(B, b_n, 4);
+    done_log log = { C, seen, value };
+    sn_epilogue ep = { .done = log_done, .user = &log };
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#else
+    (void)threads;
+#endif
+    cr_assert_eq(sn_gemm(ta, tb, m, n, k, A, ta == SN_N ? k : m, B, tb == SN_N ? n : k, 0.0f, C, n, &ep), SN_OK);
+    for (size_t i = 0; i < c_n; i++) {
+        cr_assert_eq(seen[i], 1, "op %d%d %dx%dx%d threads=%d: element %zu handed over %d times", ta, tb, m, n, k,
+                     threads, i, seen[i]);
+        cr_assert_eq(value[i], C[i], "op %d%d %dx%dx%d threads=%d: element %zu handed over before it was final",
+                     ta, tb, m, n, k, threads, i);
+    }
+    free(A), free(B), free(C), free(value), free(seen);
+}
+
+Test(gemm_tuned, done_hook_sees_each_element_once)
+{
+    for (int isa = 0; isa < 3; isa++) {
+        if (!sn_isa_supported((sn_isa)isa)) continue;
+        sn_isa_force((sn_isa)isa, NULL);
+        for (int t = 1; t <= 3; t++) {
+            check_done_hook(SN_T, SN_N, 784, 50, 128, t); /* column kernel */
+            check_done_hook(SN_T, SN_N, 77, 50, 300, t);  /* column kernel, k-blocks, ragged panel */
+            check_done_hook(SN_N, SN_T, 128, 50, 784, t); /* dot kernel */
+            check_done_hook(SN_N, SN_N, 37, 50, 784, t);  /* direct kernel + dot tail */
+            check_done_hook(SN_N, SN_N, 63, 127, 300, t); /* outer kernel, k-blocks */
+        }
     }
 }

@@ -102,6 +102,18 @@ static inline void col_store(__m512 acc[][2], float *C, int ldc, int accumulate,
 static inline void col_store(__m512 acc[][2], float *C, int ldc, int accumulate, const sn_tile_ep *ep)
 {
     const __mmask16 m = (__mmask16)((1u << COL_NR) - 1);
+    if (!accumulate && !ep) { /* the weight gradient's case: straight-line stores, no branches */
+#pragma GCC unroll 2
+        for (int v = 0; v < COL_MV; v++) {
+            __m512 r[16];
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++) r[j] = j < COL_NR ? acc[j][v] : _mm512_setzero_ps();
+            transpose16(r);
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) _mm512_mask_storeu_ps(C + (size_t)(v * 16 + i) * ldc, m, r[i]);
+        }
+        return;
+    }
     for (int v = 0; v < COL_MV; v++) {
         __m512 r[16];
         for (int j = 0; j < 16; j++) r[j] = j < COL_NR ? acc[j][v] : _mm512_setzero_ps();

@@ -87,12 +87,17 @@ static void dot_kernel(int kp, const float *restrict A, int lda, const float *re
 }
 
 #define COL_MR (COL_MV * VL)
+_Static_assert(COL_MR <= 32, "gemm.c packs column-kernel panels of at most 32 rows (COL_MR_MAX)");
 
 /* C (COL_MR x COL_NR, ldc) (+)= A (k x COL_MR, lda)^T * B (k x COL_NR, ldb). The
  * accumulators hold columns of C; the write-back transposes them (COL_STORE, per ISA,
- * or the portable scalar loop). */
-static void col_kernel(int k, const float *restrict A, int lda, const float *restrict B, int ldb,
-                       float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep)
+ * or the portable scalar loop). pack != NULL: also copy the A rows it loads to pack
+ * (k x COL_MR, contiguous), so the next column panels read A from there: the driver
+ * packs A for free with the first tile of a row panel instead of in a separate pass. */
+static inline __attribute__((always_inline)) void col_body(int k, const float *restrict A, int lda,
+                                                           const float *restrict B, int ldb, float *restrict C,
+                                                           int ldc, int accumulate, const sn_tile_ep *ep,
+                                                           float *restrict pack)
 {
     vec acc[COL_NR][COL_MV];
 #pragma GCC unroll 16
@@ -104,8 +109,10 @@ static void col_kernel(int k, const float *restrict A, int lda, const float *res
     for (int p = 0; p < k; p++) {
         vec a[COL_MV];
 #pragma GCC unroll 8
-        for (int v = 0; v < COL_MV; v++)
+        for (int v = 0; v < COL_MV; v++) {
             a[v] = VLOAD(A + (size_t)p * lda + v * VL);
+            if (pack) VSTORE(pack + (size_t)p * COL_MR + v * VL, a[v]);
+        }
 #pragma GCC unroll 16
         for (int j = 0; j < COL_NR; j++) {
             vec b = VBCAST(B[(size_t)p * ldb + j]);
@@ -130,6 +137,13 @@ static void col_kernel(int k, const float *restrict A, int lda, const float *res
             *c = ep ? ep_scalar(ep, i, j, r) : r;
         }
 #endif
+}
+
+static void col_kernel(int k, const float *restrict A, int lda, const float *restrict B, int ldb,
+                       float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep, float *restrict pack)
+{
+    if (pack) col_body(k, A, lda, B, ldb, C, ldc, accumulate, ep, pack);
+    else col_body(k, A, lda, B, ldb, C, ldc, accumulate, ep, NULL);
 }
 
 /* ---- element-wise --------------------------------------------------------------- */

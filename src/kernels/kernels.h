@@ -35,10 +35,12 @@ typedef struct sn_kernels {
     /* Column kernel, vectorised along m: C tile (col_mr x col_nr) (+)= A^T * B where A is
      * k x col_mr (lda, contiguous in m: op(A) = A^T as stored) and B is k x col_nr (ldb),
      * broadcast element by element. For C = A^T * B with a narrow n (the weight gradient
-     * written as in x out): n = 50 needs no padding, unlike an n-vectorised kernel. */
+     * written as in x out): n = 50 needs no padding, unlike an n-vectorised kernel.
+     * pack != NULL: A's rows are also copied there (k x col_mr, contiguous) as they are
+     * loaded, for the next tiles of the row panel to read. */
     int col_mr, col_nr;
     void (*col)(int k, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
-                int accumulate, const sn_tile_ep *ep);
+                int accumulate, const sn_tile_ep *ep, float *pack);
 
     /* Direct kernel, vectorised along n like the outer one but reading both operands in
      * place: C tile (dir_mr x dir_nr) (+)= A (dir_mr rows, lda, broadcast element by
