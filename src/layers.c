@@ -8,6 +8,10 @@
 
 #include "scratchnet/gemm.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 size_t sn_linear_workspace(int B, int in, int out)
 {
     size_t f = sn_gemm_workspace(SN_N, SN_N, B, out, in);
@@ -38,11 +42,24 @@ void sn_linear_backward_weights(float *dW, float *db, const float *dY, const flo
     sn_gemm_ws(SN_T, SN_N, in, out, B, X, in, dY, out, 0.0f, dW, out, NULL, ws);
     /* Bias gradient split over outputs, each summed over the batch in order: no
      * cross-thread reduction, so the result does not depend on the thread count. */
-#pragma omp for schedule(static)
-    for (int j = 0; j < out; j++) {
-        float s = 0.0f;
-        for (int r = 0; r < B; r++) s += dY[(size_t)r * out + j];
-        db[j] = s;
+#ifdef _OPENMP
+    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+#else
+    const int tid = 0, nth = 1;
+#endif
+    sn_bias_grad(db, dY, B, out, (int)((long)out * tid / nth), (int)((long)out * (tid + 1) / nth));
+#pragma omp barrier
+}
+
+void sn_bias_grad(float *db, const float *dY, int B, int out, int j0, int j1)
+{
+    /* Rows outer, columns inner: the inner loop vectorises across columns, and each
+     * column still adds its rows in order 0..B-1 (a column-at-a-time loop would be one
+     * long chain of dependent adds: 4 cycles a row). */
+    for (int j = j0; j < j1; j++) db[j] = 0.0f;
+    for (int r = 0; r < B; r++) {
+        const float *y = dY + (size_t)r * out;
+        for (int j = j0; j < j1; j++) db[j] += y[j];
     }
 }
 

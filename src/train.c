@@ -130,15 +130,6 @@ static int step_threads(int threads, int rows)
  * thread computes the whole of it while the others do other layers. */
 #define SPLIT_MIN_FMAS (1L << 20)
 
-/* Bias gradient of output j: column j of dY (n x out) summed over the batch in row order
- * (one thread per column: the order never depends on the thread count). */
-static float column_sum(const float *dY, int n, int out, int j)
-{
-    float s = 0.0f;
-    for (int r = 0; r < n; r++) s += dY[(size_t)r * out + j];
-    return s;
-}
-
 /* Phase 1, per thread, no barriers: this thread's rows of the batch through the network,
  * the loss, and back to dLoss/dH1. Rows are gathered (uint8 -> float) by the thread
  * that uses them. */
@@ -196,7 +187,7 @@ static void weight_gradients(sn_trainer *t, int n, int apply_update)
         const int in = m->sizes[l], out = m->sizes[l + 1];
         if ((long)in * out * n >= SPLIT_MIN_FMAS) continue;
         sn_gemm_local(SN_T, SN_N, in, out, n, c->act[l], in, t->dact[l + 1], out, 0.0f, t->gW[l], out, NULL, ws);
-        for (int j = 0; j < out; j++) t->gb[l][j] = column_sum(t->dact[l + 1], n, out, j);
+        sn_bias_grad(t->gb[l], t->dact[l + 1], n, out, 0, out);
         /* W_l and b_l are adjacent in the parameter block: one range. */
         if (apply_update) update_now(t, t->gW[l], in * out + out);
     }
@@ -209,10 +200,12 @@ static void weight_gradients(sn_trainer *t, int n, int apply_update)
         if (rows > 0)
             sn_gemm_local(SN_T, SN_N, rows, out, n, c->act[l] + i0, in, t->dact[l + 1], out, 0.0f,
                           t->gW[l] + (size_t)i0 * out, out, apply_update ? &ep : NULL, ws);
-#pragma omp for schedule(static) nowait
-        for (int j = 0; j < out; j++) {
-            t->gb[l][j] = column_sum(t->dact[l + 1], n, out, j);
-            if (apply_update) update_now(t, &t->gb[l][j], 1);
+        /* The bias: a block of columns per thread, each summed over the batch in order. */
+        int j0, cols;
+        sn_team_rows_granule(out, 16, &j0, &cols);
+        if (cols > 0) {
+            sn_bias_grad(t->gb[l], t->dact[l + 1], n, out, j0, j0 + cols);
+            if (apply_update) update_now(t, t->gb[l] + j0, cols);
         }
     }
     /* No barrier here: callers end their parallel region right after, and its implicit

@@ -30,6 +30,11 @@ void sn_linear_backward_input(float *dX, const float *dY, const float *W, const 
 void sn_linear_backward_weights(float *dW, float *db, const float *dY, const float *X,
                                 int B, int in, int out, float *ws);
 
+/* db[j0..j1) = sum over the B rows of dY (B x out) of columns j0..j1, each column summed
+ * in row order: the same bits however the columns are split among threads. Calling
+ * thread only. */
+void sn_bias_grad(float *db, const float *dY, int B, int out, int j0, int j1);
+
 /* Both of the above (dX NULL skips the input gradient); for tests and simple callers. */
 void sn_linear_backward(float *dX, float *dW, float *db, const float *dY, const float *X,
                         const float *W, const float *mask, int B, int in, int out, float *ws);
