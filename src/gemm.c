@@ -31,14 +31,19 @@ static size_t round_up(size_t x, size_t to)
 /* Narrow outputs (n <= SMALL_N) are what padding to a vector width hurts most. */
 enum { SMALL_N = 64 };
 
-typedef enum gemm_alg { ALG_DOT, ALG_COL, ALG_SPLITN, ALG_OUTER } gemm_alg;
+typedef enum gemm_alg { ALG_DOT, ALG_COL, ALG_SPLITN, ALG_NARROW, ALG_OUTER } gemm_alg;
+
+/* Below this k a product is too short to amortise packing or horizontal sums. */
+enum { SHORT_K = 64 };
 
 static gemm_alg choose(sn_trans ta, sn_trans tb, int n, int k)
 {
-    /* nt: the dot kernel when k is long enough to amortise its horizontal sums; for the
-     * input gradients of small layers (k = 10, 25) the outer kernel is 2.5-3x faster. */
-    if (ta == SN_N && tb == SN_T) return k >= 64 ? ALG_DOT : ALG_OUTER;
-    if (ta == SN_N && tb == SN_N && n <= SMALL_N && k >= 64) return ALG_SPLITN; /* direct + dot tail */
+    /* The small layers' products (forward and input gradient, k = 10..50, n = 10..50):
+     * masked narrow tiles read in place, no packing (nt transposes its small B once). */
+    if (ta == SN_N && n <= SMALL_N && k < SHORT_K) return ALG_NARROW;
+    /* nt: the dot kernel when k is long enough to amortise its horizontal sums. */
+    if (ta == SN_N && tb == SN_T) return k >= SHORT_K ? ALG_DOT : ALG_OUTER;
+    if (ta == SN_N && tb == SN_N && n <= SMALL_N) return ALG_SPLITN; /* direct + dot tail */
     if (ta == SN_T && tb == SN_N && n <= SMALL_N) return ALG_COL;               /* A^T rows are m-vectors */
     return ALG_OUTER;
 }
@@ -73,6 +78,8 @@ static size_t workspace_for(const sn_kernels *kr, sn_trans ta, sn_trans tb, int 
                                                                  round_up(round_up((size_t)rem, kr->dot_nr) * kp, 16)
                                                            : 0);
     }
+    case ALG_NARROW: /* A's ragged last row panel; B^T for nt */
+        return round_up((size_t)kr->nar_mr * k, 16) + (tb == SN_T ? round_up((size_t)k * n, 16) : 0);
     case ALG_COL: /* the packed A panel lives on each thread's stack */
         return n % kr->col_nr ? round_up((size_t)k * round_up((size_t)n, kr->col_nr), 16) : 0;
     default: {
@@ -383,6 +390,55 @@ static void gemm_splitn(const sn_kernels *kr, const gemm_args *g, float *ws)
     }
 }
 
+/* ---- small nn / nt: narrow kernel ------------------------------------------------ */
+
+static void gemm_narrow(const sn_kernels *kr, const gemm_args *g, float *ws)
+{
+    const int mr = kr->nar_mr, nb = kr->nar_nr, k = g->k, n = g->n, medge = g->m % mr;
+    float *Ae = ws; /* the last, partial row panel of A, zero-padded (mr x k) */
+    const float *B = g->B;
+    int ldb = g->ldb;
+    if (g->tb == SN_T) { /* op(B) = B^T, B stored n x k: transpose it (k x n, a few KiB) */
+        float *Bt = ws + round_up((size_t)mr * k, 16);
+        FOR_SHARE(g, p, k)
+        {
+            for (int j = 0; j < n; j++) Bt[(size_t)p * n + j] = g->B[(size_t)j * g->ldb + p];
+        }
+        B = Bt, ldb = n;
+    }
+    if (medge) {
+        FOR_SHARE(g, r, mr)
+        {
+            float *dst = Ae + (size_t)r * k;
+            if (r < medge)
+                memcpy(dst, g->A + (size_t)(g->m - medge + r) * g->lda, sizeof(float) * k);
+            else
+                memset(dst, 0, sizeof(float) * k);
+        }
+    }
+    if (medge || g->tb == SN_T) team_sync(g);
+    const int panels_m = (g->m + mr - 1) / mr, panels_n = (n + nb - 1) / nb;
+    FOR_SHARE(g, t, panels_m * panels_n)
+    {
+        int ip = t / panels_n, jp = t % panels_n, i0 = ip * mr, j0 = jp * nb;
+        int mi = g->m - i0 < mr ? g->m - i0 : mr, nj = n - j0 < nb ? n - j0 : nb;
+        float *c = g->C + (size_t)i0 * g->ldc + j0;
+        if (mi == mr) {
+            sn_tile_ep te;
+            kr->narrow(k, nj, g->A + (size_t)i0 * g->lda, g->lda, B + j0, ldb, c, g->ldc, g->accumulate,
+                       tile_ep(g->ep, i0, j0, &te));
+        } else {
+            float tile[MAX_TILE];
+            load_edge(tile, nb, c, g->ldc, mi, nj, g->accumulate);
+            kr->narrow(k, nj, Ae, k, B + j0, ldb, tile, nb, g->accumulate, NULL);
+            store_edge(tile, nb, c, g->ldc, mi, nj);
+            apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
+        }
+        tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nj);
+    }
+    team_sync(g);
+}
+
 /* ---- nn / tn / tt: outer-product kernel with packed panels ------------------- */
 
 /* Ap panel (kc x mr, k-major) from op(A) rows i0.., columns p0..; zero past m. */
@@ -496,6 +552,9 @@ static void gemm_body(const gemm_args *g, float *ws)
             break;
         case ALG_COL:
             gemm_col(kr, g, ws);
+            break;
+        case ALG_NARROW:
+            gemm_narrow(kr, g, ws);
             break;
         default:
             gemm_outer(kr, g, ws);

@@ -119,6 +119,10 @@ static void sweep_shapes(void)
     /* The column kernel (tn, narrow n): several k-blocks of its packed A panel (COL_KC =
      * 128), a ragged last row panel, accumulation and the epilogue on the last block. */
     check_case(SN_T, SN_N, 77, 50, 300, 3, 1.0f, 1);
+    /* The narrow kernel (small layers, k < 64): masked columns, ragged rows, epilogue. */
+    check_case(SN_N, SN_N, 37, 25, 50, 3, 1.0f, 1);
+    check_case(SN_N, SN_T, 37, 50, 25, 1, 0.0f, 1);
+    check_case(SN_N, SN_N, 128, 10, 25, 0, 0.0f, 1);
     check_case(SN_T, SN_N, 784, 50, 129, 0, 0.0f, 1);
 }
 
@@ -178,6 +182,7 @@ Test(gemm_tuned, bit_identical_for_1_2_3_threads)
         check_threads_identical(SN_T, SN_N, 63, 33, 300);
         check_threads_identical(SN_T, SN_N, 784, 50, 128); /* column kernel: row panels split mid-way */
         check_threads_identical(SN_T, SN_N, 77, 50, 300);
+        check_threads_identical(SN_N, SN_T, 37, 50, 25); /* narrow kernel */
     }
 }
 
@@ -235,6 +240,7 @@ Test(gemm_tuned, done_hook_sees_each_element_once)
             check_done_hook(SN_N, SN_T, 128, 50, 784, t); /* dot kernel */
             check_done_hook(SN_N, SN_N, 37, 50, 784, t);  /* direct kernel + dot tail */
             check_done_hook(SN_N, SN_N, 63, 127, 300, t); /* outer kernel, k-blocks */
+            check_done_hook(SN_N, SN_T, 37, 50, 25, t);   /* narrow kernel, B transposed */
         }
     }
 }

@@ -90,6 +90,13 @@ static inline void transpose16(__m512 r[16])
 #define COL_STORE(acc, C, ldc, accumulate, ep) col_store(acc, C, ldc, accumulate, ep)
 static inline void col_store(__m512 acc[][2], float *C, int ldc, int accumulate, const sn_tile_ep *ep);
 
+/* narrow: 8 rows x 2 masked vectors = 16 accumulators (n = 25 in two vectors). */
+typedef __mmask16 vmask;
+#define VMASK(n) ((n) >= 16 ? (__mmask16)0xFFFF : (n) <= 0 ? (__mmask16)0 : (__mmask16)((1u << (n)) - 1))
+#define VLOADM(p, m) _mm512_maskz_loadu_ps((m), (p))
+#define VSTOREM(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
+#define NAR_MR 8
+#define NAR_NV 2
 #define DIR_MR 8
 #define DIR_NV 3
 #define COL_MV 2

@@ -20,6 +20,12 @@ typedef float vec;
 #define OUT_NV 8
 #define DOT_MR 2
 #define DOT_NR 5
+typedef int vmask;
+#define VMASK(n) ((n) > 0)
+#define VLOADM(p, m) ((m) ? *(p) : 0.0f)
+#define VSTOREM(p, m, v) ((m) ? (void)(*(p) = (v)) : (void)0)
+#define NAR_MR 4
+#define NAR_NV 4
 #define DIR_MR 4
 #define DIR_NV 4
 #define COL_MV 8

@@ -4,6 +4,10 @@
  *   VZERO(), VLOAD(p), VSTORE(p, v), VBCAST(x), VFMA(a, b, c) = a*b + c, VHSUM(v)
  *   OUT_MR, OUT_NV outer tile: OUT_MR rows x (OUT_NV * VL) columns
  *   DOT_MR, DOT_NR dot tile
+ *   vmask, VMASK(n) lanes [0, n) of a vector (n may be <= 0 or >= VL),
+ *   VLOADM(p, m), VSTOREM(p, m, v): loads/stores of those lanes only (others read as 0,
+ *                  never touched: no fault past the end of a row)
+ *   NAR_MR, NAR_NV narrow tile: NAR_MR rows x up to NAR_NV * VL columns
  * The loops over tile rows/vectors have constant trip counts and are fully unrolled,
  * so the accumulators live in registers. */
 #include <math.h>
@@ -146,6 +150,72 @@ static void col_kernel(int k, const float *restrict A, int lda, const float *res
     else col_body(k, A, lda, B, ldb, C, ldc, accumulate, ep, NULL);
 }
 
+#define NAR_NR (NAR_NV * VL)
+
+/* C (NAR_MR x nc, ldc) (+)= A (NAR_MR x k, lda, in place) * B (k x nc, ldb), nc <= NAR_NR:
+ * the product of a small layer (n = 25, 10; k = 50, 25, 10), where packing and padding
+ * to a 32-wide panel cost more than the arithmetic. The last vectors are masked; nv, the
+ * vectors in use, is a constant in each inlined copy, so no FMA is spent on a vector
+ * that is wholly outside the tile. */
+static inline __attribute__((always_inline)) void narrow_body(int k, int nc, const float *restrict A, int lda,
+                                                              const float *restrict B, int ldb, float *restrict C,
+                                                              int ldc, int accumulate, const sn_tile_ep *ep,
+                                                              const int nv)
+{
+    vmask msk[NAR_NV];
+    vec acc[NAR_MR][NAR_NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++) msk[v] = VMASK(nc - v * VL);
+#pragma GCC unroll 16
+    for (int i = 0; i < NAR_MR; i++)
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++)
+            acc[i][v] = VZERO();
+    for (int p = 0; p < k; p++) {
+        vec b[NAR_NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++)
+            b[v] = VLOADM(B + (size_t)p * ldb + v * VL, msk[v]);
+#pragma GCC unroll 16
+        for (int i = 0; i < NAR_MR; i++) {
+            vec a = VBCAST(A[(size_t)i * lda + p]);
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++)
+                acc[i][v] = VFMA(a, b[v], acc[i][v]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < NAR_MR; i++)
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++) {
+            float *c = C + (size_t)i * ldc + v * VL;
+            vec r = accumulate ? VADD(acc[i][v], VLOADM(c, msk[v])) : acc[i][v];
+            if (ep) {
+                if (ep->bias) r = VADD(r, VLOADM(ep->bias + v * VL, msk[v]));
+                if (ep->relu) r = VRELU(r);
+                if (ep->mask) r = VKEEP_POS(VLOADM(ep->mask + (size_t)i * ep->ldmask + v * VL, msk[v]), r);
+            }
+            VSTOREM(c, msk[v], r);
+        }
+}
+
+static void narrow_kernel(int k, int nc, const float *restrict A, int lda, const float *restrict B, int ldb,
+                          float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep)
+{
+    /* One copy per vector count in use (1 .. NAR_NV), chosen once per tile. */
+    switch ((nc + VL - 1) / VL) {
+#if NAR_NV >= 4
+    case 4: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, 4); break;
+    case 3: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, 3); break;
+#endif
+#if NAR_NV >= 2
+    case 2: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, 2); break;
+#endif
+    default: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, 1); break;
+    }
+}
+_Static_assert(NAR_NV == 1 || NAR_NV == 2 || NAR_NV == 4, "narrow_kernel has copies for 1, 2 and 4 vectors");
+
 /* ---- element-wise --------------------------------------------------------------- */
 /* The scalar tails use the same fused multiply-add as the vector bodies (SFMA), so an
  * element's result does not depend on whether it falls in a body or a tail: updates can
@@ -219,6 +289,9 @@ const sn_kernels KNAME = {
     .dir_mr = DIR_MR,
     .dir_nr = DIR_NR,
     .dir = dir_kernel,
+    .nar_mr = NAR_MR,
+    .nar_nr = NAR_NR,
+    .narrow = narrow_kernel,
     .u8_to_f32 = u8_to_f32,
     .sgd = sgd_update,
     .momentum = momentum_update,

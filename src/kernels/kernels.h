@@ -51,6 +51,13 @@ typedef struct sn_kernels {
     void (*dir)(int k, const float *A, int lda, const float *B, int ldb, float *C, int ldc, int accumulate,
                 const sn_tile_ep *ep);
 
+    /* Narrow kernel, vectorised along n for the small layers' products: C tile
+     * (nar_mr x nc) (+)= A (nar_mr rows, lda, in place) * B (k x nc, ldb, in place) for
+     * any nc <= nar_nr, with masked loads and stores: no packing, no padding. */
+    int nar_mr, nar_nr;
+    void (*narrow)(int k, int nc, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
+                   int accumulate, const sn_tile_ep *ep);
+
     /* Element-wise work of a training step, vectorised with the same ISA. */
     void (*u8_to_f32)(float *dst, const uint8_t *src, long n, float scale);
     void (*sgd)(float *w, const float *g, long n, float lr);
