@@ -152,15 +152,16 @@ static void col_kernel(int k, const float *restrict A, int lda, const float *res
 
 #define NAR_NR (NAR_NV * VL)
 
-/* C (NAR_MR x nc, ldc) (+)= A (NAR_MR x k, lda, in place) * B (k x nc, ldb), nc <= NAR_NR:
- * the product of a small layer (n = 25, 10; k = 50, 25, 10), where packing and padding
- * to a 32-wide panel cost more than the arithmetic. The last vectors are masked; nv, the
- * vectors in use, is a constant in each inlined copy, so no FMA is spent on a vector
- * that is wholly outside the tile. */
+/* C (NAR_MR x nc, ldc) (+)= op(A) (NAR_MR x k, in place) * B (k x nc, ldb), nc <= NAR_NR,
+ * op(A)[i][p] = A[i*lda + p], or A[p*lda + i] if at: the products of a small layer
+ * (n = 25, 10; k = 50, 25, 10; or its weight gradient, k = the batch), where packing
+ * and padding to a 32-wide panel cost more than the arithmetic. The last vectors are
+ * masked; nv (vectors in use) and at are constants in each inlined copy, so no FMA is
+ * spent on a vector wholly outside the tile. */
 static inline __attribute__((always_inline)) void narrow_body(int k, int nc, const float *restrict A, int lda,
                                                               const float *restrict B, int ldb, float *restrict C,
                                                               int ldc, int accumulate, const sn_tile_ep *ep,
-                                                              const int nv)
+                                                              const int nv, const int at)
 {
     vmask msk[NAR_NV];
     vec acc[NAR_MR][NAR_NV];
@@ -178,7 +179,7 @@ static inline __attribute__((always_inline)) void narrow_body(int k, int nc, con
             b[v] = VLOADM(B + (size_t)p * ldb + v * VL, msk[v]);
 #pragma GCC unroll 16
         for (int i = 0; i < NAR_MR; i++) {
-            vec a = VBCAST(A[(size_t)i * lda + p]);
+            vec a = VBCAST(at ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p]);
 #pragma GCC unroll 8
             for (int v = 0; v < nv; v++)
                 acc[i][v] = VFMA(a, b[v], acc[i][v]);
@@ -199,19 +200,33 @@ static inline __attribute__((always_inline)) void narrow_body(int k, int nc, con
         }
 }
 
-static void narrow_kernel(int k, int nc, const float *restrict A, int lda, const float *restrict B, int ldb,
-                          float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep)
-{
-    /* One copy per vector count in use (1 .. NAR_NV), chosen once per tile. */
-    switch ((nc + VL - 1) / VL) {
+/* One copy per vector count in use (1 .. NAR_NV), chosen once per tile. */
+#define NARROW_BY_NV(at)                                                                     \
+    switch ((nc + VL - 1) / VL) {                                                            \
+    NARROW_CASES_4(at)                                                                       \
+    NARROW_CASES_2(at)                                                                       \
+    default: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, 1, at); break;       \
+    }
 #if NAR_NV >= 4
-    case 4: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, 4); break;
-    case 3: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, 3); break;
+#define NARROW_CASES_4(at)                                                                   \
+    case 4: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, 4, at); break;        \
+    case 3: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, 3, at); break;
+#else
+#define NARROW_CASES_4(at)
 #endif
 #if NAR_NV >= 2
-    case 2: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, 2); break;
+#define NARROW_CASES_2(at) case 2: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, 2, at); break;
+#else
+#define NARROW_CASES_2(at)
 #endif
-    default: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, 1); break;
+
+static void narrow_kernel(int k, int nc, const float *restrict A, int lda, int at, const float *restrict B,
+                          int ldb, float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep)
+{
+    if (at) {
+        NARROW_BY_NV(1)
+    } else {
+        NARROW_BY_NV(0)
     }
 }
 _Static_assert(NAR_NV == 1 || NAR_NV == 2 || NAR_NV == 4, "narrow_kernel has copies for 1, 2 and 4 vectors");

@@ -52,10 +52,11 @@ typedef struct sn_kernels {
                 const sn_tile_ep *ep);
 
     /* Narrow kernel, vectorised along n for the small layers' products: C tile
-     * (nar_mr x nc) (+)= A (nar_mr rows, lda, in place) * B (k x nc, ldb, in place) for
-     * any nc <= nar_nr, with masked loads and stores: no packing, no padding. */
+     * (nar_mr x nc) (+)= op(A) (nar_mr x k, in place: A[i*lda + p], or A[p*lda + i] if at)
+     * * B (k x nc, ldb, in place) for any nc <= nar_nr, with masked loads and stores: no
+     * packing, no padding. */
     int nar_mr, nar_nr;
-    void (*narrow)(int k, int nc, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
+    void (*narrow)(int k, int nc, const float *A, int lda, int at, const float *B, int ldb, float *C, int ldc,
                    int accumulate, const sn_tile_ep *ep);
 
     /* Element-wise work of a training step, vectorised with the same ISA. */
