@@ -36,6 +36,9 @@ typedef struct sn_epoch_stats {
     int diverged;         /* a batch loss was NaN or infinite: training stopped */
 } sn_epoch_stats;
 
+/* The first layer is split by input pixels into this many fixed blocks (see train.c). */
+#define SN_INPUT_BLOCKS 4
+
 typedef struct sn_trainer {
     sn_mlp *model;          /* not owned */
     sn_train_config cfg;
@@ -47,6 +50,7 @@ typedef struct sn_trainer {
     float *grads;           /* parameter-shaped, owned */
     float *gW[SN_MAX_LAYERS], *gb[SN_MAX_LAYERS];
     float *dact[SN_MAX_LAYERS + 1]; /* dLoss/d(activation) per layer, batch x size */
+    float *partial;         /* SN_INPUT_BLOCKS first-layer partial products, batch x sizes[1] */
     void *dblock;
     sn_forward_ctx fwd;     /* activations, workspace, loss buffer */
 } sn_trainer;
