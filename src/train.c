@@ -117,11 +117,12 @@ static void denormals_restore(unsigned csr)
 #endif
 }
 
-/* cfg.threads is the most a step may use. Below 32 rows per thread the barriers and the
- * per-step parameter update cost more than the split saves (measured: batch 32 ran at
- * 358k samples/s on 1 thread, 297k on 2), so small steps use fewer threads. The result
- * is bit-identical whatever the team size, so this changes speed only. */
-enum { MIN_ROWS_PER_THREAD = 32 };
+/* cfg.threads is the most a step may use. Below 16 rows per thread the barriers cost
+ * more than the split saves, so small steps use fewer threads (measured with the
+ * first layer split by input blocks: batch 32 on 2 threads 600-628k samples/s, on 1
+ * thread 500-515k). The result is bit-identical whatever the team size, so this changes
+ * speed only. */
+enum { MIN_ROWS_PER_THREAD = 16 };
 
 static int step_threads(int threads, int rows)
 {
@@ -184,15 +185,10 @@ static void input_blocks_forward(sn_trainer *t, const sn_dataset *ds, int first,
         if (block_owner(b, nth) != tid) continue;
         int k0, k1;
         input_block(in, b, &k0, &k1);
-        if (ds) {
-            sn_batch_gather_pixels(ds, t->order, first, n, k0, k1, c->act[0]);
-            /* The next batch's images are random pieces of a 47 MB array: ask for this
-             * block of them now, so they arrive from DRAM while this step computes. */
-            const size_t px = (size_t)ds->rows * ds->cols;
-            for (int r = first + n; r < first + 2 * n && r < t->ntrain; r++)
-                for (int off = k0; off < k1; off += 64)
-                    __builtin_prefetch((const char *)ds->images + (size_t)t->order[r] * px + off, 0, 3);
-        }
+        /* No software prefetch of the next batch: its images are 128 random pages of a
+         * 47 MB array, and on this VM the page walks cost the prefetch loop as much as it
+         * saved the gather (measured: 19 us gather alone, 15 + 5 with prefetch). */
+        if (ds) sn_batch_gather_pixels(ds, t->order, first, n, k0, k1, c->act[0]);
         sn_gemm_local(SN_N, SN_N, n, out, k1 - k0, c->act[0] + k0, in, m->W[0] + (size_t)k0 * out, out, 0.0f,
                       t->partial + b * partial_floats, out, NULL, ws);
     }
