@@ -242,13 +242,14 @@ sn_dataset sn_dataset_slice(const sn_dataset *ds, int first, int count)
     return v;
 }
 
-void sn_batch_gather_pixels(const sn_dataset *ds, const int *idx, int first, int n, int p0, int p1, float *out)
+void sn_batch_gather_pixels(const sn_dataset *ds, const int *idx, int first, int n, int p0, int p1, float *out,
+                            int ldo)
 {
     const size_t px = (size_t)ds->rows * ds->cols;
     const sn_kernels *kr = sn_kernels_active();
     for (int b = 0; b < n; b++) {
         int r = idx ? idx[first + b] : first + b;
-        kr->u8_to_f32(out + (size_t)b * px + p0, ds->images + (size_t)r * px + p0, (long)(p1 - p0), 1.0f / 255.0f);
+        kr->u8_to_f32(out + (size_t)b * ldo, ds->images + (size_t)r * px + p0, (long)(p1 - p0), 1.0f / 255.0f);
     }
 }
 

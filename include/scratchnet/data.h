@@ -50,8 +50,9 @@ sn_dataset sn_dataset_slice(const sn_dataset *ds, int first, int count);
 void sn_batch_gather(const sn_dataset *ds, const int *idx, int first, int n, float *out,
                      uint8_t *y);
 
-/* Pixels [p0, p1) of the same n images: out[b * pixels + p] for p in [p0, p1) (the rest of
- * each row untouched), no labels. The trainer's threads each convert their own pixels. */
-void sn_batch_gather_pixels(const sn_dataset *ds, const int *idx, int first, int n, int p0, int p1, float *out);
+/* Pixels [p0, p1) of the same n images, no labels: out (n x (p1 - p0), rows ldo apart)
+ * = images[idx[b]][p0 .. p1) / 255. The trainer's threads each convert their own pixels. */
+void sn_batch_gather_pixels(const sn_dataset *ds, const int *idx, int first, int n, int p0, int p1, float *out,
+                            int ldo);
 
 #endif

@@ -51,6 +51,7 @@ typedef struct sn_trainer {
     float *gW[SN_MAX_LAYERS], *gb[SN_MAX_LAYERS];
     float *dact[SN_MAX_LAYERS + 1]; /* dLoss/d(activation) per layer, batch x size */
     float *partial;         /* SN_INPUT_BLOCKS first-layer partial products, batch x sizes[1] */
+    float *xblock;          /* the batch's inputs by pixel block: block b is batch x its width */
     void *dblock;
     sn_forward_ctx fwd;     /* activations, workspace, loss buffer */
 } sn_trainer;
