@@ -2,10 +2,12 @@
  * scripts in bench/peers/), measured in the same run as scratchnet, one table.
  * OpenBLAS (under NumPy and PyTorch) gets OPENBLAS_CORETYPE=SkylakeX on this CPU so
  * that we race the peers at their best; the table says so. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,10 +60,41 @@ static int run_peer(const char *script, const char *data, int epochs, int batch,
     return ok && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+/* DIR/peers.csv: the table above as CSV with '#' provenance lines, written to a temporary
+ * file and renamed, so a reader never sees half of it. */
+static int write_csv(const char *dir, const peer_row *rows, int n)
+{
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "bench: --out: cannot create %s: %s\n", dir, strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/peers.csv", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "bench: --out: cannot write %s: %s\n", tmp, strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    bench_write_provenance(f, "bench --peers");
+    fprintf(f, "implementation,epochs,batch,threads,train_loss,val_loss,test_acc,train_s,samples_per_s\n");
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s,%d,%d,%d,%.6f,%.6f,%.6f,%.6f,%.0f\n", rows[i].name, rows[i].epochs, rows[i].batch,
+                rows[i].threads, rows[i].train_loss, rows[i].val_loss, rows[i].test_acc, rows[i].train_s,
+                rows[i].samples_per_s);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        fprintf(stderr, "bench: --out: cannot write %s: %s\n", path, strerror(errno));
+        remove(tmp);
+        return EXIT_RUNTIME;
+    }
+    printf("wrote %s\n", path);
+    return 0;
+}
+
 int bench_peers_main(int argc, char **argv)
 {
     int epochs = 10, batch = 128, tlist[4] = { 1, 2 }, nt = 2;
-    const char *data = NULL;
+    const char *data = NULL, *out = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--peers")) continue;
         if (i + 1 < argc && !strcmp(argv[i], "--epochs")) { if (!cli_int("bench", argv[i], argv[i + 1], 1, 1000, &epochs)) return EXIT_USAGE; i++; }
@@ -74,8 +107,9 @@ int bench_peers_main(int argc, char **argv)
             if (nt == 0) { fprintf(stderr, "bench: --threads: expected a list like 1,2\n"); return EXIT_USAGE; }
         }
         else if (i + 1 < argc && !strcmp(argv[i], "--data")) data = argv[++i];
+        else if (i + 1 < argc && !strcmp(argv[i], "--out")) out = argv[++i];
         else {
-            fprintf(stderr, "bench --peers: unknown flag or missing value '%s'; expected --epochs N --batch N --threads N --data DIR\n", argv[i]);
+            fprintf(stderr, "bench --peers: unknown flag or missing value '%s'; expected --epochs N --batch N --threads N --data DIR --out DIR\n", argv[i]);
             return EXIT_USAGE;
         }
     }
@@ -146,5 +180,5 @@ int bench_peers_main(int argc, char **argv)
                rows[i].batch, rows[i].threads, rows[i].train_loss, rows[i].val_loss, rows[i].test_acc, rows[i].train_s,
                rows[i].samples_per_s, best_ours / rows[i].samples_per_s);
     if (best_peer > 0) printf("\nbest scratchnet / best peer: %.2fx\n", best_ours / best_peer);
-    return 0;
+    return out ? write_csv(out, rows, n) : 0;
 }

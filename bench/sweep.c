@@ -230,7 +230,7 @@ static void usage(void)
             "usage: bench --sweep KEY=V1,V2,... [KEY=...] [--epochs N] [--out DIR] [--data DIR] [--no-plot]\n"
             "             [--val N] [--resume] [--quiet]\n"
             "       bench --gemm [--threads 1,2] [--csv FILE] [--no-blas]\n"
-            "       bench --peers [--epochs N] [--batch N] [--out DIR]\n"
+            "       bench --peers [--epochs N] [--batch N] [--threads N] [--out DIR]\n"
             "sweep keys: %s (layers: 784:50:25:10,784:100:10)\n", sweep_keys_help());
 }
 
