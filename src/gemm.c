@@ -339,12 +339,42 @@ static void gemm_col(const sn_kernels *kr, const gemm_args *g, float *ws)
 
 /* ---- nn with a narrow n and a long k: direct kernel + dot tail ------------------- */
 
+/* The 1-2 columns the direct kernel's tiles leave (n = 50 = 48 + 2), for rows [i0, i0 + mi)
+ * of a direct tile: dot2 tiles run right after that direct tile, while its rows of A are
+ * in L1. (A separate pass would pad them to the dot kernel's 5 columns and read all of
+ * A again.) a: those rows, lda apart; Bt: the tail's columns of B transposed, 2 x k. */
+static void splitn_tail(const sn_kernels *kr, const gemm_args *g, const float *a, int lda, const float *Bt, int i0,
+                        int mi, int j0)
+{
+    const int mr2 = kr->dot2_mr, rem = g->n - j0;
+    for (int s = 0; s < mi; s += mr2) {
+        const int rows = mi - s < mr2 ? mi - s : mr2, i = i0 + s;
+        float *c = g->C + (size_t)i * g->ldc + j0;
+        if (rows == mr2 && rem == 2) {
+            sn_tile_ep te;
+            kr->dot2(g->k, a + (size_t)s * lda, lda, Bt, g->k, c, g->ldc, g->accumulate, tile_ep(g->ep, i, j0, &te));
+        } else {
+            float tile[MAX_TILE];
+            load_edge(tile, 2, c, g->ldc, rows, rem, g->accumulate);
+            kr->dot2(g->k, a + (size_t)s * lda, lda, Bt, g->k, tile, 2, g->accumulate, NULL);
+            store_edge(tile, 2, c, g->ldc, rows, rem);
+            apply_epilogue(g->ep, g->C, g->ldc, i, j0, rows, rem);
+        }
+        tile_done(g->ep, g->C, g->ldc, i, j0, rows, rem);
+    }
+}
+
 static void gemm_splitn(const sn_kernels *kr, const gemm_args *g, float *ws)
 {
     const int mr = kr->dir_mr, nr = kr->dir_nr, k = g->k;
     const int n_main = g->n / nr * nr, medge = g->m % mr;
     const int panels_m = (g->m + mr - 1) / mr, panels_n = n_main / nr;
+    /* A 1-2 column tail goes with the direct tiles (dot2 reads A's rows in place, so k
+     * must be whole vectors); any other tail is a separate dot product afterwards. */
+    const int fuse_tail = panels_n && g->n - n_main > 0 && g->n - n_main <= 2 && k % kr->dot_kv == 0 &&
+                          mr % kr->dot2_mr == 0;
     float *Ae = ws; /* the last, partial row panel of A, zero-padded (mr x k) */
+    float *Bt = ws + round_up((size_t)mr * k, 16);
     if (panels_n && medge) {
         FOR_SHARE(g, r, mr)
         {
@@ -354,8 +384,11 @@ static void gemm_splitn(const sn_kernels *kr, const gemm_args *g, float *ws)
             else
                 memset(dst, 0, sizeof(float) * k);
         }
-        team_sync(g);
     }
+    if (fuse_tail) {
+        FOR_SHARE(g, j, 2) { pack_row(Bt + (size_t)j * k, g->B + n_main, g->ldb, j, g->n - n_main, k, k, 1); }
+    }
+    if ((panels_n && medge) || fuse_tail) team_sync(g);
     FOR_SHARE(g, t, panels_m * panels_n)
     {
         int ip = t / panels_n, jp = t % panels_n, i0 = ip * mr, j0 = jp * nr;
@@ -374,9 +407,10 @@ static void gemm_splitn(const sn_kernels *kr, const gemm_args *g, float *ws)
             apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nr);
         }
         tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nr);
+        if (fuse_tail && jp == panels_n - 1) splitn_tail(kr, g, a, lda, Bt, i0, mi, n_main);
     }
     team_sync(g);
-    if (n_main < g->n) {
+    if (n_main < g->n && !fuse_tail) {
         /* The last n % nr columns: C[:, n_main:] = A * B[:, n_main:] with the dot kernel
          * (B's columns transposed while packed). */
         sn_epilogue tail_ep;

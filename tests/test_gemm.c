@@ -119,6 +119,11 @@ static void sweep_shapes(void)
     /* The column kernel (tn, narrow n): several k-blocks of its packed A panel (COL_KC =
      * 128), a ragged last row panel, accumulation and the epilogue on the last block. */
     check_case(SN_T, SN_N, 77, 50, 300, 3, 1.0f, 1);
+    /* The direct kernel with its 1-2 column tail fused (n = 50, 49) or separate (k = 100
+     * is not whole vectors): ragged rows, accumulation, epilogue. */
+    check_case(SN_N, SN_N, 37, 50, 784, 3, 1.0f, 1);
+    check_case(SN_N, SN_N, 37, 49, 784, 0, 0.0f, 1);
+    check_case(SN_N, SN_N, 37, 50, 100, 0, 1.0f, 1);
     /* The narrow kernel (small layers, k < 64): masked columns, ragged rows, epilogue. */
     check_case(SN_N, SN_N, 37, 25, 50, 3, 1.0f, 1);
     check_case(SN_N, SN_T, 37, 50, 25, 1, 0.0f, 1);
@@ -183,6 +188,7 @@ Test(gemm_tuned, bit_identical_for_1_2_3_threads)
         check_threads_identical(SN_T, SN_N, 784, 50, 128); /* column kernel: row panels split mid-way */
         check_threads_identical(SN_T, SN_N, 77, 50, 300);
         check_threads_identical(SN_N, SN_T, 37, 50, 25); /* narrow kernel */
+        check_threads_identical(SN_N, SN_N, 37, 50, 784); /* direct kernel + fused tail */
     }
 }
 
@@ -238,7 +244,8 @@ Test(gemm_tuned, done_hook_sees_each_element_once)
             check_done_hook(SN_T, SN_N, 784, 50, 128, t); /* column kernel */
             check_done_hook(SN_T, SN_N, 77, 50, 300, t);  /* column kernel, k-blocks, ragged panel */
             check_done_hook(SN_N, SN_T, 128, 50, 784, t); /* dot kernel */
-            check_done_hook(SN_N, SN_N, 37, 50, 784, t);  /* direct kernel + dot tail */
+            check_done_hook(SN_N, SN_N, 37, 50, 784, t);  /* direct kernel + fused dot2 tail */
+            check_done_hook(SN_N, SN_N, 37, 50, 100, t);  /* direct kernel + separate dot tail */
             check_done_hook(SN_N, SN_N, 63, 127, 300, t); /* outer kernel, k-blocks */
             check_done_hook(SN_N, SN_T, 37, 50, 25, t);   /* narrow kernel, B transposed */
         }

@@ -31,6 +31,7 @@ static inline float hsum256(__m256 v)
 #define OUT_NV 2
 #define DOT_MR 2
 #define DOT_NR 5
+#define DOT2_MR 4
 /* narrow: 4 rows x 2 masked vectors (maskload/maskstore take an int mask per lane). */
 typedef __m256i vmask;
 #define VMASK(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))

@@ -41,11 +41,12 @@ static inline __m128 hsum4(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
     return _mm512_castps512_ps128(_mm512_permutexvar_ps(idx, u));
 }
 
-/* The dot tile's horizontal sums: each group of four rows of column j from one hsum4. */
-#define DOT_SUMS(acc, sums)                                                                          \
+/* The dot tile's horizontal sums: each group of four rows of column j from one hsum4
+ * (mr is a multiple of 4). */
+#define DOT_SUMS(acc, sums, mr, nr)                                                                  \
     do {                                                                                             \
-        _Pragma("GCC unroll 8") for (int j_ = 0; j_ < DOT_NR; j_++)                                  \
-        _Pragma("GCC unroll 4") for (int q_ = 0; q_ < DOT_MR; q_ += 4) {                             \
+        _Pragma("GCC unroll 8") for (int j_ = 0; j_ < (nr); j_++)                                    \
+        _Pragma("GCC unroll 4") for (int q_ = 0; q_ < (mr); q_ += 4) {                               \
             float s_[4];                                                                             \
             _mm_storeu_ps(s_, hsum4(acc[q_][j_], acc[q_ + 1][j_], acc[q_ + 2][j_], acc[q_ + 3][j_]));   \
             for (int i_ = 0; i_ < 4; i_++) sums[q_ + i_][j_] = s_[i_];                               \
@@ -56,6 +57,7 @@ static inline __m128 hsum4(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
 #define OUT_NV 2
 #define DOT_MR 4
 #define DOT_NR 5
+#define DOT2_MR 8 /* 8 x 2 = 16 accumulators + 2 B + 1 A */
 /* In-register 16 x 16 transpose: unpack, 4x4 shuffles, then 128-bit lane shuffles. */
 static inline void transpose16(__m512 r[16])
 {

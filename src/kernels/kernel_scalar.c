@@ -20,6 +20,7 @@ typedef float vec;
 #define OUT_NV 8
 #define DOT_MR 2
 #define DOT_NR 5
+#define DOT2_MR 2
 typedef int vmask;
 #define VMASK(n) ((n) > 0)
 #define VLOADM(p, m) ((m) ? *(p) : 0.0f)

@@ -46,49 +46,68 @@ static inline float ep_scalar(const sn_tile_ep *ep, int i, int j, float c)
     return c;
 }
 
-/* C[i][j] (+)= sum_k A[i][k] * B[j][k] for a DOT_MR x DOT_NR tile; kp % VL == 0.
- * Lanes accumulate k mod VL; one fixed horizontal sum per element at the end. */
-static void dot_kernel(int kp, const float *restrict A, int lda, const float *restrict B,
-                       int ldb, float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep)
+/* C[i][j] (+)= sum_k A[i][k] * B[j][k] for an mr x nr tile; kp % VL == 0.
+ * Lanes accumulate k mod VL; one fixed horizontal sum per element at the end.
+ * Two shapes: DOT_MR x DOT_NR, and DOT2_MR x 2 for the 1-2 columns (the 49th and 50th
+ * outputs) that the direct kernel's 48 leave, which DOT_NR would pad to 5. mr and nr are
+ * constants in each inlined copy. */
+#define DOT_MAX_MR (DOT_MR > DOT2_MR ? DOT_MR : DOT2_MR)
+static inline __attribute__((always_inline)) void dot_body(int kp, const float *restrict A, int lda,
+                                                           const float *restrict B, int ldb, float *restrict C,
+                                                           int ldc, int accumulate, const sn_tile_ep *ep,
+                                                           const int mr, const int nr)
 {
-    vec acc[DOT_MR][DOT_NR];
+    vec acc[DOT_MAX_MR][DOT_NR];
 #pragma GCC unroll 16
-    for (int i = 0; i < DOT_MR; i++)
+    for (int i = 0; i < mr; i++)
 #pragma GCC unroll 16
-        for (int j = 0; j < DOT_NR; j++)
+        for (int j = 0; j < nr; j++)
             acc[i][j] = VZERO();
 
     for (int k = 0; k < kp; k += VL) {
         vec b[DOT_NR];
 #pragma GCC unroll 16
-        for (int j = 0; j < DOT_NR; j++)
+        for (int j = 0; j < nr; j++)
             b[j] = VLOAD(B + (size_t)j * ldb + k);
 #pragma GCC unroll 16
-        for (int i = 0; i < DOT_MR; i++) {
+        for (int i = 0; i < mr; i++) {
             vec a = VLOAD(A + (size_t)i * lda + k);
 #pragma GCC unroll 16
-            for (int j = 0; j < DOT_NR; j++)
+            for (int j = 0; j < nr; j++)
                 acc[i][j] = VFMA(a, b[j], acc[i][j]);
         }
     }
 
-    float sums[DOT_MR][DOT_NR];
+    float sums[DOT_MAX_MR][DOT_NR];
 #ifdef DOT_SUMS
-    DOT_SUMS(acc, sums);
+    DOT_SUMS(acc, sums, mr, nr);
 #else
 #pragma GCC unroll 16
-    for (int i = 0; i < DOT_MR; i++)
+    for (int i = 0; i < mr; i++)
 #pragma GCC unroll 16
-        for (int j = 0; j < DOT_NR; j++)
+        for (int j = 0; j < nr; j++)
             sums[i][j] = VHSUM(acc[i][j]);
 #endif
-    for (int i = 0; i < DOT_MR; i++)
-        for (int j = 0; j < DOT_NR; j++) {
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) {
             float *c = C + (size_t)i * ldc + j;
             float r = accumulate ? *c + sums[i][j] : sums[i][j];
             *c = ep ? ep_scalar(ep, i, j, r) : r;
         }
 }
+
+static void dot_kernel(int kp, const float *restrict A, int lda, const float *restrict B, int ldb,
+                       float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep)
+{
+    dot_body(kp, A, lda, B, ldb, C, ldc, accumulate, ep, DOT_MR, DOT_NR);
+}
+
+static void dot2_kernel(int kp, const float *restrict A, int lda, const float *restrict B, int ldb,
+                        float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep)
+{
+    dot_body(kp, A, lda, B, ldb, C, ldc, accumulate, ep, DOT2_MR, 2);
+}
+_Static_assert(DOT_NR >= 2, "dot2 shares dot's accumulator array");
 
 #define COL_MR (COL_MV * VL)
 _Static_assert(COL_MR <= 32, "gemm.c packs column-kernel panels of at most 32 rows (COL_MR_MAX)");
@@ -298,6 +317,8 @@ const sn_kernels KNAME = {
     .dot_nr = DOT_NR,
     .dot_kv = VL,
     .dot = dot_kernel,
+    .dot2_mr = DOT2_MR,
+    .dot2 = dot2_kernel,
     .col_mr = COL_MR,
     .col_nr = COL_NR,
     .col = col_kernel,

@@ -32,6 +32,10 @@ typedef struct sn_kernels {
     int dot_mr, dot_nr, dot_kv;
     void (*dot)(int kp, const float *A, int lda, const float *B, int ldb,
                 float *C, int ldc, int accumulate, const sn_tile_ep *ep);
+    /* The same for a tile only 2 columns wide, dot2_mr rows (the direct kernel's tail). */
+    int dot2_mr;
+    void (*dot2)(int kp, const float *A, int lda, const float *B, int ldb,
+                 float *C, int ldc, int accumulate, const sn_tile_ep *ep);
     /* Column kernel, vectorised along m: C tile (col_mr x col_nr) (+)= A^T * B where A is
      * k x col_mr (lda, contiguous in m: op(A) = A^T as stored) and B is k x col_nr (ldb),
      * broadcast element by element. For C = A^T * B with a narrow n (the weight gradient
