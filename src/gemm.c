@@ -271,8 +271,9 @@ static void gemm_dot(const sn_kernels *kr, const gemm_args *g, float *ws)
  * more than the first-level DTLB holds, and the misses cost ~15% at one thread if every
  * column panel re-reads it. So the first tile of a row panel copies the rows it loads
  * into a contiguous COL_KC x col_mr panel on the thread's stack (16 KiB at col_mr = 32,
- * k = 128), and the other tiles read that. The ragged last row panel is packed up front
- * instead, zero-padded, so the kernel never sees a partial panel. */
+ * k = 128), and the other tiles read that. A last row panel of at most half height
+ * (784 = 24.5 x 32) runs on the half-height kernel; a ragged one is packed up front,
+ * zero-padded, so no kernel sees a partial panel. */
 enum { COL_KC = 128, COL_MR_MAX = 32 };
 
 static void gemm_col(const sn_kernels *kr, const gemm_args *g, float *ws)
@@ -303,26 +304,31 @@ static void gemm_col(const sn_kernels *kr, const gemm_args *g, float *ws)
         for (int p0 = 0; p0 < k; p0 += COL_KC) {
             const int kc = k - p0 < COL_KC ? k - p0 : COL_KC, last = p0 + COL_KC >= k;
             const int accumulate = g->accumulate || p0 > 0;
-            int packed = mi < mr;
+            /* A last panel of at most half height goes to the half-height kernel; one
+             * that is still ragged is packed up front, zero-padded to the kernel's rows. */
+            const int half = mi <= mr / 2, rows_p = half ? mr / 2 : mr;
+            int packed = mi < rows_p;
             if (packed)
                 for (int p = 0; p < kc; p++) {
-                    float *dst = Ap + (size_t)p * mr;
+                    float *dst = Ap + (size_t)p * rows_p;
                     memcpy(dst, g->A + (size_t)(p0 + p) * g->lda + i0, sizeof(float) * mi);
-                    memset(dst + mi, 0, sizeof(float) * (size_t)(mr - mi));
+                    memset(dst + mi, 0, sizeof(float) * (size_t)(rows_p - mi));
                 }
             for (int jp = jp_lo; jp < jp_hi; jp++) {
                 const int j0 = jp * nr, nj = g->n - j0 < nr ? g->n - j0 : nr;
                 const float *a = packed ? Ap : g->A + (size_t)p0 * g->lda + i0, *b = B + (size_t)p0 * ldb + j0;
-                const int lda = packed ? mr : g->lda;
+                const int lda = packed ? rows_p : g->lda;
                 float *pack = packed ? NULL : Ap;
                 float *c = g->C + (size_t)i0 * g->ldc + j0;
-                if (mi == mr && nj == nr) {
+                void (*kernel)(int, const float *, int, const float *, int, float *, int, int, const sn_tile_ep *,
+                               float *) = half ? kr->col_half : kr->col;
+                if (mi == rows_p && nj == nr) {
                     sn_tile_ep te;
-                    kr->col(kc, a, lda, b, ldb, c, g->ldc, accumulate, last ? tile_ep(g->ep, i0, j0, &te) : NULL, pack);
+                    kernel(kc, a, lda, b, ldb, c, g->ldc, accumulate, last ? tile_ep(g->ep, i0, j0, &te) : NULL, pack);
                 } else {
                     float tile[MAX_TILE];
                     load_edge(tile, nr, c, g->ldc, mi, nj, accumulate);
-                    kr->col(kc, a, lda, b, ldb, tile, nr, accumulate, NULL, pack);
+                    kernel(kc, a, lda, b, ldb, tile, nr, accumulate, NULL, pack);
                     store_edge(tile, nr, c, g->ldc, mi, nj);
                     if (last) apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
                 }

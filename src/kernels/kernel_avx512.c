@@ -89,8 +89,9 @@ static inline void transpose16(__m512 r[16])
 /* The column kernel's write-back: its accumulators are columns of C; transpose each
  * 16-row block in registers and store rows with a COL_NR-lane mask, instead of 320
  * scalar stores. */
-#define COL_STORE(acc, C, ldc, accumulate, ep) col_store(acc, C, ldc, accumulate, ep)
-static inline void col_store(__m512 acc[][2], float *C, int ldc, int accumulate, const sn_tile_ep *ep);
+#define COL_STORE(acc, C, ldc, accumulate, ep, mv) col_store(acc, C, ldc, accumulate, ep, mv)
+static inline __attribute__((always_inline)) void col_store(__m512 acc[][2], float *C, int ldc, int accumulate,
+                                                            const sn_tile_ep *ep, const int mv);
 
 /* narrow: 8 rows x 2 masked vectors = 16 accumulators (n = 25 in two vectors). */
 typedef __mmask16 vmask;
@@ -108,12 +109,13 @@ typedef __mmask16 vmask;
 #define ISA_LABEL "avx512"
 #include "kernel_template.h"
 
-static inline void col_store(__m512 acc[][2], float *C, int ldc, int accumulate, const sn_tile_ep *ep)
+static inline __attribute__((always_inline)) void col_store(__m512 acc[][2], float *C, int ldc, int accumulate,
+                                                            const sn_tile_ep *ep, const int mv)
 {
     const __mmask16 m = (__mmask16)((1u << COL_NR) - 1);
     if (!accumulate && !ep) { /* the weight gradient's case: straight-line stores, no branches */
 #pragma GCC unroll 2
-        for (int v = 0; v < COL_MV; v++) {
+        for (int v = 0; v < mv; v++) {
             __m512 r[16];
 #pragma GCC unroll 16
             for (int j = 0; j < 16; j++) r[j] = j < COL_NR ? acc[j][v] : _mm512_setzero_ps();
@@ -123,7 +125,7 @@ static inline void col_store(__m512 acc[][2], float *C, int ldc, int accumulate,
         }
         return;
     }
-    for (int v = 0; v < COL_MV; v++) {
+    for (int v = 0; v < mv; v++) {
         __m512 r[16];
         for (int j = 0; j < 16; j++) r[j] = j < COL_NR ? acc[j][v] : _mm512_setzero_ps();
         transpose16(r);

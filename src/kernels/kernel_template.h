@@ -112,48 +112,50 @@ _Static_assert(DOT_NR >= 2, "dot2 shares dot's accumulator array");
 #define COL_MR (COL_MV * VL)
 _Static_assert(COL_MR <= 32, "gemm.c packs column-kernel panels of at most 32 rows (COL_MR_MAX)");
 
-/* C (COL_MR x COL_NR, ldc) (+)= A (k x COL_MR, lda)^T * B (k x COL_NR, ldb). The
- * accumulators hold columns of C; the write-back transposes them (COL_STORE, per ISA,
- * or the portable scalar loop). pack != NULL: also copy the A rows it loads to pack
- * (k x COL_MR, contiguous), so the next column panels read A from there: the driver
- * packs A for free with the first tile of a row panel instead of in a separate pass. */
+/* C (mv*VL x COL_NR, ldc) (+)= A (k x mv*VL, lda)^T * B (k x COL_NR, ldb), mv = COL_MV, or
+ * COL_MV / 2 for the half-height panel at the end of an m that is an odd number of
+ * half panels (784 = 24.5 x 32). The accumulators hold columns of C; the write-back
+ * transposes them (COL_STORE, per ISA, or the portable scalar loop). pack != NULL: also
+ * copy the A rows it loads to pack (k x mv*VL, contiguous), so the next column panels
+ * read A from there: the driver packs A for free with the first tile of a row panel
+ * instead of in a separate pass. */
 static inline __attribute__((always_inline)) void col_body(int k, const float *restrict A, int lda,
                                                            const float *restrict B, int ldb, float *restrict C,
                                                            int ldc, int accumulate, const sn_tile_ep *ep,
-                                                           float *restrict pack)
+                                                           float *restrict pack, const int mv)
 {
     vec acc[COL_NR][COL_MV];
 #pragma GCC unroll 16
     for (int j = 0; j < COL_NR; j++)
 #pragma GCC unroll 8
-        for (int v = 0; v < COL_MV; v++)
+        for (int v = 0; v < mv; v++)
             acc[j][v] = VZERO();
 
     for (int p = 0; p < k; p++) {
         vec a[COL_MV];
 #pragma GCC unroll 8
-        for (int v = 0; v < COL_MV; v++) {
+        for (int v = 0; v < mv; v++) {
             a[v] = VLOAD(A + (size_t)p * lda + v * VL);
-            if (pack) VSTORE(pack + (size_t)p * COL_MR + v * VL, a[v]);
+            if (pack) VSTORE(pack + (size_t)p * mv * VL + v * VL, a[v]);
         }
 #pragma GCC unroll 16
         for (int j = 0; j < COL_NR; j++) {
             vec b = VBCAST(B[(size_t)p * ldb + j]);
 #pragma GCC unroll 8
-            for (int v = 0; v < COL_MV; v++)
+            for (int v = 0; v < mv; v++)
                 acc[j][v] = VFMA(a[v], b, acc[j][v]);
         }
     }
 #ifdef COL_STORE
-    COL_STORE(acc, C, ldc, accumulate, ep);
+    COL_STORE(acc, C, ldc, accumulate, ep, mv);
 #else
     float tmp[COL_NR][COL_MR];
 #pragma GCC unroll 16
     for (int j = 0; j < COL_NR; j++)
 #pragma GCC unroll 8
-        for (int v = 0; v < COL_MV; v++)
+        for (int v = 0; v < mv; v++)
             VSTORE(&tmp[j][v * VL], acc[j][v]);
-    for (int i = 0; i < COL_MR; i++)
+    for (int i = 0; i < mv * VL; i++)
         for (int j = 0; j < COL_NR; j++) {
             float *c = C + (size_t)i * ldc + j;
             float r = accumulate ? *c + tmp[j][i] : tmp[j][i];
@@ -165,9 +167,17 @@ static inline __attribute__((always_inline)) void col_body(int k, const float *r
 static void col_kernel(int k, const float *restrict A, int lda, const float *restrict B, int ldb,
                        float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep, float *restrict pack)
 {
-    if (pack) col_body(k, A, lda, B, ldb, C, ldc, accumulate, ep, pack);
-    else col_body(k, A, lda, B, ldb, C, ldc, accumulate, ep, NULL);
+    if (pack) col_body(k, A, lda, B, ldb, C, ldc, accumulate, ep, pack, COL_MV);
+    else col_body(k, A, lda, B, ldb, C, ldc, accumulate, ep, NULL, COL_MV);
 }
+
+static void col_half_kernel(int k, const float *restrict A, int lda, const float *restrict B, int ldb,
+                            float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep, float *restrict pack)
+{
+    if (pack) col_body(k, A, lda, B, ldb, C, ldc, accumulate, ep, pack, COL_MV / 2);
+    else col_body(k, A, lda, B, ldb, C, ldc, accumulate, ep, NULL, COL_MV / 2);
+}
+_Static_assert(COL_MV % 2 == 0, "the half-height column panel is COL_MV / 2 vectors");
 
 #define NAR_NR (NAR_NV * VL)
 
@@ -322,6 +332,7 @@ const sn_kernels KNAME = {
     .col_mr = COL_MR,
     .col_nr = COL_NR,
     .col = col_kernel,
+    .col_half = col_half_kernel,
     .dir_mr = DIR_MR,
     .dir_nr = DIR_NR,
     .dir = dir_kernel,

@@ -45,6 +45,9 @@ typedef struct sn_kernels {
     int col_mr, col_nr;
     void (*col)(int k, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
                 int accumulate, const sn_tile_ep *ep, float *pack);
+    /* The same for a half-height panel, col_mr / 2 rows (m = 784 ends in one). */
+    void (*col_half)(int k, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
+                     int accumulate, const sn_tile_ep *ep, float *pack);
 
     /* Direct kernel, vectorised along n like the outer one but reading both operands in
      * place: C tile (dir_mr x dir_nr) (+)= A (dir_mr rows, lda, broadcast element by
