@@ -6,6 +6,7 @@
 
 #include <math.h>
 
+#include "kernels/kernels.h"
 #include "scratchnet/gemm.h"
 
 #ifdef _OPENMP
@@ -70,9 +71,13 @@ void sn_linear_backward(float *dX, float *dW, float *db, const float *dY, const 
     if (dX) sn_linear_backward_input(dX, dY, W, mask, B, in, out, ws);
 }
 
+enum { SOFTMAX_SCRATCH = 64 }; /* exponentials per chunk when there is no dZ to keep them in */
+
 void sn_softmax_xent(float *dZ, float *loss, uint8_t *correct, const float *Z,
                      const uint8_t *y, int B, int C, float grad_scale)
 {
+    const sn_kernels *kr = sn_kernels_active();
+    float scratch[SOFTMAX_SCRATCH];
     for (int r = 0; r < B; r++) {
         const float *z = Z + (size_t)r * C;
         int arg = 0;
@@ -83,10 +88,15 @@ void sn_softmax_xent(float *dZ, float *loss, uint8_t *correct, const float *Z,
          * logits, and the largest term is exactly 1, so the sum is never 0. */
         float sum = 0.0f;
         float *d = dZ ? dZ + (size_t)r * C : NULL;
-        for (int k = 0; k < C; k++) {
-            float e = expf(z[k] - mx);
-            sum += e;
-            if (d) d[k] = e; /* kept for the gradient: one exp per logit */
+        if (d) { /* kept for the gradient: one exp per logit */
+            kr->exp_shifted(d, z, mx, C);
+            for (int k = 0; k < C; k++) sum += d[k];
+        } else {
+            for (int k0 = 0; k0 < C; k0 += SOFTMAX_SCRATCH) {
+                const int kn = C - k0 < SOFTMAX_SCRATCH ? C - k0 : SOFTMAX_SCRATCH;
+                kr->exp_shifted(scratch, z + k0, mx, kn);
+                for (int k = 0; k < kn; k++) sum += scratch[k];
+            }
         }
         loss[r] = logf(sum) - (z[y[r]] - mx);
         if (correct) correct[r] = (uint8_t)(arg == y[r]);

@@ -12,6 +12,14 @@ typedef __m256 vec;
 #define VBCAST(x) _mm256_set1_ps(x)
 #define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define VADD(a, b) _mm256_add_ps((a), (b))
+#define VSUB(a, b) _mm256_sub_ps((a), (b))
+#define VMAX(c, x) _mm256_max_ps((c), (x)) /* returns x if x is NaN */
+#define VMIN(c, x) _mm256_min_ps((c), (x))
+#define VROUND(x) _mm256_round_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+/* y * 2^n for integral n in [-126, 127]: n + 127 in the exponent field of a float. */
+#define VSCALE2(y, n)                                                                                  \
+    _mm256_mul_ps((y), _mm256_castsi256_ps(_mm256_slli_epi32(                                        \
+                           _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)))
 #define VMUL(a, b) _mm256_mul_ps((a), (b))
 #define VDIV(a, b) _mm256_div_ps((a), (b))
 #define VSQRT(a) _mm256_sqrt_ps(a)

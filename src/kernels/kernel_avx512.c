@@ -16,6 +16,11 @@ typedef __m512 vec;
 #define VBCAST(x) _mm512_set1_ps(x)
 #define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define VADD(a, b) _mm512_add_ps((a), (b))
+#define VSUB(a, b) _mm512_sub_ps((a), (b))
+#define VMAX(c, x) _mm512_max_ps((c), (x)) /* returns x if x is NaN */
+#define VMIN(c, x) _mm512_min_ps((c), (x))
+#define VROUND(x) _mm512_roundscale_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define VSCALE2(y, n) _mm512_scalef_ps((y), (n))
 #define VHSUM(v) _mm512_reduce_add_ps(v)
 #define VMUL(a, b) _mm512_mul_ps((a), (b))
 #define VDIV(a, b) _mm512_div_ps((a), (b))

@@ -9,6 +9,11 @@ typedef float vec;
 #define VFMA(a, b, c) ((c) + (a) * (b))
 #include <math.h>
 #define VADD(a, b) ((a) + (b))
+#define VSUB(a, b) ((a) - (b))
+#define VMAX(c, x) ((c) > (x) ? (c) : (x)) /* x if x is NaN */
+#define VMIN(c, x) ((c) < (x) ? (c) : (x))
+#define VROUND(x) rintf(x)
+#define VSCALE2(y, n) ldexpf((y), (int)(n))
 #define VHSUM(v) (v)
 #define VMUL(a, b) ((a) * (b))
 #define VDIV(a, b) ((a) / (b))

@@ -8,6 +8,7 @@
  *   VLOADM(p, m), VSTOREM(p, m, v): loads/stores of those lanes only (others read as 0,
  *                  never touched: no fault past the end of a row)
  *   NAR_MR, NAR_NV narrow tile: NAR_MR rows x up to NAR_NV * VL columns
+ *   VMAX(c, x), VMIN(c, x) (x NaN -> x), VROUND(x) to nearest integer, VSCALE2(y, n) y * 2^n
  * The loops over tile rows/vectors have constant trip counts and are fully unrolled,
  * so the accumulators live in registers. */
 #include <math.h>
@@ -260,6 +261,41 @@ static void narrow_kernel(int k, int nc, const float *restrict A, int lda, int a
 }
 _Static_assert(NAR_NV == 1 || NAR_NV == 2 || NAR_NV == 4, "narrow_kernel has copies for 1, 2 and 4 vectors");
 
+/* exp(x), vectorised: x = n ln2 + r with |r| <= ln2 / 2 (Cody-Waite: ln2 in two parts),
+ * exp(r) by Cephes' degree-6 polynomial, times 2^n. Relative error below 2^-22 (the
+ * tests measure it against double exp); x is clamped to [-87.3, 88.3] so that 2^n stays
+ * a normal float: exp(-1e30) gives ~1e-38, not 0. NaN stays NaN (a diverged logit must
+ * show in the loss). glibc's expf is a call per element: the softmax of a batch spent
+ * more time in it than in the two small layers' products together. */
+static inline vec vexp(vec x)
+{
+    x = VMAX(VBCAST(-87.3f), x);
+    x = VMIN(VBCAST(88.3f), x);
+    const vec n = VROUND(VMUL(x, VBCAST(1.44269504088896341f)));
+    vec r = VFMA(n, VBCAST(-0.693359375f), x);
+    r = VFMA(n, VBCAST(2.12194440e-4f), r);
+    vec y = VBCAST(1.9875691500e-4f);
+    y = VFMA(y, r, VBCAST(1.3981999507e-3f));
+    y = VFMA(y, r, VBCAST(8.3334519073e-3f));
+    y = VFMA(y, r, VBCAST(4.1665795894e-2f));
+    y = VFMA(y, r, VBCAST(1.6666665459e-1f));
+    y = VFMA(y, r, VBCAST(5.0000001201e-1f));
+    y = VFMA(y, VMUL(r, r), VADD(r, VBCAST(1.0f)));
+    return VSCALE2(y, n);
+}
+
+/* dst[k] = exp(z[k] - shift) for k < n (dst may be z). */
+static void exp_shifted(float *dst, const float *z, float shift, int n)
+{
+    const vec s = VBCAST(shift);
+    int k = 0;
+    for (; k + VL <= n; k += VL) VSTORE(dst + k, vexp(VSUB(VLOAD(z + k), s)));
+    if (k < n) {
+        const vmask m = VMASK(n - k);
+        VSTOREM(dst + k, m, vexp(VSUB(VLOADM(z + k, m), s)));
+    }
+}
+
 /* ---- element-wise --------------------------------------------------------------- */
 /* The scalar tails use the same fused multiply-add as the vector bodies (SFMA), so an
  * element's result does not depend on whether it falls in a body or a tail: updates can
@@ -339,6 +375,7 @@ const sn_kernels KNAME = {
     .nar_mr = NAR_MR,
     .nar_nr = NAR_NR,
     .narrow = narrow_kernel,
+    .exp_shifted = exp_shifted,
     .u8_to_f32 = u8_to_f32,
     .sgd = sgd_update,
     .momentum = momentum_update,

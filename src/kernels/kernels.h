@@ -66,6 +66,9 @@ typedef struct sn_kernels {
     void (*narrow)(int k, int nc, const float *A, int lda, int at, const float *B, int ldb, float *C, int ldc,
                    int accumulate, const sn_tile_ep *ep);
 
+    /* dst[k] = exp(z[k] - shift), k < n: the softmax's exponentials (see vexp). */
+    void (*exp_shifted)(float *dst, const float *z, float shift, int n);
+
     /* Element-wise work of a training step, vectorised with the same ISA. */
     void (*u8_to_f32)(float *dst, const uint8_t *src, long n, float scale);
     void (*sgd)(float *w, const float *g, long n, float lr);
