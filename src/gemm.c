@@ -31,6 +31,9 @@ static size_t round_up(size_t x, size_t to)
 /* Narrow outputs (n <= SMALL_N) are what padding to a vector width hurts most. */
 enum { SMALL_N = 64 };
 
+/* Multiply-adds below which sn_gemm_ws does not open a team (see there). */
+#define TEAM_MIN_FMAS (1 << 20)
+
 typedef enum gemm_alg { ALG_DOT, ALG_COL, ALG_SPLITN, ALG_NARROW, ALG_OUTER } gemm_alg;
 
 /* Below this k a product is too short to amortise packing or horizontal sums. */
@@ -621,8 +624,11 @@ void sn_gemm_ws(sn_trans ta, sn_trans tb, int m, int n, int k, const float *A, i
     (void)sn_kernels_active(); /* initialise before any team reads it */
 #ifdef _OPENMP
     /* omp_get_level, not omp_in_parallel: a one-thread team is an inactive region, and
-     * opening a nested team inside it would oversubscribe the machine. */
-    if (omp_get_level() == 0) {
+     * opening a nested team inside it would oversubscribe the machine. A product below
+     * TEAM_MIN_FMAS runs on the calling thread: opening a team costs ~1 us with one
+     * thread and ~2.5 us with two (measured), more than splitting such a product saves.
+     * The bits are the same either way. */
+    if (omp_get_level() == 0 && omp_get_max_threads() > 1 && (double)m * n * k >= TEAM_MIN_FMAS) {
 #pragma omp parallel
         gemm_body(&g, ws);
         return;

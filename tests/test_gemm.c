@@ -168,6 +168,17 @@ static void check_threads_identical(sn_trans ta, sn_trans tb, int m, int n, int 
     }
     cr_assert(memcmp(C[0], C[1], (size_t)m * n * 4) == 0, "1 vs 2 threads differ: op %d%d %dx%dx%d", ta, tb, m, n, k);
     cr_assert(memcmp(C[0], C[2], (size_t)m * n * 4) == 0, "1 vs 3 threads differ: op %d%d %dx%dx%d", ta, tb, m, n, k);
+    /* sn_gemm runs small products on one thread; called from inside a team (work-shared,
+     * as the trainer's layers do), every product is split, whatever its size. */
+    float *ws = aligned_alloc(64, (sn_gemm_workspace(ta, tb, m, n, k) * 4 + 127) / 64 * 64);
+    for (int t = 2; t <= 3; t++) {
+        memset(C[1], 0xff, (size_t)m * n * 4);
+#pragma omp parallel num_threads(t)
+        sn_gemm_ws(ta, tb, m, n, k, A, ta == SN_N ? k : m, B, tb == SN_N ? n : k, 0.0f, C[1], n, NULL, ws);
+        cr_assert(memcmp(C[0], C[1], (size_t)m * n * 4) == 0, "1 vs a team of %d differ: op %d%d %dx%dx%d", t, ta, tb,
+                  m, n, k);
+    }
+    free(ws);
     free(A), free(B), free(C[0]), free(C[1]), free(C[2]);
 #else
     (void)ta, (void)tb, (void)m, (void)n, (void)k;
@@ -220,12 +231,14 @@ static void check_done_hook(sn_trans ta, sn_trans tb, int m, int n, int k, int t
     tu_fill(B, b_n, 4);
     done_log log = { C, seen, value };
     sn_epilogue ep = { .done = log_done, .user = &log };
-#ifdef _OPENMP
-    omp_set_num_threads(threads);
-#else
+#ifndef _OPENMP
     (void)threads;
 #endif
-    cr_assert_eq(sn_gemm(ta, tb, m, n, k, A, ta == SN_N ? k : m, B, tb == SN_N ? n : k, 0.0f, C, n, &ep), SN_OK);
+    float *ws = aligned_alloc(64, (sn_gemm_workspace(ta, tb, m, n, k) * 4 + 127) / 64 * 64);
+    /* Inside a team (work-shared), so that small products are split too. */
+#pragma omp parallel num_threads(threads)
+    sn_gemm_ws(ta, tb, m, n, k, A, ta == SN_N ? k : m, B, tb == SN_N ? n : k, 0.0f, C, n, &ep, ws);
+    free(ws);
     for (size_t i = 0; i < c_n; i++) {
         cr_assert_eq(seen[i], 1, "op %d%d %dx%dx%d threads=%d: element %zu handed over %d times", ta, tb, m, n, k,
                      threads, i, seen[i]);
