@@ -348,6 +348,29 @@ static void gemm_col(const sn_kernels *kr, const gemm_args *g, float *ws)
 
 /* ---- nn with a narrow n and a long k: direct kernel + dot tail ------------------- */
 
+/* The last, partial row panel of op(A), rows m - medge .. m - 1, zero-padded to mr rows:
+ * dst is mr x k for a row-major A, k x mr for A stored k x m (op(A) = A^T). Work-shared;
+ * the caller syncs the team. */
+static void pack_a_edge(const gemm_args *g, float *dst, int mr, int medge)
+{
+    const int k = g->k, i0 = g->m - medge;
+    if (g->ta == SN_N) {
+        FOR_SHARE(g, r, mr)
+        {
+            if (r < medge)
+                memcpy(dst + (size_t)r * k, g->A + (size_t)(i0 + r) * g->lda, sizeof(float) * k);
+            else
+                memset(dst + (size_t)r * k, 0, sizeof(float) * k);
+        }
+    } else {
+        FOR_SHARE(g, p, k)
+        {
+            memcpy(dst + (size_t)p * mr, g->A + (size_t)p * g->lda + i0, sizeof(float) * medge);
+            memset(dst + (size_t)p * mr + medge, 0, sizeof(float) * (size_t)(mr - medge));
+        }
+    }
+}
+
 /* The 1-2 columns the direct kernel's tiles leave (n = 50 = 48 + 2), for rows [i0, i0 + mi)
  * of a direct tile: dot2 tiles run right after that direct tile, while its rows of A are
  * in L1. (A separate pass would pad them to the dot kernel's 5 columns and read all of
@@ -384,16 +407,7 @@ static void gemm_splitn(const sn_kernels *kr, const gemm_args *g, float *ws)
                           mr % kr->dot2_mr == 0;
     float *Ae = ws; /* the last, partial row panel of A, zero-padded (mr x k) */
     float *Bt = ws + round_up((size_t)mr * k, 16);
-    if (panels_n && medge) {
-        FOR_SHARE(g, r, mr)
-        {
-            float *dst = Ae + (size_t)r * k;
-            if (r < medge)
-                memcpy(dst, g->A + (size_t)(g->m - medge + r) * g->lda, sizeof(float) * k);
-            else
-                memset(dst, 0, sizeof(float) * k);
-        }
-    }
+    if (panels_n && medge) pack_a_edge(g, Ae, mr, medge);
     if (fuse_tail) {
         FOR_SHARE(g, j, 2) { pack_row(Bt + (size_t)j * k, g->B + n_main, g->ldb, j, g->n - n_main, k, k, 1); }
     }
@@ -455,22 +469,7 @@ static void gemm_narrow(const sn_kernels *kr, const gemm_args *g, float *ws)
         }
         B = Bt, ldb = n;
     }
-    if (medge && !at) {
-        FOR_SHARE(g, r, mr)
-        {
-            float *dst = Ae + (size_t)r * k;
-            if (r < medge)
-                memcpy(dst, g->A + (size_t)(g->m - medge + r) * g->lda, sizeof(float) * k);
-            else
-                memset(dst, 0, sizeof(float) * k);
-        }
-    } else if (medge) {
-        FOR_SHARE(g, p, k)
-        {
-            memcpy(Ae + (size_t)p * mr, g->A + (size_t)p * g->lda + (g->m - medge), sizeof(float) * medge);
-            memset(Ae + (size_t)p * mr + medge, 0, sizeof(float) * (size_t)(mr - medge));
-        }
-    }
+    if (medge) pack_a_edge(g, Ae, mr, medge);
     if (medge || g->tb == SN_T) team_sync(g);
     const int panels_m = (g->m + mr - 1) / mr, panels_n = (n + nb - 1) / nb;
     FOR_SHARE(g, t, panels_m * panels_n)

@@ -263,8 +263,8 @@ static void update_now(void *user, float *g, int n)
  * layer's dW by input blocks, on their owners; small layers as whole tasks for single
  * threads (nowait); other large layers split by rows of dW, each thread running its own
  * product without a barrier. With apply_update, each finished piece is consumed by the
- * optimiser on the thread that computed it, in its cache: safe, because phase 2 has read
- * every weight already. */
+ * optimiser on the thread that computed it, in its cache: safe, because phases 1 and 2
+ * have read every weight already. */
 static void weight_gradients(sn_trainer *t, int n, int apply_update)
 {
     const sn_mlp *m = t->model;
