@@ -1,12 +1,16 @@
-/* The GEMM driver: picks an algorithm from the transposes, packs zero-padded panels,
- * splits the tiles of C over OpenMP threads, and applies the fused epilogue.
+/* The GEMM driver: picks an algorithm from the transposes and sizes, packs zero-padded
+ * panels where a kernel needs them, splits the tiles of C over OpenMP threads, and
+ * applies the fused epilogue.
  *
- * Two microkernel shapes, because the MLP's products are skinny:
- *  - op = nt (C = A * B^T, both operands contiguous in k): the forward pass
- *    Y = X * W^T with k = 784. The dot kernel vectorises along k, so the narrow
- *    output dimension (50, 25, 10) is never padded to a vector width.
- *  - everything else (nn: dX = dY * W, tn: dW = dY^T * X): the BLIS-style outer-product
- *    kernel vectorises along n (784 wide here) with KC-blocked, k-major packed panels.
+ * The MLP's products are skinny (n = 50, 25, 10; k = 784 or the batch), so the choice
+ * (choose()) is about which dimension to vectorise and where padding wastes work:
+ *  - direct (nn, n <= 64, long k: the forward pass X * W with W in x out): n-vectorised
+ *    8 x 48 tiles reading both operands in place; the 1-2 leftover columns as dot2 tiles;
+ *  - column (tn, n <= 64: the weight gradient X^T * dY): m-vectorised 32 x 10 tiles,
+ *    written back through an in-register transpose;
+ *  - narrow (the small layers, k < 64 or m, n <= 64): masked tiles, no packing;
+ *  - dot (nt with a long k): k-vectorised, one horizontal sum per element;
+ *  - outer (everything else): BLIS-style, KC-blocked packed panels.
  * Threads split tiles of C (rows x columns), never k: each element is computed by the
  * same instruction sequence whatever the thread count, hence bit-identical results. */
 #include <stdint.h>
@@ -51,7 +55,7 @@ static gemm_alg choose(const sn_kernels *kr, sn_trans ta, sn_trans tb, int m, in
     /* nt: the dot kernel when k is long enough to amortise its horizontal sums. */
     if (ta == SN_N && tb == SN_T) return k >= SHORT_K ? ALG_DOT : ALG_OUTER;
     if (ta == SN_N && tb == SN_N && n <= SMALL_N) return ALG_SPLITN; /* direct + dot tail */
-    if (ta == SN_T && tb == SN_N && n <= SMALL_N) return ALG_COL;               /* A^T rows are m-vectors */
+    if (ta == SN_T && tb == SN_N && n <= SMALL_N) return ALG_COL;    /* A^T rows are m-vectors */
     return ALG_OUTER;
 }
 
@@ -403,13 +407,16 @@ static void gemm_splitn(const sn_kernels *kr, const gemm_args *g, float *ws)
     const int panels_m = (g->m + mr - 1) / mr, panels_n = n_main / nr;
     /* A 1-2 column tail goes with the direct tiles (dot2 reads A's rows in place, so k
      * must be whole vectors); any other tail is a separate dot product afterwards. */
-    const int fuse_tail = panels_n && g->n - n_main > 0 && g->n - n_main <= 2 && k % kr->dot_kv == 0 &&
-                          mr % kr->dot2_mr == 0;
+    const int fuse_tail =
+        panels_n && g->n - n_main > 0 && g->n - n_main <= 2 && k % kr->dot_kv == 0 && mr % kr->dot2_mr == 0;
     float *Ae = ws; /* the last, partial row panel of A, zero-padded (mr x k) */
     float *Bt = ws + round_up((size_t)mr * k, 16);
     if (panels_n && medge) pack_a_edge(g, Ae, mr, medge);
     if (fuse_tail) {
-        FOR_SHARE(g, j, 2) { pack_row(Bt + (size_t)j * k, g->B + n_main, g->ldb, j, g->n - n_main, k, k, 1); }
+        FOR_SHARE(g, j, 2)
+        {
+            pack_row(Bt + (size_t)j * k, g->B + n_main, g->ldb, j, g->n - n_main, k, k, 1);
+        }
     }
     if ((panels_n && medge) || fuse_tail) team_sync(g);
     FOR_SHARE(g, t, panels_m * panels_n)
