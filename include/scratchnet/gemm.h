@@ -48,9 +48,11 @@ const char *sn_isa_name(sn_isa isa);
 size_t sn_gemm_workspace(sn_trans ta, sn_trans tb, int m, int n, int k);
 
 /* The tuned product. ws holds sn_gemm_workspace() floats, 64-byte aligned, shared by
- * all threads. Called outside a parallel region it opens one (OpenMP); called inside
- * one, every thread of the team must call it with the same arguments (orphaned
- * work-sharing), which lets a whole training step run in a single parallel region. */
+ * all threads. Called outside a parallel region it opens one (OpenMP), unless the
+ * product is under 2^20 multiply-adds: those run on the calling thread, as opening a
+ * team costs more than splitting them saves. Called inside one, every thread of the team
+ * must call it with the same arguments (orphaned work-sharing), which lets a whole
+ * training step run in a single parallel region. The bits never depend on the team. */
 void sn_gemm_ws(sn_trans ta, sn_trans tb, int m, int n, int k,
                 const float *A, int lda, const float *B, int ldb,
                 float beta, float *C, int ldc, const sn_epilogue *ep, float *ws);
