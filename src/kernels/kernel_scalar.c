@@ -13,7 +13,12 @@ typedef float vec;
 #define VMAX(c, x) ((c) > (x) ? (c) : (x)) /* x if x is NaN */
 #define VMIN(c, x) ((c) < (x) ? (c) : (x))
 #define VROUND(x) rintf(x)
-#define VSCALE2(y, n) ldexpf((y), (int)(n))
+/* y * 2^n; n is NaN only when y is (a NaN logit), and converting NaN to int is undefined. */
+static inline float scale2(float y, float n)
+{
+    return isnan(n) ? y : ldexpf(y, (int)n);
+}
+#define VSCALE2(y, n) scale2((y), (n))
 #define VHSUM(v) (v)
 #define VMUL(a, b) ((a) * (b))
 #define VDIV(a, b) ((a) / (b))
