@@ -150,10 +150,29 @@ static void input_block(int in, int b, int *k0, int *k1)
     *k1 = b + 1 == SN_INPUT_BLOCKS ? in : (int)((long)in * (b + 1) / SN_INPUT_BLOCKS) & ~15;
 }
 
-/* Blocks of thread tid in a team of nth: contiguous, so a thread's pixels are too. */
+/* The preferred owner of block b in a team of nth: contiguous blocks per thread, so a
+ * thread's pixels are too, and the same thread every step, so its rows of W1 and their
+ * optimiser state stay in its caches. */
 static int block_owner(int b, int nth)
 {
     return (int)((long)b * nth / SN_INPUT_BLOCKS);
+}
+
+/* Claims block b for this step; 0 if another thread has it already. */
+static int claim_block(sn_trainer *t, int b)
+{
+    int taken;
+#pragma omp atomic capture
+    {
+        taken = t->block_claimed[b];
+        t->block_claimed[b] = 1;
+    }
+    return !taken;
+}
+
+static void unclaim_blocks(sn_trainer *t)
+{
+    for (int b = 0; b < SN_INPUT_BLOCKS; b++) t->block_claimed[b] = 0;
 }
 
 static void team_info(int *tid, int *nth)
@@ -191,8 +210,15 @@ static void input_blocks_forward(sn_trainer *t, const sn_dataset *ds, int first,
         sn_team_rows(n, &r0, &rows);
         for (int r = r0; r < r0 + rows; r++) c->y[r] = ds->labels[t->order[first + r]];
     }
-    for (int b = 0; b < SN_INPUT_BLOCKS; b++) {
-        if (block_owner(b, nth) != tid) continue;
+    /* Its own blocks first, in order; then, having finished, any block of another
+     * thread not yet started, from the last (the owner takes its blocks in order). On
+     * this shared machine a neighbour on a core's other hyperthread can slow one thread
+     * for seconds; the other then takes over a block instead of waiting at the barrier.
+     * Who computes a block never changes its bits. */
+    for (int i = 0; i < 2 * SN_INPUT_BLOCKS; i++) {
+        const int b = i < SN_INPUT_BLOCKS ? i : 2 * SN_INPUT_BLOCKS - 1 - i;
+        if ((i < SN_INPUT_BLOCKS) != (block_owner(b, nth) == tid) || !claim_block(t, b)) continue;
+        t->block_thread[b] = tid;
         int k0, k1;
         input_block(in, b, &k0, &k1);
         /* No software prefetch of the next batch: its images are 128 random pages of a
@@ -275,7 +301,7 @@ static void weight_gradients(sn_trainer *t, int n, int apply_update)
     int tid, nth;
     team_info(&tid, &nth);
     for (int b = 0; b < SN_INPUT_BLOCKS; b++) {
-        if (block_owner(b, nth) != tid) continue;
+        if (t->block_thread[b] != tid) continue; /* the thread that has its pixels */
         const int in = m->sizes[0], out = m->sizes[1];
         int k0, k1;
         input_block(in, b, &k0, &k1);
@@ -329,6 +355,7 @@ static void step_phases(sn_trainer *t, const sn_dataset *ds, int first, int n, i
 
 double sn_trainer_gradient(sn_trainer *t, int n)
 {
+    unclaim_blocks(t);
 #pragma omp parallel num_threads(t->cfg.threads)
     step_phases(t, NULL, 0, n, 0);
     double sum = 0.0;
@@ -367,6 +394,7 @@ int sn_train_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st,
         sn_opt_prepare(&t->opt);
         const int team = step_threads(t->cfg.threads, n);
         (void)team; /* unused in a serial build */
+        unclaim_blocks(t);
         double t0 = sn_now();
 #pragma omp parallel num_threads(team)
         train_step(t, ds, first, n);

@@ -52,6 +52,8 @@ typedef struct sn_trainer {
     float *dact[SN_MAX_LAYERS + 1]; /* dLoss/d(activation) per layer, batch x size */
     float *partial;         /* SN_INPUT_BLOCKS first-layer partial products, batch x sizes[1] */
     float *xblock;          /* the batch's inputs by pixel block: block b is batch x its width */
+    int block_claimed[SN_INPUT_BLOCKS]; /* this step: taken by a thread (phase 1) */
+    int block_thread[SN_INPUT_BLOCKS];  /* this step: the thread that took block b */
     void *dblock;
     sn_forward_ctx fwd;     /* activations, workspace, loss buffer */
 } sn_trainer;
