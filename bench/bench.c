@@ -1,9 +1,41 @@
 /* bench: the benchmark harness (see shared/CLI.md and README). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
 #include "cli.h"
+
+const char *bench_set_openblas_coretype(void)
+{
+    static char account[256];
+    const char *want = NULL;
+#if defined(__x86_64__) || defined(__i386__)
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        want = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        want = "Haswell";
+#endif
+    const char *before = getenv("OPENBLAS_CORETYPE");
+    if (!want) {
+        snprintf(account, sizeof account, "OPENBLAS_CORETYPE=%s (no AVX2/AVX-512 family to force on this CPU)",
+                 before ? before : "unset: OpenBLAS autodetects");
+        return account;
+    }
+    char prev[64];
+    snprintf(prev, sizeof prev, "%s", before ? before : "");
+    setenv("OPENBLAS_CORETYPE", want, 1);
+    if (!prev[0])
+        snprintf(account, sizeof account, "OPENBLAS_CORETYPE=%s (set by bench: the best kernels for this CPU)", want);
+    else if (strcmp(prev, want) != 0)
+        snprintf(account, sizeof account,
+                 "OPENBLAS_CORETYPE=%s (set by bench: the best kernels for this CPU; the environment's %s overridden)",
+                 want, prev);
+    else
+        snprintf(account, sizeof account, "OPENBLAS_CORETYPE=%s (the best kernels for this CPU)", want);
+    return account;
+}
 
 int main(int argc, char **argv)
 {

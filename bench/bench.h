@@ -12,4 +12,11 @@ int bench_peers_main(int argc, char **argv);
 /* '#' lines for the top of a CSV: commit, compiler, flags, CPU, ISA, threads, date. */
 void bench_write_provenance(FILE *f, const char *what);
 
+/* Race OpenBLAS at its best: set OPENBLAS_CORETYPE to the strongest kernel family this
+ * CPU runs (SkylakeX with AVX-512, Haswell with AVX2+FMA), overriding any value already in
+ * the environment, before OpenBLAS loads. Debian's 0.3.21 autodetects Sapphire Rapids as
+ * Prescott, and an environment may preset a weaker family (Haswell runs the MLP shapes at
+ * ~60% of SkylakeX on an AVX-512 CPU). Returns a one-line account for the output. */
+const char *bench_set_openblas_coretype(void);
+
 #endif

@@ -217,8 +217,6 @@ int bench_gemm_main(int argc, char **argv)
         fprintf(csv, "case,op,m,n,k,what,isa,threads,gflops,residual\n");
     }
 
-    /* Race the peers at their best: Debian's OpenBLAS 0.3.21 misdetects Sapphire Rapids
-     * as Prescott (3-5x slower) unless told the core type. Set before it loads. */
     blas_lib libs[2];
     int nlibs = 0;
 #ifdef SN_NO_BLAS_COMPARE
@@ -226,13 +224,11 @@ int bench_gemm_main(int argc, char **argv)
     no_blas = 1;
 #endif
     if (!no_blas) {
-        const char *prev = getenv("OPENBLAS_CORETYPE");
-        if (!prev) setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+        const char *coretype = bench_set_openblas_coretype();   /* before OpenBLAS loads */
         static const char *const ob[] = { "libopenblas.so.0", "libopenblas.so", NULL };
         static const char *const bl[] = { "libblis.so.4", "libblis.so", NULL };
         if (load_blas(&libs[nlibs], "openblas", ob, "openblas_set_num_threads")) {
-            printf("# openblas: loaded with OPENBLAS_CORETYPE=%s%s\n", getenv("OPENBLAS_CORETYPE"),
-                   prev ? " (from the environment)" : " (set by bench: its autodetection picks Prescott on this CPU)");
+            printf("# openblas: loaded with %s\n", coretype);
             nlibs++;
         } else {
             printf("# openblas: not installed (apt-get install libopenblas-dev) - no openblas rows\n");

@@ -1,7 +1,7 @@
 /* bench --peers: the same network and hyperparameters in NumPy and PyTorch (our own
  * scripts in bench/peers/), measured in the same run as scratchnet, one table.
- * OpenBLAS (under NumPy and PyTorch) gets OPENBLAS_CORETYPE=SkylakeX on this CPU so
- * that we race the peers at their best; the table says so. */
+ * OpenBLAS (under NumPy and PyTorch) gets the strongest OPENBLAS_CORETYPE for the CPU
+ * (bench_set_openblas_coretype) so that we race the peers at their best; the table says so. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -45,7 +45,7 @@ static int run_peer(const char *script, const char *data, int epochs, int batch,
      * a pyenv or venv earlier in PATH would hide. */
     const char *python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
     snprintf(cmd, sizeof cmd,
-             "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX} OMP_NUM_THREADS=%d OPENBLAS_NUM_THREADS=%d "
+             "OMP_NUM_THREADS=%d OPENBLAS_NUM_THREADS=%d "
              "%s '%s' --data '%s' --epochs %d --batch %d --threads %d 2>&1",
              threads, threads, python, path, data, epochs, batch, threads);
     FILE *p = popen(cmd, "r");
@@ -115,6 +115,7 @@ int bench_peers_main(int argc, char **argv)
     }
     sn_error err;
     if (sn_isa_init(&err)) { fprintf(stderr, "bench: %s\n", err.msg); return EXIT_USAGE; }
+    const char *coretype = bench_set_openblas_coretype();   /* inherited by the peers' processes */
     const char *dir = cli_data_dir(data);
     sn_dataset all, test;
     if (!cli_load_mnist("bench", dir, &all, &test)) return EXIT_RUNTIME;
@@ -170,9 +171,7 @@ int bench_peers_main(int argc, char **argv)
         if (ours && rows[i].samples_per_s > best_ours) best_ours = rows[i].samples_per_s;
         if (!ours && rows[i].samples_per_s > best_peer) best_peer = rows[i].samples_per_s;
     }
-    printf("Measured in one run on %s; OpenBLAS under NumPy/PyTorch with OPENBLAS_CORETYPE=%s "
-           "(set by bench: Debian's OpenBLAS 0.3.21 misdetects this CPU).\n\n", cli_cpu_model(),
-           getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "SkylakeX");
+    printf("Measured in one run on %s; OpenBLAS under NumPy/PyTorch with %s.\n\n", cli_cpu_model(), coretype);
     printf("| implementation | epochs | batch | threads | train loss | val loss | test acc | train s | samples/s | best scratchnet / this |\n");
     printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < n; i++)
