@@ -44,6 +44,11 @@ sn_isa sn_isa_active(void);
 int sn_isa_supported(sn_isa isa);
 const char *sn_isa_name(sn_isa isa);
 
+/* For benchmarks: the active ISA's multiply-add ceiling on the calling thread, in
+ * GFLOP/s (2 flops per FMA), from a loop of independent FMAs on registers that runs for
+ * about min_seconds; the best of five trials. What a kernel's GFLOP/s is a fraction of. */
+double sn_isa_peak_gflops(double min_seconds);
+
 /* Floats of workspace sn_gemm_ws needs for this problem. */
 size_t sn_gemm_workspace(sn_trans ta, sn_trans tb, int m, int n, int k);
 

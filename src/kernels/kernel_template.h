@@ -354,6 +354,23 @@ static void adam_update(float *restrict w, float *restrict m, float *restrict v,
     }
 }
 
+/* The machine's arithmetic ceiling for this ISA: 12 independent accumulator chains (more
+ * than FMA latency x FMA ports on any current core), operands in registers, no memory
+ * traffic. iters x 12 x VL multiply-adds; the result only keeps the loop alive. */
+#define PEAK_CHAINS 12
+static float fma_peak_probe(long iters)
+{
+    vec acc[PEAK_CHAINS];
+    const vec x = VBCAST(0.999999f), y = VBCAST(1e-7f);
+    for (int a = 0; a < PEAK_CHAINS; a++) acc[a] = VBCAST((float)a);
+    for (long it = 0; it < iters; it++) {
+        _Pragma("GCC unroll 12") for (int a = 0; a < PEAK_CHAINS; a++) acc[a] = VFMA(acc[a], x, y);
+    }
+    vec s = acc[0];
+    for (int a = 1; a < PEAK_CHAINS; a++) s = VADD(s, acc[a]);
+    return VHSUM(s);
+}
+
 const sn_kernels KNAME = {
     .name = ISA_LABEL,
     .outer_mr = OUT_MR,
@@ -376,6 +393,8 @@ const sn_kernels KNAME = {
     .nar_nr = NAR_NR,
     .narrow = narrow_kernel,
     .exp_shifted = exp_shifted,
+    .fma_peak_chains = PEAK_CHAINS * VL,
+    .fma_peak_probe = fma_peak_probe,
     .u8_to_f32 = u8_to_f32,
     .sgd = sgd_update,
     .momentum = momentum_update,

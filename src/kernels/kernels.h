@@ -69,6 +69,10 @@ typedef struct sn_kernels {
     /* dst[k] = exp(z[k] - shift), k < n: the softmax's exponentials (see vexp). */
     void (*exp_shifted)(float *dst, const float *z, float shift, int n);
 
+    /* Benchmark only: iters x fma_peak_chains independent multiply-adds on registers. */
+    int fma_peak_chains;
+    float (*fma_peak_probe)(long iters);
+
     /* Element-wise work of a training step, vectorised with the same ISA. */
     void (*u8_to_f32)(float *dst, const uint8_t *src, long n, float scale);
     void (*sgd)(float *w, const float *g, long n, float lr);
