@@ -242,20 +242,21 @@ int bench_gemm_main(int argc, char **argv)
     }
     printf("# cpu: %s; build: %s; commit %s\n", cli_cpu_model(), cli_build_info(), cli_commit());
 
-    gemm_case cases[32];
+    gemm_case cases[32]; /* 7 per batch size, 3 batch sizes, the square */
     int nc = 0;
     static const int batches[] = { 32, 64, 128 };
     for (int b = 0; b < 3; b++) {
         int B = batches[b];
         if (only_batch && B != only_batch) continue;
-        /* The products as BLAS users write them (W as in x out), the targets' shapes ... */
-        cases[nc++] = (gemm_case){ SN_N, SN_N, B, 50, 784, "fwd1 X*W (W in x out)" };
-        cases[nc++] = (gemm_case){ SN_T, SN_N, 784, 50, B, "dW1 X^T*dY (in x out)" };
-        /* ... and as scratchnet's layers call them (W as out x in, like nn.Linear). */
-        cases[nc++] = (gemm_case){ SN_N, SN_T, B, 50, 784, "fwd1 X*W^T (mlp)" };
-        cases[nc++] = (gemm_case){ SN_T, SN_N, 50, 784, B, "dW1 dY^T*X (mlp)" };
-        cases[nc++] = (gemm_case){ SN_N, SN_T, B, 25, 50, "fwd2 (mlp)" };
-        cases[nc++] = (gemm_case){ SN_N, SN_N, B, 50, 25, "dX2 dY*W (mlp)" };
+        /* The products a training step of 784-50-25-10 runs (W stored in x out) ... */
+        cases[nc++] = (gemm_case){ SN_N, SN_N, B, 50, 784, "fwd1 X*W1" };
+        cases[nc++] = (gemm_case){ SN_T, SN_N, 784, 50, B, "dW1 = X^T*dY1" };
+        cases[nc++] = (gemm_case){ SN_N, SN_N, B, 25, 50, "fwd2 H1*W2" };
+        cases[nc++] = (gemm_case){ SN_N, SN_T, B, 50, 25, "dX2 = dY2*W2^T" };
+        cases[nc++] = (gemm_case){ SN_T, SN_N, 50, 25, B, "dW2 = H1^T*dY2" };
+        /* ... and the first layer's two with W stored out x in, as nn.Linear keeps it. */
+        cases[nc++] = (gemm_case){ SN_N, SN_T, B, 50, 784, "fwd1 X*W1^T (W1 out x in)" };
+        cases[nc++] = (gemm_case){ SN_T, SN_N, 50, 784, B, "dW1 = dY1^T*X (out x in)" };
     }
     if (!quick) cases[nc++] = (gemm_case){ SN_N, SN_N, 1024, 1024, 1024, "large square" };
 
