@@ -9,8 +9,10 @@ set terminal pngcairo size 1400,900 enhanced font "DejaVu Sans,13"
 set output outdir."/throughput.png"
 set title "scratchnet: training throughput per run (training passes only)"
 set ylabel "samples per second"
-set format y "%.0s%c"
-set yrange [0:*]
+set format y "%.1s%c"
+# Headroom above the tallest bar for its label.
+stats summary using (column("samples_per_s")) nooutput
+set yrange [0:(STATS_max > 0 ? STATS_max * 1.1 : 1)]
 set grid ytics lc rgb "#dddddd"
 set style fill solid 0.7 border -1
 set boxwidth 0.6
