@@ -37,6 +37,31 @@ const char *bench_set_openblas_coretype(void)
     return account;
 }
 
+const char *bench_set_blis_arch(void)
+{
+    static char account[256];
+    const char *want = NULL, *label = NULL;
+#if defined(__x86_64__) || defined(__i386__)
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        want = "0", label = "skx";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        want = "3", label = "haswell";
+#endif
+    const char *before = getenv("BLIS_ARCH_TYPE");
+    if (!want) {
+        snprintf(account, sizeof account, "BLIS_ARCH_TYPE=%s", before ? before : "unset: BLIS autodetects");
+        return account;
+    }
+    char prev[64];
+    snprintf(prev, sizeof prev, "%s", before ? before : "");
+    setenv("BLIS_ARCH_TYPE", want, 1);
+    snprintf(account, sizeof account, "BLIS_ARCH_TYPE=%s (%s kernels, set by bench: the best for this CPU%s%s%s)", want,
+             label, prev[0] && strcmp(prev, want) ? "; the environment's " : "", prev[0] && strcmp(prev, want) ? prev : "",
+             prev[0] && strcmp(prev, want) ? " overridden" : "");
+    return account;
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {

@@ -19,4 +19,9 @@ void bench_write_provenance(FILE *f, const char *what);
  * ~60% of SkylakeX on an AVX-512 CPU). Returns a one-line account for the output. */
 const char *bench_set_openblas_coretype(void);
 
+/* The same for BLIS: Debian's 0.9 picks its 'generic' kernels on AMD family 26 (Zen 5),
+ * a quarter of its 'skx' speed there. BLIS_ARCH_TYPE is read as a number, the index in
+ * BLIS 0.9's arch_t: 0 = skx (AVX-512), 3 = haswell (AVX2). */
+const char *bench_set_blis_arch(void);
+
 #endif

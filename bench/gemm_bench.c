@@ -224,7 +224,8 @@ int bench_gemm_main(int argc, char **argv)
     no_blas = 1;
 #endif
     if (!no_blas) {
-        const char *coretype = bench_set_openblas_coretype();   /* before OpenBLAS loads */
+        const char *coretype = bench_set_openblas_coretype();   /* before the libraries load */
+        const char *blis_arch = bench_set_blis_arch();
         static const char *const ob[] = { "libopenblas.so.0", "libopenblas.so", NULL };
         static const char *const bl[] = { "libblis.so.4", "libblis.so", NULL };
         if (load_blas(&libs[nlibs], "openblas", ob, "openblas_set_num_threads")) {
@@ -234,7 +235,7 @@ int bench_gemm_main(int argc, char **argv)
             printf("# openblas: not installed (apt-get install libopenblas-dev) - no openblas rows\n");
         }
         if (load_blas(&libs[nlibs], "blis", bl, "bli_thread_set_num_threads")) {
-            printf("# blis: loaded\n");
+            printf("# blis: loaded with %s\n", blis_arch);
             nlibs++;
         } else {
             printf("# blis: not installed (apt-get install libblis-dev) - no blis rows\n");
