@@ -230,12 +230,14 @@ int bench_gemm_main(int argc, char **argv)
         static const char *const bl[] = { "libblis.so.4", "libblis.so", NULL };
         if (load_blas(&libs[nlibs], "openblas", ob, "openblas_set_num_threads")) {
             printf("# openblas: loaded with %s\n", coretype);
+            if (csv) fprintf(csv, "# openblas: loaded with %s\n", coretype);
             nlibs++;
         } else {
             printf("# openblas: not installed (apt-get install libopenblas-dev) - no openblas rows\n");
         }
         if (load_blas(&libs[nlibs], "blis", bl, "bli_thread_set_num_threads")) {
             printf("# blis: loaded with %s\n", blis_arch);
+            if (csv) fprintf(csv, "# blis: loaded with %s\n", blis_arch);
             nlibs++;
         } else {
             printf("# blis: not installed (apt-get install libblis-dev) - no blis rows\n");
