@@ -6,60 +6,51 @@
 #include "bench.h"
 #include "cli.h"
 
-const char *bench_set_openblas_coretype(void)
+/* The widest x86 kernel family a BLAS may use here: 2 AVX-512 (F, BW, DQ, VL, as
+ * OpenBLAS's SkylakeX and BLIS's skx kernels need), 1 AVX2 + FMA, 0 neither. */
+static int x86_kernel_family(void)
 {
-    static char account[256];
-    const char *want = NULL;
 #if defined(__x86_64__) || defined(__i386__)
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-        want = "SkylakeX";
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        want = "Haswell";
+        return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
 #endif
-    const char *before = getenv("OPENBLAS_CORETYPE");
-    if (!want) {
-        snprintf(account, sizeof account, "OPENBLAS_CORETYPE=%s (no AVX2/AVX-512 family to force on this CPU)",
-                 before ? before : "unset: OpenBLAS autodetects");
-        return account;
-    }
+    return 0;
+}
+
+/* Sets var to want (NULL: leaves it) and writes what was done into account. */
+static const char *force_env(char *account, size_t cap, const char *var, const char *want, const char *label)
+{
+    const char *before = getenv(var);
     char prev[64];
     snprintf(prev, sizeof prev, "%s", before ? before : "");
-    setenv("OPENBLAS_CORETYPE", want, 1);
-    if (!prev[0])
-        snprintf(account, sizeof account, "OPENBLAS_CORETYPE=%s (set by bench: the best kernels for this CPU)", want);
-    else if (strcmp(prev, want) != 0)
-        snprintf(account, sizeof account,
-                 "OPENBLAS_CORETYPE=%s (set by bench: the best kernels for this CPU; the environment's %s overridden)",
-                 want, prev);
-    else
-        snprintf(account, sizeof account, "OPENBLAS_CORETYPE=%s (the best kernels for this CPU)", want);
+    if (!want) {
+        snprintf(account, cap, "%s=%s (no AVX2/AVX-512 kernels to force on this CPU)", var,
+                 prev[0] ? prev : "unset: the library autodetects");
+        return account;
+    }
+    setenv(var, want, 1);
+    const int overridden = prev[0] && strcmp(prev, want) != 0;
+    snprintf(account, cap, "%s=%s (%s kernels, set by bench: the best for this CPU%s%s%s)", var, want, label,
+             overridden ? "; the environment's " : "", overridden ? prev : "", overridden ? " overridden" : "");
     return account;
+}
+
+const char *bench_set_openblas_coretype(void)
+{
+    static char account[256];
+    static const char *const names[] = { NULL, "Haswell", "SkylakeX" };
+    const int f = x86_kernel_family();
+    return force_env(account, sizeof account, "OPENBLAS_CORETYPE", names[f], names[f]);
 }
 
 const char *bench_set_blis_arch(void)
 {
     static char account[256];
-    const char *want = NULL, *label = NULL;
-#if defined(__x86_64__) || defined(__i386__)
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-        want = "0", label = "skx";
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        want = "3", label = "haswell";
-#endif
-    const char *before = getenv("BLIS_ARCH_TYPE");
-    if (!want) {
-        snprintf(account, sizeof account, "BLIS_ARCH_TYPE=%s", before ? before : "unset: BLIS autodetects");
-        return account;
-    }
-    char prev[64];
-    snprintf(prev, sizeof prev, "%s", before ? before : "");
-    setenv("BLIS_ARCH_TYPE", want, 1);
-    snprintf(account, sizeof account, "BLIS_ARCH_TYPE=%s (%s kernels, set by bench: the best for this CPU%s%s%s)", want,
-             label, prev[0] && strcmp(prev, want) ? "; the environment's " : "", prev[0] && strcmp(prev, want) ? prev : "",
-             prev[0] && strcmp(prev, want) ? " overridden" : "");
-    return account;
+    static const char *const ids[] = { NULL, "3", "0" }, *const labels[] = { NULL, "haswell", "skx" };
+    const int f = x86_kernel_family();
+    return force_env(account, sizeof account, "BLIS_ARCH_TYPE", ids[f], labels[f]);
 }
 
 int main(int argc, char **argv)
