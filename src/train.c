@@ -359,8 +359,12 @@ static void prefetch_next_batch(const sn_trainer *t, const sn_dataset *ds, int f
         int k0, k1;
         input_block(t->model->sizes[0], b, &k0, &k1);
         for (int r = 0; r < n; r++) {
+            /* Every 64-byte line that pixels [k0, k1) of the image touch (images are
+             * 784 bytes apart, so lines do not start at pixel 0). */
             const uint8_t *image = ds->images + (size_t)t->order[first + r] * px;
-            for (int k = k0 & ~63; k < k1; k += 64) __builtin_prefetch(image + k, 0, 2); /* read, to L2 */
+            const uintptr_t line0 = (uintptr_t)(image + k0) & ~(uintptr_t)63, end = (uintptr_t)(image + k1);
+            for (uintptr_t line = line0; line < end; line += 64)
+                __builtin_prefetch((const void *)line, 0, 2); /* read, keep in L2 */
         }
     }
 }
