@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scratchnet/gemm.h"
 #include "sweep_spec.h"
 #include "test_util.h"
 
@@ -209,4 +210,40 @@ Test(sweep_run, resume_skips_finished_runs, .timeout = 120)
     cr_assert(strstr(err, "1 of 2 runs already finished"), "%s", err);
     cr_assert_eq(count_data_rows(tu_path(dir, "summary.csv"), ",ok"), 2);
     cr_assert_eq(count_data_rows(tu_path(dir, "sweep.csv"), NULL), 2, "run 2's partial rows replaced, not doubled");
+}
+
+/* bench --gemm keeps working (the Quick start does not run it): every case of one batch
+ * size is validated against the reference and printed as the contract's row, with its
+ * fraction of the ceiling measured in the same run, and the CSV has one row per case.
+ * No BLAS (--no-blas): the tests never load OpenBLAS. Speeds are not asserted. */
+Test(bench_gemm, validates_and_prints_every_case, .timeout = 240)
+{
+    const char *isa = sn_isa_supported(SN_ISA_AVX2) ? "avx2" : "scalar";
+    const char *dir = tu_tmpdir(), *csv = tu_path(dir, "gemm.csv");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s --gemm --no-blas --quick --batch 32 --threads 1 --isa %s --csv %s", TU_BENCH, isa,
+             csv);
+    int rc = tu_run(cmd, out, sizeof out, err, sizeof err);
+    cr_assert_eq(rc, 0, "bench --gemm exited %d: %s%s", rc, out, err);
+    cr_assert_null(strstr(out, "INVALID"), "%s", out);
+    char row[128];
+    snprintf(row, sizeof row, "op=nn m=32 n=50 k=784 isa=%s threads=1 gflops=", isa);
+    cr_assert(strstr(out, row), "missing '%s' in: %s", row, out);
+    snprintf(row, sizeof row, "op=tn m=784 n=50 k=32 isa=%s threads=1 gflops=", isa);
+    cr_assert(strstr(out, row), "missing '%s' in: %s", row, out);
+    if (!strcmp(isa, "avx2")) {
+        cr_assert(strstr(out, "# fma peak, register-only loop, GFLOP/s: avx2 "), "%s", out);
+        cr_assert(strstr(out, " peak="), "rows carry their fraction of the ceiling: %s", out);
+    }
+    char tag[16];
+    snprintf(tag, sizeof tag, ",%s,", isa);
+    cr_assert_eq(count_data_rows(csv, tag), 7, "7 cases for one batch size, one ISA, one thread count");
+    size_t len;
+    char *s = (char *)tu_read(csv, &len);
+    s[len] = 0;
+    cr_assert(strstr(s, "\ncase,op,m,n,k,what,isa,threads,gflops,residual,of_peak\n"), "%s", s);
+    free(s);
+    /* A bad list is refused before any work. */
+    snprintf(cmd, sizeof cmd, "%s --gemm --threads 0,2", TU_BENCH);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", err);
 }
