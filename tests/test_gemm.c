@@ -5,9 +5,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "scratchnet/gemm.h"
+#include "scratchnet/train.h" /* sn_now */
 #include "test_util.h"
 
 #ifdef _OPENMP
@@ -157,21 +157,14 @@ Test(gemm_tuned, env_forces_isa)
  * ends near its budget (it doubles the trial until a fifth of the budget passes, then
  * runs five: under 3x the budget even if the first trial already took a fifth). A speed
  * is not asserted: this machine is shared and noisy. */
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 Test(gemm_tuned, fma_peak_probe_measures_every_isa)
 {
     for (int isa = 0; isa < 3; isa++) {
         if (!sn_isa_supported((sn_isa)isa)) continue;
         sn_isa_force((sn_isa)isa, NULL);
-        double t0 = now_s();
+        double t0 = sn_now();
         double g = sn_isa_peak_gflops(0.02);
-        double dt = now_s() - t0;
+        double dt = sn_now() - t0;
         cr_assert(isfinite(g) && g > 0.0, "%s: peak %g GFLOP/s", sn_isa_name((sn_isa)isa), g);
         cr_assert(dt < 0.5, "%s: a 20 ms probe took %.3f s", sn_isa_name((sn_isa)isa), dt);
     }

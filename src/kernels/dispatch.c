@@ -2,10 +2,10 @@
  * SCRATCHNET_ISA forces (so tests can cover every path on one machine). */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kernels.h"
 #include "scratchnet/gemm.h"
+#include "scratchnet/train.h" /* sn_now */
 
 static const sn_kernels *active; /* read and written with __atomic builtins */
 
@@ -98,13 +98,6 @@ sn_isa sn_isa_active(void)
     return SN_ISA_SCALAR;
 }
 
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 double sn_isa_peak_gflops(double min_seconds)
 {
     const sn_kernels *k = sn_kernels_active();
@@ -114,16 +107,16 @@ double sn_isa_peak_gflops(double min_seconds)
      * settled), then take the best of five such trials: a peak, so the best is the
      * honest figure on a shared machine. */
     for (;;) {
-        double t0 = seconds_now();
+        double t0 = sn_now();
         sink += k->fma_peak_probe(iters);
-        if (seconds_now() - t0 >= min_seconds / 5 || iters > (1L << 40)) break;
+        if (sn_now() - t0 >= min_seconds / 5 || iters > (1L << 40)) break;
         iters *= 2;
     }
     double best = 0.0;
     for (int trial = 0; trial < 5; trial++) {
-        double t0 = seconds_now();
+        double t0 = sn_now();
         sink += k->fma_peak_probe(iters);
-        double dt = seconds_now() - t0;
+        double dt = sn_now() - t0;
         double gflops = 2.0 * (double)iters * k->fma_peak_chains / dt * 1e-9;
         if (gflops > best) best = gflops;
     }
