@@ -155,16 +155,21 @@ float *sn_forward_ctx_local_ws(const sn_forward_ctx *c)
     return c->ws_local + (size_t)(tid < c->threads ? tid : 0) * c->ws_stride;
 }
 
+void sn_share_rows(int n, int granule, int part, int parts, int *r0, int *rows)
+{
+    int chunk = ((n + parts - 1) / parts + granule - 1) / granule * granule;
+    int start = part * chunk < n ? part * chunk : n;
+    *r0 = start;
+    *rows = n - start < chunk ? n - start : chunk;
+}
+
 void sn_team_rows_granule(int n, int granule, int *r0, int *rows)
 {
     int tid = 0, nth = 1;
 #ifdef _OPENMP
     tid = omp_get_thread_num(), nth = omp_get_num_threads();
 #endif
-    int chunk = ((n + nth - 1) / nth + granule - 1) / granule * granule;
-    int start = tid * chunk < n ? tid * chunk : n;
-    *r0 = start;
-    *rows = n - start < chunk ? n - start : chunk;
+    sn_share_rows(n, granule, tid, nth, r0, rows);
 }
 
 void sn_team_rows(int n, int *r0, int *rows) { sn_team_rows_granule(n, 4, r0, rows); }

@@ -11,6 +11,7 @@
 
 #include "scratchnet/gemm.h"
 #include "scratchnet/layers.h"
+#include "sync.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -41,6 +42,8 @@ int sn_train_config_check(const sn_train_config *c, sn_error *err)
     return SN_OK;
 }
 
+static int max_items(const sn_mlp *m, int threads);
+
 void sn_trainer_free(sn_trainer *t)
 {
     if (!t) return;
@@ -49,6 +52,8 @@ void sn_trainer_free(sn_trainer *t)
     free(t->order);
     free(t->grads);
     free(t->dblock);
+    free(t->claims);
+    free(t->pref);
     memset(t, 0, sizeof *t);
 }
 
@@ -70,7 +75,10 @@ int sn_trainer_create(sn_trainer *t, sn_mlp *model, const sn_train_config *cfg, 
     const size_t partial_floats = ((size_t)cap * model->sizes[1] + 15) & ~(size_t)15;
     dfloats += SN_INPUT_BLOCKS * partial_floats + (((size_t)cap * model->sizes[0] + 15) & ~(size_t)15);
     t->dblock = aligned_alloc(64, dfloats * sizeof(float));
-    if (!t->order || !t->grads || !t->dblock) {
+    t->nclaims = max_items(model, cfg->threads);
+    t->claims = calloc((size_t)t->nclaims, sizeof *t->claims);
+    t->pref = malloc(sizeof(int) * (size_t)t->nclaims * (size_t)cfg->threads);
+    if (!t->order || !t->grads || !t->dblock || !t->claims || !t->pref) {
         rc = sn_fail(err, SN_ENOMEM, "out of memory for training buffers");
         goto fail;
     }
@@ -158,21 +166,17 @@ static int block_owner(int b, int nth)
     return (int)((long)b * nth / SN_INPUT_BLOCKS);
 }
 
-/* Claims block b for this step; 0 if another thread has it already. */
-static int claim_block(sn_trainer *t, int b)
+/* The learning rate of the step about to run (t->opt.step), and the optimiser's
+ * per-step constants. Cosine annealing over the whole run: large steps early, a smooth
+ * landing at the end instead of a last epoch that jitters. */
+static void set_learning_rate(sn_trainer *t)
 {
-    int taken;
-#pragma omp atomic capture
-    {
-        taken = t->block_claimed[b];
-        t->block_claimed[b] = 1;
+    if (t->cfg.cosine) {
+        const long B = t->fwd.capacity, per_epoch = (t->ntrain + B - 1) / B, total = per_epoch * t->cfg.epochs;
+        const double frac = (double)t->opt.step / (double)total;
+        t->opt.lr_now = (float)(0.5 * t->cfg.lr * (1.0 + cos(3.141592653589793 * frac)));
     }
-    return !taken;
-}
-
-static void unclaim_blocks(sn_trainer *t)
-{
-    for (int b = 0; b < SN_INPUT_BLOCKS; b++) t->block_claimed[b] = 0;
+    sn_opt_prepare(&t->opt);
 }
 
 static void team_info(int *tid, int *nth)
@@ -193,43 +197,102 @@ static float *xblock(const sn_trainer *t, int k0)
     return t->xblock + (size_t)t->fwd.capacity * k0;
 }
 
-/* Phase 1, per thread: for each input block it owns, gather those pixels of the n images
- * (ds NULL: copy them from act[0], filled by the caller) and the block's partial product
- * partial[b] (n x out) = X[:, k0:k1] * W1[k0:k1, :]. Also the labels of its rows. */
-static void input_blocks_forward(sn_trainer *t, const sn_dataset *ds, int first, int n)
+/* A step's work, cut into items that any thread of the team may compute: whoever is
+ * running takes what is left, so a thread whose partner the OS has descheduled (another
+ * process took its core) does the partner's share instead of waiting for it. Each item
+ * is computed the same way whoever computes it, so this changes speed, never bits. The
+ * items of a phase are visited preferred-first: a thread takes the items it would own
+ * in a static split (its pixel blocks, its rows), in order, then any item still
+ * unclaimed, from the last. Phases are separated by waiting for the items of the
+ * previous one to be done (sn_event_wait: spin briefly, then sleep), not for threads.
+ *
+ * Phase 1: SN_INPUT_BLOCKS items, the first layer's partial products by pixel block.
+ * Phase 2: `parts` items, the batch's rows in contiguous shares.
+ * Phase 3: the weight gradients (and, training, the update): the first layer's by pixel
+ * block, each small layer whole, the bias gradients and any large layer's dW by shares. */
+typedef struct step_plan {
+    int n, parts;          /* rows in the batch; row and column shares */
+    int n1, n2, n3;        /* items per phase */
+    int small0, shares0;   /* phase 3: first small-layer item, first share item */
+} step_plan;
+
+static int is_split(const sn_mlp *m, int l, int n)
+{
+    return (long)m->sizes[l] * m->sizes[l + 1] * n >= SPLIT_MIN_FMAS;
+}
+
+static step_plan plan_step(const sn_trainer *t, int n, int nth)
+{
+    const sn_mlp *m = t->model;
+    step_plan p = { .n = n };
+    p.parts = step_threads(nth, n);
+    p.n1 = SN_INPUT_BLOCKS;
+    p.n2 = p.parts;
+    p.small0 = SN_INPUT_BLOCKS;
+    int small = 0, shared = 0;
+    for (int l = 0; l < m->nlayers; l++) {
+        if (l > 0 && !is_split(m, l, n)) small++;
+        if (l == 0 || is_split(m, l, n)) shared++; /* its bias gradient by column shares */
+        if (l > 0 && is_split(m, l, n)) shared++;  /* its dW by row shares */
+    }
+    p.shares0 = p.small0 + small;
+    p.n3 = p.shares0 + shared * p.parts;
+    return p;
+}
+
+/* The most items a phase can have for this trainer (claim slots to allocate). */
+static int max_items(const sn_mlp *m, int threads)
+{
+    return SN_INPUT_BLOCKS + m->nlayers + 2 * m->nlayers * threads + threads;
+}
+
+/* The team's shared state for a run of steps inside one parallel region. */
+typedef struct step_team {
+    sn_trainer *t;
+    const sn_dataset *ds; /* NULL: one step on rows already in act[0] */
+    int steps, apply_update;
+    sn_event done;        /* items completed, all phases, all steps */
+    sn_event ready;       /* steps whose serial end (loss, schedule) is done */
+    atomic_int stop;      /* a batch diverged */
+    /* Written by the thread that ends a step, one at a time: */
+    double loss_sum, progress_s;
+    int rows_done, diverged;
+    sn_progress_fn progress;
+    void *user;
+} step_team;
+
+/* Next item of a phase for this thread: cursor runs over 2 * nitems positions, its
+ * preferred items first (in order), then the others (from the last). -1 when none is left. */
+static int next_item(int *cursor, int nitems, const int *pref, int tid, atomic_int *claims, int stamp)
+{
+    while (*cursor < 2 * nitems) {
+        const int i = *cursor, item = i < nitems ? i : 2 * nitems - 1 - i;
+        *cursor += 1;
+        if ((i < nitems) != (pref[item] == tid)) continue;
+        if (sn_claim(&claims[item], stamp)) return item;
+    }
+    return -1;
+}
+
+/* Phase 1, one input block b: gather those pixels of the n images (ds NULL: copy them
+ * from act[0], filled by the caller) and the block's partial product
+ * partial[b] (n x out) = X[:, k0:k1] * W1[k0:k1, :]. */
+static void input_block_forward(sn_trainer *t, const sn_dataset *ds, int first, int n, int b)
 {
     const sn_mlp *m = t->model;
     sn_forward_ctx *c = &t->fwd;
     const int in = m->sizes[0], out = m->sizes[1];
     const size_t partial_floats = ((size_t)c->capacity * out + 15) & ~(size_t)15;
-    float *ws = sn_forward_ctx_local_ws(c);
-    int tid, nth;
-    team_info(&tid, &nth);
-    if (ds) {
-        int r0, rows;
-        sn_team_rows(n, &r0, &rows);
-        for (int r = r0; r < r0 + rows; r++) c->y[r] = ds->labels[t->order[first + r]];
-    }
-    /* Its own blocks first, in order; then, having finished, any block of another
-     * thread not yet started, from the last (the owner takes its blocks in order). On
-     * this shared machine a neighbour on a core's other hyperthread can slow one thread
-     * for seconds; the other then takes over a block instead of waiting at the barrier.
-     * Who computes a block never changes its bits. */
-    for (int i = 0; i < 2 * SN_INPUT_BLOCKS; i++) {
-        const int b = i < SN_INPUT_BLOCKS ? i : 2 * SN_INPUT_BLOCKS - 1 - i;
-        if ((i < SN_INPUT_BLOCKS) != (block_owner(b, nth) == tid) || !claim_block(t, b)) continue;
-        t->block_thread[b] = tid;
-        int k0, k1;
-        input_block(in, b, &k0, &k1);
-        float *xb = xblock(t, k0);
-        if (ds)
-            sn_batch_gather_pixels(ds, t->order, first, n, k0, k1, xb, k1 - k0);
-        else
-            for (int r = 0; r < n; r++)
-                memcpy(xb + (size_t)r * (k1 - k0), c->act[0] + (size_t)r * in + k0, sizeof(float) * (size_t)(k1 - k0));
-        sn_gemm_local(SN_N, SN_N, n, out, k1 - k0, xb, k1 - k0, m->W[0] + (size_t)k0 * out, out, 0.0f,
-                      t->partial + b * partial_floats, out, NULL, ws);
-    }
+    int k0, k1;
+    input_block(in, b, &k0, &k1);
+    float *xb = xblock(t, k0);
+    if (ds)
+        sn_batch_gather_pixels(ds, t->order, first, n, k0, k1, xb, k1 - k0);
+    else
+        for (int r = 0; r < n; r++)
+            memcpy(xb + (size_t)r * (k1 - k0), c->act[0] + (size_t)r * in + k0, sizeof(float) * (size_t)(k1 - k0));
+    sn_gemm_local(SN_N, SN_N, n, out, k1 - k0, xb, k1 - k0, m->W[0] + (size_t)k0 * out, out, 0.0f,
+                  t->partial + b * partial_floats, out, NULL, sn_forward_ctx_local_ws(c));
 }
 
 /* One row of the first layer's output: z = relu(((P0 + P1) + P2) + P3 + bias), partial
@@ -246,18 +309,18 @@ static void first_layer_output(float *restrict z, const float *restrict p, size_
     }
 }
 
-/* Phase 2, per thread, its rows of the batch: the first layer's output from the partial
- * products (summed in block order, then the bias, then ReLU), the other layers, the
- * loss, and back to dLoss/dH1. */
-static void rows_forward_backward(sn_trainer *t, int n)
+/* Phase 2, rows [r0, r0 + rows) of the batch: their labels, the first layer's output
+ * from the partial products (summed in block order, then the bias, then ReLU), the other
+ * layers, the loss, and back to dLoss/dH1. */
+static void rows_forward_backward(sn_trainer *t, const sn_dataset *ds, int first, int n, int r0, int rows)
 {
     const sn_mlp *m = t->model;
     sn_forward_ctx *c = &t->fwd;
     const int L = m->nlayers, out1 = m->sizes[1];
     const size_t partial_floats = ((size_t)c->capacity * out1 + 15) & ~(size_t)15;
-    int r0, rows;
-    sn_team_rows(n, &r0, &rows);
     if (rows <= 0) return;
+    if (ds)
+        for (int r = r0; r < r0 + rows; r++) c->y[r] = ds->labels[t->order[first + r]];
     for (int r = r0; r < r0 + rows; r++)
         first_layer_output(c->act[1] + (size_t)r * out1, t->partial + (size_t)r * out1, partial_floats, m->b[0], out1,
                            L > 1);
@@ -281,62 +344,78 @@ static void update_now(void *user, float *g, int n)
     sn_opt_apply_range(&t->opt, t->model->params, t->grads, (size_t)(g - t->grads), (size_t)n);
 }
 
-/* Phase 3, the team, last thing in its parallel region: weight and bias gradients,
- * reduced over the whole batch, each element on one thread in batch order. The first
- * layer's dW by input blocks, on their owners; small layers as whole tasks for single
- * threads (nowait); other large layers split by rows of dW, each thread running its own
- * product without a barrier. With apply_update, each finished piece is consumed by the
- * optimiser on the thread that computed it, in its cache: safe, because phases 1 and 2
- * have read every weight already. */
-static void weight_gradients(sn_trainer *t, int n, int apply_update)
+/* Phase 3, one item: weight and bias gradients, each element reduced over the whole
+ * batch in batch order on one thread. With apply_update, each finished piece is consumed
+ * by the optimiser on the thread that computed it, in its cache: safe, because phases 1
+ * and 2 have read every weight already. Items:
+ *  - [0, SN_INPUT_BLOCKS): the first layer's dW rows of pixel block `item`;
+ *  - [small0, shares0): a small layer (below SPLIT_MIN_FMAS) whole: dW, db, update;
+ *  - [shares0, n3): per layer, in order, the bias gradient's column share and (a large
+ *    layer other than the first) dW's row share `part` of `parts`. */
+static void weight_gradient_item(sn_trainer *t, const step_plan *p, int item, int apply_update)
 {
     const sn_mlp *m = t->model;
     sn_forward_ctx *c = &t->fwd;
-    const int L = m->nlayers;
+    const int L = m->nlayers, n = p->n;
     float *ws = sn_forward_ctx_local_ws(c);
     sn_epilogue ep = { .done = update_now, .user = t };
-    int tid, nth;
-    team_info(&tid, &nth);
-    for (int b = 0; b < SN_INPUT_BLOCKS; b++) {
-        if (t->block_thread[b] != tid) continue; /* the thread that has its pixels */
+    if (item < SN_INPUT_BLOCKS) {
         const int in = m->sizes[0], out = m->sizes[1];
         int k0, k1;
-        input_block(in, b, &k0, &k1);
+        input_block(in, item, &k0, &k1);
         if (k1 > k0)
             sn_gemm_local(SN_T, SN_N, k1 - k0, out, n, xblock(t, k0), k1 - k0, t->dact[1], out, 0.0f,
                           t->gW[0] + (size_t)k0 * out, out, apply_update ? &ep : NULL, ws);
+        return;
     }
-#pragma omp for schedule(static) nowait
+    int idx = p->small0;
     for (int l = 1; l < L; l++) {
+        if (is_split(m, l, n)) continue;
+        if (idx++ != item) continue;
         const int in = m->sizes[l], out = m->sizes[l + 1];
-        if ((long)in * out * n >= SPLIT_MIN_FMAS) continue;
         sn_gemm_local(SN_T, SN_N, in, out, n, c->act[l], in, t->dact[l + 1], out, 0.0f, t->gW[l], out, NULL, ws);
         sn_bias_grad(t->gb[l], t->dact[l + 1], n, out, 0, out);
         /* W_l and b_l are adjacent in the parameter block: one range. */
         if (apply_update) update_now(t, t->gW[l], in * out + out);
+        return;
     }
+    idx = p->shares0;
     for (int l = 0; l < L; l++) {
-        const int in = m->sizes[l], out = m->sizes[l + 1];
-        const int split = (long)in * out * n >= SPLIT_MIN_FMAS;
-        if (l > 0 && split) {
-            int i0, rows;
-            sn_team_rows_granule(in, 32, &i0, &rows);
-            if (rows > 0)
-                sn_gemm_local(SN_T, SN_N, rows, out, n, c->act[l] + i0, in, t->dact[l + 1], out, 0.0f,
-                              t->gW[l] + (size_t)i0 * out, out, apply_update ? &ep : NULL, ws);
-        }
+        const int in = m->sizes[l], out = m->sizes[l + 1], split = is_split(m, l, n);
         if (l == 0 || split) {
-            /* The bias: a block of columns per thread, each summed over the batch in order. */
-            int j0, cols;
-            sn_team_rows_granule(out, 16, &j0, &cols);
-            if (cols > 0) {
-                sn_bias_grad(t->gb[l], t->dact[l + 1], n, out, j0, j0 + cols);
-                if (apply_update) update_now(t, t->gb[l] + j0, cols);
+            if (item < idx + p->parts) {
+                /* The bias: a block of columns, each summed over the batch in order. */
+                int j0, cols;
+                sn_share_rows(out, 16, item - idx, p->parts, &j0, &cols);
+                if (cols > 0) {
+                    sn_bias_grad(t->gb[l], t->dact[l + 1], n, out, j0, j0 + cols);
+                    if (apply_update) update_now(t, t->gb[l] + j0, cols);
+                }
+                return;
             }
+            idx += p->parts;
+        }
+        if (l > 0 && split) {
+            if (item < idx + p->parts) {
+                int i0, rows;
+                sn_share_rows(in, 32, item - idx, p->parts, &i0, &rows);
+                if (rows > 0)
+                    sn_gemm_local(SN_T, SN_N, rows, out, n, c->act[l] + i0, in, t->dact[l + 1], out, 0.0f,
+                                  t->gW[l] + (size_t)i0 * out, out, apply_update ? &ep : NULL, ws);
+                return;
+            }
+            idx += p->parts;
         }
     }
-    /* No barrier here: callers end their parallel region right after, and its implicit
-     * barrier waits for everything above. */
+}
+
+/* The thread each phase-3 item prefers: the owner of its pixels, or of its share. */
+static void phase3_preferences(const sn_trainer *t, const step_plan *p, int nth, int *pref)
+{
+    for (int b = 0; b < SN_INPUT_BLOCKS; b++) pref[b] = t->block_thread[b];
+    const int small = p->shares0 - p->small0;
+    for (int i = 0; i < small; i++) pref[p->small0 + i] = (int)((long)i * nth / small);
+    for (int i = p->shares0; i < p->n3; i++) pref[i] = (i - p->shares0) % p->parts;
 }
 
 /* Asks for the pixels this thread's blocks will need in the next step (rows
@@ -369,35 +448,108 @@ static void prefetch_next_batch(const sn_trainer *t, const sn_dataset *ds, int f
     }
 }
 
-/* One step's three phases, inside the caller's parallel region; two barriers, and the
- * region's end. ds NULL: act[0] and y hold the batch already (and there is no next
- * batch to prefetch). */
-static void step_phases(sn_trainer *t, const sn_dataset *ds, int first, int n, int apply_update)
+/* The end of step s, by the thread that completed its last item while the others wait
+ * for `ready`: the batch loss summed in row order (independent of the team), divergence,
+ * progress, and the next step's learning rate. */
+static void step_end(step_team *st, int s, int n)
 {
-    input_blocks_forward(t, ds, first, n);
-#pragma omp barrier
-    rows_forward_backward(t, n);
-#pragma omp barrier
-    if (ds) prefetch_next_batch(t, ds, first + n);
-    weight_gradients(t, n, apply_update);
+    sn_trainer *t = st->t;
+    double batch_loss = 0.0;
+    for (int r = 0; r < n; r++) batch_loss += t->fwd.loss[r];
+    st->rows_done += n;
+    if (st->apply_update) t->opt.step++;
+    if (!isfinite(batch_loss)) {
+        st->diverged = 1;
+        st->loss_sum = batch_loss;
+        atomic_store(&st->stop, 1);
+    } else {
+        st->loss_sum += batch_loss;
+        if (st->progress) {
+            const double t0 = sn_now();
+            st->progress(st->user, st->rows_done, t->ntrain);
+            st->progress_s += sn_now() - t0;
+        }
+        if (s + 1 < st->steps) set_learning_rate(t);
+    }
+    sn_event_add(&st->ready, 1);
+}
+
+/* The team's run of st->steps steps, inside its parallel region: each thread takes
+ * items phase by phase; nobody waits for a thread, only for work. */
+static void run_steps(step_team *st)
+{
+    sn_trainer *t = st->t;
+    const sn_dataset *ds = st->ds;
+    const int B = t->fwd.capacity;
+    int tid, nth;
+    team_info(&tid, &nth);
+    /* Training flushes denormals (see denormals_off); the gradient checker does not. */
+    const unsigned csr = st->apply_update ? denormals_off(t) : 0;
+    int *pref = t->pref + (size_t)tid * t->nclaims;
+    atomic_int *claims = t->claims;
+    int base = 0;
+    for (int s = 0; s < st->steps; s++) {
+        if (s > 0) sn_event_wait(&st->ready, s);
+        if (atomic_load(&st->stop)) break;
+        const int first = s * B, n = ds ? (t->ntrain - first < B ? t->ntrain - first : B) : st->t->grad_rows;
+        const step_plan p = plan_step(t, n, nth);
+        /* Claim stamps never repeat: 3 per step of the trainer's life. */
+        const int stamp = 3 * (t->stamp_base + s) + 1;
+        int cursor = 0, item;
+
+        for (int b = 0; b < SN_INPUT_BLOCKS; b++) pref[b] = block_owner(b, nth);
+        while ((item = next_item(&cursor, p.n1, pref, tid, claims, stamp)) >= 0) {
+            t->block_thread[item] = tid; /* phase 3 prefers the thread that has its pixels */
+            input_block_forward(t, ds, first, n, item);
+            sn_event_add(&st->done, 1);
+        }
+        sn_event_wait(&st->done, base + p.n1);
+
+        for (int i = 0; i < p.n2; i++) pref[i] = i;
+        cursor = 0;
+        while ((item = next_item(&cursor, p.n2, pref, tid, claims, stamp + 1)) >= 0) {
+            int r0, rows;
+            sn_share_rows(n, 4, item, p.parts, &r0, &rows);
+            rows_forward_backward(t, ds, first, n, r0, rows);
+            sn_event_add(&st->done, 1);
+        }
+        sn_event_wait(&st->done, base + p.n1 + p.n2);
+
+        if (ds && first + n < t->ntrain) prefetch_next_batch(t, ds, first + n);
+        phase3_preferences(t, &p, nth, pref);
+        cursor = 0;
+        const int end = base + p.n1 + p.n2 + p.n3;
+        while ((item = next_item(&cursor, p.n3, pref, tid, claims, stamp + 2)) >= 0) {
+            weight_gradient_item(t, &p, item, st->apply_update);
+            if (sn_event_add(&st->done, 1) == end) step_end(st, s, n);
+        }
+        base = end;
+    }
+    if (st->apply_update) denormals_restore(csr);
+}
+
+/* Runs the team: one parallel region for all the steps. Between steps nobody spins in
+ * OpenMP's barriers (which spin for milliseconds before they sleep): the waits are
+ * sn_event_wait's, bounded. */
+static void run_team(step_team *st, int team)
+{
+    sn_event_reset(&st->done);
+    sn_event_reset(&st->ready);
+    atomic_store(&st->stop, 0);
+    (void)team; /* unused in a serial build */
+#pragma omp parallel num_threads(team)
+    run_steps(st);
+    st->t->stamp_base += st->steps;
 }
 
 double sn_trainer_gradient(sn_trainer *t, int n)
 {
-    unclaim_blocks(t);
-#pragma omp parallel num_threads(t->cfg.threads)
-    step_phases(t, NULL, 0, n, 0);
+    step_team st = { .t = t, .ds = NULL, .steps = 1, .apply_update = 0 };
+    t->grad_rows = n;
+    run_team(&st, t->cfg.threads);
     double sum = 0.0;
     for (int r = 0; r < n; r++) sum += t->fwd.loss[r];
     return sum / n;
-}
-
-/* One minibatch, rows order[first .. first+n), inside the caller's parallel region. */
-static void train_step(sn_trainer *t, const sn_dataset *ds, int first, int n)
-{
-    const unsigned csr = denormals_off(t);
-    step_phases(t, ds, first, n, 1);
-    denormals_restore(csr);
 }
 
 int sn_train_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st,
@@ -408,69 +560,80 @@ int sn_train_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st,
     for (int i = 0; i < t->ntrain; i++) t->order[i] = i;
     sn_shuffle(&t->rng, t->order, t->ntrain);
 
-    double loss_sum = 0.0, seconds = 0.0;
-    int done = 0;
     const int B = t->fwd.capacity;
-    for (int first = 0; first < t->ntrain; first += B) {
-        int n = t->ntrain - first < B ? t->ntrain - first : B;
-        if (t->cfg.cosine) {
-            /* Cosine annealing over the whole run: large steps early, a smooth
-             * landing at the end instead of a last epoch that jitters. */
-            long per_epoch = (t->ntrain + B - 1) / B, total = per_epoch * t->cfg.epochs;
-            double frac = (double)t->opt.step / (double)total;
-            t->opt.lr_now = (float)(0.5 * t->cfg.lr * (1.0 + cos(3.141592653589793 * frac)));
-        }
-        sn_opt_prepare(&t->opt);
-        const int team = step_threads(t->cfg.threads, n);
-        (void)team; /* unused in a serial build */
-        unclaim_blocks(t);
-        double t0 = sn_now();
-#pragma omp parallel num_threads(team)
-        train_step(t, ds, first, n);
-        seconds += sn_now() - t0;
-        t->opt.step++;
-        /* Summed in row order on one thread: independent of the thread count. */
-        double batch_loss = 0.0;
-        for (int r = 0; r < n; r++) batch_loss += t->fwd.loss[r];
-        done += n;
-        if (!isfinite(batch_loss)) {
-            st->diverged = 1;
-            loss_sum = batch_loss;
-            break;
-        }
-        loss_sum += batch_loss;
-        if (progress) progress(user, done, t->ntrain);
-    }
-    st->train_loss = st->diverged ? NAN : loss_sum / done;
+    step_team team = { .t = t, .ds = ds, .steps = (t->ntrain + B - 1) / B, .apply_update = 1,
+                       .progress = progress, .user = user };
+    set_learning_rate(t);
+    const double t0 = sn_now();
+    run_team(&team, step_threads(t->cfg.threads, B));
+    const double seconds = sn_now() - t0 - team.progress_s;
+    st->diverged = team.diverged;
+    st->train_loss = team.diverged ? NAN : team.loss_sum / team.rows_done;
     st->train_s = seconds;
-    st->samples_per_s = seconds > 0 ? done / seconds : 0.0;
-    if (!st->diverged) t->epoch++;
+    st->samples_per_s = seconds > 0 ? team.rows_done / seconds : 0.0;
+    if (!team.diverged) t->epoch++;
     return SN_OK;
+}
+
+/* Evaluation in waves of ctx->capacity rows, inside one parallel region; each wave's
+ * rows are cut into one share per thread, taken by whoever is running (rows are
+ * independent), and the wave's losses are summed in row order by the thread that
+ * finishes it, so the result does not depend on the team or on who did what. */
+typedef struct eval_team {
+    const sn_mlp *m;
+    sn_forward_ctx *c;
+    const sn_dataset *ds;
+    sn_event done, ready;
+    atomic_int next; /* items handed out, over all waves */
+    double loss_sum;
+    long correct;
+} eval_team;
+
+static void eval_waves(eval_team *et)
+{
+    const sn_mlp *m = et->m;
+    sn_forward_ctx *c = et->c;
+    const sn_dataset *ds = et->ds;
+    const int L = m->nlayers, in = m->sizes[0], C = m->sizes[L];
+    int tid, nth;
+    team_info(&tid, &nth);
+    (void)tid;
+    float *ws = sn_forward_ctx_local_ws(c);
+    const int waves = (ds->count + c->capacity - 1) / c->capacity;
+    for (int w = 0; w < waves; w++) {
+        sn_event_wait(&et->ready, w);
+        const int first = w * c->capacity, n = ds->count - first < c->capacity ? ds->count - first : c->capacity;
+        const int parts = nth, end = (w + 1) * parts;
+        for (;;) {
+            int item = atomic_load(&et->next);
+            if (item >= end) break;
+            if (!atomic_compare_exchange_weak(&et->next, &item, item + 1)) continue;
+            int r0, rows;
+            sn_share_rows(n, 4, item - w * parts, parts, &r0, &rows);
+            if (rows > 0) {
+                sn_batch_gather(ds, NULL, first + r0, rows, c->act[0] + (size_t)r0 * in, c->y + r0);
+                sn_mlp_forward_rows(m, c, r0, rows, ws);
+                sn_softmax_xent(NULL, c->loss + r0, c->correct + r0, c->act[L] + (size_t)r0 * C, c->y + r0, rows, C,
+                                0.0f);
+            }
+            if (sn_event_add(&et->done, 1) == end) {
+                for (int r = 0; r < n; r++) et->loss_sum += c->loss[r], et->correct += c->correct[r];
+                sn_event_add(&et->ready, 1);
+            }
+        }
+    }
 }
 
 void sn_evaluate(const sn_mlp *m, sn_forward_ctx *c, const sn_dataset *ds, int threads,
                  double *loss, double *acc)
 {
-    double loss_sum = 0.0;
-    long correct = 0;
-    const int L = m->nlayers, in = m->sizes[0], C = m->sizes[L];
     if (threads > c->threads) threads = c->threads;
-    for (int first = 0; first < ds->count; first += c->capacity) {
-        int n = ds->count - first < c->capacity ? ds->count - first : c->capacity;
-        /* Rows are independent: each thread runs its own, no barrier until the end. */
+    eval_team et = { .m = m, .c = c, .ds = ds };
+    sn_event_reset(&et.done);
+    sn_event_reset(&et.ready);
+    atomic_store(&et.next, 0);
 #pragma omp parallel num_threads(threads)
-        {
-            int r0, rows;
-            sn_team_rows(n, &r0, &rows);
-            if (rows > 0) {
-                sn_batch_gather(ds, NULL, first + r0, rows, c->act[0] + (size_t)r0 * in, c->y + r0);
-                sn_mlp_forward_rows(m, c, r0, rows, sn_forward_ctx_local_ws(c));
-                sn_softmax_xent(NULL, c->loss + r0, c->correct + r0, c->act[L] + (size_t)r0 * C, c->y + r0, rows, C,
-                                0.0f);
-            }
-        }
-        for (int r = 0; r < n; r++) loss_sum += c->loss[r], correct += c->correct[r];
-    }
-    *loss = ds->count ? loss_sum / ds->count : NAN;
-    *acc = ds->count ? (double)correct / ds->count : NAN;
+    eval_waves(&et);
+    *loss = ds->count ? et.loss_sum / ds->count : NAN;
+    *acc = ds->count ? (double)et.correct / ds->count : NAN;
 }

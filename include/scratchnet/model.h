@@ -70,5 +70,7 @@ const float *sn_mlp_forward(const sn_mlp *m, sn_forward_ctx *c, int n);
 void sn_team_rows(int n, int *r0, int *rows);
 /* The same split with blocks that are whole multiples of `granule` (except the last). */
 void sn_team_rows_granule(int n, int granule, int *r0, int *rows);
+/* Part `part` of `parts` of the same split, whichever thread asks. */
+void sn_share_rows(int n, int granule, int part, int parts, int *r0, int *rows);
 
 #endif

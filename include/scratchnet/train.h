@@ -52,8 +52,12 @@ typedef struct sn_trainer {
     float *dact[SN_MAX_LAYERS + 1]; /* dLoss/d(activation) per layer, batch x size */
     float *partial;         /* SN_INPUT_BLOCKS first-layer partial products, batch x sizes[1] */
     float *xblock;          /* the batch's inputs by pixel block: block b is batch x its width */
-    int block_claimed[SN_INPUT_BLOCKS]; /* this step: taken by a thread (phase 1) */
     int block_thread[SN_INPUT_BLOCKS];  /* this step: the thread that took block b */
+    _Atomic int *claims;    /* nclaims work-item claim slots (train.c) */
+    int *pref;              /* nclaims preferred threads per item, per thread */
+    int nclaims;
+    int stamp_base;         /* steps run so far by this trainer: claim stamps never repeat */
+    int grad_rows;          /* sn_trainer_gradient's n */
     void *dblock;
     sn_forward_ctx fwd;     /* activations, workspace, loss buffer */
 } sn_trainer;
@@ -64,8 +68,9 @@ int sn_trainer_create(sn_trainer *t, sn_mlp *model, const sn_train_config *cfg, 
 void sn_trainer_free(sn_trainer *t);
 int sn_train_config_check(const sn_train_config *cfg, sn_error *err);
 
-/* Called after every step with the rows done so far in this epoch (not from inside a
- * parallel region); the CLI draws its progress bar from it. */
+/* Called after every step with the rows done so far in this epoch, by whichever thread
+ * of the team finished the step, never by two at once; the others wait for it to
+ * return. The CLI draws its progress bar from it. */
 typedef void (*sn_progress_fn)(void *user, int done, int total);
 
 /* One epoch over rows [0, ntrain) of train, in a fresh seeded shuffle. */
