@@ -55,6 +55,7 @@ const char *bench_set_blis_arch(void)
 
 int main(int argc, char **argv)
 {
+    cli_openmp_defaults(argv);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--sweep")) return bench_sweep_main(argc, argv);
         if (!strcmp(argv[i], "--gemm")) return bench_gemm_main(argc, argv);

@@ -147,8 +147,11 @@ int bench_peers_main(int argc, char **argv)
             r->train_loss = st.train_loss;
         }
         double vl, va, tl;
-        sn_evaluate(&m, &t.fwd, &val, threads, &vl, &va);
-        sn_evaluate(&m, &t.fwd, &test, threads, &tl, &r->test_acc);
+        if (sn_evaluate(&m, &t.fwd, &val, threads, &vl, &va, &err) ||
+            sn_evaluate(&m, &t.fwd, &test, threads, &tl, &r->test_acc, &err)) {
+            fprintf(stderr, "bench: %s\n", err.msg);
+            return EXIT_RUNTIME;
+        }
         r->val_loss = vl;
         r->samples_per_s = 50000.0 * epochs / r->train_s;
         r->ok = 1;

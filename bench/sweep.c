@@ -116,7 +116,7 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
             break;
         }
         double t0 = sn_now(), vl = NAN, va = NAN;
-        if (val.count) sn_evaluate(&model, &t.fwd, &val, r->threads, &vl, &va);
+        if (val.count && sn_evaluate(&model, &t.fwd, &val, r->threads, &vl, &va, &err)) goto failed;
         res->eval_s += sn_now() - t0;
         res->train_loss = st.train_loss, res->val_loss = vl, res->val_acc = va;
         fprintf(c->sweep_csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6f,%.0f\n", index + 1, cols, e + 1, st.train_loss, vl, va,
@@ -128,7 +128,7 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
     }
     if (!res->diverged) {
         double t0 = sn_now();
-        sn_evaluate(&model, &t.fwd, &c->test, r->threads, &res->test_loss, &res->test_acc);
+        if (sn_evaluate(&model, &t.fwd, &c->test, r->threads, &res->test_loss, &res->test_acc, &err)) goto failed;
         res->eval_s += sn_now() - t0;
     } else {
         res->train_loss = res->val_loss = res->val_acc = res->test_loss = res->test_acc = NAN;
@@ -140,6 +140,11 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
     sn_trainer_free(&t);
     sn_mlp_free(&model);
     return 1;
+failed:
+    fprintf(stderr, "bench: run %d: %s\n", index + 1, err.msg);
+    sn_trainer_free(&t);
+    sn_mlp_free(&model);
+    return 0;
 }
 
 /* ---- resume: keep the runs summary.csv records as finished ------------------- */

@@ -1,13 +1,19 @@
-/* syscall() for futex: a glibc extension beyond the project-wide _XOPEN_SOURCE. */
-#define _DEFAULT_SOURCE
+/* syscall() for futex and the CPU_* macros: glibc extensions beyond the project-wide
+ * _XOPEN_SOURCE. */
+#define _GNU_SOURCE
 #include "sync.h"
 
 #include <limits.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include <stdio.h>
+
 #if defined(__linux__)
+#include <dirent.h>
 #include <linux/futex.h>
+#include <sched.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #else
@@ -86,15 +92,15 @@ int sn_event_add(sn_event *e, int delta)
     return now;
 }
 
-void sn_event_wait(sn_event *e, int target)
+int sn_event_wait(sn_event *e, int target)
 {
-    if (atomic_load_explicit(&e->value, memory_order_acquire) >= target) return;
+    if (atomic_load_explicit(&e->value, memory_order_acquire) >= target) return 0;
     const double budget = sn_spin_budget_us();
     if (budget > 0.0) {
         const double until = monotonic_us() + budget;
         for (;;) {
             for (int i = 0; i < 64; i++) {
-                if (atomic_load_explicit(&e->value, memory_order_acquire) >= target) return;
+                if (atomic_load_explicit(&e->value, memory_order_acquire) >= target) return 0;
                 CPU_RELAX();
             }
             if (monotonic_us() > until) break;
@@ -105,12 +111,70 @@ void sn_event_wait(sn_event *e, int target)
         const int seen = atomic_load(&e->value);
         if (seen >= target) {
             atomic_fetch_sub(&e->sleepers, 1);
-            return;
+            return 0;
         }
         kernel_wait(&e->value, seen);
         atomic_fetch_sub(&e->sleepers, 1);
-        if (atomic_load_explicit(&e->value, memory_order_acquire) >= target) return;
+        if (atomic_load_explicit(&e->value, memory_order_acquire) >= target) return 1;
     }
+}
+
+#if defined(__linux__)
+/* Threads of this process that are running or runnable (state R in /proc/self/task):
+ * the caller, and OpenMP workers still spinning after the last region. */
+static int own_running(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return 1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[64], buf[256];
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        const size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        const char *close = strrchr(buf, ')'); /* "tid (comm) S ...": comm may hold spaces */
+        if (close && close[1] == ' ' && close[2] == 'R') n++;
+    }
+    closedir(d);
+    return n > 0 ? n : 1;
+}
+#endif
+
+int sn_idle_cpus(int want)
+{
+    if (want <= 1) return 1;
+#if defined(__linux__)
+    cpu_set_t set;
+    const int cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : want;
+    /* The count is an instant's: a kernel thread passing through shows up as a busy CPU.
+     * A process that keeps a core busy shows in every look; take the least of three
+     * looks ~20 us apart (~50 us in all, against evaluations of milliseconds). */
+    int others = cpus;
+    for (int look = 0; look < 3 && others > cpus - want; look++) {
+        if (look > 0) {
+            const struct timespec pause = { 0, 20000 };
+            nanosleep(&pause, NULL);
+        }
+        FILE *f = fopen("/proc/loadavg", "r");
+        if (!f) return want;
+        double a1, a5, a15;
+        int running = 0, total = 0;
+        const int got = fscanf(f, "%lf %lf %lf %d/%d", &a1, &a5, &a15, &running, &total);
+        fclose(f);
+        if (got != 5 || running < 1) return want;
+        const int mine = own_running();
+        if (running - mine < others) others = running - mine;
+    }
+    const int idle = cpus - others;
+    return idle < 1 ? 1 : idle < want ? idle : want;
+#else
+    return want;
+#endif
 }
 
 void sn_barrier_init(sn_barrier *b, int size)
@@ -125,3 +189,4 @@ void sn_barrier_wait(sn_barrier *b, int *round)
     sn_event_add(&b->arrived, 1);
     sn_event_wait(&b->arrived, *round * b->size);
 }
+

@@ -24,8 +24,9 @@ void sn_event_reset(sn_event *e);
 /* Adds delta (> 0) and wakes the sleepers; returns the new value. */
 int sn_event_add(sn_event *e, int delta);
 
-/* Returns once value >= target: spins for at most the spin budget, then sleeps. */
-void sn_event_wait(sn_event *e, int target);
+/* Returns once value >= target: spins for at most the spin budget, then sleeps.
+ * Returns 1 if it had to sleep, 0 if it did not. */
+int sn_event_wait(sn_event *e, int target);
 
 /* 1 if this thread took the slot for `stamp`; 0 if another thread already has it, or
  * it has moved on to a later stamp. Stamps only grow: a thread still scanning an earlier
@@ -42,6 +43,13 @@ static inline int sn_claim(atomic_int *slot, int stamp)
 /* The spin budget in microseconds: SCRATCHNET_SPIN_US if set (0..100000; for
  * experiments), else the default (see sync.c). Read once. */
 double sn_spin_budget_us(void);
+
+/* How many threads a one-shot parallel task should use, at most `want`: the CPUs this
+ * process may run on less the other processes' tasks runnable right now (Linux:
+ * /proc/loadavg's running count, less this process's own), at least 1. A thread started on a core that another
+ * process is using runs at half speed and makes its partner wait; for a task too short
+ * to adapt as it goes (an evaluation), starting fewer is the better bet. */
+int sn_idle_cpus(int want);
 
 /* A barrier for a fixed team of `size` threads, on the same spin-then-sleep wait. */
 typedef struct sn_barrier {

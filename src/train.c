@@ -11,6 +11,7 @@
 
 #include "scratchnet/gemm.h"
 #include "scratchnet/layers.h"
+#include "scratchnet/pace.h"
 #include "sync.h"
 
 #ifdef _OPENMP
@@ -91,6 +92,7 @@ int sn_trainer_create(sn_trainer *t, sn_mlp *model, const sn_train_config *cfg, 
     }
     t->partial = p;
     t->xblock = p + SN_INPUT_BLOCKS * partial_floats;
+    sn_pace_init(&t->pace);
     sn_rng_seed(&t->rng, cfg->seed);
     sn_mlp_init_he(model, &t->rng);
     return SN_OK;
@@ -254,7 +256,13 @@ typedef struct step_team {
     sn_event done;        /* items completed, all phases, all steps */
     sn_event ready;       /* steps whose serial end (loss, schedule) is done */
     atomic_int stop;      /* a batch diverged */
+    /* Solo stretches (pace.h): while `solo`, only thread solo_tid works; the others sleep
+     * until `resume` reaches solo_period, then rejoin at step team_step. */
+    atomic_int solo, solo_tid, solo_period, team_step;
+    sn_event resume;
     /* Written by the thread that ends a step, one at a time: */
+    int solo_steps;
+    double last_end;      /* when the previous step ended */
     double loss_sum, progress_s;
     int rows_done, diverged;
     sn_progress_fn progress;
@@ -427,14 +435,14 @@ static void phase3_preferences(const sn_trainer *t, const step_plan *p, int nth,
  * costs 2-8 us of the weight phase (its own page walks), net +3-9% samples/s. On the
  * Sapphire Rapids machine the same idea was neutral (gather 19 us alone, 15 + 5 with
  * the prefetch). Only a hint: it never changes a result. */
-static void prefetch_next_batch(const sn_trainer *t, const sn_dataset *ds, int first)
+static void prefetch_next_batch(const sn_trainer *t, const sn_dataset *ds, int first, int solo)
 {
     const int n = t->ntrain - first < t->fwd.capacity ? t->ntrain - first : t->fwd.capacity;
     const size_t px = (size_t)ds->rows * ds->cols;
     int tid, nth;
     team_info(&tid, &nth);
     for (int b = 0; b < SN_INPUT_BLOCKS; b++) {
-        if (block_owner(b, nth) != tid) continue;
+        if (!solo && block_owner(b, nth) != tid) continue;
         int k0, k1;
         input_block(t->model->sizes[0], b, &k0, &k1);
         for (int r = 0; r < n; r++) {
@@ -448,9 +456,25 @@ static void prefetch_next_batch(const sn_trainer *t, const sn_dataset *ds, int f
     }
 }
 
+/* Starts or ends a solo stretch after step s (by the thread ending it). */
+static void set_solo(step_team *st, int s, int solo)
+{
+    int tid, nth;
+    team_info(&tid, &nth);
+    if (solo) {
+        atomic_store(&st->solo_period, atomic_load(&st->resume.value) + 1);
+        atomic_store(&st->solo_tid, tid);
+        atomic_store(&st->solo, 1);
+    } else {
+        atomic_store(&st->solo, 0);
+        atomic_store(&st->team_step, s + 1);
+        sn_event_add(&st->resume, 1);
+    }
+}
+
 /* The end of step s, by the thread that completed its last item while the others wait
  * for `ready`: the batch loss summed in row order (independent of the team), divergence,
- * progress, and the next step's learning rate. */
+ * progress, the pace of the next step, and its learning rate. */
 static void step_end(step_team *st, int s, int n)
 {
     sn_trainer *t = st->t;
@@ -458,6 +482,7 @@ static void step_end(step_team *st, int s, int n)
     for (int r = 0; r < n; r++) batch_loss += t->fwd.loss[r];
     st->rows_done += n;
     if (st->apply_update) t->opt.step++;
+    const int last = s + 1 == st->steps;
     if (!isfinite(batch_loss)) {
         st->diverged = 1;
         st->loss_sum = batch_loss;
@@ -469,9 +494,26 @@ static void step_end(step_team *st, int s, int n)
             st->progress(st->user, st->rows_done, t->ntrain);
             st->progress_s += sn_now() - t0;
         }
-        if (s + 1 < st->steps) set_learning_rate(t);
+        if (!last) set_learning_rate(t);
     }
+    const double now = sn_now();
+    if (st->apply_update) {
+        st->solo_steps += atomic_load(&st->solo);
+        if (sn_pace_step(&t->pace, (now - st->last_end) / n) && !last && !st->diverged) set_solo(st, s, t->pace.solo);
+    }
+    st->last_end = now;
+    /* The run is over: whoever sleeps through a solo stretch must wake to leave. */
+    if ((last || st->diverged) && atomic_load(&st->solo)) set_solo(st, s, 0);
     sn_event_add(&st->ready, 1);
+}
+
+/* Items in step s of the run (every thread computes the same). */
+static int step_items(const step_team *st, int s, int nth)
+{
+    const int B = st->t->fwd.capacity, first = s * B;
+    const int n = st->ds ? (st->t->ntrain - first < B ? st->t->ntrain - first : B) : st->t->grad_rows;
+    const step_plan p = plan_step(st->t, n, nth);
+    return p.n1 + p.n2 + p.n3;
 }
 
 /* The team's run of st->steps steps, inside its parallel region: each thread takes
@@ -488,9 +530,16 @@ static void run_steps(step_team *st)
     int *pref = t->pref + (size_t)tid * t->nclaims;
     atomic_int *claims = t->claims;
     int base = 0;
-    for (int s = 0; s < st->steps; s++) {
+    for (int s = 0; s < st->steps;) {
         if (s > 0) sn_event_wait(&st->ready, s);
         if (atomic_load(&st->stop)) break;
+        if (atomic_load(&st->solo) && atomic_load(&st->solo_tid) != tid) {
+            /* Sit out the solo stretch asleep, then rejoin where the team resumes. */
+            sn_event_wait(&st->resume, atomic_load(&st->solo_period));
+            for (const int resume_at = atomic_load(&st->team_step); s < resume_at; s++) base += step_items(st, s, nth);
+            continue;
+        }
+        const int solo = atomic_load(&st->solo);
         const int first = s * B, n = ds ? (t->ntrain - first < B ? t->ntrain - first : B) : st->t->grad_rows;
         const step_plan p = plan_step(t, n, nth);
         /* Claim stamps never repeat: 3 per step of the trainer's life. */
@@ -515,7 +564,7 @@ static void run_steps(step_team *st)
         }
         sn_event_wait(&st->done, base + p.n1 + p.n2);
 
-        if (ds && first + n < t->ntrain) prefetch_next_batch(t, ds, first + n);
+        if (ds && first + n < t->ntrain) prefetch_next_batch(t, ds, first + n, solo);
         phase3_preferences(t, &p, nth, pref);
         cursor = 0;
         const int end = base + p.n1 + p.n2 + p.n3;
@@ -524,6 +573,7 @@ static void run_steps(step_team *st)
             if (sn_event_add(&st->done, 1) == end) step_end(st, s, n);
         }
         base = end;
+        s++;
     }
     if (st->apply_update) denormals_restore(csr);
 }
@@ -535,7 +585,15 @@ static void run_team(step_team *st, int team)
 {
     sn_event_reset(&st->done);
     sn_event_reset(&st->ready);
+    sn_event_reset(&st->resume);
     atomic_store(&st->stop, 0);
+    /* A solo stretch carries over from the previous epoch, on thread 0. */
+    const int solo = st->apply_update && st->t->pace.solo && team > 1;
+    atomic_store(&st->solo, solo);
+    atomic_store(&st->solo_tid, 0);
+    atomic_store(&st->solo_period, 1);
+    atomic_store(&st->team_step, 0);
+    st->last_end = sn_now();
     (void)team; /* unused in a serial build */
 #pragma omp parallel num_threads(team)
     run_steps(st);
@@ -568,6 +626,7 @@ int sn_train_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st,
     run_team(&team, step_threads(t->cfg.threads, B));
     const double seconds = sn_now() - t0 - team.progress_s;
     st->diverged = team.diverged;
+    st->solo_steps = team.solo_steps;
     st->train_loss = team.diverged ? NAN : team.loss_sum / team.rows_done;
     st->train_s = seconds;
     st->samples_per_s = seconds > 0 ? team.rows_done / seconds : 0.0;
@@ -575,21 +634,22 @@ int sn_train_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st,
     return SN_OK;
 }
 
-/* Evaluation in waves of ctx->capacity rows, inside one parallel region; each wave's
- * rows are cut into one share per thread, taken by whoever is running (rows are
- * independent), and the wave's losses are summed in row order by the thread that
- * finishes it, so the result does not depend on the team or on who did what. */
+/* Evaluation: the rows are independent, so each thread of the team runs chunks of rows
+ * through its own slice of the context's buffers, taking the next chunk from a shared
+ * counter: no thread ever waits for another until the region ends, and a thread the OS
+ * has descheduled simply takes fewer chunks. Each row's loss lands in its own slot and
+ * they are summed in row order afterwards: the result does not depend on the team. */
 typedef struct eval_team {
     const sn_mlp *m;
     sn_forward_ctx *c;
     const sn_dataset *ds;
-    sn_event done, ready;
-    atomic_int next; /* items handed out, over all waves */
-    double loss_sum;
-    long correct;
+    float *loss;      /* ds->count */
+    uint8_t *correct; /* ds->count */
+    int chunk;        /* rows per chunk: the context's capacity over the team */
+    atomic_int next;  /* chunks handed out */
 } eval_team;
 
-static void eval_waves(eval_team *et)
+static void eval_chunks(eval_team *et)
 {
     const sn_mlp *m = et->m;
     sn_forward_ctx *c = et->c;
@@ -597,43 +657,41 @@ static void eval_waves(eval_team *et)
     const int L = m->nlayers, in = m->sizes[0], C = m->sizes[L];
     int tid, nth;
     team_info(&tid, &nth);
-    (void)tid;
+    (void)nth;
     float *ws = sn_forward_ctx_local_ws(c);
-    const int waves = (ds->count + c->capacity - 1) / c->capacity;
-    for (int w = 0; w < waves; w++) {
-        sn_event_wait(&et->ready, w);
-        const int first = w * c->capacity, n = ds->count - first < c->capacity ? ds->count - first : c->capacity;
-        const int parts = nth, end = (w + 1) * parts;
-        for (;;) {
-            int item = atomic_load(&et->next);
-            if (item >= end) break;
-            if (!atomic_compare_exchange_weak(&et->next, &item, item + 1)) continue;
-            int r0, rows;
-            sn_share_rows(n, 4, item - w * parts, parts, &r0, &rows);
-            if (rows > 0) {
-                sn_batch_gather(ds, NULL, first + r0, rows, c->act[0] + (size_t)r0 * in, c->y + r0);
-                sn_mlp_forward_rows(m, c, r0, rows, ws);
-                sn_softmax_xent(NULL, c->loss + r0, c->correct + r0, c->act[L] + (size_t)r0 * C, c->y + r0, rows, C,
-                                0.0f);
-            }
-            if (sn_event_add(&et->done, 1) == end) {
-                for (int r = 0; r < n; r++) et->loss_sum += c->loss[r], et->correct += c->correct[r];
-                sn_event_add(&et->ready, 1);
-            }
-        }
+    const int r0 = tid * et->chunk; /* this thread's slice of the context */
+    for (;;) {
+        const int first = atomic_fetch_add(&et->next, 1) * et->chunk;
+        if (first >= ds->count) break;
+        const int rows = ds->count - first < et->chunk ? ds->count - first : et->chunk;
+        sn_batch_gather(ds, NULL, first, rows, c->act[0] + (size_t)r0 * in, c->y + r0);
+        sn_mlp_forward_rows(m, c, r0, rows, ws);
+        sn_softmax_xent(NULL, et->loss + first, et->correct + first, c->act[L] + (size_t)r0 * C, c->y + r0, rows, C,
+                        0.0f);
     }
 }
 
-void sn_evaluate(const sn_mlp *m, sn_forward_ctx *c, const sn_dataset *ds, int threads,
-                 double *loss, double *acc)
+int sn_evaluate(const sn_mlp *m, sn_forward_ctx *c, const sn_dataset *ds, int threads,
+                double *loss, double *acc, sn_error *err)
 {
     if (threads > c->threads) threads = c->threads;
-    eval_team et = { .m = m, .c = c, .ds = ds };
-    sn_event_reset(&et.done);
-    sn_event_reset(&et.ready);
+    if (threads > c->capacity) threads = c->capacity;
+    threads = sn_idle_cpus(threads); /* over in milliseconds: no time to adapt as it runs */
+    eval_team et = { .m = m, .c = c, .ds = ds, .chunk = c->capacity / threads };
+    et.loss = malloc(sizeof(float) * (size_t)(ds->count > 0 ? ds->count : 1));
+    et.correct = malloc((size_t)(ds->count > 0 ? ds->count : 1));
+    if (!et.loss || !et.correct) {
+        free(et.loss), free(et.correct);
+        return sn_fail(err, SN_ENOMEM, "out of memory for the losses of %d rows", ds->count);
+    }
     atomic_store(&et.next, 0);
 #pragma omp parallel num_threads(threads)
-    eval_waves(&et);
-    *loss = ds->count ? et.loss_sum / ds->count : NAN;
-    *acc = ds->count ? (double)et.correct / ds->count : NAN;
+    eval_chunks(&et);
+    double loss_sum = 0.0;
+    long correct = 0;
+    for (int r = 0; r < ds->count; r++) loss_sum += et.loss[r], correct += et.correct[r];
+    free(et.loss), free(et.correct);
+    *loss = ds->count ? loss_sum / ds->count : NAN;
+    *acc = ds->count ? (double)correct / ds->count : NAN;
+    return SN_OK;
 }

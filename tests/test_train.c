@@ -39,7 +39,7 @@ static double train_batch(sn_mlp *m, int threads, sn_opt_kind opt, float lr, int
         cr_assert(!st.diverged, "diverged in epoch %d", e + 1);
     }
     double loss, acc;
-    sn_evaluate(m, &t.fwd, &test_set, threads, &loss, &acc);
+    cr_assert_eq(sn_evaluate(m, &t.fwd, &test_set, threads, &loss, &acc, NULL), SN_OK);
     sn_trainer_free(&t);
     return acc;
 }

@@ -10,6 +10,7 @@
 #include "scratchnet/data.h"
 #include "scratchnet/model.h"
 #include "scratchnet/optim.h"
+#include "scratchnet/pace.h"
 #include "scratchnet/rng.h"
 
 typedef struct sn_train_config {
@@ -34,6 +35,7 @@ typedef struct sn_epoch_stats {
     double train_s;       /* seconds in training steps only */
     double samples_per_s;
     int diverged;         /* a batch loss was NaN or infinite: training stopped */
+    int solo_steps;       /* steps run on one thread because the team was outrun (pace.h) */
 } sn_epoch_stats;
 
 /* The first layer is split by input pixels into this many fixed blocks (see train.c). */
@@ -58,6 +60,7 @@ typedef struct sn_trainer {
     int nclaims;
     int stamp_base;         /* steps run so far by this trainer: claim stamps never repeat */
     int grad_rows;          /* sn_trainer_gradient's n */
+    sn_pace pace;           /* team or one thread, by measured step times (pace.h) */
     void *dblock;
     sn_forward_ctx fwd;     /* activations, workspace, loss buffer */
 } sn_trainer;
@@ -81,9 +84,11 @@ int sn_train_epoch(sn_trainer *t, const sn_dataset *train, sn_epoch_stats *st,
  * gradient into t->grads, without updating anything: the gradient checker's entry. */
 double sn_trainer_gradient(sn_trainer *t, int n);
 
-/* Mean cross-entropy and accuracy of the model on ds, in chunks of ctx->capacity rows. */
-void sn_evaluate(const sn_mlp *m, sn_forward_ctx *ctx, const sn_dataset *ds, int threads,
-                 double *loss, double *acc);
+/* Mean cross-entropy and accuracy of the model on ds, with up to `threads` threads, each
+ * running chunks of ctx->capacity / threads rows. The same bits for any thread count.
+ * Fails only for want of memory (4 bytes + 1 per row). */
+int sn_evaluate(const sn_mlp *m, sn_forward_ctx *ctx, const sn_dataset *ds, int threads,
+                double *loss, double *acc, sn_error *err);
 
 double sn_now(void); /* monotonic seconds */
 

@@ -125,6 +125,28 @@ int cli_load_mnist(const char *prog, const char *dir, sn_dataset *train, sn_data
     return 1;
 }
 
+void cli_openmp_defaults(char **argv)
+{
+#if defined(_OPENMP) && defined(__linux__)
+    /* libgomp spins for GOMP_SPINCOUNT pause instructions (default 300,000: 3-6 ms)
+     * before a waiting thread sleeps: at the end of every parallel region, and in its
+     * pool while a thread waits for the next region. On a busy machine that spinning
+     * holds a core the team's other thread needs (the library's own waits are bounded;
+     * see src/sync.c). 20,000 (0.2-0.4 ms) is still far above the microseconds between
+     * back-to-back GEMM calls, so a quiet machine loses nothing. libgomp reads its
+     * environment once, in a constructor that runs before main and before anything a
+     * program can do, so the only way to set it for a user who set nothing is to run the
+     * program again with it: one exec, ~1 ms. If the exec fails, libgomp's defaults
+     * stay and the program runs on. */
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    if (setenv("GOMP_SPINCOUNT", "20000", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    unsetenv("GOMP_SPINCOUNT"); /* not in effect: do not let children think it is */
+#else
+    (void)argv;
+#endif
+}
+
 void cli_progress_begin(cli_progress *p, const char *label, int enabled)
 {
     p->enabled = enabled && isatty(STDERR_FILENO);

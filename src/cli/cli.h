@@ -11,6 +11,11 @@
 
 enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
+/* First thing in main: give OpenMP's runtime a short spin before its idle threads sleep
+ * (GOMP_SPINCOUNT=20000, unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT), by
+ * re-executing the program once with it in the environment. See cli.c for why. */
+void cli_openmp_defaults(char **argv);
+
 /* Parse a flag's value or print "prog: --flag: 'x' is not ...; expected ..." and
  * return 0. */
 int cli_int(const char *prog, const char *flag, const char *text, long min, long max, int *out);

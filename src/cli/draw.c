@@ -283,6 +283,7 @@ static int save_screenshot(app *a, const char *path)
 
 int main(int argc, char **argv)
 {
+    cli_openmp_defaults(argv);
     const char *model_path = CLI_DEFAULT_MODEL, *replay = NULL, *shot = NULL;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && !strcmp(argv[i], "--model")) model_path = argv[++i];

@@ -217,7 +217,10 @@ static int cmd_train(int argc, char **argv)
         }
         double vl = NAN, va = NAN;
         int evaluate = val.count > 0 && (t.epoch % a.eval_every == 0 || t.epoch == a.cfg.epochs);
-        if (evaluate) sn_evaluate(&model, &t.fwd, &val, a.cfg.threads, &vl, &va);
+        if (evaluate && sn_evaluate(&model, &t.fwd, &val, a.cfg.threads, &vl, &va, &err)) {
+            fprintf(stderr, "%s: %s\n", PROG, err.msg);
+            goto out;
+        }
         if (evaluate || val.count == 0) {
             printf("epoch %d/%d train_loss=%.4f val_loss=%.4f val_acc=%.4f epoch_s=%.3f samples_per_s=%.0f\n",
                    st.epoch, a.cfg.epochs, st.train_loss, vl, va, st.train_s, st.samples_per_s);
@@ -233,7 +236,10 @@ static int cmd_train(int argc, char **argv)
         }
     }
     double tl, ta;
-    sn_evaluate(&model, &t.fwd, &test, a.cfg.threads, &tl, &ta);
+    if (sn_evaluate(&model, &t.fwd, &test, a.cfg.threads, &tl, &ta, &err)) {
+        fprintf(stderr, "%s: %s\n", PROG, err.msg);
+        goto out;
+    }
     if (sn_model_save(&model, a.save, &err)) {
         fprintf(stderr, "%s: --save: %s\n", PROG, err.msg);
         goto out;
@@ -330,12 +336,15 @@ static int cmd_eval(int argc, char **argv)
         return EXIT_RUNTIME;
     }
     double loss, acc;
-    sn_evaluate(&m, &ctx, &test, a.threads, &loss, &acc);
-    printf("test_loss=%.4f test_acc=%.4f\n", loss, acc);
+    const int failed = sn_evaluate(&m, &ctx, &test, a.threads, &loss, &acc, &err);
+    if (failed)
+        fprintf(stderr, "%s: %s\n", PROG, err.msg);
+    else
+        printf("test_loss=%.4f test_acc=%.4f\n", loss, acc);
     sn_forward_ctx_free(&ctx);
     sn_mlp_free(&m);
     sn_dataset_free(&test);
-    return 0;
+    return failed ? EXIT_RUNTIME : 0;
 }
 
 static int cmd_info(int argc, char **argv)
@@ -418,6 +427,7 @@ static int cmd_predict(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    cli_openmp_defaults(argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : 0;

@@ -1,0 +1,44 @@
+/* When a team should run on one thread. On a busy machine (another process on one of
+ * the two cores) a team of two loses time to the scheduler: each of its threads gets a
+ * share of a core, the OS deschedules one in the middle of a work item, and the other,
+ * having done everything else, waits for it. One thread alone, with a core to itself,
+ * is then faster. The pacer measures the time a step takes per row in each mode and
+ * picks the faster:
+ *  - after PACE_WARMUP team steps (cold caches and page faults slow the first ones), a
+ *    short solo stretch measures the solo pace;
+ *  - team -> solo when the team's recent steps are slower than the solo pace;
+ *  - solo -> team for a short probe every `gap` steps; the team stays if it beat the
+ *    solo pace, else solo resumes and the gap doubles (up to PACE_GAP_MAX);
+ *  - a solo pace older than PACE_STALE team steps is measured again.
+ * On a quiet machine that costs one solo stretch per trainer and per PACE_STALE steps
+ * (~0.3% of the steps' time) and a clock read per step. Which thread computes what never
+ * changes a bit of the results, so neither does the pacer. Pure arithmetic, tested on
+ * synthetic step times. */
+#ifndef SCRATCHNET_PACE_H
+#define SCRATCHNET_PACE_H
+
+enum {
+    PACE_GAP_MIN = 16,  /* solo steps in the first stretch, and before the first probe */
+    PACE_GAP_MAX = 512, /* at most this many between probes (~1% of steps probing) */
+    PACE_PROBE = 6,     /* team steps in a probe; the first (waking up) is not counted */
+    PACE_WARMUP = 64,   /* team steps before the solo pace is first measured */
+    PACE_STALE = 4096,  /* team steps after which the solo pace is measured again */
+};
+
+typedef struct sn_pace {
+    double team_s, solo_s; /* moving averages of seconds per row in each mode; 0: none yet */
+    int solo;              /* the mode of the next step: 1 solo, 0 team */
+    int steps;             /* steps run in the current mode */
+    int gap;               /* solo steps between probes */
+    int probe;             /* team steps left in the current probe; 0: not probing */
+    double probe_sum;
+    int probe_n;
+} sn_pace;
+
+void sn_pace_init(sn_pace *p);
+
+/* After a step run in mode p->solo that took `seconds_per_row`: sets p->solo for the
+ * next step; returns 1 if the mode changed. */
+int sn_pace_step(sn_pace *p, double seconds_per_row);
+
+#endif

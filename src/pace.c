@@ -1,0 +1,57 @@
+#include "scratchnet/pace.h"
+
+#include <string.h>
+
+/* Weight of a new step in a moving average: about the last eight steps count. */
+static const double NEW_WEIGHT = 0.125;
+
+/* The team must be this much slower than solo before it is given up (hysteresis). */
+static const double TEAM_SLACK = 1.05;
+
+static double average(double avg, double x)
+{
+    return avg > 0.0 ? avg + NEW_WEIGHT * (x - avg) : x;
+}
+
+void sn_pace_init(sn_pace *p)
+{
+    memset(p, 0, sizeof *p);
+    p->gap = PACE_GAP_MIN;
+}
+
+static int go_solo(sn_pace *p)
+{
+    p->solo = 1, p->steps = 0;
+    return 1;
+}
+
+int sn_pace_step(sn_pace *p, double seconds_per_row)
+{
+    const double x = seconds_per_row;
+    p->steps++;
+    if (p->solo) {
+        p->solo_s = average(p->solo_s, x);
+        if (p->steps < p->gap) return 0;
+        p->solo = 0, p->steps = 0, p->probe = PACE_PROBE, p->probe_sum = 0.0, p->probe_n = 0;
+        return 1;
+    }
+    if (p->probe) {
+        if (p->steps > 1) p->probe_sum += x, p->probe_n++;
+        if (--p->probe > 0) return 0;
+        const double mean = p->probe_n ? p->probe_sum / p->probe_n : x;
+        if (mean < p->solo_s) { /* the team wins again: stay, and probe soon after a relapse */
+            p->team_s = mean, p->gap = PACE_GAP_MIN;
+            return 0;
+        }
+        p->gap = 2 * p->gap < PACE_GAP_MAX ? 2 * p->gap : PACE_GAP_MAX;
+        return go_solo(p);
+    }
+    p->team_s = average(p->team_s, x);
+    const int measure = p->solo_s > 0.0 ? p->steps > PACE_STALE : p->steps >= PACE_WARMUP;
+    if (measure || (p->solo_s > 0.0 && p->team_s > TEAM_SLACK * p->solo_s)) {
+        p->gap = PACE_GAP_MIN;
+        if (p->steps > PACE_STALE) p->solo_s = 0.0; /* measured under another load: again */
+        return go_solo(p);
+    }
+    return 0;
+}
