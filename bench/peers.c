@@ -114,7 +114,11 @@ int bench_peers_main(int argc, char **argv)
         }
     }
     sn_error err;
-    if (sn_isa_init(&err)) { fprintf(stderr, "bench: %s\n", err.msg); return EXIT_USAGE; }
+    sn_team_mode team;
+    if (sn_isa_init(&err) || sn_team_mode_from_env(&team, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return EXIT_USAGE;
+    }
     const char *coretype = bench_set_openblas_coretype();   /* inherited by the peers' processes */
     const char *dir = cli_data_dir(data);
     sn_dataset all, test;

@@ -307,7 +307,8 @@ int bench_sweep_main(int argc, char **argv)
         sweep_spec_free(&spec);
         return EXIT_USAGE;
     }
-    if (sn_isa_init(&err)) {
+    sn_team_mode team;
+    if (sn_isa_init(&err) || sn_team_mode_from_env(&team, &err)) {
         fprintf(stderr, "bench: %s\n", err.msg);
         sweep_spec_free(&spec);
         return EXIT_USAGE;

@@ -19,6 +19,7 @@
 
 #include "kernels/kernels.h"
 #include "scratchnet/gemm.h"
+#include "sync.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -34,6 +35,10 @@ static size_t round_up(size_t x, size_t to)
 
 /* Narrow outputs (n <= SMALL_N) are what padding to a vector width hurts most. */
 enum { SMALL_N = 64 };
+
+/* How old a look at the machine's idle CPUs sn_gemm_ws may use: a look costs ~50 us, so
+ * one per 20 ms is under 0.3% of the caller's time. */
+#define IDLE_LOOK_S 0.02
 
 /* Multiply-adds below which sn_gemm_ws does not open a team (see there). */
 #define TEAM_MIN_FMAS (1 << 20)
@@ -127,6 +132,7 @@ typedef struct gemm_args {
     int ldc;
     const sn_epilogue *ep;
     int serial; /* 1: this thread does all the work (sn_gemm_local), no work-sharing */
+    sn_barrier *team; /* the team's barrier; NULL: the caller's OpenMP team (or none) */
 } gemm_args;
 
 /* This thread's share [lo, hi) of n work items: a contiguous block of the team's static
@@ -145,10 +151,15 @@ static int share_bound(const gemm_args *g, int n, int upper)
 /* for (i over this thread's share of [0, n)); follow with team_sync(g). */
 #define FOR_SHARE(g, i, n) for (int i##_hi = share_bound(g, n, 1), i = share_bound(g, n, 0); i < i##_hi; i++)
 
-/* The end of a work-shared loop: the team waits (no-op in serial mode or without a team). */
+/* The end of a work-shared loop: the team waits (no-op in serial mode or without a team).
+ * Our own barrier, not OpenMP's: it sleeps after a bounded spin (sync.h), so a partner
+ * descheduled by another process is not waited for with a spinning core. */
 static void team_sync(const gemm_args *g)
 {
-    if (!g->serial) {
+    if (g->serial) return;
+    if (g->team) {
+        sn_barrier_wait(g->team);
+    } else { /* called by every thread of the caller's team: its barrier */
 #pragma omp barrier
     }
 }
@@ -626,7 +637,8 @@ static void gemm_body(const gemm_args *g, float *ws)
 void sn_gemm_ws(sn_trans ta, sn_trans tb, int m, int n, int k, const float *A, int lda, const float *B, int ldb,
                 float beta, float *C, int ldc, const sn_epilogue *ep, float *ws)
 {
-    gemm_args g = {ta, tb, m, n, k, A, lda, B, ldb, beta != 0.0f, C, ldc, ep, 0};
+    sn_barrier team;
+    gemm_args g = {ta, tb, m, n, k, A, lda, B, ldb, beta != 0.0f, C, ldc, ep, 0, NULL};
     (void)sn_kernels_active(); /* initialise before any team reads it */
 #ifdef _OPENMP
     /* omp_get_level, not omp_in_parallel: a one-thread team is an inactive region, and
@@ -635,8 +647,16 @@ void sn_gemm_ws(sn_trans ta, sn_trans tb, int m, int n, int k, const float *A, i
      * thread and ~2.5 us with two (measured), more than splitting such a product saves.
      * The bits are the same either way. */
     if (omp_get_level() == 0 && omp_get_max_threads() > 1 && (double)m * n * k >= TEAM_MIN_FMAS) {
-#pragma omp parallel
-        gemm_body(&g, ws);
+        /* Only as many threads as there are idle CPUs (looked at every IDLE_LOOK_S): on a
+         * busy machine a team's partner waits for its descheduled thread at every sync. */
+        const int threads = sn_idle_cpus(omp_get_max_threads(), IDLE_LOOK_S);
+        sn_barrier_reset(&team);
+        g.team = &team;
+#pragma omp parallel num_threads(threads)
+        {
+            sn_barrier_join(&team, omp_get_num_threads());
+            gemm_body(&g, ws);
+        }
         return;
     }
 #endif
@@ -646,7 +666,7 @@ void sn_gemm_ws(sn_trans ta, sn_trans tb, int m, int n, int k, const float *A, i
 void sn_gemm_local(sn_trans ta, sn_trans tb, int m, int n, int k, const float *A, int lda, const float *B, int ldb,
                    float beta, float *C, int ldc, const sn_epilogue *ep, float *ws)
 {
-    gemm_args g = {ta, tb, m, n, k, A, lda, B, ldb, beta != 0.0f, C, ldc, ep, 1};
+    gemm_args g = {ta, tb, m, n, k, A, lda, B, ldb, beta != 0.0f, C, ldc, ep, 1, NULL};
     gemm_body(&g, ws);
 }
 

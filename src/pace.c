@@ -1,6 +1,9 @@
 #include "scratchnet/pace.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "scratchnet/error.h"
 
 /* Weight of a new step in a moving average: about the last eight steps count. */
 static const double NEW_WEIGHT = 0.125;
@@ -13,10 +16,27 @@ static double average(double avg, double x)
     return avg > 0.0 ? avg + NEW_WEIGHT * (x - avg) : x;
 }
 
-void sn_pace_init(sn_pace *p)
+int sn_team_mode_from_env(sn_team_mode *mode, sn_error *err)
+{
+    static const char *const names[] = { "auto", "always", "solo", "alternate" };
+    const char *v = getenv("SCRATCHNET_TEAM");
+    *mode = SN_TEAM_AUTO;
+    if (!v || !*v) return SN_OK;
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(v, names[i])) {
+            *mode = (sn_team_mode)i;
+            return SN_OK;
+        }
+    return sn_fail(err, SN_EINVAL, "SCRATCHNET_TEAM='%s' is not a team mode; expected auto, always, solo or alternate",
+                   v);
+}
+
+void sn_pace_init(sn_pace *p, sn_team_mode mode)
 {
     memset(p, 0, sizeof *p);
+    p->mode = mode;
     p->gap = PACE_GAP_MIN;
+    p->solo = mode == SN_TEAM_SOLO;
 }
 
 static int go_solo(sn_pace *p)
@@ -29,6 +49,17 @@ int sn_pace_step(sn_pace *p, double seconds_per_row)
 {
     const double x = seconds_per_row;
     p->steps++;
+    switch (p->mode) {
+    case SN_TEAM_ALWAYS:
+    case SN_TEAM_SOLO:
+        return 0;
+    case SN_TEAM_ALTERNATE:
+        if (p->steps < PACE_TURN) return 0;
+        p->solo = !p->solo, p->steps = 0;
+        return 1;
+    case SN_TEAM_AUTO:
+        break;
+    }
     if (p->solo) {
         p->solo_s = average(p->solo_s, x);
         if (p->steps < p->gap) return 0;

@@ -4,16 +4,15 @@
 #include "sync.h"
 
 #include <limits.h>
-#include <stdlib.h>
-#include <time.h>
-
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #if defined(__linux__)
 #include <dirent.h>
 #include <linux/futex.h>
 #include <sched.h>
-#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #else
@@ -145,48 +144,76 @@ static int own_running(void)
 }
 #endif
 
-int sn_idle_cpus(int want)
+/* CPUs not busy with other processes' work, now; -1 if it cannot be told. */
+static int look_idle_cpus(void)
 {
-    if (want <= 1) return 1;
 #if defined(__linux__)
     cpu_set_t set;
-    const int cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : want;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return -1;
+    const int cpus = CPU_COUNT(&set);
     /* The count is an instant's: a kernel thread passing through shows up as a busy CPU.
-     * A process that keeps a core busy shows in every look; take the least of three
-     * looks ~20 us apart (~50 us in all, against evaluations of milliseconds). */
+     * A process that keeps a core busy shows in every look; take the least of up to
+     * three looks ~20 us apart. */
     int others = cpus;
-    for (int look = 0; look < 3 && others > cpus - want; look++) {
+    for (int look = 0; look < 3 && others > 0; look++) {
         if (look > 0) {
             const struct timespec pause = { 0, 20000 };
             nanosleep(&pause, NULL);
         }
         FILE *f = fopen("/proc/loadavg", "r");
-        if (!f) return want;
+        if (!f) return -1;
         double a1, a5, a15;
         int running = 0, total = 0;
         const int got = fscanf(f, "%lf %lf %lf %d/%d", &a1, &a5, &a15, &running, &total);
         fclose(f);
-        if (got != 5 || running < 1) return want;
+        if (got != 5 || running < 1) return -1;
         const int mine = own_running();
         if (running - mine < others) others = running - mine;
     }
-    const int idle = cpus - others;
-    return idle < 1 ? 1 : idle < want ? idle : want;
+    return cpus - (others > 0 ? others : 0);
 #else
-    return want;
+    return -1;
 #endif
 }
 
-void sn_barrier_init(sn_barrier *b, int size)
+int sn_idle_cpus(int want, double max_age_s)
 {
-    sn_event_reset(&b->arrived);
-    b->size = size;
+    static _Atomic double looked_at = -1.0;
+    static atomic_int idle_seen = -1, always = -1;
+    if (want <= 1) return 1;
+    if (atomic_load(&always) < 0) {
+        const char *v = getenv("SCRATCHNET_TEAM");
+        atomic_store(&always, v && !strcmp(v, "always"));
+    }
+    if (atomic_load(&always)) return want;
+    const double now = 1e-6 * monotonic_us();
+    int idle = atomic_load(&idle_seen);
+    const double then = atomic_load(&looked_at);
+    if (max_age_s <= 0.0 || then < 0.0 || now - then > max_age_s) {
+        idle = look_idle_cpus();
+        atomic_store(&idle_seen, idle);
+        atomic_store(&looked_at, now);
+    }
+    if (idle < 0) return want;
+    return idle < 1 ? 1 : idle < want ? idle : want;
 }
 
-void sn_barrier_wait(sn_barrier *b, int *round)
+void sn_barrier_reset(sn_barrier *b)
 {
-    *round += 1;
-    sn_event_add(&b->arrived, 1);
-    sn_event_wait(&b->arrived, *round * b->size);
+    sn_event_reset(&b->arrived);
+    atomic_store(&b->size, 0);
+}
+
+void sn_barrier_join(sn_barrier *b, int size)
+{
+    int none = 0;
+    atomic_compare_exchange_strong(&b->size, &none, size);
+}
+
+void sn_barrier_wait(sn_barrier *b)
+{
+    const int size = atomic_load(&b->size);
+    const int ticket = sn_event_add(&b->arrived, 1);
+    sn_event_wait(&b->arrived, (ticket + size - 1) / size * size);
 }
 

@@ -46,19 +46,24 @@ double sn_spin_budget_us(void);
 
 /* How many threads a one-shot parallel task should use, at most `want`: the CPUs this
  * process may run on less the other processes' tasks runnable right now (Linux:
- * /proc/loadavg's running count, less this process's own), at least 1. A thread started on a core that another
- * process is using runs at half speed and makes its partner wait; for a task too short
- * to adapt as it goes (an evaluation), starting fewer is the better bet. */
-int sn_idle_cpus(int want);
+ * /proc/loadavg's running count, less this process's own), at least 1. A thread started
+ * on a core that another process is using runs at a fraction of its speed and makes its
+ * partner wait; for a task too short to adapt as it goes (an evaluation, a GEMM call),
+ * starting fewer is the better bet. Looking costs ~50 us; a look up to max_age_s
+ * seconds old is reused (0: look now). */
+int sn_idle_cpus(int want, double max_age_s);
 
-/* A barrier for a fixed team of `size` threads, on the same spin-then-sleep wait. */
+/* A barrier for a team, on the same spin-then-sleep wait. */
 typedef struct sn_barrier {
     sn_event arrived; /* arrivals over all rounds so far */
-    int size;
+    atomic_int size;  /* the team's size; 0 until a member says */
 } sn_barrier;
 
-void sn_barrier_init(sn_barrier *b, int size);
-/* `*round` is the caller's own count of rounds passed, starting at 0. */
-void sn_barrier_wait(sn_barrier *b, int *round);
+void sn_barrier_reset(sn_barrier *b);
+/* Every member calls this with the team size before its first wait. */
+void sn_barrier_join(sn_barrier *b, int size);
+/* Returns when every member has arrived in this round. A member's ticket (its arrival
+ * number) tells the round: nobody can arrive for round r + 1 before round r is full. */
+void sn_barrier_wait(sn_barrier *b);
 
 #endif

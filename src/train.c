@@ -92,7 +92,9 @@ int sn_trainer_create(sn_trainer *t, sn_mlp *model, const sn_train_config *cfg, 
     }
     t->partial = p;
     t->xblock = p + SN_INPUT_BLOCKS * partial_floats;
-    sn_pace_init(&t->pace);
+    sn_team_mode mode;
+    if ((rc = sn_team_mode_from_env(&mode, err))) goto fail;
+    sn_pace_init(&t->pace, mode);
     sn_rng_seed(&t->rng, cfg->seed);
     sn_mlp_init_he(model, &t->rng);
     return SN_OK;
@@ -676,7 +678,7 @@ int sn_evaluate(const sn_mlp *m, sn_forward_ctx *c, const sn_dataset *ds, int th
 {
     if (threads > c->threads) threads = c->threads;
     if (threads > c->capacity) threads = c->capacity;
-    threads = sn_idle_cpus(threads); /* over in milliseconds: no time to adapt as it runs */
+    threads = sn_idle_cpus(threads, 0.0); /* over in milliseconds: no time to adapt as it runs */
     eval_team et = { .m = m, .c = c, .ds = ds, .chunk = c->capacity / threads };
     et.loss = malloc(sizeof(float) * (size_t)(ds->count > 0 ? ds->count : 1));
     et.correct = malloc((size_t)(ds->count > 0 ? ds->count : 1));

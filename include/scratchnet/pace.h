@@ -25,7 +25,19 @@ enum {
     PACE_STALE = 4096,  /* team steps after which the solo pace is measured again */
 };
 
+/* SCRATCHNET_TEAM: auto (default, as above); always (never solo, and one-shot tasks use
+ * every thread asked for whatever the load); solo (every step on one thread of the
+ * team); alternate (solo and team in turns of PACE_TURN steps: for tests of the hand-
+ * overs). */
+typedef enum sn_team_mode { SN_TEAM_AUTO, SN_TEAM_ALWAYS, SN_TEAM_SOLO, SN_TEAM_ALTERNATE } sn_team_mode;
+enum { PACE_TURN = 7 };
+
+/* The mode SCRATCHNET_TEAM asks for; SN_EINVAL (with err set) for an unknown value. */
+struct sn_error;
+int sn_team_mode_from_env(sn_team_mode *mode, struct sn_error *err);
+
 typedef struct sn_pace {
+    sn_team_mode mode;
     double team_s, solo_s; /* moving averages of seconds per row in each mode; 0: none yet */
     int solo;              /* the mode of the next step: 1 solo, 0 team */
     int steps;             /* steps run in the current mode */
@@ -35,7 +47,7 @@ typedef struct sn_pace {
     int probe_n;
 } sn_pace;
 
-void sn_pace_init(sn_pace *p);
+void sn_pace_init(sn_pace *p, sn_team_mode mode);
 
 /* After a step run in mode p->solo that took `seconds_per_row`: sets p->solo for the
  * next step; returns 1 if the mode changed. */

@@ -55,7 +55,8 @@ static const char *value_of(int argc, char **argv, int *i)
 static int isa_or_die(void)
 {
     sn_error err;
-    if (sn_isa_init(&err) != SN_OK) {
+    sn_team_mode team;
+    if (sn_isa_init(&err) != SN_OK || sn_team_mode_from_env(&team, &err) != SN_OK) {
         fprintf(stderr, "%s: %s\n", PROG, err.msg);
         return 0;
     }
