@@ -4,6 +4,7 @@
 #define SN_BENCH_H
 
 #include <stdio.h>
+#include <sys/types.h>
 
 int bench_gemm_main(int argc, char **argv);
 int bench_sweep_main(int argc, char **argv);
@@ -23,5 +24,15 @@ const char *bench_set_openblas_coretype(void);
  * a quarter of its 'skx' speed there. BLIS_ARCH_TYPE is read as a number, the index in
  * BLIS 0.9's arch_t: 0 = skx (AVX-512), 3 = haswell (AVX2). */
 const char *bench_set_blis_arch(void);
+
+/* --load N: N busy child processes for the duration of a benchmark (load.c). */
+enum { BENCH_LOAD_MAX = 64 };
+typedef struct bench_load {
+    int n;
+    pid_t pid[BENCH_LOAD_MAX];
+} bench_load;
+/* Starts n (<= BENCH_LOAD_MAX) busy processes; 0 (with a message) if it could not. */
+int bench_load_start(int n, bench_load *load);
+void bench_load_stop(bench_load *load);
 
 #endif

@@ -23,10 +23,10 @@
 #endif
 
 static const char *SWEEP_HEADER =
-    "run,batch,lr,threads,opt,seed,layers,epoch,train_loss,val_loss,val_acc,epoch_s,samples_per_s";
+    "run,batch,lr,threads,opt,seed,layers,epoch,train_loss,val_loss,val_acc,epoch_s,samples_per_s,load,solo_steps";
 static const char *SUMMARY_HEADER =
     "run,batch,lr,threads,opt,seed,layers,epochs,train_loss,val_loss,val_acc,test_loss,test_acc,train_s,"
-    "samples_per_s,status";
+    "samples_per_s,status,load";
 
 void bench_write_provenance(FILE *f, const char *what)
 {
@@ -64,7 +64,7 @@ typedef struct run_result {
 
 typedef struct sweep_ctx {
     const sweep_spec *spec;
-    int nruns, val, quiet;
+    int nruns, val, quiet, load;
     sn_dataset all, test;
     FILE *sweep_csv, *summary_csv;
 } sweep_ctx;
@@ -119,8 +119,8 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
         if (val.count && sn_evaluate(&model, &t.fwd, &val, r->threads, &vl, &va, &err)) goto failed;
         res->eval_s += sn_now() - t0;
         res->train_loss = st.train_loss, res->val_loss = vl, res->val_acc = va;
-        fprintf(c->sweep_csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6f,%.0f\n", index + 1, cols, e + 1, st.train_loss, vl, va,
-                st.train_s, st.samples_per_s);
+        fprintf(c->sweep_csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6f,%.0f,%d,%d\n", index + 1, cols, e + 1, st.train_loss, vl,
+                va, st.train_s, st.samples_per_s, c->load, st.solo_steps);
         fflush(c->sweep_csv);
         if (!c->quiet)
             fprintf(stderr, "run %d/%d (%s) epoch %d/%d train_loss=%.4f val_acc=%.4f samples_per_s=%.0f eval_s=%.3f\n",
@@ -133,9 +133,9 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
     } else {
         res->train_loss = res->val_loss = res->val_acc = res->test_loss = res->test_acc = NAN;
     }
-    fprintf(c->summary_csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.0f,%s\n", index + 1, cols, r->epochs,
+    fprintf(c->summary_csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.0f,%s,%d\n", index + 1, cols, r->epochs,
             res->train_loss, res->val_loss, res->val_acc, res->test_loss, res->test_acc, res->train_s,
-            res->train_s > 0 ? res->samples / res->train_s : 0.0, res->diverged ? "diverged" : "ok");
+            res->train_s > 0 ? res->samples / res->train_s : 0.0, res->diverged ? "diverged" : "ok", c->load);
     fflush(c->summary_csv);
     sn_trainer_free(&t);
     sn_mlp_free(&model);
@@ -233,7 +233,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: bench --sweep KEY=V1,V2,... [KEY=...] [--epochs N] [--out DIR] [--data DIR] [--no-plot]\n"
-            "             [--val N] [--resume] [--quiet]\n"
+            "             [--val N] [--resume] [--quiet] [--load N]\n"
             "       bench --gemm [--threads 1,2] [--csv FILE] [--no-blas]\n"
             "       bench --peers [--epochs N] [--batch N] [--threads N] [--out DIR]\n"
             "sweep keys: %s (layers: 784:50:25:10,784:100:10)\n", sweep_keys_help());
@@ -242,7 +242,7 @@ static void usage(void)
 int bench_sweep_main(int argc, char **argv)
 {
     const char *out = ".", *data = NULL;
-    int no_plot = 0, resume = 0, quiet = 0, val = 10000, any_key = 0;
+    int no_plot = 0, resume = 0, quiet = 0, val = 10000, any_key = 0, load = 0;
     sweep_run defaults = { .batch = 128, .lr = 0.05f, .threads = 1, .epochs = 10, .opt = SN_OPT_MOMENTUM, .seed = 42,
                            .sizes = { 784, 50, 25, 10 }, .nsizes = 4 };
 #ifdef _OPENMP
@@ -271,10 +271,14 @@ int bench_sweep_main(int argc, char **argv)
         } else if (!strcmp(a, "--no-plot")) no_plot = 1;
         else if (!strcmp(a, "--resume")) resume = 1;
         else if (!strcmp(a, "--quiet")) quiet = 1;
-        else if ((!strcmp(a, "--out") || !strcmp(a, "--data") || !strcmp(a, "--epochs") || !strcmp(a, "--val")) &&
+        else if ((!strcmp(a, "--out") || !strcmp(a, "--data") || !strcmp(a, "--epochs") || !strcmp(a, "--val") ||
+                  !strcmp(a, "--load")) &&
                  i + 1 < argc) {
             const char *v = argv[++i];
             if (!strcmp(a, "--out")) out = v;
+            else if (!strcmp(a, "--load")) {
+                if (!cli_int("bench", a, v, 0, BENCH_LOAD_MAX, &load)) { sweep_spec_free(&spec); return EXIT_USAGE; }
+            }
             else if (!strcmp(a, "--data")) data = v;
             else if (!strcmp(a, "--val")) {
                 if (!cli_int("bench", a, v, 0, 59999, &val)) { sweep_spec_free(&spec); return EXIT_USAGE; }
@@ -314,7 +318,7 @@ int bench_sweep_main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    sweep_ctx c = { .spec = &spec, .nruns = nruns, .val = val, .quiet = quiet };
+    sweep_ctx c = { .spec = &spec, .nruns = nruns, .val = val, .quiet = quiet, .load = load };
     if (!cli_load_mnist("bench", cli_data_dir(data), &c.all, &c.test)) { sweep_spec_free(&spec); return EXIT_RUNTIME; }
     if (val >= c.all.count) {
         fprintf(stderr, "bench: --val: '%d' is not allowed; the training set has %d images\n", val, c.all.count);
@@ -351,10 +355,16 @@ int bench_sweep_main(int argc, char **argv)
     if (!(resume && finished)) {
         bench_write_provenance(c.sweep_csv, "bench --sweep");
         bench_write_provenance(c.summary_csv, "bench --sweep");
+        fprintf(c.sweep_csv, "# load: %d busy processes beside the runs (--load)\n", load);
+        fprintf(c.summary_csv, "# load: %d busy processes beside the runs (--load)\n", load);
         fprintf(c.sweep_csv, "%s\n", SWEEP_HEADER);
         fprintf(c.summary_csv, "%s\n", SUMMARY_HEADER);
     }
 
+    /* The busy processes run from the first run to the last, not while plotting. */
+    bench_load busy;
+    if (!bench_load_start(load, &busy)) return EXIT_RUNTIME;
+    if (load && !quiet) fprintf(stderr, "bench: --load: %d busy processes started beside the runs\n", load);
     int ok = 1;
     double start = sn_now();
     for (int i = 0; i < nruns && ok; i++) {
@@ -372,6 +382,7 @@ int bench_sweep_main(int argc, char **argv)
                     res.eval_s, left * el / (i + 1 - finished));
         }
     }
+    bench_load_stop(&busy);
     fclose(c.sweep_csv);
     fclose(c.summary_csv);
 

@@ -255,6 +255,7 @@ typedef struct step_team {
     sn_trainer *t;
     const sn_dataset *ds; /* NULL: one step on rows already in act[0] */
     int steps, apply_update;
+    int team;             /* threads in the region */
     sn_event done;        /* items completed, all phases, all steps */
     sn_event ready;       /* steps whose serial end (loss, schedule) is done */
     atomic_int stop;      /* a batch diverged */
@@ -499,7 +500,7 @@ static void step_end(step_team *st, int s, int n)
         if (!last) set_learning_rate(t);
     }
     const double now = sn_now();
-    if (st->apply_update) {
+    if (st->apply_update && st->team > 1) { /* a team of one has nothing to pace */
         st->solo_steps += atomic_load(&st->solo);
         if (sn_pace_step(&t->pace, (now - st->last_end) / n) && !last && !st->diverged) set_solo(st, s, t->pace.solo);
     }
@@ -596,7 +597,7 @@ static void run_team(step_team *st, int team)
     atomic_store(&st->solo_period, 1);
     atomic_store(&st->team_step, 0);
     st->last_end = sn_now();
-    (void)team; /* unused in a serial build */
+    st->team = team;
 #pragma omp parallel num_threads(team)
     run_steps(st);
     st->t->stamp_base += st->steps;

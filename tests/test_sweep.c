@@ -141,12 +141,12 @@ Test(sweep_run, two_configurations_write_csvs_and_plots, .timeout = 120)
     char *s = (char *)tu_read(tu_path(dir, "summary.csv"), &len);
     s[len] = 0;
     cr_assert(strstr(s, "\nrun,batch,lr,threads,opt,seed,layers,epochs,train_loss,val_loss,val_acc,test_loss,"
-                        "test_acc,train_s,samples_per_s,status\n"), "%s", s);
+                        "test_acc,train_s,samples_per_s,status,load\n"), "%s", s);
     cr_assert(strstr(s, "# kernel isa:") && strstr(s, "# cpu:") && strstr(s, "commit"), "provenance lines: %s", s);
     free(s);
     s = (char *)tu_read(tu_path(dir, "sweep.csv"), &len);
     s[len] = 0;
-    cr_assert(strstr(s, "\nrun,batch,lr,threads,opt,seed,layers,epoch,train_loss,val_loss,val_acc,epoch_s,samples_per_s\n"));
+    cr_assert(strstr(s, "\nrun,batch,lr,threads,opt,seed,layers,epoch,train_loss,val_loss,val_acc,epoch_s,samples_per_s,load,solo_steps\n"));
     cr_assert(strstr(s, "\n2,128,0.05,"), "run 2 is batch=128: %s", s);
     free(s);
     if (system("command -v gnuplot >/dev/null 2>&1") == 0) {

@@ -239,3 +239,63 @@ Test(train, step_gradient_matches_double_reference_on_every_isa, .init = load, .
     }
     sn_isa_init(NULL);
 }
+
+/* The team policies (pace.h) change who computes what, never a bit: every forced mode,
+ * on 2 and 3 threads, against 1 thread. `alternate` hands the work between one thread
+ * and the team every 7 steps (94 steps an epoch at batch 32), so a sleeping partner
+ * rejoins mid-epoch ~13 times an epoch, and the next epoch starts in either mode. */
+Test(train, team_modes_same_bits, .init = load, .fini = unload, .timeout = 120)
+{
+    sn_mlp ref, m;
+    train_batch(&ref, 1, SN_OPT_MOMENTUM, 0.05f, 2, 32);
+    static const char *const modes[] = { "solo", "alternate", "always", "auto" };
+    for (int i = 0; i < 4; i++)
+        for (int threads = 2; threads <= 3; threads++) {
+            setenv("SCRATCHNET_TEAM", modes[i], 1);
+            train_batch(&m, threads, SN_OPT_MOMENTUM, 0.05f, 2, 32);
+            cr_assert(memcmp(ref.params, m.params, ref.nparams * 4) == 0, "SCRATCHNET_TEAM=%s, %d threads: bits differ",
+                      modes[i], threads);
+            sn_mlp_free(&m);
+        }
+    sn_mlp_free(&ref);
+    unsetenv("SCRATCHNET_TEAM");
+}
+
+/* A run that diverges while the partner sleeps through a solo stretch must still end
+ * (the partner is woken to leave), and report the divergence. */
+Test(train, divergence_in_solo_stretch_ends, .init = load, .fini = unload, .timeout = 60)
+{
+    static const char *const modes[] = { "solo", "alternate" };
+    for (int i = 0; i < 2; i++) {
+        setenv("SCRATCHNET_TEAM", modes[i], 1);
+        int sizes[] = { 784, 50, 10 };
+        sn_mlp m;
+        sn_trainer t;
+        sn_train_config cfg = sn_train_defaults();
+        cfg.lr = 1e8f, cfg.val = 0, cfg.cosine = 0, cfg.threads = 2; /* diverges in step 4 */
+        cr_assert_eq(sn_mlp_create(&m, sizes, 3, NULL), SN_OK);
+        cr_assert_eq(sn_trainer_create(&t, &m, &cfg, train_set.count, NULL), SN_OK);
+        sn_epoch_stats st;
+        sn_train_epoch(&t, &train_set, &st, NULL, NULL);
+        cr_assert(st.diverged, "SCRATCHNET_TEAM=%s: lr=1e8 must diverge", modes[i]);
+        if (i == 0) cr_assert_gt(st.solo_steps, 0, "solo mode ran no solo step");
+        sn_trainer_free(&t);
+        sn_mlp_free(&m);
+    }
+    unsetenv("SCRATCHNET_TEAM");
+}
+
+Test(train, team_mode_env_validated)
+{
+    sn_team_mode mode;
+    sn_error err;
+    setenv("SCRATCHNET_TEAM", "sometimes", 1);
+    cr_assert_eq(sn_team_mode_from_env(&mode, &err), SN_EINVAL);
+    cr_assert(strstr(err.msg, "sometimes") && strstr(err.msg, "alternate"), "message: %s", err.msg);
+    setenv("SCRATCHNET_TEAM", "alternate", 1);
+    cr_assert_eq(sn_team_mode_from_env(&mode, &err), SN_OK);
+    cr_assert_eq(mode, SN_TEAM_ALTERNATE);
+    unsetenv("SCRATCHNET_TEAM");
+    cr_assert_eq(sn_team_mode_from_env(&mode, &err), SN_OK);
+    cr_assert_eq(mode, SN_TEAM_AUTO);
+}

@@ -1,0 +1,93 @@
+/* The pacer (pace.h) on synthetic step times: pure arithmetic, no threads, no clock. */
+#include <criterion/criterion.h>
+
+#include "scratchnet/pace.h"
+
+/* Feeds `steps` steps; each costs team_s or solo_s per row depending on the mode the
+ * pacer chose for it. Returns how many ran solo. */
+static int feed(sn_pace *p, int steps, double team_s, double solo_s)
+{
+    int solo = 0;
+    for (int i = 0; i < steps; i++) {
+        solo += p->solo;
+        sn_pace_step(p, p->solo ? solo_s : team_s);
+    }
+    return solo;
+}
+
+/* Quiet machine: the team is 1.9x one thread. After the warm-up it measures the solo
+ * pace once (PACE_GAP_MIN steps), probes the team, keeps it, and then stays a team until
+ * the solo pace goes stale. */
+Test(pace, quiet_machine_stays_a_team)
+{
+    sn_pace p;
+    sn_pace_init(&p, SN_TEAM_AUTO);
+    cr_assert_eq(p.solo, 0, "a run starts as a team");
+    const int solo = feed(&p, 4000, 1.0, 1.9);
+    cr_assert_eq(solo, PACE_GAP_MIN, "one solo measurement in 4000 quiet steps, got %d solo steps", solo);
+    cr_assert_eq(p.solo, 0);
+    cr_assert_float_eq(p.solo_s, 1.9, 1e-12);
+}
+
+/* Busy machine: the team runs at 0.6x one thread. The pacer spends most steps solo;
+ * probes back off to PACE_GAP_MAX, so at most ~2% of 20,000 steps are team steps. */
+Test(pace, busy_machine_goes_solo)
+{
+    sn_pace p;
+    sn_pace_init(&p, SN_TEAM_AUTO);
+    const int steps = 20000, solo = feed(&p, steps, 1.0 / 0.6, 1.0);
+    cr_assert_gt(solo, steps * 98 / 100 - PACE_WARMUP, "only %d of %d steps solo", solo, steps);
+    cr_assert_eq(p.gap, PACE_GAP_MAX, "failed probes back off to the longest gap");
+}
+
+/* The load goes away: the next probe finds the team faster and it stays. */
+Test(pace, returns_to_the_team_when_the_load_ends)
+{
+    sn_pace p;
+    sn_pace_init(&p, SN_TEAM_AUTO);
+    feed(&p, 5000, 2.0, 1.0); /* busy */
+    cr_assert_eq(p.gap, PACE_GAP_MAX);
+    feed(&p, PACE_GAP_MAX + 2 * PACE_PROBE, 0.5, 1.0); /* quiet again */
+    const int solo = feed(&p, 1000, 0.5, 1.0);
+    cr_assert_eq(solo, 0, "quiet again, yet %d of 1000 steps solo", solo);
+    cr_assert_eq(p.gap, PACE_GAP_MIN, "a winning probe resets the gap");
+}
+
+/* The load arrives after the solo pace is known: the moving average notices within a
+ * few steps and the pacer goes solo. */
+Test(pace, leaves_the_team_when_a_load_arrives)
+{
+    sn_pace p;
+    sn_pace_init(&p, SN_TEAM_AUTO);
+    feed(&p, 200, 0.5, 1.0);
+    cr_assert_eq(p.solo, 0);
+    int steps = 0;
+    while (!p.solo && steps < 100) sn_pace_step(&p, 3.0), steps++;
+    cr_assert(p.solo, "still a team after 100 steps at 3x the solo time");
+    cr_assert_leq(steps, 8, "took %d steps to notice", steps);
+}
+
+/* One outlier step (a preemption of a few ms) inside a quiet run costs a solo stretch and
+ * a probe at most, then the team is back. */
+Test(pace, one_outlier_costs_one_stretch)
+{
+    sn_pace p;
+    sn_pace_init(&p, SN_TEAM_AUTO);
+    feed(&p, 200, 0.5, 1.0);
+    sn_pace_step(&p, 40.0);
+    const int solo = feed(&p, 500, 0.5, 1.0);
+    cr_assert_leq(solo, PACE_GAP_MIN, "%d solo steps after one outlier", solo);
+    cr_assert_eq(p.solo, 0);
+}
+
+Test(pace, forced_modes)
+{
+    sn_pace p;
+    sn_pace_init(&p, SN_TEAM_ALWAYS);
+    cr_assert_eq(feed(&p, 1000, 10.0, 1.0), 0, "always: never solo");
+    sn_pace_init(&p, SN_TEAM_SOLO);
+    cr_assert_eq(feed(&p, 1000, 0.1, 1.0), 1000, "solo: always solo");
+    sn_pace_init(&p, SN_TEAM_ALTERNATE);
+    const int solo = feed(&p, 70, 1.0, 1.0);
+    cr_assert_eq(solo, 35, "alternate: half the steps solo, got %d of 70", solo);
+}
