@@ -41,8 +41,15 @@ void sn_pace_init(sn_pace *p, sn_team_mode mode)
 
 static int go_solo(sn_pace *p)
 {
-    p->solo = 1, p->steps = 0;
+    p->solo = 1, p->steps = 0, p->provisional = 0;
     return 1;
+}
+
+/* The team lost a probe (at once, or within PACE_HOLD steps): solo, and a longer gap. */
+static int lose(sn_pace *p)
+{
+    p->gap = 2 * p->gap < PACE_GAP_MAX ? 2 * p->gap : PACE_GAP_MAX;
+    return go_solo(p);
 }
 
 int sn_pace_step(sn_pace *p, double seconds_per_row)
@@ -70,18 +77,19 @@ int sn_pace_step(sn_pace *p, double seconds_per_row)
         if (p->steps > 1) p->probe_sum += x, p->probe_n++;
         if (--p->probe > 0) return 0;
         const double mean = p->probe_n ? p->probe_sum / p->probe_n : x;
-        if (mean < p->solo_s) { /* the team wins again: stay, and probe soon after a relapse */
-            p->team_s = mean, p->gap = PACE_GAP_MIN;
+        if (mean < p->solo_s) { /* the team wins, for now */
+            p->team_s = mean, p->provisional = 1, p->steps = 0;
             return 0;
         }
-        p->gap = 2 * p->gap < PACE_GAP_MAX ? 2 * p->gap : PACE_GAP_MAX;
-        return go_solo(p);
+        return lose(p);
     }
     p->team_s = average(p->team_s, x);
+    if (p->provisional && p->steps >= PACE_HOLD) p->provisional = 0, p->gap = PACE_GAP_MIN;
+    if (p->solo_s > 0.0 && p->team_s > TEAM_SLACK * p->solo_s) return p->provisional ? lose(p) : go_solo(p);
     const int measure = p->solo_s > 0.0 ? p->steps > PACE_STALE : p->steps >= PACE_WARMUP;
-    if (measure || (p->solo_s > 0.0 && p->team_s > TEAM_SLACK * p->solo_s)) {
+    if (measure) {
+        p->solo_s = 0.0; /* measured under another load (or never): again */
         p->gap = PACE_GAP_MIN;
-        if (p->steps > PACE_STALE) p->solo_s = 0.0; /* measured under another load: again */
         return go_solo(p);
     }
     return 0;

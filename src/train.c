@@ -55,6 +55,8 @@ void sn_trainer_free(sn_trainer *t)
     free(t->dblock);
     free(t->claims);
     free(t->pref);
+    free(t->step_base);
+    free(t->step_solo);
     memset(t, 0, sizeof *t);
 }
 
@@ -79,7 +81,10 @@ int sn_trainer_create(sn_trainer *t, sn_mlp *model, const sn_train_config *cfg, 
     t->nclaims = max_items(model, cfg->threads);
     t->claims = calloc((size_t)t->nclaims, sizeof *t->claims);
     t->pref = malloc(sizeof(int) * (size_t)t->nclaims * (size_t)cfg->threads);
-    if (!t->order || !t->grads || !t->dblock || !t->claims || !t->pref) {
+    const size_t steps = (size_t)(ntrain + cap - 1) / (size_t)cap;
+    t->step_base = malloc(sizeof(int) * steps);
+    t->step_solo = malloc(steps);
+    if (!t->order || !t->grads || !t->dblock || !t->claims || !t->pref || !t->step_base || !t->step_solo) {
         rc = sn_fail(err, SN_ENOMEM, "out of memory for training buffers");
         goto fail;
     }
@@ -260,8 +265,9 @@ typedef struct step_team {
     sn_event ready;       /* steps whose serial end (loss, schedule) is done */
     atomic_int stop;      /* a batch diverged */
     /* Solo stretches (pace.h): while `solo`, only thread solo_tid works; the others sleep
-     * until `resume` reaches solo_period, then rejoin at step team_step. */
-    atomic_int solo, solo_tid, solo_period, team_step;
+     * until `resume` reaches solo_period. Each step's mode and first item number are in
+     * t->step_solo and t->step_base, so a thread that wakes late knows every step. */
+    atomic_int solo, solo_tid, solo_period;
     sn_event resume;
     /* Written by the thread that ends a step, one at a time: */
     int solo_steps;
@@ -459,8 +465,8 @@ static void prefetch_next_batch(const sn_trainer *t, const sn_dataset *ds, int f
     }
 }
 
-/* Starts or ends a solo stretch after step s (by the thread ending it). */
-static void set_solo(step_team *st, int s, int solo)
+/* Starts or ends a solo stretch after the current step (by the thread ending it). */
+static void set_solo(step_team *st, int solo)
 {
     int tid, nth;
     team_info(&tid, &nth);
@@ -470,7 +476,6 @@ static void set_solo(step_team *st, int s, int solo)
         atomic_store(&st->solo, 1);
     } else {
         atomic_store(&st->solo, 0);
-        atomic_store(&st->team_step, s + 1);
         sn_event_add(&st->resume, 1);
     }
 }
@@ -478,7 +483,7 @@ static void set_solo(step_team *st, int s, int solo)
 /* The end of step s, by the thread that completed its last item while the others wait
  * for `ready`: the batch loss summed in row order (independent of the team), divergence,
  * progress, the pace of the next step, and its learning rate. */
-static void step_end(step_team *st, int s, int n)
+static void step_end(step_team *st, int s, int n, int end)
 {
     sn_trainer *t = st->t;
     double batch_loss = 0.0;
@@ -502,21 +507,13 @@ static void step_end(step_team *st, int s, int n)
     const double now = sn_now();
     if (st->apply_update && st->team > 1) { /* a team of one has nothing to pace */
         st->solo_steps += atomic_load(&st->solo);
-        if (sn_pace_step(&t->pace, (now - st->last_end) / n) && !last && !st->diverged) set_solo(st, s, t->pace.solo);
+        if (sn_pace_step(&t->pace, (now - st->last_end) / n) && !last && !st->diverged) set_solo(st, t->pace.solo);
     }
     st->last_end = now;
     /* The run is over: whoever sleeps through a solo stretch must wake to leave. */
-    if ((last || st->diverged) && atomic_load(&st->solo)) set_solo(st, s, 0);
+    if ((last || st->diverged) && atomic_load(&st->solo)) set_solo(st, 0);
+    if (!last) t->step_base[s + 1] = end, t->step_solo[s + 1] = (unsigned char)atomic_load(&st->solo);
     sn_event_add(&st->ready, 1);
-}
-
-/* Items in step s of the run (every thread computes the same). */
-static int step_items(const step_team *st, int s, int nth)
-{
-    const int B = st->t->fwd.capacity, first = s * B;
-    const int n = st->ds ? (st->t->ntrain - first < B ? st->t->ntrain - first : B) : st->t->grad_rows;
-    const step_plan p = plan_step(st->t, n, nth);
-    return p.n1 + p.n2 + p.n3;
 }
 
 /* The team's run of st->steps steps, inside its parallel region: each thread takes
@@ -532,19 +529,23 @@ static void run_steps(step_team *st)
     const unsigned csr = st->apply_update ? denormals_off(t) : 0;
     int *pref = t->pref + (size_t)tid * t->nclaims;
     atomic_int *claims = t->claims;
-    int base = 0;
-    for (int s = 0; s < st->steps;) {
+    for (int s = 0; s < st->steps; s++) {
         if (s > 0) sn_event_wait(&st->ready, s);
         if (atomic_load(&st->stop)) break;
-        if (atomic_load(&st->solo) && atomic_load(&st->solo_tid) != tid) {
-            /* Sit out the solo stretch asleep, then rejoin where the team resumes. */
+        /* A thread the OS kept away while its partner finished step s catches up. */
+        if (atomic_load(&st->ready.value) > s) continue;
+        /* Written before `ready` reached s, by whoever ended step s - 1: */
+        const int base = t->step_base[s], solo = t->step_solo[s];
+        if (solo && atomic_load(&st->solo_tid) != tid) {
+            /* Sleep through the solo stretch, then look at the step it has reached. */
             sn_event_wait(&st->resume, atomic_load(&st->solo_period));
-            for (const int resume_at = atomic_load(&st->team_step); s < resume_at; s++) base += step_items(st, s, nth);
+            s--;
             continue;
         }
-        const int solo = atomic_load(&st->solo);
         const int first = s * B, n = ds ? (t->ntrain - first < B ? t->ntrain - first : B) : st->t->grad_rows;
-        const step_plan p = plan_step(t, n, nth);
+        /* A solo step is planned for one thread: whole row and column ranges, as with
+         * --threads 1 (halves would cost small batches ~4% in GEMM call overheads). */
+        const step_plan p = plan_step(t, n, solo ? 1 : nth);
         /* Claim stamps never repeat: 3 per step of the trainer's life. */
         const int stamp = 3 * (t->stamp_base + s) + 1;
         int cursor = 0, item;
@@ -573,10 +574,8 @@ static void run_steps(step_team *st)
         const int end = base + p.n1 + p.n2 + p.n3;
         while ((item = next_item(&cursor, p.n3, pref, tid, claims, stamp + 2)) >= 0) {
             weight_gradient_item(t, &p, item, st->apply_update);
-            if (sn_event_add(&st->done, 1) == end) step_end(st, s, n);
+            if (sn_event_add(&st->done, 1) == end) step_end(st, s, n, end);
         }
-        base = end;
-        s++;
     }
     if (st->apply_update) denormals_restore(csr);
 }
@@ -595,7 +594,7 @@ static void run_team(step_team *st, int team)
     atomic_store(&st->solo, solo);
     atomic_store(&st->solo_tid, 0);
     atomic_store(&st->solo_period, 1);
-    atomic_store(&st->team_step, 0);
+    st->t->step_base[0] = 0, st->t->step_solo[0] = (unsigned char)solo;
     st->last_end = sn_now();
     st->team = team;
 #pragma omp parallel num_threads(team)

@@ -8,7 +8,10 @@
  *    short solo stretch measures the solo pace;
  *  - team -> solo when the team's recent steps are slower than the solo pace;
  *  - solo -> team for a short probe every `gap` steps; the team stays if it beat the
- *    solo pace, else solo resumes and the gap doubles (up to PACE_GAP_MAX);
+ *    solo pace, else solo resumes and the gap doubles (up to PACE_GAP_MAX). A probe's
+ *    win is provisional: a thread that slept through a solo stretch comes back with the
+ *    scheduler's credit for sleeping and runs unopposed for a few milliseconds, so a
+ *    team that falls behind again within PACE_HOLD steps counts as a lost probe;
  *  - a solo pace older than PACE_STALE team steps is measured again.
  * On a quiet machine that costs one solo stretch per trainer and per PACE_STALE steps
  * (~0.3% of the steps' time) and a clock read per step. Which thread computes what never
@@ -19,7 +22,8 @@
 
 enum {
     PACE_GAP_MIN = 16,  /* solo steps in the first stretch, and before the first probe */
-    PACE_GAP_MAX = 512, /* at most this many between probes (~1% of steps probing) */
+    PACE_GAP_MAX = 2048, /* at most this many between probes (<1% of steps probing) */
+    PACE_HOLD = 1024,   /* team steps after a won probe before the win is believed */
     PACE_PROBE = 6,     /* team steps in a probe; the first (waking up) is not counted */
     PACE_WARMUP = 64,   /* team steps before the solo pace is first measured */
     PACE_STALE = 4096,  /* team steps after which the solo pace is measured again */
@@ -45,6 +49,7 @@ typedef struct sn_pace {
     int probe;             /* team steps left in the current probe; 0: not probing */
     double probe_sum;
     int probe_n;
+    int provisional; /* the team won its last probe less than PACE_HOLD steps ago */
 } sn_pace;
 
 void sn_pace_init(sn_pace *p, sn_team_mode mode);

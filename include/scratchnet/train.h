@@ -60,6 +60,8 @@ typedef struct sn_trainer {
     int nclaims;
     int stamp_base;         /* steps run so far by this trainer: claim stamps never repeat */
     int grad_rows;          /* sn_trainer_gradient's n */
+    int *step_base;         /* per step of an epoch: the team's item count before it */
+    unsigned char *step_solo; /* per step of an epoch: run by one thread (pace.h) */
     sn_pace pace;           /* team or one thread, by measured step times (pace.h) */
     void *dblock;
     sn_forward_ctx fwd;     /* activations, workspace, loss buffer */
