@@ -52,6 +52,28 @@ static int lose(sn_pace *p)
     return go_solo(p);
 }
 
+int sn_pace_probe_due(const sn_pace *p)
+{
+    return p->mode == SN_TEAM_AUTO && p->solo && p->steps + 1 >= p->gap;
+}
+
+int sn_pace_solo_for(const sn_pace *p, int steps)
+{
+    return p->mode == SN_TEAM_AUTO && p->solo && p->steps + steps < p->gap;
+}
+
+int sn_pace_busy(sn_pace *p)
+{
+    if (p->mode != SN_TEAM_AUTO) return 0;
+    if (p->solo) { /* skip the probe: as if it had been lost */
+        p->steps = 0;
+        p->gap = 2 * p->gap < PACE_GAP_MAX ? 2 * p->gap : PACE_GAP_MAX;
+        return 0;
+    }
+    if (p->probe) p->probe = 0;
+    return go_solo(p);
+}
+
 int sn_pace_step(sn_pace *p, double seconds_per_row)
 {
     const double x = seconds_per_row;

@@ -260,7 +260,8 @@ typedef struct step_team {
     sn_trainer *t;
     const sn_dataset *ds; /* NULL: one step on rows already in act[0] */
     int steps, apply_update;
-    int team;             /* threads in the region */
+    int threads;          /* the trainer's team for this run; > 1: paced (pace.h) */
+    int team;             /* threads in the region: 1 for a run that is solo throughout */
     sn_event done;        /* items completed, all phases, all steps */
     sn_event ready;       /* steps whose serial end (loss, schedule) is done */
     atomic_int stop;      /* a batch diverged */
@@ -505,9 +506,13 @@ static void step_end(step_team *st, int s, int n, int end)
         if (!last) set_learning_rate(t);
     }
     const double now = sn_now();
-    if (st->apply_update && st->team > 1) { /* a team of one has nothing to pace */
-        st->solo_steps += atomic_load(&st->solo);
-        if (sn_pace_step(&t->pace, (now - st->last_end) / n) && !last && !st->diverged) set_solo(st, t->pace.solo);
+    if (st->apply_update && st->threads > 1) { /* a team of one has nothing to pace */
+        st->solo_steps += t->pace.solo;
+        /* Probe the team only if the machine has the idle CPUs for it (a ~50 us look,
+         * once per solo stretch). */
+        if (sn_pace_probe_due(&t->pace) && sn_idle_cpus(st->threads, 0.0) < st->threads) sn_pace_busy(&t->pace);
+        if (sn_pace_step(&t->pace, (now - st->last_end) / n) && !last && !st->diverged && st->team > 1)
+            set_solo(st, t->pace.solo);
     }
     st->last_end = now;
     /* The run is over: whoever sleeps through a solo stretch must wake to leave. */
@@ -583,20 +588,27 @@ static void run_steps(step_team *st)
 /* Runs the team: one parallel region for all the steps. Between steps nobody spins in
  * OpenMP's barriers (which spin for milliseconds before they sleep): the waits are
  * sn_event_wait's, bounded. */
-static void run_team(step_team *st, int team)
+static void run_team(step_team *st, int threads)
 {
     sn_event_reset(&st->done);
     sn_event_reset(&st->ready);
     sn_event_reset(&st->resume);
     atomic_store(&st->stop, 0);
-    /* A solo stretch carries over from the previous epoch, on thread 0. */
-    const int solo = st->apply_update && st->t->pace.solo && team > 1;
+    /* A busy machine at the start sends the team solo at once; a solo stretch carries
+     * over from the previous epoch, on thread 0. A run that will be solo throughout
+     * (no probe due in it) runs on one thread: a partner would only sleep, and waking it
+     * at the region's end costs milliseconds on a busy machine. */
+    sn_pace *pace = &st->t->pace;
+    const int paced = st->apply_update && threads > 1;
+    if (paced && !pace->solo && sn_idle_cpus(threads, 0.0) < threads) sn_pace_busy(pace);
+    const int team = paced && sn_pace_solo_for(pace, st->steps) ? 1 : threads;
+    const int solo = paced && pace->solo && team > 1;
     atomic_store(&st->solo, solo);
     atomic_store(&st->solo_tid, 0);
     atomic_store(&st->solo_period, 1);
     st->t->step_base[0] = 0, st->t->step_solo[0] = (unsigned char)solo;
     st->last_end = sn_now();
-    st->team = team;
+    st->threads = threads, st->team = team;
 #pragma omp parallel num_threads(team)
     run_steps(st);
     st->t->stamp_base += st->steps;

@@ -110,3 +110,22 @@ Test(pace, forced_modes)
     const int solo = feed(&p, 70, 1.0, 1.0);
     cr_assert_eq(solo, 35, "alternate: half the steps solo, got %d of 70", solo);
 }
+
+/* A busy machine seen from outside: sn_pace_busy sends a team solo at once, and a probe
+ * due while it is busy is skipped (the gap doubles); forced modes ignore it. */
+Test(pace, busy_machine_seen_from_outside)
+{
+    sn_pace p;
+    sn_pace_init(&p, SN_TEAM_AUTO);
+    cr_assert_eq(sn_pace_busy(&p), 1, "a team goes solo");
+    cr_assert(p.solo);
+    int steps = 0;
+    while (!sn_pace_probe_due(&p)) sn_pace_step(&p, 1.0), steps++;
+    cr_assert_eq(steps, PACE_GAP_MIN - 1);
+    sn_pace_busy(&p);
+    cr_assert(p.solo && p.gap == 2 * PACE_GAP_MIN, "a skipped probe doubles the gap (gap %d)", p.gap);
+    cr_assert_eq(feed(&p, 2 * PACE_GAP_MIN - 1, 0.5, 1.0), 2 * PACE_GAP_MIN - 1, "still solo until the next probe");
+    sn_pace_init(&p, SN_TEAM_ALWAYS);
+    cr_assert_eq(sn_pace_busy(&p), 0);
+    cr_assert_eq(p.solo, 0);
+}

@@ -12,7 +12,10 @@
  *    win is provisional: a thread that slept through a solo stretch comes back with the
  *    scheduler's credit for sleeping and runs unopposed for a few milliseconds, so a
  *    team that falls behind again within PACE_HOLD steps counts as a lost probe;
- *  - a solo pace older than PACE_STALE team steps is measured again.
+ *  - a solo pace older than PACE_STALE team steps is measured again;
+ *  - the caller may also say the machine looks busy (other processes' runnable tasks
+ *    leave fewer idle CPUs than the team has threads): at an epoch's start that sends a
+ *    team solo at once, and a probe due on a busy machine is skipped (counted lost).
  * On a quiet machine that costs one solo stretch per trainer and per PACE_STALE steps
  * (~0.3% of the steps' time) and a clock read per step. Which thread computes what never
  * changes a bit of the results, so neither does the pacer. Pure arithmetic, tested on
@@ -57,5 +60,17 @@ void sn_pace_init(sn_pace *p, sn_team_mode mode);
 /* After a step run in mode p->solo that took `seconds_per_row`: sets p->solo for the
  * next step; returns 1 if the mode changed. */
 int sn_pace_step(sn_pace *p, double seconds_per_row);
+
+/* 1 if the next sn_pace_step would end a solo stretch with a probe: the caller may look
+ * at the machine first and call sn_pace_busy if it is busy. */
+int sn_pace_probe_due(const sn_pace *p);
+
+/* 1 if the next `steps` steps will all be solo whatever they measure (a solo stretch
+ * with no probe due in them, in auto mode): the caller need not keep a team around. */
+int sn_pace_solo_for(const sn_pace *p, int steps);
+
+/* The machine looks busy: a team goes solo; a due probe is skipped and the gap doubles.
+ * Returns 1 if the mode changed. No effect in a forced mode. */
+int sn_pace_busy(sn_pace *p);
 
 #endif
