@@ -1,4 +1,4 @@
-/* bench: the benchmark harness (see shared/CLI.md and README). */
+/* bench: the benchmark harness (see docs/cli.md and README). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

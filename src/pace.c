@@ -74,6 +74,14 @@ int sn_pace_busy(sn_pace *p)
     return go_solo(p);
 }
 
+void sn_pace_busy_for(sn_pace *p, int steps)
+{
+    if (p->mode != SN_TEAM_AUTO) return;
+    if (!p->solo) go_solo(p);
+    if (p->gap < p->steps + steps + 1) p->gap = p->steps + steps + 1 < PACE_GAP_MAX ? p->steps + steps + 1 : PACE_GAP_MAX;
+    if (p->gap < p->steps + steps + 1) p->steps = p->gap - steps - 1; /* a run longer than the longest gap */
+}
+
 int sn_pace_step(sn_pace *p, double seconds_per_row)
 {
     const double x = seconds_per_row;

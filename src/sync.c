@@ -153,13 +153,12 @@ static int look_idle_cpus(void)
     const int cpus = CPU_COUNT(&set);
     /* The count is an instant's: a kernel thread passing through shows up as a busy CPU.
      * A process that keeps a core busy shows in every look; take the least of up to
-     * three looks ~20 us apart. */
+     * three looks ~20 us apart. (Spun, not slept: on a busy machine a sleeping thread
+     * can wait milliseconds for a core to wake on.) */
     int others = cpus;
     for (int look = 0; look < 3 && others > 0; look++) {
-        if (look > 0) {
-            const struct timespec pause = { 0, 20000 };
-            nanosleep(&pause, NULL);
-        }
+        if (look > 0)
+            for (const double until = monotonic_us() + 20.0; monotonic_us() < until;) CPU_RELAX();
         FILE *f = fopen("/proc/loadavg", "r");
         if (!f) return -1;
         double a1, a5, a15;

@@ -594,13 +594,13 @@ static void run_team(step_team *st, int threads)
     sn_event_reset(&st->ready);
     sn_event_reset(&st->resume);
     atomic_store(&st->stop, 0);
-    /* A busy machine at the start sends the team solo at once; a solo stretch carries
-     * over from the previous epoch, on thread 0. A run that will be solo throughout
-     * (no probe due in it) runs on one thread: a partner would only sleep, and waking it
-     * at the region's end costs milliseconds on a busy machine. */
+    /* A machine busy at the start (a ~50 us look) makes the whole run solo; a solo
+     * stretch carries over from the previous epoch, on thread 0. A run that will be solo
+     * throughout (no probe due in it) runs on one thread: a partner would only sleep,
+     * and waking it at the region's end costs milliseconds on a busy machine. */
     sn_pace *pace = &st->t->pace;
     const int paced = st->apply_update && threads > 1;
-    if (paced && !pace->solo && sn_idle_cpus(threads, 0.0) < threads) sn_pace_busy(pace);
+    if (paced && sn_idle_cpus(threads, 0.0) < threads) sn_pace_busy_for(pace, st->steps);
     const int team = paced && sn_pace_solo_for(pace, st->steps) ? 1 : threads;
     const int solo = paced && pace->solo && team > 1;
     atomic_store(&st->solo, solo);

@@ -129,3 +129,16 @@ Test(pace, busy_machine_seen_from_outside)
     cr_assert_eq(sn_pace_busy(&p), 0);
     cr_assert_eq(p.solo, 0);
 }
+
+/* Busy as an epoch starts: solo for the whole epoch, long or short, then probes resume. */
+Test(pace, busy_for_a_whole_run)
+{
+    sn_pace p;
+    sn_pace_init(&p, SN_TEAM_AUTO);
+    sn_pace_busy_for(&p, 391);
+    cr_assert(sn_pace_solo_for(&p, 391), "solo for the 391 steps of the epoch");
+    cr_assert_eq(feed(&p, 391, 0.5, 1.0), 391);
+    sn_pace_busy_for(&p, 100000); /* longer than the longest gap */
+    cr_assert(p.solo && p.gap == PACE_GAP_MAX);
+    cr_assert_eq(feed(&p, PACE_GAP_MAX - 1, 0.5, 1.0), PACE_GAP_MAX - 1);
+}

@@ -73,4 +73,8 @@ int sn_pace_solo_for(const sn_pace *p, int steps);
  * Returns 1 if the mode changed. No effect in a forced mode. */
 int sn_pace_busy(sn_pace *p);
 
+/* The machine looks busy as a run of `steps` steps starts (an epoch): solo, with no
+ * probe before the run ends; the run can be given to one thread. */
+void sn_pace_busy_for(sn_pace *p, int steps);
+
 #endif

@@ -1,5 +1,5 @@
 /* Shared by the programs (scratchnet, bench, draw): strict argument parsing with the
- * CLI.md messages, data-directory resolution with fetch-on-first-use, progress bars.
+ * docs/cli.md messages, data-directory resolution with fetch-on-first-use, progress bars.
  * Unlike the library, this code prints (to stderr) — it is the program talking. */
 #ifndef SN_CLI_H
 #define SN_CLI_H

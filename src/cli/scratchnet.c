@@ -1,4 +1,4 @@
-/* scratchnet — train, evaluate, inspect and apply the MLP (see shared/CLI.md). */
+/* scratchnet — train, evaluate, inspect and apply the MLP (see docs/cli.md). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
