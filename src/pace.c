@@ -57,6 +57,16 @@ int sn_pace_probe_due(const sn_pace *p)
     return p->mode == SN_TEAM_AUTO && p->solo && p->steps + 1 >= p->gap;
 }
 
+int sn_pace_mode_auto(const sn_pace *p)
+{
+    return p->mode == SN_TEAM_AUTO;
+}
+
+void sn_pace_idle(sn_pace *p)
+{
+    if (p->mode == SN_TEAM_AUTO && p->solo && p->steps + 1 < p->gap) p->steps = p->gap - 1;
+}
+
 int sn_pace_solo_for(const sn_pace *p, int steps)
 {
     return p->mode == SN_TEAM_AUTO && p->solo && p->steps + steps < p->gap;

@@ -600,7 +600,16 @@ static void run_team(step_team *st, int threads)
      * and waking it at the region's end costs milliseconds on a busy machine. */
     sn_pace *pace = &st->t->pace;
     const int paced = st->apply_update && threads > 1;
-    if (paced && sn_idle_cpus(threads, 0.0) < threads) sn_pace_busy_for(pace, st->steps);
+    if (paced && sn_pace_mode_auto(pace)) {
+        if (sn_idle_cpus(threads, 0.0) < threads) {
+            /* Believed only with the pacer's own evidence (or none yet): a quiet
+             * machine's look can catch a passing task, such as the reader of the line
+             * the program just printed, and a whole epoch on one thread would cost. */
+            if (pace->solo || pace->solo_s <= 0.0 || pace->team_s > pace->solo_s) sn_pace_busy_for(pace, st->steps);
+        } else if (pace->solo) {
+            sn_pace_idle(pace); /* the load may have gone: probe the team soon */
+        }
+    }
     const int team = paced && sn_pace_solo_for(pace, st->steps) ? 1 : threads;
     const int solo = paced && pace->solo && team > 1;
     atomic_store(&st->solo, solo);

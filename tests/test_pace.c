@@ -142,3 +142,19 @@ Test(pace, busy_for_a_whole_run)
     cr_assert(p.solo && p.gap == PACE_GAP_MAX);
     cr_assert_eq(feed(&p, PACE_GAP_MAX - 1, 0.5, 1.0), PACE_GAP_MAX - 1);
 }
+
+/* The machine looks idle again during a long solo stretch: the team is probed at the
+ * next step instead of up to PACE_GAP_MAX steps later. */
+Test(pace, idle_machine_probes_soon)
+{
+    sn_pace p;
+    sn_pace_init(&p, SN_TEAM_AUTO);
+    sn_pace_busy_for(&p, 100000);
+    sn_pace_step(&p, 1.0);
+    cr_assert(p.solo && !sn_pace_probe_due(&p));
+    sn_pace_idle(&p);
+    cr_assert(sn_pace_probe_due(&p));
+    sn_pace_step(&p, 1.0);
+    cr_assert_eq(p.solo, 0, "probing the team");
+    cr_assert_eq(p.probe, PACE_PROBE);
+}

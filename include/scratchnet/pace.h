@@ -65,6 +65,12 @@ int sn_pace_step(sn_pace *p, double seconds_per_row);
  * at the machine first and call sn_pace_busy if it is busy. */
 int sn_pace_probe_due(const sn_pace *p);
 
+/* 1 in auto mode (the pacer decides), 0 in a forced mode. */
+int sn_pace_mode_auto(const sn_pace *p);
+
+/* The machine looks idle: a solo stretch ends with a probe of the team at its next step. */
+void sn_pace_idle(sn_pace *p);
+
 /* 1 if the next `steps` steps will all be solo whatever they measure (a solo stretch
  * with no probe due in them, in auto mode): the caller need not keep a team around. */
 int sn_pace_solo_for(const sn_pace *p, int steps);
