@@ -151,19 +151,14 @@ static int look_idle_cpus(void)
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) != 0) return -1;
     const int cpus = CPU_COUNT(&set);
-    /* The count is an instant's: a kernel thread passing through shows up as a busy CPU.
-     * So is the process reading our output, woken by the line we just printed. A
-     * process that keeps a core busy shows in every look; take the least of up to
-     * three looks ~50 us apart. (Spun, not slept: on a busy machine a sleeping thread
-     * can wait milliseconds for a core to wake on.) */
+    /* The count is an instant's: a kernel thread passing through shows up as a busy CPU,
+     * and so does the process reading our output, woken by the line we just printed. A
+     * process that keeps a core busy shows in both of two looks ~50 us apart. (Spun,
+     * not slept: on a busy machine a sleeping thread waits milliseconds for a core.) */
     int others = cpus;
-    for (int look = 0; look < 3 && others > 0; look++) {
+    for (int look = 0; look < 2 && others > 0; look++) {
         if (look > 0)
             for (const double until = monotonic_us() + 50.0; monotonic_us() < until;) CPU_RELAX();
-        /* Our own runnable threads, counted before and after the read: an OpenMP worker
-         * that stops spinning between the two looks would otherwise count as another
-         * process's (it can go from running to asleep, not back, in between). */
-        const int mine_before = own_running();
         FILE *f = fopen("/proc/loadavg", "r");
         if (!f) return -1;
         double a1, a5, a15;
@@ -171,7 +166,9 @@ static int look_idle_cpus(void)
         const int got = fscanf(f, "%lf %lf %lf %d/%d", &a1, &a5, &a15, &running, &total);
         fclose(f);
         if (got != 5 || running < 1) return -1;
-        const int mine_after = own_running(), mine = mine_before > mine_after ? mine_before : mine_after;
+        /* Less our own runnable threads (this one, and OpenMP workers still spinning
+         * after the last region); only worth counting when something else runs. */
+        const int mine = running > 1 ? own_running() : 1;
         if (running - mine < others) others = running - mine;
     }
     return cpus - (others > 0 ? others : 0);
