@@ -56,7 +56,7 @@ static int by_value(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-Test(busy, two_threads_beside_a_busy_process, .timeout = 300)
+Test(busy, two_threads_beside_a_busy_process)
 {
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2) cr_skip_test("needs 2 CPUs");
     const char *dir = tu_tmpdir();
