@@ -637,7 +637,6 @@ static void gemm_body(const gemm_args *g, float *ws)
 void sn_gemm_ws(sn_trans ta, sn_trans tb, int m, int n, int k, const float *A, int lda, const float *B, int ldb,
                 float beta, float *C, int ldc, const sn_epilogue *ep, float *ws)
 {
-    sn_barrier team;
     gemm_args g = {ta, tb, m, n, k, A, lda, B, ldb, beta != 0.0f, C, ldc, ep, 0, NULL};
     (void)sn_kernels_active(); /* initialise before any team reads it */
 #ifdef _OPENMP
@@ -650,6 +649,7 @@ void sn_gemm_ws(sn_trans ta, sn_trans tb, int m, int n, int k, const float *A, i
         /* Only as many threads as there are idle CPUs (looked at every IDLE_LOOK_S): on a
          * busy machine a team's partner waits for its descheduled thread at every sync. */
         const int threads = sn_idle_cpus(omp_get_max_threads(), IDLE_LOOK_S);
+        sn_barrier team;
         sn_barrier_reset(&team);
         g.team = &team;
 #pragma omp parallel num_threads(threads)
