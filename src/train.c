@@ -12,6 +12,7 @@
 #include "scratchnet/gemm.h"
 #include "scratchnet/layers.h"
 #include "scratchnet/pace.h"
+#include "scratchnet/schedule.h"
 #include "sync.h"
 
 #ifdef _OPENMP
@@ -175,16 +176,13 @@ static int block_owner(int b, int nth)
     return (int)((long)b * nth / SN_INPUT_BLOCKS);
 }
 
-/* The learning rate of the step about to run (t->opt.step), and the optimiser's
- * per-step constants. Cosine annealing over the whole run: large steps early, a smooth
- * landing at the end instead of a last epoch that jitters. */
+/* The learning rate of the step about to run (t->opt.step; schedule.h over all the
+ * run's steps), and the optimiser's per-step constants. */
 static void set_learning_rate(sn_trainer *t)
 {
-    if (t->cfg.cosine) {
-        const long B = t->fwd.capacity, per_epoch = (t->ntrain + B - 1) / B, total = per_epoch * t->cfg.epochs;
-        const double frac = (double)t->opt.step / (double)total;
-        t->opt.lr_now = (float)(0.5 * t->cfg.lr * (1.0 + cos(3.141592653589793 * frac)));
-    }
+    const long B = t->fwd.capacity, per_epoch = (t->ntrain + B - 1) / B;
+    t->opt.lr_now = sn_schedule_lr(t->cfg.cosine ? SN_SCHEDULE_COSINE : SN_SCHEDULE_CONSTANT, t->cfg.lr,
+                                   (long)t->opt.step, per_epoch * t->cfg.epochs);
     sn_opt_prepare(&t->opt);
 }
 
@@ -218,10 +216,14 @@ static float *xblock(const sn_trainer *t, int k0)
  * Phase 1: SN_INPUT_BLOCKS items, the first layer's partial products by pixel block.
  * Phase 2: `parts` items, the batch's rows in contiguous shares.
  * Phase 3: the weight gradients (and, training, the update): the first layer's by pixel
- * block, each small layer whole, the bias gradients and any large layer's dW by shares. */
+ * block, each small layer whole, the bias gradients and any large layer's dW by shares.
+ * With a reduce hook (sn_trainer_set_reduce) the update is not fused: the thread that
+ * completes phase 3 calls the hook (one more item), then phase 4 updates the parameters
+ * in chunks of UPDATE_CHUNK. Element by element the update is the same arithmetic either
+ * way, so the bits are too (tested). */
 typedef struct step_plan {
     int n, parts;          /* rows in the batch; row and column shares */
-    int n1, n2, n3;        /* items per phase */
+    int n1, n2, n3, n4;    /* items per phase (n4: the update's, when not fused) */
     int small0, shares0;   /* phase 3: first small-layer item, first share item */
 } step_plan;
 
@@ -230,7 +232,14 @@ static int is_split(const sn_mlp *m, int l, int n)
     return (long)m->sizes[l] * m->sizes[l + 1] * n >= SPLIT_MIN_FMAS;
 }
 
-static step_plan plan_step(const sn_trainer *t, int n, int nth)
+enum { UPDATE_CHUNK = 16384 }; /* floats a phase-4 item updates: 64 KiB, an L2's share */
+
+static int update_chunks(const sn_mlp *m)
+{
+    return (int)((m->nparams + UPDATE_CHUNK - 1) / UPDATE_CHUNK);
+}
+
+static step_plan plan_step(const sn_trainer *t, int n, int nth, int unfused)
 {
     const sn_mlp *m = t->model;
     step_plan p = { .n = n };
@@ -246,13 +255,15 @@ static step_plan plan_step(const sn_trainer *t, int n, int nth)
     }
     p.shares0 = p.small0 + small;
     p.n3 = p.shares0 + shared * p.parts;
+    p.n4 = unfused ? update_chunks(m) : 0;
     return p;
 }
 
 /* The most items a phase can have for this trainer (claim slots to allocate). */
 static int max_items(const sn_mlp *m, int threads)
 {
-    return SN_INPUT_BLOCKS + m->nlayers + 2 * m->nlayers * threads + threads;
+    const int n3 = SN_INPUT_BLOCKS + m->nlayers + 2 * m->nlayers * threads + threads, n4 = update_chunks(m);
+    return n3 > n4 ? n3 : n4;
 }
 
 /* The team's shared state for a run of steps inside one parallel region. */
@@ -260,6 +271,7 @@ typedef struct step_team {
     sn_trainer *t;
     const sn_dataset *ds; /* NULL: one step on rows already in act[0] */
     int steps, apply_update;
+    int fused;            /* the update rides on the gradient items (no reduce hook) */
     int threads;          /* the trainer's team for this run; > 1: paced (pace.h) */
     int team;             /* threads in the region: 1 for a run that is solo throughout */
     sn_event done;        /* items completed, all phases, all steps */
@@ -550,9 +562,10 @@ static void run_steps(step_team *st)
         const int first = s * B, n = ds ? (t->ntrain - first < B ? t->ntrain - first : B) : st->t->grad_rows;
         /* A solo step is planned for one thread: whole row and column ranges, as with
          * --threads 1 (halves would cost small batches ~4% in GEMM call overheads). */
-        const step_plan p = plan_step(t, n, solo ? 1 : nth);
-        /* Claim stamps never repeat: 3 per step of the trainer's life. */
-        const int stamp = 3 * (t->stamp_base + s) + 1;
+        const int unfused = st->apply_update && !st->fused;
+        const step_plan p = plan_step(t, n, solo ? 1 : nth, unfused);
+        /* Claim stamps never repeat: 4 per step of the trainer's life. */
+        const int stamp = 4 * (t->stamp_base + s) + 1;
         int cursor = 0, item;
 
         for (int b = 0; b < SN_INPUT_BLOCKS; b++) pref[b] = block_owner(b, nth);
@@ -576,9 +589,24 @@ static void run_steps(step_team *st)
         if (ds && first + n < t->ntrain) prefetch_next_batch(t, ds, first + n, solo);
         phase3_preferences(t, &p, nth, pref);
         cursor = 0;
-        const int end = base + p.n1 + p.n2 + p.n3;
+        const int end3 = base + p.n1 + p.n2 + p.n3, end = unfused ? end3 + 1 + p.n4 : end3;
         while ((item = next_item(&cursor, p.n3, pref, tid, claims, stamp + 2)) >= 0) {
-            weight_gradient_item(t, &p, item, st->apply_update);
+            weight_gradient_item(t, &p, item, st->fused);
+            if (sn_event_add(&st->done, 1) != end3) continue;
+            if (!unfused) {
+                step_end(st, s, n, end);
+            } else { /* the step's gradient is whole: reduce it, then let the update start */
+                t->reduce(t->reduce_user, t->grads, t->model->nparams);
+                sn_event_add(&st->done, 1);
+            }
+        }
+        if (!unfused) continue;
+        sn_event_wait(&st->done, end3 + 1);
+        for (int i = 0; i < p.n4; i++) pref[i] = i % nth;
+        cursor = 0;
+        while ((item = next_item(&cursor, p.n4, pref, tid, claims, stamp + 3)) >= 0) {
+            const size_t off = (size_t)item * UPDATE_CHUNK, left = t->model->nparams - off;
+            sn_opt_apply_range(&t->opt, t->model->params, t->grads, off, left < UPDATE_CHUNK ? left : UPDATE_CHUNK);
             if (sn_event_add(&st->done, 1) == end) step_end(st, s, n, end);
         }
     }
@@ -623,6 +651,20 @@ static void run_team(step_team *st, int threads)
     st->t->stamp_base += st->steps;
 }
 
+void sn_trainer_set_reduce(sn_trainer *t, sn_reduce_fn fn, void *user)
+{
+    t->reduce = fn, t->reduce_user = user;
+}
+
+void sn_trainer_apply(sn_trainer *t)
+{
+    set_learning_rate(t);
+    const unsigned csr = denormals_off(t);
+    sn_opt_apply_range(&t->opt, t->model->params, t->grads, 0, t->model->nparams);
+    denormals_restore(csr);
+    t->opt.step++;
+}
+
 double sn_trainer_gradient(sn_trainer *t, int n)
 {
     step_team st = { .t = t, .ds = NULL, .steps = 1, .apply_update = 0 };
@@ -643,7 +685,7 @@ int sn_train_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st,
 
     const int B = t->fwd.capacity;
     step_team team = { .t = t, .ds = ds, .steps = (t->ntrain + B - 1) / B, .apply_update = 1,
-                       .progress = progress, .user = user };
+                       .fused = t->reduce == NULL, .progress = progress, .user = user };
     set_learning_rate(t);
     const double t0 = sn_now();
     run_team(&team, step_threads(t->cfg.threads, B));

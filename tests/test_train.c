@@ -301,3 +301,68 @@ Test(train, team_mode_env_validated)
     cr_assert_eq(sn_team_mode_from_env(&mode, &err), SN_OK);
     cr_assert_eq(mode, SN_TEAM_AUTO);
 }
+
+/* Gradients, then a reduction, then the update: with a hook the update is a separate
+ * phase, element by element the same arithmetic as the fused one, so the bits must not
+ * move; the hook runs once per step, between the two (a hook that zeroes the gradient
+ * leaves SGD's weights untouched). */
+static int reduce_calls;
+static void count_reduce(void *user, float *grads, size_t n)
+{
+    (void)user, (void)grads, (void)n;
+    reduce_calls++;
+}
+static void zero_reduce(void *user, float *grads, size_t n)
+{
+    (void)user;
+    for (size_t i = 0; i < n; i++) grads[i] = 0.0f;
+}
+
+Test(train, reduce_hook_same_bits, .init = load, .fini = unload)
+{
+    static const sn_opt_kind opts[] = { SN_OPT_MOMENTUM, SN_OPT_ADAM };
+    for (int o = 0; o < 2; o++)
+        for (int threads = 1; threads <= 3; threads += 2) {
+            int sizes[] = { 784, 50, 25, 10 };
+            sn_mlp fused, split;
+            sn_trainer a, b;
+            sn_train_config cfg = sn_train_defaults();
+            cfg.threads = threads, cfg.opt = opts[o], cfg.lr = o ? 0.002f : 0.05f, cfg.epochs = 1, cfg.val = 0;
+            cfg.batch = 32;
+            cr_assert_eq(sn_mlp_create(&fused, sizes, 4, NULL), SN_OK);
+            cr_assert_eq(sn_mlp_create(&split, sizes, 4, NULL), SN_OK);
+            cr_assert_eq(sn_trainer_create(&a, &fused, &cfg, train_set.count, NULL), SN_OK);
+            cr_assert_eq(sn_trainer_create(&b, &split, &cfg, train_set.count, NULL), SN_OK);
+            sn_trainer_set_reduce(&b, count_reduce, NULL);
+            reduce_calls = 0;
+            sn_epoch_stats sa, sb;
+            sn_train_epoch(&a, &train_set, &sa, NULL, NULL);
+            sn_train_epoch(&b, &train_set, &sb, NULL, NULL);
+            const int steps = (train_set.count + 31) / 32;
+            cr_assert_eq(reduce_calls, steps, "the hook ran %d times in %d steps", reduce_calls, steps);
+            cr_assert(memcmp(fused.params, split.params, fused.nparams * 4) == 0,
+                      "%s, %d threads: gradients-reduce-update differs from the fused update",
+                      sn_opt_name(opts[o]), threads);
+            cr_assert_eq(sa.train_loss, sb.train_loss);
+            sn_trainer_free(&a), sn_trainer_free(&b);
+            sn_mlp_free(&fused), sn_mlp_free(&split);
+        }
+
+    int sizes[] = { 784, 50, 10 };
+    sn_mlp m;
+    sn_trainer t;
+    sn_train_config cfg = sn_train_defaults();
+    cfg.opt = SN_OPT_SGD, cfg.val = 0, cfg.threads = 2;
+    cr_assert_eq(sn_mlp_create(&m, sizes, 3, NULL), SN_OK);
+    cr_assert_eq(sn_trainer_create(&t, &m, &cfg, train_set.count, NULL), SN_OK);
+    float *before = malloc(m.nparams * sizeof(float));
+    memcpy(before, m.params, m.nparams * sizeof(float));
+    sn_trainer_set_reduce(&t, zero_reduce, NULL);
+    sn_epoch_stats st;
+    sn_train_epoch(&t, &train_set, &st, NULL, NULL);
+    cr_assert(memcmp(before, m.params, m.nparams * 4) == 0, "a zeroed gradient moved the weights: the update "
+                                                           "did not wait for the hook");
+    free(before);
+    sn_trainer_free(&t);
+    sn_mlp_free(&m);
+}

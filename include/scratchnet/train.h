@@ -63,6 +63,8 @@ typedef struct sn_trainer {
     int *step_base;         /* per step of an epoch: the team's item count before it */
     unsigned char *step_solo; /* per step of an epoch: run by one thread (pace.h) */
     sn_pace pace;           /* team or one thread, by measured step times (pace.h) */
+    void (*reduce)(void *user, float *grads, size_t n); /* sn_trainer_set_reduce */
+    void *reduce_user;
     void *dblock;
     sn_forward_ctx fwd;     /* activations, workspace, loss buffer */
 } sn_trainer;
@@ -81,6 +83,20 @@ typedef void (*sn_progress_fn)(void *user, int done, int total);
 /* One epoch over rows [0, ntrain) of train, in a fresh seeded shuffle. */
 int sn_train_epoch(sn_trainer *t, const sn_dataset *train, sn_epoch_stats *st,
                    sn_progress_fn progress, void *user);
+
+/* Gradients, reduction, update: each training step computes the gradient of the batch's
+ * mean loss into t->grads, then (if set) calls `fn` once, on one thread of the team,
+ * with the whole gradient (t->model->nparams floats, parameter-shaped) to change in place,
+ * e.g. to sum it over the shards of a batch or the processes of a job; then the optimiser
+ * updates every parameter. Without a hook the update is fused into the gradient's
+ * computation, each piece updated in cache as it is finished: the same bits, faster.
+ * fn NULL: back to fused. */
+typedef void (*sn_reduce_fn)(void *user, float *grads, size_t n);
+void sn_trainer_set_reduce(sn_trainer *t, sn_reduce_fn fn, void *user);
+
+/* The optimiser's step with the gradient in t->grads (e.g. after sn_trainer_gradient and
+ * a reduction): the schedule's rate for step t->opt.step, then t->opt.step + 1. */
+void sn_trainer_apply(sn_trainer *t);
 
 /* Mean loss over the n rows already in t->fwd.act[0] (labels t->fwd.y) and its
  * gradient into t->grads, without updating anything: the gradient checker's entry. */
