@@ -13,6 +13,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "scratchnet/fit.h"
 #include "scratchnet/gemm.h"
 #include "scratchnet/train.h"
 
@@ -144,12 +145,13 @@ int bench_peers_main(int argc, char **argv)
         memset(r, 0, sizeof *r);
         snprintf(r->name, sizeof r->name, "scratchnet(%s)", sn_isa_name(sn_isa_active()));
         r->epochs = epochs, r->batch = batch, r->threads = threads;
-        for (int e = 0; e < epochs; e++) {
-            sn_epoch_stats st;
-            sn_train_epoch(&t, &train, &st, NULL, NULL);
-            r->train_s += st.train_s;
-            r->train_loss = st.train_loss;
+        sn_fit_result fit;
+        if (sn_fit(&t, &train, NULL, 0, NULL, &fit, &err)) {
+            fprintf(stderr, "bench: %s\n", err.msg);
+            return EXIT_RUNTIME;
         }
+        r->train_s = fit.train_s;
+        r->train_loss = fit.diverged ? NAN : fit.last.stats.train_loss;
         double vl, va, tl;
         if (sn_evaluate(&m, &t.fwd, &val, threads, &vl, &va, &err) ||
             sn_evaluate(&m, &t.fwd, &test, threads, &tl, &r->test_acc, &err)) {

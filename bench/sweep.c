@@ -13,6 +13,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "scratchnet/fit.h"
 #include "scratchnet/gemm.h"
 #include "scratchnet/modelfile.h"
 #include "scratchnet/train.h"
@@ -69,16 +70,41 @@ typedef struct sweep_ctx {
     FILE *sweep_csv, *summary_csv;
 } sweep_ctx;
 
-typedef struct progress_state {
+/* The fit loop's hooks for one run: a progress bar per epoch, then the sweep.csv row. */
+typedef struct run_report {
+    sweep_ctx *c;
+    int index, epochs;
+    const char *cols, *label;
     cli_progress bar;
-    int run, nruns, epoch, epochs;
-    double sweep_start;
-} progress_state;
+    char blabel[300];
+} run_report;
 
-static void on_progress(void *user, int done, int total)
+static void run_epoch_begin(void *user, int epoch, int epochs)
 {
-    progress_state *p = user;
-    cli_progress_update(&p->bar, done, total);
+    run_report *r = user;
+    snprintf(r->blabel, sizeof r->blabel, "run %d/%d epoch %d/%d", r->index + 1, r->c->nruns, epoch, epochs);
+    cli_progress_begin(&r->bar, r->blabel, !r->c->quiet);
+}
+
+static void run_progress(void *user, int done, int total)
+{
+    cli_progress_update(&((run_report *)user)->bar, done, total);
+}
+
+static int run_epoch_end(void *user, const sn_trainer *t, const sn_fit_epoch *e, sn_error *err)
+{
+    run_report *r = user;
+    const sn_epoch_stats *st = &e->stats;
+    (void)t, (void)err;
+    cli_progress_end(&r->bar);
+    fprintf(r->c->sweep_csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6f,%.0f,%d,%d\n", r->index + 1, r->cols, st->epoch,
+            st->train_loss, e->val_loss, e->val_acc, st->train_s, st->samples_per_s, r->c->load, st->solo_steps);
+    fflush(r->c->sweep_csv);
+    if (!r->c->quiet)
+        fprintf(stderr, "run %d/%d (%s) epoch %d/%d train_loss=%.4f val_acc=%.4f samples_per_s=%.0f eval_s=%.3f\n",
+                r->index + 1, r->c->nruns, r->label, st->epoch, r->epochs, st->train_loss, e->val_acc,
+                st->samples_per_s, e->eval_s);
+    return SN_OK;
 }
 
 static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
@@ -99,32 +125,18 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
     char cols[256], label[256];
     config_cols(cols, sizeof cols, r);
     sweep_run_label(c->spec, r, label, sizeof label);
-    for (int e = 0; e < r->epochs; e++) {
-        sn_epoch_stats st;
-        progress_state ps = { .run = index + 1, .nruns = c->nruns, .epoch = e + 1, .epochs = r->epochs };
-        char blabel[300];
-        snprintf(blabel, sizeof blabel, "run %d/%d epoch %d/%d", index + 1, c->nruns, e + 1, r->epochs);
-        cli_progress_begin(&ps.bar, blabel, !c->quiet);
-        sn_train_epoch(&t, &train, &st, on_progress, &ps);
-        cli_progress_end(&ps.bar);
-        res->train_s += st.train_s;
-        res->samples += ntrain;
-        if (st.diverged) {
-            res->diverged = 1;
-            fprintf(stderr, "run %d/%d (%s): diverged in epoch %d (loss NaN or infinite); recorded as diverged\n",
-                    index + 1, c->nruns, label, e + 1);
-            break;
-        }
-        double t0 = sn_now(), vl = NAN, va = NAN;
-        if (val.count && sn_evaluate(&model, &t.fwd, &val, r->threads, &vl, &va, &err)) goto failed;
-        res->eval_s += sn_now() - t0;
-        res->train_loss = st.train_loss, res->val_loss = vl, res->val_acc = va;
-        fprintf(c->sweep_csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6f,%.0f,%d,%d\n", index + 1, cols, e + 1, st.train_loss, vl,
-                va, st.train_s, st.samples_per_s, c->load, st.solo_steps);
-        fflush(c->sweep_csv);
-        if (!c->quiet)
-            fprintf(stderr, "run %d/%d (%s) epoch %d/%d train_loss=%.4f val_acc=%.4f samples_per_s=%.0f eval_s=%.3f\n",
-                    index + 1, c->nruns, label, e + 1, r->epochs, st.train_loss, va, st.samples_per_s, sn_now() - t0);
+    run_report report = { .c = c, .index = index, .epochs = r->epochs, .cols = cols, .label = label };
+    const sn_fit_hooks hooks = { .user = &report, .epoch_begin = run_epoch_begin, .progress = run_progress,
+                                 .epoch_end = run_epoch_end };
+    sn_fit_result fit;
+    if (sn_fit(&t, &train, &val, 1, &hooks, &fit, &err)) goto failed;
+    res->train_s = fit.train_s, res->samples = fit.samples, res->eval_s = fit.eval_s;
+    res->train_loss = fit.last.stats.train_loss, res->val_loss = fit.last.val_loss, res->val_acc = fit.last.val_acc;
+    if (fit.diverged) {
+        cli_progress_end(&report.bar);
+        res->diverged = 1;
+        fprintf(stderr, "run %d/%d (%s): diverged in epoch %d (loss NaN or infinite); recorded as diverged\n",
+                index + 1, c->nruns, label, fit.diverged_epoch);
     }
     if (!res->diverged) {
         double t0 = sn_now();

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scratchnet/fit.h"
 #include "scratchnet/gemm.h"
 #include "scratchnet/train.h"
 #include "test_util.h"
@@ -363,6 +364,72 @@ Test(train, reduce_hook_same_bits, .init = load, .fini = unload)
     cr_assert(memcmp(before, m.params, m.nparams * 4) == 0, "a zeroed gradient moved the weights: the update "
                                                            "did not wait for the hook");
     free(before);
+    sn_trainer_free(&t);
+    sn_mlp_free(&m);
+}
+
+/* The fit loop: hooks in order, evaluation every eval_every epochs and after the last,
+ * a hook's error stops it and comes back, and a trainer past epoch 1 continues. */
+typedef struct fit_log {
+    int begins, ends, evaluated[8], stop_after;
+} fit_log;
+static void log_begin(void *user, int epoch, int epochs)
+{
+    fit_log *l = user;
+    cr_assert_eq(epoch, l->begins + 1, "epoch %d began out of order", epoch);
+    cr_assert_eq(epochs, 3);
+    l->begins++;
+}
+static int log_end(void *user, const sn_trainer *t, const sn_fit_epoch *e, sn_error *err)
+{
+    fit_log *l = user;
+    cr_assert_eq(t->epoch, e->stats.epoch, "epoch_end sees the trainer after its epoch");
+    l->evaluated[e->stats.epoch] = e->evaluated;
+    cr_assert(e->evaluated ? isfinite(e->val_acc) : isnan(e->val_acc));
+    if (++l->ends == l->stop_after) return sn_fail(err, SN_EIO, "stop here");
+    return SN_OK;
+}
+
+Test(train, fit_loop_hooks_and_cadence, .init = load, .fini = unload)
+{
+    int sizes[] = { 784, 50, 10 };
+    sn_mlp m;
+    sn_trainer t;
+    sn_train_config cfg = sn_train_defaults();
+    cfg.epochs = 3, cfg.val = 0, cfg.threads = 2;
+    sn_dataset train = sn_dataset_slice(&train_set, 0, 2500), val = sn_dataset_slice(&train_set, 2500, 500);
+    cr_assert_eq(sn_mlp_create(&m, sizes, 3, NULL), SN_OK);
+    cr_assert_eq(sn_trainer_create(&t, &m, &cfg, train.count, NULL), SN_OK);
+    fit_log log = { 0 };
+    const sn_fit_hooks hooks = { .user = &log, .epoch_begin = log_begin, .epoch_end = log_end };
+    sn_fit_result res;
+    sn_error err;
+    cr_assert_eq(sn_fit(&t, &train, &val, 2, &hooks, &res, &err), SN_OK);
+    cr_assert_eq(log.begins, 3);
+    cr_assert_eq(log.ends, 3);
+    cr_assert(!log.evaluated[1] && log.evaluated[2] && log.evaluated[3], "eval_every 2 of 3: epochs 2 and 3");
+    cr_assert_eq(res.epochs, 3);
+    cr_assert_eq(res.samples, 3L * train.count);
+    cr_assert(!res.diverged && res.train_s > 0.0 && isfinite(res.last.val_acc));
+    cr_assert_eq(sn_fit(&t, &train, &val, 1, &hooks, &res, &err), SN_OK);
+    cr_assert_eq(res.epochs, 0, "a finished trainer has nothing left to fit");
+    sn_trainer_free(&t);
+    sn_mlp_free(&m);
+
+    /* A hook's error stops the loop after that epoch. */
+    cr_assert_eq(sn_mlp_create(&m, sizes, 3, NULL), SN_OK);
+    cr_assert_eq(sn_trainer_create(&t, &m, &cfg, train.count, NULL), SN_OK);
+    fit_log stop = { .stop_after = 1 };
+    const sn_fit_hooks stop_hooks = { .user = &stop, .epoch_begin = log_begin, .epoch_end = log_end };
+    cr_assert_eq(sn_fit(&t, &train, &val, 1, &stop_hooks, &res, &err), SN_EIO);
+    cr_assert_str_eq(err.msg, "stop here");
+    cr_assert_eq(t.epoch, 1);
+    /* ... and a later call continues with epoch 2. */
+    fit_log rest = { 0 };
+    const sn_fit_hooks rest_hooks = { .user = &rest, .epoch_end = log_end };
+    cr_assert_eq(sn_fit(&t, &train, NULL, 1, &rest_hooks, &res, &err), SN_OK);
+    cr_assert_eq(rest.ends, 2, "epochs 2 and 3 remained");
+    cr_assert_eq(t.epoch, 3);
     sn_trainer_free(&t);
     sn_mlp_free(&m);
 }

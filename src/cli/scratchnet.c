@@ -9,6 +9,7 @@
 #include "scratchnet/gemm.h"
 #include "scratchnet/image.h"
 #include "scratchnet/layers.h"
+#include "scratchnet/fit.h"
 #include "scratchnet/modelfile.h"
 #include "scratchnet/train.h"
 
@@ -150,6 +151,51 @@ static void csv_write_header(FILE *f)
     fprintf(f, "epoch,train_loss,val_loss,val_acc,epoch_s,samples_per_s\n");
 }
 
+/* The fit loop's hooks: a progress bar per epoch, then the epoch line, the CSV row and
+ * the checkpoint. */
+typedef struct train_report {
+    const train_args *a;
+    FILE *csv;
+    cli_progress bar;
+    char label[32];
+    int checkpoint_failed;
+} train_report;
+
+static void report_epoch_begin(void *user, int epoch, int epochs)
+{
+    train_report *r = user;
+    snprintf(r->label, sizeof r->label, "epoch %d/%d", epoch, epochs);
+    cli_progress_begin(&r->bar, r->label, !r->a->quiet);
+}
+
+static void report_progress(void *user, int done, int total)
+{
+    cli_progress_update(&((train_report *)user)->bar, done, total);
+}
+
+static int report_epoch_end(void *user, const sn_trainer *t, const sn_fit_epoch *e, sn_error *err)
+{
+    train_report *r = user;
+    const sn_epoch_stats *st = &e->stats;
+    cli_progress_end(&r->bar);
+    if (e->evaluated || r->a->cfg.val == 0) {
+        printf("epoch %d/%d train_loss=%.4f val_loss=%.4f val_acc=%.4f epoch_s=%.3f samples_per_s=%.0f\n", st->epoch,
+               r->a->cfg.epochs, st->train_loss, e->val_loss, e->val_acc, st->train_s, st->samples_per_s);
+        fflush(stdout);
+    }
+    if (r->csv) {
+        fprintf(r->csv, "%d,%.6f,%.6f,%.6f,%.6f,%.0f\n", st->epoch, st->train_loss, e->val_loss, e->val_acc,
+                st->train_s, st->samples_per_s);
+        fflush(r->csv);
+    }
+    if (r->a->checkpoint) {
+        const int rc = sn_checkpoint_save(t, r->a->checkpoint, err);
+        r->checkpoint_failed = rc != SN_OK;
+        return rc;
+    }
+    return SN_OK;
+}
+
 static int cmd_train(int argc, char **argv)
 {
     train_args a;
@@ -199,43 +245,23 @@ static int cmd_train(int argc, char **argv)
                 layers, model.nparams, ntrain, sn_opt_name(a.cfg.opt), a.cfg.lr, a.cfg.batch,
                 a.cfg.threads, sn_isa_name(sn_isa_active()), (unsigned long long)a.cfg.seed);
 
-    double train_s = 0.0;
-    long samples = 0;
-    while (t.epoch < a.cfg.epochs) {
-        sn_epoch_stats st;
-        cli_progress bar;
-        char label[32];
-        snprintf(label, sizeof label, "epoch %d/%d", t.epoch + 1, a.cfg.epochs);
-        cli_progress_begin(&bar, label, !a.quiet);
-        sn_train_epoch(&t, &train, &st, cli_progress_update, &bar);
-        cli_progress_end(&bar);
-        train_s += st.train_s;
-        samples += ntrain;
-        if (st.diverged) {
-            fprintf(stderr, "%s: training diverged in epoch %d (loss became NaN or infinite); "
-                            "try a smaller --lr. No model saved.\n", PROG, st.epoch);
-            goto out;
-        }
-        double vl = NAN, va = NAN;
-        int evaluate = val.count > 0 && (t.epoch % a.eval_every == 0 || t.epoch == a.cfg.epochs);
-        if (evaluate && sn_evaluate(&model, &t.fwd, &val, a.cfg.threads, &vl, &va, &err)) {
-            fprintf(stderr, "%s: %s\n", PROG, err.msg);
-            goto out;
-        }
-        if (evaluate || val.count == 0) {
-            printf("epoch %d/%d train_loss=%.4f val_loss=%.4f val_acc=%.4f epoch_s=%.3f samples_per_s=%.0f\n",
-                   st.epoch, a.cfg.epochs, st.train_loss, vl, va, st.train_s, st.samples_per_s);
-            fflush(stdout);
-        }
-        if (csv) {
-            fprintf(csv, "%d,%.6f,%.6f,%.6f,%.6f,%.0f\n", st.epoch, st.train_loss, vl, va, st.train_s, st.samples_per_s);
-            fflush(csv);
-        }
-        if (a.checkpoint && sn_checkpoint_save(&t, a.checkpoint, &err)) {
-            fprintf(stderr, "%s: --checkpoint: %s\n", PROG, err.msg);
-            goto out;
-        }
+    train_report report = { .a = &a, .csv = csv };
+    const sn_fit_hooks hooks = { .user = &report, .epoch_begin = report_epoch_begin, .progress = report_progress,
+                                 .epoch_end = report_epoch_end };
+    sn_fit_result fit;
+    if (sn_fit(&t, &train, &val, a.eval_every, &hooks, &fit, &err)) {
+        cli_progress_end(&report.bar);
+        fprintf(stderr, "%s: %s%s\n", PROG, report.checkpoint_failed ? "--checkpoint: " : "", err.msg);
+        goto out;
     }
+    if (fit.diverged) {
+        cli_progress_end(&report.bar);
+        fprintf(stderr, "%s: training diverged in epoch %d (loss became NaN or infinite); "
+                        "try a smaller --lr. No model saved.\n", PROG, fit.diverged_epoch);
+        goto out;
+    }
+    const double train_s = fit.train_s;
+    const long samples = fit.samples;
     double tl, ta;
     if (sn_evaluate(&model, &t.fwd, &test, a.cfg.threads, &tl, &ta, &err)) {
         fprintf(stderr, "%s: %s\n", PROG, err.msg);
