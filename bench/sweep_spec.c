@@ -9,7 +9,6 @@
 static const char *const key_names[KEY_COUNT] = { "batch", "lr", "threads", "epochs", "opt", "seed", "layers" };
 
 const char *sweep_keys_help(void) { return "batch, lr, threads, epochs, opt, seed, layers"; }
-const char *sweep_key_name(sweep_key k) { return key_names[k]; }
 
 void sweep_spec_init(sweep_spec *s, const sweep_run *defaults)
 {

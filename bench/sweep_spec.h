@@ -36,7 +36,6 @@ typedef struct sweep_spec {
 
 /* Valid keys, for messages: "batch, lr, threads, epochs, opt, seed, layers". */
 const char *sweep_keys_help(void);
-const char *sweep_key_name(sweep_key k);
 
 void sweep_spec_init(sweep_spec *s, const sweep_run *defaults);
 void sweep_spec_free(sweep_spec *s);

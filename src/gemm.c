@@ -20,6 +20,7 @@
 #include "kernels/kernels.h"
 #include "scratchnet/gemm.h"
 #include "sync.h"
+#include "util.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -27,11 +28,6 @@
 
 enum { KC = 256 };            /* k-block of the outer kernel: a 256 x 32 B panel is 32 KiB (L1) */
 enum { MAX_TILE = 16 * 128 }; /* floats in the largest microkernel tile of any ISA */
-
-static size_t round_up(size_t x, size_t to)
-{
-    return (x + to - 1) / to * to;
-}
 
 /* Narrow outputs (n <= SMALL_N) are what padding to a vector width hurts most. */
 enum { SMALL_N = 64 };
@@ -71,7 +67,7 @@ typedef struct dot_plan {
 static dot_plan plan_dot(const sn_kernels *kr, sn_trans tb, int m, int n, int k)
 {
     dot_plan p;
-    p.kp = (int)round_up((size_t)k, (size_t)kr->dot_kv);
+    p.kp = (int)sn_round_up((size_t)k, (size_t)kr->dot_kv);
     p.pack_a = k % kr->dot_kv != 0 || m % kr->dot_mr != 0;
     p.pack_b = k % kr->dot_kv != 0 || n % kr->dot_nr != 0 || tb == SN_N;
     return p;
@@ -82,26 +78,26 @@ static size_t workspace_for(const sn_kernels *kr, sn_trans ta, sn_trans tb, int 
     switch (choose(kr, ta, tb, m, n, k)) {
     case ALG_DOT: {
         dot_plan p = plan_dot(kr, tb, m, n, k);
-        return (p.pack_a ? round_up(round_up((size_t)m, kr->dot_mr) * p.kp, 16) : 0) +
-               (p.pack_b ? round_up(round_up((size_t)n, kr->dot_nr) * p.kp, 16) : 0);
+        return (p.pack_a ? sn_round_up(sn_round_up((size_t)m, kr->dot_mr) * p.kp, 16) : 0) +
+               (p.pack_b ? sn_round_up(sn_round_up((size_t)n, kr->dot_nr) * p.kp, 16) : 0);
     }
     case ALG_SPLITN: {
         /* A's ragged last row panel, zero-padded; then the dot workspace of the n tail
          * (an upper bound: both operands packed). */
         const int rem = n % kr->dir_nr;
-        const size_t kp = round_up((size_t)k, kr->dot_kv);
-        return round_up((size_t)kr->dir_mr * k, 16) + (rem ? round_up(round_up((size_t)m, kr->dot_mr) * kp, 16) +
-                                                                 round_up(round_up((size_t)rem, kr->dot_nr) * kp, 16)
+        const size_t kp = sn_round_up((size_t)k, kr->dot_kv);
+        return sn_round_up((size_t)kr->dir_mr * k, 16) + (rem ? sn_round_up(sn_round_up((size_t)m, kr->dot_mr) * kp, 16) +
+                                                                 sn_round_up(sn_round_up((size_t)rem, kr->dot_nr) * kp, 16)
                                                            : 0);
     }
     case ALG_NARROW: /* op(A)'s ragged last row panel; B^T for nt */
-        return round_up((size_t)kr->nar_mr * k, 16) + (tb == SN_T ? round_up((size_t)k * n, 16) : 0);
+        return sn_round_up((size_t)kr->nar_mr * k, 16) + (tb == SN_T ? sn_round_up((size_t)k * n, 16) : 0);
     case ALG_COL: /* the packed A panel lives on each thread's stack */
-        return n % kr->col_nr ? round_up((size_t)k * round_up((size_t)n, kr->col_nr), 16) : 0;
+        return n % kr->col_nr ? sn_round_up((size_t)k * sn_round_up((size_t)n, kr->col_nr), 16) : 0;
     default: {
         size_t kc = (size_t)(k < KC ? k : KC);
-        return round_up(round_up((size_t)m, kr->outer_mr) * kc, 16) +
-               round_up(round_up((size_t)n, kr->outer_nr) * kc, 16);
+        return sn_round_up(sn_round_up((size_t)m, kr->outer_mr) * kc, 16) +
+               sn_round_up(sn_round_up((size_t)n, kr->outer_nr) * kc, 16);
     }
     }
 }
@@ -110,13 +106,12 @@ size_t sn_gemm_workspace(sn_trans ta, sn_trans tb, int m, int n, int k)
 {
     /* The maximum over every kernel table, so a workspace stays big enough when a
      * test or benchmark switches ISA after allocating it. */
-    size_t w = workspace_for(&sn_kernels_scalar, ta, tb, m, n, k);
-#if defined(SN_HAVE_X86_KERNELS)
-    size_t w2 = workspace_for(&sn_kernels_avx2, ta, tb, m, n, k);
-    size_t w5 = workspace_for(&sn_kernels_avx512, ta, tb, m, n, k);
-    if (w2 > w) w = w2;
-    if (w5 > w) w = w5;
-#endif
+    size_t w = 0;
+    for (int isa = 0; isa < SN_ISA_COUNT; isa++) {
+        const sn_kernels *kr = sn_kernels_for((sn_isa)isa);
+        const size_t need = kr ? workspace_for(kr, ta, tb, m, n, k) : 0;
+        if (need > w) w = need;
+    }
     return w;
 }
 
@@ -236,14 +231,14 @@ static void pack_row(float *dst, const float *src, int ld, int r, int rows, int 
 static void gemm_dot(const sn_kernels *kr, const gemm_args *g, float *ws)
 {
     const int mr = kr->dot_mr, nr = kr->dot_nr;
-    const int mp = (int)round_up(g->m, mr), np = (int)round_up(g->n, nr);
+    const int mp = (int)sn_round_up(g->m, mr), np = (int)sn_round_up(g->n, nr);
     const dot_plan plan = plan_dot(kr, g->tb, g->m, g->n, g->k);
     const float *A = g->A, *B = g->B;
     int lda = g->lda, ldb = g->ldb;
     const int kp = plan.kp;
 
     if (plan.pack_a || plan.pack_b) {
-        float *Ap = ws, *Bp = ws + (plan.pack_a ? round_up((size_t)mp * kp, 16) : 0);
+        float *Ap = ws, *Bp = ws + (plan.pack_a ? sn_round_up((size_t)mp * kp, 16) : 0);
         const int rows_a = plan.pack_a ? mp : 0, rows_b = plan.pack_b ? np : 0;
         FOR_SHARE(g, r, rows_a + rows_b)
         {
@@ -297,7 +292,7 @@ enum { COL_KC = 128, COL_MR_MAX = 32 };
 static void gemm_col(const sn_kernels *kr, const gemm_args *g, float *ws)
 {
     const int mr = kr->col_mr, nr = kr->col_nr, k = g->k;
-    const int np = (int)round_up(g->n, nr);
+    const int np = (int)sn_round_up(g->n, nr);
     const float *B = g->B;
     int ldb = g->ldb;
     if (g->n % nr) { /* B zero-padded to a whole number of column panels */
@@ -311,7 +306,7 @@ static void gemm_col(const sn_kernels *kr, const gemm_args *g, float *ws)
         B = Bp, ldb = np;
     }
     _Alignas(64) float Ap[COL_KC * COL_MR_MAX];
-    const int panels_m = (int)(round_up(g->m, mr) / mr), panels_n = np / nr;
+    const int panels_m = (int)(sn_round_up(g->m, mr) / mr), panels_n = np / nr;
     /* This thread's tiles [t_lo, t_hi), row-panel-major: for each row panel it touches,
      * each k-block goes through the thread's column panels with A packed by the first. */
     const int t_lo = share_bound(g, panels_m * panels_n, 0), t_hi = share_bound(g, panels_m * panels_n, 1);
@@ -421,7 +416,7 @@ static void gemm_splitn(const sn_kernels *kr, const gemm_args *g, float *ws)
     const int fuse_tail =
         panels_n && g->n - n_main > 0 && g->n - n_main <= 2 && k % kr->dot_kv == 0 && mr % kr->dot2_mr == 0;
     float *Ae = ws; /* the last, partial row panel of A, zero-padded (mr x k) */
-    float *Bt = ws + round_up((size_t)mr * k, 16);
+    float *Bt = ws + sn_round_up((size_t)mr * k, 16);
     if (panels_n && medge) pack_a_edge(g, Ae, mr, medge);
     if (fuse_tail) {
         FOR_SHARE(g, j, 2)
@@ -465,7 +460,7 @@ static void gemm_splitn(const sn_kernels *kr, const gemm_args *g, float *ws)
         t.B = g->B + n_main;
         t.C = g->C + n_main;
         t.ep = g->ep ? &tail_ep : NULL;
-        gemm_dot(kr, &t, ws + round_up((size_t)mr * k, 16));
+        gemm_dot(kr, &t, ws + sn_round_up((size_t)mr * k, 16));
     }
 }
 
@@ -480,7 +475,7 @@ static void gemm_narrow(const sn_kernels *kr, const gemm_args *g, float *ws)
     const float *B = g->B;
     int ldb = g->ldb;
     if (g->tb == SN_T) { /* op(B) = B^T, B stored n x k: transpose it (k x n, a few KiB) */
-        float *Bt = ws + round_up((size_t)mr * k, 16);
+        float *Bt = ws + sn_round_up((size_t)mr * k, 16);
         FOR_SHARE(g, p, k)
         {
             for (int j = 0; j < n; j++) Bt[(size_t)p * n + j] = g->B[(size_t)j * g->ldb + p];
@@ -548,12 +543,12 @@ static void pack_b(float *Bp, const gemm_args *g, int j0, int p0, int kc, int nr
 static void gemm_outer(const sn_kernels *kr, const gemm_args *g, float *ws)
 {
     const int mr = kr->outer_mr, nr = kr->outer_nr;
-    const int panels_m = (int)(round_up(g->m, mr) / mr), panels_n = (int)(round_up(g->n, nr) / nr);
+    const int panels_m = (int)(sn_round_up(g->m, mr) / mr), panels_n = (int)(sn_round_up(g->n, nr) / nr);
     const int kc_max = g->k < KC ? g->k : KC;
     /* Full column panels of a row-major B are read in place (rows ldb apart): only the
      * ragged last panel, or a transposed B, is copied. */
     const int direct_n = g->tb == SN_N ? g->n / nr : 0;
-    float *Ap = ws, *Bp = ws + round_up((size_t)panels_m * mr * kc_max, 16);
+    float *Ap = ws, *Bp = ws + sn_round_up((size_t)panels_m * mr * kc_max, 16);
 
     for (int p0 = 0; p0 < g->k; p0 += KC) {
         const int kc = g->k - p0 < KC ? g->k - p0 : KC;
@@ -688,7 +683,7 @@ int sn_gemm(sn_trans ta, sn_trans tb, int m, int n, int k, const float *A, int l
     size_t floats = sn_gemm_workspace(ta, tb, m, n, k);
     float *ws = NULL;
     if (floats) {
-        ws = aligned_alloc(64, round_up(floats * sizeof(float), 64));
+        ws = aligned_alloc(64, sn_round_up(floats * sizeof(float), 64));
         if (!ws) return SN_ENOMEM;
     }
     sn_gemm_ws(ta, tb, m, n, k, A, lda, B, ldb, beta, C, ldc, ep, ws);

@@ -7,12 +7,12 @@
 #include <string.h>
 
 #include "scratchnet/layers.h"
+#include "util.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-static size_t align_floats(size_t n) { return (n + 15) & ~(size_t)15; }
 
 size_t sn_mlp_count_params(const int *sizes, int nsizes)
 {
@@ -43,7 +43,7 @@ int sn_mlp_create(sn_mlp *m, const int *sizes, int nsizes, sn_error *err)
         return sn_fail(err, SN_EINVAL,
                        "network shape rejected: expected 2..%d layer sizes of 1..%d units and at "
                        "most %d parameters", SN_MAX_LAYERS + 1, SN_MAX_WIDTH, SN_MAX_PARAMS);
-    m->params = aligned_alloc(64, align_floats(n) * sizeof(float));
+    m->params = aligned_alloc(64, sn_align_floats(n) * sizeof(float));
     if (!m->params) return sn_fail(err, SN_ENOMEM, "out of memory for %zu parameters", n);
     memset(m->params, 0, n * sizeof(float));
     m->nlayers = nsizes - 1;
@@ -112,26 +112,26 @@ int sn_forward_ctx_create(sn_forward_ctx *c, const sn_mlp *m, int capacity, int 
     memset(c, 0, sizeof *c);
     if (capacity < 1 || threads < 1) return sn_fail(err, SN_EINVAL, "forward context: capacity and threads must be >= 1");
     size_t floats = 0, ws = 0;
-    for (int l = 0; l <= m->nlayers; l++) floats += align_floats((size_t)capacity * m->sizes[l]);
+    for (int l = 0; l <= m->nlayers; l++) floats += sn_align_floats((size_t)capacity * m->sizes[l]);
     for (int l = 0; l < m->nlayers; l++) {
         size_t w = sn_linear_workspace(capacity, m->sizes[l], m->sizes[l + 1]);
         if (w > ws) ws = w;
     }
-    ws = align_floats(ws);
-    floats += ws * (size_t)threads + align_floats((size_t)capacity);
+    ws = sn_align_floats(ws);
+    floats += ws * (size_t)threads + sn_align_floats((size_t)capacity);
     size_t bytes = floats * sizeof(float) + 2 * ((size_t)capacity + 64);
     c->block = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!c->block) return sn_fail(err, SN_ENOMEM, "out of memory for a batch of %d", capacity);
     float *p = c->block;
     for (int l = 0; l <= m->nlayers; l++) {
         c->act[l] = p;
-        p += align_floats((size_t)capacity * m->sizes[l]);
+        p += sn_align_floats((size_t)capacity * m->sizes[l]);
     }
     c->ws_local = p;
     c->ws_stride = ws;
     p += ws * (size_t)threads;
     c->loss = p;
-    p += align_floats((size_t)capacity);
+    p += sn_align_floats((size_t)capacity);
     c->y = (uint8_t *)p;
     c->correct = c->y + capacity + 64;
     c->capacity = capacity;

@@ -9,6 +9,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "scratchnet/train.h"
+
 static const char MAGIC[8] = { 'S', 'C', 'R', 'N', 'T', 'N', 'E', 'T' };
 enum { KIND_MODEL = 1, KIND_CHECKPOINT = 2 };
 #define MAX_FILE_BYTES ((size_t)SN_MAX_PARAMS * 4 * 3 + 4096)

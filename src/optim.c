@@ -64,15 +64,3 @@ void sn_opt_apply_range(const sn_optimizer *o, float *params, const float *grads
     case SN_OPT_ADAM: kr->adam(w, o->m + off, o->v + off, g, (long)n, o->step_size, BETA1, BETA2, EPS); break;
     }
 }
-
-enum { CHUNK = 2048 };
-
-void sn_opt_apply(const sn_optimizer *o, float *params, const float *grads)
-{
-    const long n = (long)o->n, chunks = (n + CHUNK - 1) / CHUNK;
-#pragma omp for schedule(static)
-    for (long c = 0; c < chunks; c++) {
-        long i = c * CHUNK;
-        sn_opt_apply_range(o, params, grads, (size_t)i, (size_t)(n - i < CHUNK ? n - i : CHUNK));
-    }
-}

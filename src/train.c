@@ -14,6 +14,7 @@
 #include "scratchnet/pace.h"
 #include "scratchnet/schedule.h"
 #include "sync.h"
+#include "util.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -73,11 +74,11 @@ int sn_trainer_create(sn_trainer *t, sn_mlp *model, const sn_train_config *cfg, 
     if ((rc = sn_forward_ctx_create(&t->fwd, model, cap, cfg->threads, err))) goto fail;
     if ((rc = sn_opt_create(&t->opt, cfg->opt, cfg->lr, model->nparams, err))) goto fail;
     t->order = malloc(sizeof(int) * (size_t)ntrain);
-    t->grads = aligned_alloc(64, ((model->nparams + 15) & ~(size_t)15) * sizeof(float));
+    t->grads = aligned_alloc(64, sn_align_floats(model->nparams) * sizeof(float));
     size_t dfloats = 0;
-    for (int l = 0; l <= model->nlayers; l++) dfloats += ((size_t)cap * model->sizes[l] + 15) & ~(size_t)15;
-    const size_t partial_floats = ((size_t)cap * model->sizes[1] + 15) & ~(size_t)15;
-    dfloats += SN_INPUT_BLOCKS * partial_floats + (((size_t)cap * model->sizes[0] + 15) & ~(size_t)15);
+    for (int l = 0; l <= model->nlayers; l++) dfloats += sn_align_floats((size_t)cap * model->sizes[l]);
+    const size_t partial_floats = sn_align_floats((size_t)cap * model->sizes[1]);
+    dfloats += SN_INPUT_BLOCKS * partial_floats + sn_align_floats((size_t)cap * model->sizes[0]);
     t->dblock = aligned_alloc(64, dfloats * sizeof(float));
     t->nclaims = max_items(model, cfg->threads);
     t->claims = calloc((size_t)t->nclaims, sizeof *t->claims);
@@ -94,7 +95,7 @@ int sn_trainer_create(sn_trainer *t, sn_mlp *model, const sn_train_config *cfg, 
     float *p = t->dblock;
     for (int l = 0; l <= model->nlayers; l++) {
         t->dact[l] = p;
-        p += ((size_t)cap * model->sizes[l] + 15) & ~(size_t)15;
+        p += sn_align_floats((size_t)cap * model->sizes[l]);
     }
     t->partial = p;
     t->xblock = p + SN_INPUT_BLOCKS * partial_floats;
@@ -312,7 +313,7 @@ static void input_block_forward(sn_trainer *t, const sn_dataset *ds, int first, 
     const sn_mlp *m = t->model;
     sn_forward_ctx *c = &t->fwd;
     const int in = m->sizes[0], out = m->sizes[1];
-    const size_t partial_floats = ((size_t)c->capacity * out + 15) & ~(size_t)15;
+    const size_t partial_floats = sn_align_floats((size_t)c->capacity * out);
     int k0, k1;
     input_block(in, b, &k0, &k1);
     float *xb = xblock(t, k0);
@@ -347,7 +348,7 @@ static void rows_forward_backward(sn_trainer *t, const sn_dataset *ds, int first
     const sn_mlp *m = t->model;
     sn_forward_ctx *c = &t->fwd;
     const int L = m->nlayers, out1 = m->sizes[1];
-    const size_t partial_floats = ((size_t)c->capacity * out1 + 15) & ~(size_t)15;
+    const size_t partial_floats = sn_align_floats((size_t)c->capacity * out1);
     if (rows <= 0) return;
     if (ds)
         for (int r = r0; r < r0 + rows; r++) c->y[r] = ds->labels[t->order[first + r]];

@@ -177,6 +177,7 @@ Test(cli, resume_equals_uninterrupted_run, .timeout = 120)
 #include <unistd.h>
 
 #include "scratchnet/modelfile.h"
+#include "scratchnet/train.h"
 
 /* SIGKILL at random moments: the checkpoint on disk is always the previous one or the
  * new one, never torn (write to a temporary file, fsync, rename). */

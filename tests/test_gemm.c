@@ -159,7 +159,7 @@ Test(gemm_tuned, env_forces_isa)
  * is not asserted: this machine is shared and noisy. */
 Test(gemm_tuned, fma_peak_probe_measures_every_isa)
 {
-    for (int isa = 0; isa < 3; isa++) {
+    for (int isa = 0; isa < SN_ISA_COUNT; isa++) {
         if (!sn_isa_supported((sn_isa)isa)) continue;
         sn_isa_force((sn_isa)isa, NULL);
         double t0 = sn_now();
@@ -207,7 +207,7 @@ static void check_threads_identical(sn_trans ta, sn_trans tb, int m, int n, int 
 
 Test(gemm_tuned, bit_identical_for_1_2_3_threads)
 {
-    for (int isa = 0; isa < 3; isa++) {
+    for (int isa = 0; isa < SN_ISA_COUNT; isa++) {
         if (!sn_isa_supported((sn_isa)isa)) continue;
         sn_isa_force((sn_isa)isa, NULL);
         check_threads_identical(SN_N, SN_T, 128, 50, 784);
@@ -269,7 +269,7 @@ static void check_done_hook(sn_trans ta, sn_trans tb, int m, int n, int k, int t
 
 Test(gemm_tuned, done_hook_sees_each_element_once)
 {
-    for (int isa = 0; isa < 3; isa++) {
+    for (int isa = 0; isa < SN_ISA_COUNT; isa++) {
         if (!sn_isa_supported((sn_isa)isa)) continue;
         sn_isa_force((sn_isa)isa, NULL);
         for (int t = 1; t <= 3; t++) {

@@ -190,7 +190,7 @@ Test(softmax, vectorised_exp_is_accurate_on_every_isa)
     float *Z = malloc(sizeof(float) * 2 * N), *dZ = malloc(sizeof(float) * 2 * N), *loss = malloc(sizeof(float) * N);
     uint8_t *y = malloc(N);
     for (int i = 0; i < N; i++) Z[2 * i] = -87.0f + 0.001f * (float)i, Z[2 * i + 1] = 0.0f, y[i] = 1;
-    for (int isa = 0; isa < 3; isa++) {
+    for (int isa = 0; isa < SN_ISA_COUNT; isa++) {
         if (!sn_isa_supported((sn_isa)isa)) continue;
         sn_isa_force((sn_isa)isa, NULL);
         sn_softmax_xent(dZ, loss, NULL, Z, y, N, 2, 1.0f);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "scratchnet/modelfile.h"
+#include "scratchnet/train.h"
 #include "test_util.h"
 
 static void make_model(sn_mlp *m)

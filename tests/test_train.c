@@ -73,7 +73,7 @@ Test(train, every_optimiser_learns, .init = load, .fini = unload, .timeout = 120
 
 Test(train, bit_identical_across_1_2_3_threads, .init = load, .fini = unload, .timeout = 120)
 {
-    for (int isa = 0; isa < 3; isa++) {
+    for (int isa = 0; isa < SN_ISA_COUNT; isa++) {
         if (!sn_isa_supported((sn_isa)isa)) continue;
         sn_isa_force((sn_isa)isa, NULL);
         sn_mlp m[3];
@@ -201,7 +201,7 @@ Test(train, step_gradient_matches_double_reference_on_every_isa, .init = load, .
 {
     enum { N = 128 };
     int sizes[] = { 784, 50, 25, 10 };
-    for (int isa = 0; isa < 3; isa++) {
+    for (int isa = 0; isa < SN_ISA_COUNT; isa++) {
         if (!sn_isa_supported((sn_isa)isa)) continue;
         sn_isa_force((sn_isa)isa, NULL);
         sn_mlp m;

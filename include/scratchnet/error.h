@@ -26,6 +26,4 @@ int sn_fail(sn_error *err, int code, const char *fmt, ...)
 #endif
     ;
 
-const char *sn_status_name(int code);
-
 #endif

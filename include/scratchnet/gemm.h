@@ -32,7 +32,9 @@ typedef struct sn_epilogue {
     void *user;
 } sn_epilogue;
 
-typedef enum sn_isa { SN_ISA_SCALAR = 0, SN_ISA_AVX2 = 1, SN_ISA_AVX512 = 2 } sn_isa;
+/* The kernel ISAs, numbered 0 .. SN_ISA_COUNT - 1 (loops over every ISA use the count).
+ * Their names, CPU checks and kernel tables are one registry in kernels/dispatch.c. */
+typedef enum sn_isa { SN_ISA_SCALAR = 0, SN_ISA_AVX2 = 1, SN_ISA_AVX512 = 2, SN_ISA_COUNT } sn_isa;
 
 /* Chooses the kernel set: the best the CPU supports, unless the environment variable
  * SCRATCHNET_ISA=avx512|avx2|scalar forces one. Fails (SN_EINVAL / SN_EUNSUPPORTED)

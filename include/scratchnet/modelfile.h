@@ -16,7 +16,8 @@
 
 #include "scratchnet/error.h"
 #include "scratchnet/model.h"
-#include "scratchnet/train.h"
+
+typedef struct sn_trainer sn_trainer; /* train.h; checkpoints read and write one */
 
 #define SN_MODEL_VERSION 1
 

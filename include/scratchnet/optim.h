@@ -31,8 +31,6 @@ void sn_opt_prepare(sn_optimizer *o);
  * element's result does not depend on how the parameters are split into ranges, so the
  * trainer can update each weight tile on the thread that just computed its gradient. */
 void sn_opt_apply_range(const sn_optimizer *o, float *params, const float *grads, size_t off, size_t n);
-/* The prepared update on all parameters, work-shared by the team. */
-void sn_opt_apply(const sn_optimizer *o, float *params, const float *grads);
 
 const char *sn_opt_name(sn_opt_kind k);
 int sn_opt_parse(const char *text, sn_opt_kind *k); /* SN_OK or SN_EINVAL */

@@ -1,48 +1,75 @@
 /* Run-time choice of the microkernel table: the best the CPU supports, or the one
  * SCRATCHNET_ISA forces (so tests can cover every path on one machine). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
 #include "scratchnet/gemm.h"
-#include "scratchnet/train.h" /* sn_now */
+#include "util.h"
 
 static const sn_kernels *active; /* read and written with __atomic builtins */
 
-static const sn_kernels *table_for(sn_isa isa)
-{
-    switch (isa) {
+static int always(void) { return 1; }
 #if defined(SN_HAVE_X86_KERNELS)
-    case SN_ISA_AVX512: return &sn_kernels_avx512;
-    case SN_ISA_AVX2: return &sn_kernels_avx2;
+static int cpu_has_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+static int cpu_has_avx512(void) { return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma"); }
 #endif
-    case SN_ISA_SCALAR: return &sn_kernels_scalar;
-    default: return NULL;
-    }
+
+/* The registry: every ISA of the sn_isa enum, best first (sn_isa_init takes the first the
+ * CPU supports). Adding an ISA: its kernel file (kernel_template.h lists what it defines),
+ * its enum value, and a row here. Rows of ISAs this build lacks have no table. */
+typedef struct isa_entry {
+    sn_isa isa;
+    const char *name;
+    int (*supported)(void);   /* by this CPU */
+    const sn_kernels *kernels; /* NULL: not in this build */
+} isa_entry;
+
+static const isa_entry registry[] = {
+#if defined(SN_HAVE_X86_KERNELS)
+    { SN_ISA_AVX512, "avx512", cpu_has_avx512, &sn_kernels_avx512 },
+    { SN_ISA_AVX2, "avx2", cpu_has_avx2, &sn_kernels_avx2 },
+#else
+    { SN_ISA_AVX512, "avx512", always, NULL },
+    { SN_ISA_AVX2, "avx2", always, NULL },
+#endif
+    { SN_ISA_SCALAR, "scalar", always, &sn_kernels_scalar },
+};
+enum { NREGISTRY = sizeof registry / sizeof registry[0] };
+_Static_assert((int)NREGISTRY == (int)SN_ISA_COUNT, "one registry row per sn_isa");
+
+static const isa_entry *entry(sn_isa isa)
+{
+    for (int i = 0; i < NREGISTRY; i++)
+        if (registry[i].isa == isa) return &registry[i];
+    return NULL;
+}
+
+const sn_kernels *sn_kernels_for(sn_isa isa)
+{
+    const isa_entry *e = entry(isa);
+    return e ? e->kernels : NULL;
 }
 
 int sn_isa_supported(sn_isa isa)
 {
-    switch (isa) {
-    case SN_ISA_SCALAR: return 1;
-#if defined(SN_HAVE_X86_KERNELS)
-    case SN_ISA_AVX2:
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case SN_ISA_AVX512:
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-#endif
-    default: return 0;
-    }
+    const isa_entry *e = entry(isa);
+    return e && e->kernels && e->supported();
 }
 
 const char *sn_isa_name(sn_isa isa)
 {
-    switch (isa) {
-    case SN_ISA_AVX512: return "avx512";
-    case SN_ISA_AVX2: return "avx2";
-    case SN_ISA_SCALAR: return "scalar";
-    default: return "?";
-    }
+    const isa_entry *e = entry(isa);
+    return e ? e->name : "?";
+}
+
+/* The best ISA this CPU and build support (the registry's first). */
+static sn_isa best_isa(void)
+{
+    for (int i = 0; i < NREGISTRY; i++)
+        if (sn_isa_supported(registry[i].isa)) return registry[i].isa;
+    return SN_ISA_SCALAR;
 }
 
 int sn_isa_force(sn_isa isa, sn_error *err)
@@ -50,7 +77,7 @@ int sn_isa_force(sn_isa isa, sn_error *err)
     if (!sn_isa_supported(isa))
         return sn_fail(err, SN_EUNSUPPORTED,
                        "kernel ISA '%s' is not supported by this CPU or build", sn_isa_name(isa));
-    __atomic_store_n(&active, table_for(isa), __ATOMIC_RELEASE);
+    __atomic_store_n(&active, sn_kernels_for(isa), __ATOMIC_RELEASE);
     return SN_OK;
 }
 
@@ -58,18 +85,16 @@ int sn_isa_init(sn_error *err)
 {
     const char *forced = getenv("SCRATCHNET_ISA");
     if (forced && *forced) {
-        static const sn_isa all[] = { SN_ISA_AVX512, SN_ISA_AVX2, SN_ISA_SCALAR };
-        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-            if (strcmp(forced, sn_isa_name(all[i])) == 0)
-                return sn_isa_force(all[i], err);
-        return sn_fail(err, SN_EINVAL,
-                       "SCRATCHNET_ISA='%s' is not a kernel ISA; expected avx512, avx2 or scalar",
-                       forced);
+        char names[128] = "";
+        for (int i = 0; i < NREGISTRY; i++) {
+            if (strcmp(forced, registry[i].name) == 0) return sn_isa_force(registry[i].isa, err);
+            const size_t len = strlen(names);
+            snprintf(names + len, sizeof names - len, "%s%s", i == 0 ? "" : i + 1 == NREGISTRY ? " or " : ", ",
+                     registry[i].name);
+        }
+        return sn_fail(err, SN_EINVAL, "SCRATCHNET_ISA='%s' is not a kernel ISA; expected %s", forced, names);
     }
-    sn_isa best = sn_isa_supported(SN_ISA_AVX512) ? SN_ISA_AVX512
-                  : sn_isa_supported(SN_ISA_AVX2) ? SN_ISA_AVX2
-                                                  : SN_ISA_SCALAR;
-    return sn_isa_force(best, err);
+    return sn_isa_force(best_isa(), err);
 }
 
 const sn_kernels *sn_kernels_active(void)
@@ -78,10 +103,7 @@ const sn_kernels *sn_kernels_active(void)
     if (!k) {
         /* A bad SCRATCHNET_ISA falls back to the best ISA here; programs call
          * sn_isa_init() first to report it. */
-        if (sn_isa_init(NULL) != SN_OK)
-            sn_isa_force(sn_isa_supported(SN_ISA_AVX512) ? SN_ISA_AVX512
-                         : sn_isa_supported(SN_ISA_AVX2) ? SN_ISA_AVX2
-                                                         : SN_ISA_SCALAR, NULL);
+        if (sn_isa_init(NULL) != SN_OK) sn_isa_force(best_isa(), NULL);
         k = __atomic_load_n(&active, __ATOMIC_ACQUIRE);
     }
     return k;
@@ -90,11 +112,8 @@ const sn_kernels *sn_kernels_active(void)
 sn_isa sn_isa_active(void)
 {
     const sn_kernels *k = sn_kernels_active();
-#if defined(SN_HAVE_X86_KERNELS)
-    if (k == &sn_kernels_avx512) return SN_ISA_AVX512;
-    if (k == &sn_kernels_avx2) return SN_ISA_AVX2;
-#endif
-    (void)k;
+    for (int i = 0; i < NREGISTRY; i++)
+        if (registry[i].kernels == k) return registry[i].isa;
     return SN_ISA_SCALAR;
 }
 

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "scratchnet/gemm.h" /* sn_isa */
+
 /* The GEMM epilogue for one full tile, pointers already offset to the tile's origin:
  * c += bias[j]; c = max(0, c) if relu (NaN passes); c = mask[i][j] > 0 ? c : 0. */
 typedef struct sn_tile_ep {
@@ -88,5 +90,7 @@ extern const sn_kernels sn_kernels_avx512;
 #endif
 
 const sn_kernels *sn_kernels_active(void);
+/* The kernel table of an ISA, or NULL if this build has none (dispatch.c's registry). */
+const sn_kernels *sn_kernels_for(sn_isa isa);
 
 #endif
