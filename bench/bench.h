@@ -10,8 +10,13 @@ int bench_gemm_main(int argc, char **argv);
 int bench_sweep_main(int argc, char **argv);
 int bench_peers_main(int argc, char **argv);
 
-/* '#' lines for the top of a CSV: commit, compiler, flags, CPU, ISA, threads, date. */
+/* common.c: '#' lines for the top of a CSV: commit, compiler, flags, CPU, ISA, threads,
+ * date. */
 void bench_write_provenance(FILE *f, const char *what);
+
+/* common.c: a comma-separated list of up to cap integers in [min, max] into vals; returns
+ * how many, or 0 after printing the usage message naming flag and text. */
+int bench_int_list(const char *flag, const char *text, long min, long max, int *vals, int cap);
 
 /* Race OpenBLAS at its best: set OPENBLAS_CORETYPE to the strongest kernel family this
  * CPU runs (SkylakeX with AVX-512, Haswell with AVX2+FMA), overriding any value already in

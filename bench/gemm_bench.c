@@ -154,22 +154,6 @@ static double residual(const gemm_case *c, const float *A, const float *B, const
     return worst;
 }
 
-static int parse_list(const char *text, int *vals, int cap)
-{
-    int n = 0;
-    const char *p = text;
-    while (*p && n < cap) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 1 || v > 256) return -1;
-        vals[n++] = (int)v;
-        if (*end == ',') p = end + 1;
-        else if (*end == '\0') break;
-        else return -1;
-    }
-    return n;
-}
-
 int bench_gemm_main(int argc, char **argv)
 {
     int threads[8], nthreads = 0;
@@ -179,10 +163,7 @@ int bench_gemm_main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--gemm")) continue;
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
-            if ((nthreads = parse_list(argv[++i], threads, 8)) <= 0) {
-                fprintf(stderr, "bench: --threads: '%s' is not allowed; expected a list like 1,2\n", argv[i]);
-                return EXIT_USAGE;
-            }
+            if (!(nthreads = bench_int_list("--threads", argv[++i], 1, 256, threads, 8))) return EXIT_USAGE;
         } else if (!strcmp(argv[i], "--csv") && i + 1 < argc) {
             csv_path = argv[++i];
         } else if (!strcmp(argv[i], "--no-blas")) {

@@ -101,11 +101,7 @@ int bench_peers_main(int argc, char **argv)
         if (i + 1 < argc && !strcmp(argv[i], "--epochs")) { if (!cli_int("bench", argv[i], argv[i + 1], 1, 1000, &epochs)) return EXIT_USAGE; i++; }
         else if (i + 1 < argc && !strcmp(argv[i], "--batch")) { if (!cli_int("bench", argv[i], argv[i + 1], 1, 60000, &batch)) return EXIT_USAGE; i++; }
         else if (i + 1 < argc && !strcmp(argv[i], "--threads")) {
-            char *list = argv[++i], *save = NULL;
-            nt = 0;
-            for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-                if (nt == 4 || !cli_int("bench", "--threads", tok, 1, 1024, &tlist[nt++])) return EXIT_USAGE;
-            if (nt == 0) { fprintf(stderr, "bench: --threads: expected a list like 1,2\n"); return EXIT_USAGE; }
+            if (!(nt = bench_int_list("--threads", argv[++i], 1, 1024, tlist, 4))) return EXIT_USAGE;
         }
         else if (i + 1 < argc && !strcmp(argv[i], "--data")) data = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--out")) out = argv[++i];

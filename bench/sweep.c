@@ -29,25 +29,6 @@ static const char *SUMMARY_HEADER =
     "run,batch,lr,threads,opt,seed,layers,epochs,train_loss,val_loss,val_acc,test_loss,test_acc,train_s,"
     "samples_per_s,status,load";
 
-void bench_write_provenance(FILE *f, const char *what)
-{
-    char date[64];
-    time_t now = time(NULL);
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    const char *omp = getenv("OMP_NUM_THREADS");
-    int max_threads = 1;
-#ifdef _OPENMP
-    max_threads = omp_get_max_threads();
-#endif
-    fprintf(f, "# %s; date %s; commit %s\n", what, date, cli_commit());
-    fprintf(f, "# compiler and flags: %s\n", cli_build_info());
-    fprintf(f, "# cpu: %s; online cores %ld\n", cli_cpu_model(), sysconf(_SC_NPROCESSORS_ONLN));
-    fprintf(f, "# kernel isa: %s (SCRATCHNET_ISA=%s)\n", sn_isa_name(sn_isa_active()),
-            getenv("SCRATCHNET_ISA") ? getenv("SCRATCHNET_ISA") : "unset: best for this CPU");
-    fprintf(f, "# threads: OMP_NUM_THREADS=%s, OpenMP max %d, OMP_PROC_BIND=%s\n", omp ? omp : "unset", max_threads,
-            getenv("OMP_PROC_BIND") ? getenv("OMP_PROC_BIND") : "unset");
-}
-
 /* Config columns shared by both CSVs: batch,lr,threads,opt,seed,layers */
 static void config_cols(char *out, size_t cap, const sweep_run *r)
 {

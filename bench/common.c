@@ -1,0 +1,100 @@
+/* What the three benchmarks share: the provenance lines at the top of every CSV, running
+ * the BLAS opponents at their best, and comma-separated number lists. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "cli.h"
+#include "scratchnet/gemm.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+void bench_write_provenance(FILE *f, const char *what)
+{
+    char date[64];
+    time_t now = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    const char *omp = getenv("OMP_NUM_THREADS");
+    int max_threads = 1;
+#ifdef _OPENMP
+    max_threads = omp_get_max_threads();
+#endif
+    fprintf(f, "# %s; date %s; commit %s\n", what, date, cli_commit());
+    fprintf(f, "# compiler and flags: %s\n", cli_build_info());
+    fprintf(f, "# cpu: %s; online cores %ld\n", cli_cpu_model(), sysconf(_SC_NPROCESSORS_ONLN));
+    fprintf(f, "# kernel isa: %s (SCRATCHNET_ISA=%s)\n", sn_isa_name(sn_isa_active()),
+            getenv("SCRATCHNET_ISA") ? getenv("SCRATCHNET_ISA") : "unset: best for this CPU");
+    fprintf(f, "# threads: OMP_NUM_THREADS=%s, OpenMP max %d, OMP_PROC_BIND=%s\n", omp ? omp : "unset", max_threads,
+            getenv("OMP_PROC_BIND") ? getenv("OMP_PROC_BIND") : "unset");
+}
+
+/* The widest x86 kernel family a BLAS may use here: 2 AVX-512 (F, BW, DQ, VL, as
+ * OpenBLAS's SkylakeX and BLIS's skx kernels need), 1 AVX2 + FMA, 0 neither. */
+static int x86_kernel_family(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+#endif
+    return 0;
+}
+
+/* Sets var to want (NULL: leaves it) and writes what was done into account. */
+static const char *force_env(char *account, size_t cap, const char *var, const char *want, const char *label)
+{
+    const char *before = getenv(var);
+    char prev[64];
+    snprintf(prev, sizeof prev, "%s", before ? before : "");
+    if (!want) {
+        snprintf(account, cap, "%s=%s (no AVX2/AVX-512 kernels to force on this CPU)", var,
+                 prev[0] ? prev : "unset: the library autodetects");
+        return account;
+    }
+    setenv(var, want, 1);
+    const int overridden = prev[0] && strcmp(prev, want) != 0;
+    snprintf(account, cap, "%s=%s (%s kernels, set by bench: the best for this CPU%s%s%s)", var, want, label,
+             overridden ? "; the environment's " : "", overridden ? prev : "", overridden ? " overridden" : "");
+    return account;
+}
+
+const char *bench_set_openblas_coretype(void)
+{
+    static char account[256];
+    static const char *const names[] = { NULL, "Haswell", "SkylakeX" };
+    const int f = x86_kernel_family();
+    return force_env(account, sizeof account, "OPENBLAS_CORETYPE", names[f], names[f]);
+}
+
+const char *bench_set_blis_arch(void)
+{
+    static char account[256];
+    static const char *const ids[] = { NULL, "3", "0" }, *const labels[] = { NULL, "haswell", "skx" };
+    const int f = x86_kernel_family();
+    return force_env(account, sizeof account, "BLIS_ARCH_TYPE", ids[f], labels[f]);
+}
+
+int bench_int_list(const char *flag, const char *text, long min, long max, int *vals, int cap)
+{
+    int n = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        const long v = strtol(p, &end, 10);
+        if (end == p || (*end != ',' && *end != '\0') || v < min || v > max || n == cap) {
+            fprintf(stderr, "bench: %s: '%s' is not allowed; expected a list like 1,2 of at most %d numbers in %ld..%ld\n",
+                    flag, text, cap, min, max);
+            return 0;
+        }
+        vals[n++] = (int)v;
+        p = *end == ',' ? end + 1 : end;
+    }
+    if (n == 0) fprintf(stderr, "bench: %s: '%s' is not allowed; expected a list like 1,2\n", flag, text);
+    return n;
+}
