@@ -39,7 +39,7 @@ enum { SMALL_N = 64 };
 /* Multiply-adds below which sn_gemm_ws does not open a team (see there). */
 #define TEAM_MIN_FMAS (1 << 20)
 
-typedef enum gemm_alg { ALG_DOT, ALG_COL, ALG_SPLITN, ALG_NARROW, ALG_OUTER } gemm_alg;
+typedef enum gemm_alg { ALG_DOT, ALG_COL, ALG_DIRECT, ALG_NARROW, ALG_OUTER } gemm_alg;
 
 /* Below this k a product is too short to amortise packing or horizontal sums. */
 enum { SHORT_K = 64 };
@@ -55,7 +55,7 @@ static gemm_alg choose(const sn_kernels *kr, sn_trans ta, sn_trans tb, int m, in
     if (ta == SN_T && tb == SN_N && n <= SMALL_N && m <= SMALL_N && n % kr->col_nr) return ALG_NARROW;
     /* nt: the dot kernel when k is long enough to amortise its horizontal sums. */
     if (ta == SN_N && tb == SN_T) return k >= SHORT_K ? ALG_DOT : ALG_OUTER;
-    if (ta == SN_N && tb == SN_N && n <= SMALL_N) return ALG_SPLITN; /* direct + dot tail */
+    if (ta == SN_N && tb == SN_N && n <= SMALL_N) return ALG_DIRECT; /* direct + dot tail */
     if (ta == SN_T && tb == SN_N && n <= SMALL_N) return ALG_COL;    /* A^T rows are m-vectors */
     return ALG_OUTER;
 }
@@ -81,7 +81,7 @@ static size_t workspace_for(const sn_kernels *kr, sn_trans ta, sn_trans tb, int 
         return (p.pack_a ? sn_round_up(sn_round_up((size_t)m, kr->dot_mr) * p.kp, 16) : 0) +
                (p.pack_b ? sn_round_up(sn_round_up((size_t)n, kr->dot_nr) * p.kp, 16) : 0);
     }
-    case ALG_SPLITN: {
+    case ALG_DIRECT: {
         /* A's ragged last row panel, zero-padded; then the dot workspace of the n tail
          * (an upper bound: both operands packed). */
         const int rem = n % kr->dir_nr;
@@ -385,7 +385,7 @@ static void pack_a_edge(const gemm_args *g, float *dst, int mr, int medge)
  * of a direct tile: dot2 tiles run right after that direct tile, while its rows of A are
  * in L1. (A separate pass would pad them to the dot kernel's 5 columns and read all of
  * A again.) a: those rows, lda apart; Bt: the tail's columns of B transposed, 2 x k. */
-static void splitn_tail(const sn_kernels *kr, const gemm_args *g, const float *a, int lda, const float *Bt, int i0,
+static void direct_tail(const sn_kernels *kr, const gemm_args *g, const float *a, int lda, const float *Bt, int i0,
                         int mi, int j0)
 {
     const int mr2 = kr->dot2_mr, rem = g->n - j0;
@@ -406,7 +406,7 @@ static void splitn_tail(const sn_kernels *kr, const gemm_args *g, const float *a
     }
 }
 
-static void gemm_splitn(const sn_kernels *kr, const gemm_args *g, float *ws)
+static void gemm_direct(const sn_kernels *kr, const gemm_args *g, float *ws)
 {
     const int mr = kr->dir_mr, nr = kr->dir_nr, k = g->k;
     const int n_main = g->n / nr * nr, medge = g->m % mr;
@@ -443,7 +443,7 @@ static void gemm_splitn(const sn_kernels *kr, const gemm_args *g, float *ws)
             apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nr);
         }
         tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nr);
-        if (fuse_tail && jp == panels_n - 1) splitn_tail(kr, g, a, lda, Bt, i0, mi, n_main);
+        if (fuse_tail && jp == panels_n - 1) direct_tail(kr, g, a, lda, Bt, i0, mi, n_main);
     }
     team_sync(g);
     if (n_main < g->n && !fuse_tail) {
@@ -614,8 +614,8 @@ static void gemm_body(const gemm_args *g, float *ws)
         case ALG_DOT:
             gemm_dot(kr, g, ws);
             break;
-        case ALG_SPLITN:
-            gemm_splitn(kr, g, ws);
+        case ALG_DIRECT:
+            gemm_direct(kr, g, ws);
             break;
         case ALG_COL:
             gemm_col(kr, g, ws);

@@ -1,14 +1,38 @@
-/* Microkernels written once, compiled once per ISA. The including file defines:
- *   KNAME          table name (sn_kernels_xxx)      ISA_LABEL  "avx512" ...
- *   vec, VL        vector type and its float lanes
- *   VZERO(), VLOAD(p), VSTORE(p, v), VBCAST(x), VFMA(a, b, c) = a*b + c, VHSUM(v)
- *   OUT_MR, OUT_NV outer tile: OUT_MR rows x (OUT_NV * VL) columns
- *   DOT_MR, DOT_NR dot tile
- *   vmask, VMASK(n) lanes [0, n) of a vector (n may be <= 0 or >= VL),
- *   VLOADM(p, m), VSTOREM(p, m, v): loads/stores of those lanes only (others read as 0,
- *                  never touched: no fault past the end of a row)
- *   NAR_MR, NAR_NV narrow tile: NAR_MR rows x up to NAR_NV * VL columns
- *   VMAX(c, x), VMIN(c, x) (x NaN -> x), VROUND(x) to nearest integer, VSCALE2(y, n) y * 2^n
+/* Microkernels written once, compiled once per ISA (kernel_scalar.c, kernel_avx2.c,
+ * kernel_avx512.c). Adding an ISA: a file like those that defines everything below and
+ * includes this one, a value in sn_isa (scratchnet/gemm.h), and a row in the registry
+ * of kernels/dispatch.c (plus its compile flags in src/meson.build).
+ *
+ * The table and its name
+ *   KNAME            the sn_kernels table to define (sn_kernels_xxx)
+ *   ISA_LABEL        its name as printed ("avx512")
+ * Vectors: a type and VL float lanes
+ *   vec, VL
+ *   VZERO(), VLOAD(p), VSTORE(p, v), VBCAST(x)      unaligned loads and stores
+ *   VADD(a, b), VSUB(a, b), VMUL(a, b), VDIV(a, b), VSQRT(a)
+ *   VFMA(a, b, c)    a * b + c, one rounding
+ *   VHSUM(v)         the sum of v's lanes, in a fixed order
+ *   VMAX(c, x), VMIN(c, x)  x if x is NaN (divergence must stay visible)
+ *   VRELU(x)         max(0, x), NaN passes
+ *   VKEEP_POS(m, x)  x where m > 0, else 0 (the ReLU mask of a backward pass)
+ *   VROUND(x)        to the nearest integer;  VSCALE2(y, n)  y * 2^n (n integral)
+ *   VCVT_U8(p)       VL bytes at p as floats
+ *   SFMA(a, b, c)    the scalar a * b + c with one rounding (tails of element-wise loops
+ *                    must round like their vector bodies, so results do not depend on
+ *                    where a range starts)
+ * Masked lanes
+ *   vmask, VMASK(n)  lanes [0, n) of a vector (n may be <= 0 or >= VL)
+ *   VLOADM(p, m), VSTOREM(p, m, v)  those lanes only (others read as 0, never touched:
+ *                    no fault past the end of a row)
+ * Tile sizes (each kernel's accumulators must fit the register file)
+ *   OUT_MR, OUT_NV   outer tile: OUT_MR rows x (OUT_NV * VL) columns
+ *   DIR_MR, DIR_NV   direct tile: DIR_MR rows x (DIR_NV * VL) columns
+ *   DOT_MR, DOT_NR   dot tile;  DOT2_MR  rows of the 2-column dot tile (direct's tail)
+ *   NAR_MR, NAR_NV   narrow tile: NAR_MR rows x up to NAR_NV * VL columns
+ *   COL_MV, COL_NR   column tile: COL_MV * VL rows x COL_NR columns
+ * Optional, faster versions of generic code below
+ *   DOT_SUMS(acc, sums, mr, nr)  the dot tile's horizontal sums
+ *   COL_STORE(acc, C, ldc, accumulate, ep, mv)  the column tile's transposed write-back
  * The loops over tile rows/vectors have constant trip counts and are fully unrolled,
  * so the accumulators live in registers. */
 #include <math.h>
