@@ -64,7 +64,7 @@ static int parse_value(sweep_key k, const char *v, sweep_run *r, sn_error *err)
     }
     case KEY_OPT:
         if (sn_opt_parse(v, &r->opt) != SN_OK) {
-            sn_fail(err, SN_EINVAL, "opt: '%s' is not allowed; expected sgd, momentum or adam", v);
+            sn_fail(err, SN_EINVAL, "opt: '%s' is not allowed; expected sgd, momentum, nesterov or adam", v);
             return 0;
         }
         return 1;

@@ -294,7 +294,7 @@ int sn_checkpoint_load(sn_trainer *t, const char *path, sn_error *err)
         rc = sn_fail(err, SN_EINVAL, "%s: made with --layers %s, this run has --layers %s", path, have, want);
     else if (opt != (uint32_t)t->cfg.opt)
         rc = sn_fail(err, SN_EINVAL, "%s: made with --opt %s, this run has --opt %s", path,
-                     opt <= SN_OPT_ADAM ? sn_opt_name((sn_opt_kind)opt) : "?", sn_opt_name(t->cfg.opt));
+                     opt < SN_OPT_COUNT ? sn_opt_name((sn_opt_kind)opt) : "?", sn_opt_name(t->cfg.opt));
     else if (lr != t->cfg.lr)
         rc = sn_fail(err, SN_EINVAL, "%s: made with --lr %g, this run has --lr %g", path, lr, t->cfg.lr);
     else if (batch != (uint32_t)t->cfg.batch)

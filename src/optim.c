@@ -8,19 +8,59 @@
 
 static const float MOMENTUM = 0.9f, BETA1 = 0.9f, BETA2 = 0.999f, EPS = 1e-8f;
 
+/* The updates, each over params[off, off + n) with the ISA's element-wise kernel. */
+static void apply_sgd(const sn_optimizer *o, const sn_kernels *kr, float *w, const float *g, size_t off, long n)
+{
+    kr->sgd(w, g, n, o->step_size);
+    (void)off;
+}
+
+static void apply_momentum(const sn_optimizer *o, const sn_kernels *kr, float *w, const float *g, size_t off, long n)
+{
+    kr->momentum(w, o->m + off, g, n, o->step_size, MOMENTUM);
+}
+
+static void apply_nesterov(const sn_optimizer *o, const sn_kernels *kr, float *w, const float *g, size_t off, long n)
+{
+    kr->nesterov(w, o->m + off, g, n, o->step_size, MOMENTUM);
+}
+
+static void apply_adam(const sn_optimizer *o, const sn_kernels *kr, float *w, const float *g, size_t off, long n)
+{
+    kr->adam(w, o->m + off, o->v + off, g, n, o->step_size, BETA1, BETA2, EPS);
+}
+
+/* The registry, in sn_opt_kind order. Adding an optimiser: its sn_opt_kind value, a row
+ * here (name, floats of state per parameter, bias-corrected or not, update), and its
+ * element-wise kernel in kernels/kernel_template.h with a field in kernels.h. */
+typedef struct opt_entry {
+    const char *name;
+    int states;     /* floats of state per parameter: m, then v */
+    int adam_steps; /* the step size carries Adam's bias correction */
+    void (*apply)(const sn_optimizer *o, const sn_kernels *kr, float *w, const float *g, size_t off, long n);
+} opt_entry;
+
+static const opt_entry registry[] = {
+    [SN_OPT_SGD] = { "sgd", 0, 0, apply_sgd },
+    [SN_OPT_MOMENTUM] = { "momentum", 1, 0, apply_momentum },
+    [SN_OPT_ADAM] = { "adam", 2, 1, apply_adam },
+    [SN_OPT_NESTEROV] = { "nesterov", 1, 0, apply_nesterov },
+};
+_Static_assert(sizeof registry / sizeof registry[0] == SN_OPT_COUNT, "one registry row per sn_opt_kind");
+
 const char *sn_opt_name(sn_opt_kind k)
 {
-    return k == SN_OPT_SGD ? "sgd" : k == SN_OPT_MOMENTUM ? "momentum" : "adam";
+    return k >= 0 && k < SN_OPT_COUNT ? registry[k].name : "?";
 }
 
 int sn_opt_parse(const char *text, sn_opt_kind *k)
 {
-    for (int i = 0; i <= SN_OPT_ADAM; i++)
-        if (strcmp(text, sn_opt_name((sn_opt_kind)i)) == 0) { *k = (sn_opt_kind)i; return SN_OK; }
+    for (int i = 0; i < SN_OPT_COUNT; i++)
+        if (strcmp(text, registry[i].name) == 0) { *k = (sn_opt_kind)i; return SN_OK; }
     return SN_EINVAL;
 }
 
-int sn_opt_state_per_param(sn_opt_kind k) { return k == SN_OPT_SGD ? 0 : k == SN_OPT_MOMENTUM ? 1 : 2; }
+int sn_opt_state_per_param(sn_opt_kind k) { return k >= 0 && k < SN_OPT_COUNT ? registry[k].states : 0; }
 
 int sn_opt_create(sn_optimizer *o, sn_opt_kind kind, float lr, size_t n, sn_error *err)
 {
@@ -46,7 +86,7 @@ void sn_opt_free(sn_optimizer *o)
 void sn_opt_prepare(sn_optimizer *o)
 {
     o->step_size = o->lr_now;
-    if (o->kind == SN_OPT_ADAM) {
+    if (registry[o->kind].adam_steps) {
         double t = (double)(o->step + 1);
         /* Bias correction folded into the step size (Kingma & Ba, sec. 2). */
         o->step_size = (float)(o->lr_now * sqrt(1.0 - pow(BETA2, t)) / (1.0 - pow(BETA1, t)));
@@ -58,9 +98,5 @@ void sn_opt_apply_range(const sn_optimizer *o, float *params, const float *grads
     const sn_kernels *kr = sn_kernels_active();
     float *w = params + off;
     const float *g = grads + off;
-    switch (o->kind) {
-    case SN_OPT_SGD: kr->sgd(w, g, (long)n, o->step_size); break;
-    case SN_OPT_MOMENTUM: kr->momentum(w, o->m + off, g, (long)n, o->step_size, MOMENTUM); break;
-    case SN_OPT_ADAM: kr->adam(w, o->m + off, o->v + off, g, (long)n, o->step_size, BETA1, BETA2, EPS); break;
-    }
+    registry[o->kind].apply(o, kr, w, g, off, (long)n);
 }

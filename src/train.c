@@ -41,7 +41,7 @@ int sn_train_config_check(const sn_train_config *c, sn_error *err)
         return sn_fail(err, SN_EINVAL, "learning rate must be a positive finite number, got %g", c->lr);
     if (c->threads < 1) return sn_fail(err, SN_EINVAL, "threads must be >= 1, got %d", c->threads);
     if (c->val < 0) return sn_fail(err, SN_EINVAL, "val must be >= 0, got %d", c->val);
-    if (c->opt < SN_OPT_SGD || c->opt > SN_OPT_ADAM) return sn_fail(err, SN_EINVAL, "unknown optimiser");
+    if (c->opt < 0 || c->opt >= SN_OPT_COUNT) return sn_fail(err, SN_EINVAL, "unknown optimiser");
     return SN_OK;
 }
 

@@ -36,7 +36,7 @@ Test(cli, bad_arguments_exit_2_and_write_nothing)
     expect_usage_error("--layers 784,0,10", "--layers");
     expect_usage_error("--layers 784,50,9", "10 outputs");
     expect_usage_error("--epochs 3x", "'3x'");
-    expect_usage_error("--opt rmsprop", "sgd, momentum or adam");
+    expect_usage_error("--opt rmsprop", "sgd, momentum, nesterov or adam");
     expect_usage_error("--frobnicate", "unknown flag '--frobnicate'");
     expect_usage_error("--batch", "needs a value");
     expect_usage_error("--val 60000", "--val");

@@ -80,7 +80,7 @@ Test(sweep_spec, bad_specs_refused_with_reason)
         { "lr=inf", "'inf'" },
         { "lr=1e-50", "'1e-50'" }, /* positive as a double, 0 as a float: found by the fuzzer */
         { "threads=0", "threads" },
-        { "opt=rmsprop", "sgd, momentum or adam" },
+        { "opt=rmsprop", "sgd, momentum, nesterov or adam" },
         { "seed=-3", "seed" },
         { "layers=784:0:10", "layers" },
         { "layers=100:10", "784 inputs" },

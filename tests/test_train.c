@@ -7,6 +7,7 @@
 
 #include "scratchnet/fit.h"
 #include "scratchnet/gemm.h"
+#include "scratchnet/optim.h"
 #include "scratchnet/train.h"
 #include "test_util.h"
 
@@ -67,8 +68,11 @@ Test(train, every_optimiser_learns, .init = load, .fini = unload, .timeout = 120
     sn_mlp_free(&m);
     double b = train(&m, 2, SN_OPT_ADAM, 0.002f, 3);
     sn_mlp_free(&m);
+    double c = train(&m, 2, SN_OPT_NESTEROV, 0.05f, 3);
+    sn_mlp_free(&m);
     cr_assert(a > 0.70, "sgd: %.4f", a);
     cr_assert(b > 0.70, "adam: %.4f", b);
+    cr_assert(c > 0.70, "nesterov: %.4f", c);
 }
 
 Test(train, bit_identical_across_1_2_3_threads, .init = load, .fini = unload, .timeout = 120)
@@ -432,4 +436,41 @@ Test(train, fit_loop_hooks_and_cadence, .init = load, .fini = unload)
     cr_assert_eq(t.epoch, 3);
     sn_trainer_free(&t);
     sn_mlp_free(&m);
+}
+
+/* Nesterov's update against its formula in double, on every ISA, over a range whose
+ * length is not a multiple of any vector width (the scalar tail must round like the
+ * body): v = mu v + g, w -= lr (g + mu v). Tolerance: three roundings of values of
+ * order 1, 4 ulp relative. */
+Test(train, nesterov_update_matches_its_formula)
+{
+    enum { N = 203 };
+    float w[N], v[N], g[N];
+    for (int isa = 0; isa < SN_ISA_COUNT; isa++) {
+        if (sn_isa_force((sn_isa)isa, NULL) != SN_OK) continue;
+        sn_optimizer o;
+        cr_assert_eq(sn_opt_create(&o, SN_OPT_NESTEROV, 0.05f, N, NULL), SN_OK);
+        tu_fill(w, N, 1);
+        tu_fill(g, N, 2);
+        tu_fill(o.m, N, 3);
+        memcpy(v, o.m, sizeof v);
+        float w0[N];
+        memcpy(w0, w, sizeof w);
+        sn_opt_prepare(&o);
+        sn_opt_apply_range(&o, w, g, 0, N);
+        for (int i = 0; i < N; i++) {
+            const double vv = 0.9 * (double)v[i] + g[i], want = w0[i] - 0.05 * (g[i] + 0.9 * vv);
+            cr_assert(fabs(o.m[i] - vv) <= 4 * 0x1p-24 * (fabs(vv) + 1), "%s: v[%d] %g vs %g", sn_isa_name(isa), i,
+                      o.m[i], vv);
+            cr_assert(fabs(w[i] - want) <= 4 * 0x1p-24 * (fabs(want) + 1), "%s: w[%d] %g vs %g", sn_isa_name(isa), i,
+                      w[i], want);
+        }
+        sn_opt_free(&o);
+    }
+    sn_isa_init(NULL);
+    cr_assert_str_eq(sn_opt_name(SN_OPT_NESTEROV), "nesterov");
+    sn_opt_kind k;
+    cr_assert_eq(sn_opt_parse("nesterov", &k), SN_OK);
+    cr_assert_eq(k, SN_OPT_NESTEROV);
+    cr_assert_eq(sn_opt_parse("nadam", &k), SN_EINVAL);
 }

@@ -1,6 +1,7 @@
 /* scratchnet — optimisers over the flat parameter block.
  *   sgd:      w -= lr * g
  *   momentum: v = 0.9 v + g;  w -= lr * v
+ *   nesterov: v = 0.9 v + g;  w -= lr * (g + 0.9 v)   (the look-ahead form PyTorch uses)
  *   adam:     m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
  *             w -= lr * sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)   (b1 .9, b2 .999, eps 1e-8) */
 #ifndef SCRATCHNET_OPTIM_H
@@ -10,7 +11,9 @@
 
 #include "scratchnet/error.h"
 
-typedef enum sn_opt_kind { SN_OPT_SGD = 0, SN_OPT_MOMENTUM = 1, SN_OPT_ADAM = 2 } sn_opt_kind;
+/* Numbered as stored in checkpoints; their names, state sizes and updates are one
+ * registry in optim.c. */
+typedef enum sn_opt_kind { SN_OPT_SGD = 0, SN_OPT_MOMENTUM = 1, SN_OPT_ADAM = 2, SN_OPT_NESTEROV = 3, SN_OPT_COUNT } sn_opt_kind;
 
 typedef struct sn_optimizer {
     sn_opt_kind kind;

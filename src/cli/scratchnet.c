@@ -23,7 +23,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: scratchnet train [--data DIR] [--layers 784,50,25,10] [--epochs 10] [--batch 128]\n"
-            "                        [--lr 0.05] [--opt sgd|momentum|adam] [--threads N] [--seed 42]\n"
+            "                        [--lr 0.05] [--opt sgd|momentum|nesterov|adam] [--threads N] [--seed 42]\n"
             "                        [--val 10000] [--eval-every 1] [--save FILE] [--csv FILE] [--quiet]\n"
             "                        [--checkpoint FILE] [--resume FILE] [--schedule cosine|constant]\n"
             "                        [--denormals flush|keep]\n"
@@ -126,7 +126,7 @@ static int parse_train(int argc, char **argv, train_args *a)
             a->cfg.cosine = !strcmp(v, "cosine");
         } else if (!strcmp(f, "--opt")) {
             if (sn_opt_parse(v, &a->cfg.opt) != SN_OK) {
-                fprintf(stderr, "%s: --opt: '%s' is not allowed; expected sgd, momentum or adam\n", PROG, v);
+                fprintf(stderr, "%s: --opt: '%s' is not allowed; expected sgd, momentum, nesterov or adam\n", PROG, v);
                 return 0;
             }
         } else if (!strcmp(f, "--layers")) {

@@ -357,6 +357,23 @@ static void momentum_update(float *restrict w, float *restrict v, const float *r
     }
 }
 
+/* Nesterov (look-ahead) momentum: v = mu v + g; w -= lr (g + mu v). */
+static void nesterov_update(float *restrict w, float *restrict v, const float *restrict g, long n, float lr,
+                            float mu)
+{
+    const vec nlr = VBCAST(-lr), vmu = VBCAST(mu);
+    long i = 0;
+    for (; i + VL <= n; i += VL) {
+        const vec gi = VLOAD(g + i), vv = VFMA(vmu, VLOAD(v + i), gi);
+        VSTORE(v + i, vv);
+        VSTORE(w + i, VFMA(nlr, VFMA(vmu, vv, gi), VLOAD(w + i)));
+    }
+    for (; i < n; i++) {
+        v[i] = SFMA(mu, v[i], g[i]);
+        w[i] = SFMA(-lr, SFMA(mu, v[i], g[i]), w[i]);
+    }
+}
+
 static void adam_update(float *restrict w, float *restrict m, float *restrict v, const float *restrict g, long n,
                         float step, float b1, float b2, float eps)
 {
@@ -422,5 +439,6 @@ const sn_kernels KNAME = {
     .u8_to_f32 = u8_to_f32,
     .sgd = sgd_update,
     .momentum = momentum_update,
+    .nesterov = nesterov_update,
     .adam = adam_update,
 };

@@ -79,6 +79,7 @@ typedef struct sn_kernels {
     void (*u8_to_f32)(float *dst, const uint8_t *src, long n, float scale);
     void (*sgd)(float *w, const float *g, long n, float lr);
     void (*momentum)(float *w, float *v, const float *g, long n, float lr, float mu);
+    void (*nesterov)(float *w, float *v, const float *g, long n, float lr, float mu);
     void (*adam)(float *w, float *m, float *v, const float *g, long n, float step, float b1, float b2,
                  float eps);
 } sn_kernels;
