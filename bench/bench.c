@@ -14,11 +14,7 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--gemm")) return bench_gemm_main(argc, argv);
         if (!strcmp(argv[i], "--peers")) return bench_peers_main(argc, argv);
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: bench --sweep KEY=V1,V2,... [KEY=...] [--epochs N] [--out DIR] [--data DIR] [--no-plot]\n"
-                   "                   [--val N] [--resume] [--quiet]\n"
-                   "       bench --gemm [--threads 1,2] [--csv FILE] [--no-blas] [--isa NAME] [--batch N] [--quick]\n"
-                   "       bench --peers [--epochs N] [--batch N] [--threads N] [--out DIR]\n"
-                   "sweep keys: batch, lr, threads, epochs, opt, seed, layers (784:50:25:10,784:100:10)\n");
+            bench_usage(stdout);
             return 0;
         }
     }

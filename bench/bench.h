@@ -14,6 +14,9 @@ int bench_peers_main(int argc, char **argv);
  * date. */
 void bench_write_provenance(FILE *f, const char *what);
 
+/* common.c: the usage lines of every mode. */
+void bench_usage(FILE *f);
+
 /* common.c: a comma-separated list of up to cap integers in [min, max] into vals; returns
  * how many, or 0 after printing the usage message naming flag and text. */
 int bench_int_list(const char *flag, const char *text, long min, long max, int *vals, int cap);

@@ -80,6 +80,17 @@ const char *bench_set_blis_arch(void)
     return force_env(account, sizeof account, "BLIS_ARCH_TYPE", ids[f], labels[f]);
 }
 
+void bench_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bench --sweep KEY=V1,V2,... [KEY=...] [--epochs N] [--out DIR] [--data DIR] [--no-plot]\n"
+            "                    [--val N] [--resume] [--quiet] [--load N]\n"
+            "       bench --gemm [--threads 1,2] [--csv FILE] [--no-blas] [--isa NAME] [--batch N] [--quick]\n"
+            "       bench --peers [--epochs N] [--batch N] [--threads 1,2] [--out DIR] [--load N]\n"
+            "sweep keys: batch, lr, threads, epochs, opt, seed, layers (784:50:25:10,784:100:10)\n"
+            "--load N: N busy processes beside the runs (a busy machine, reproducibly)\n");
+}
+
 int bench_int_list(const char *flag, const char *text, long min, long max, int *vals, int cap)
 {
     int n = 0;

@@ -63,7 +63,7 @@ static int run_peer(const char *script, const char *data, int epochs, int batch,
 
 /* DIR/peers.csv: the table above as CSV with '#' provenance lines, written to a temporary
  * file and renamed, so a reader never sees half of it. */
-static int write_csv(const char *dir, const peer_row *rows, int n)
+static int write_csv(const char *dir, const peer_row *rows, int n, int load)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "bench: --out: cannot create %s: %s\n", dir, strerror(errno));
@@ -78,6 +78,7 @@ static int write_csv(const char *dir, const peer_row *rows, int n)
         return EXIT_RUNTIME;
     }
     bench_write_provenance(f, "bench --peers");
+    fprintf(f, "# load: %d busy processes beside the runs (--load)\n", load);
     fprintf(f, "implementation,epochs,batch,threads,train_loss,val_loss,test_acc,train_s,samples_per_s\n");
     for (int i = 0; i < n; i++)
         fprintf(f, "%s,%d,%d,%d,%.6f,%.6f,%.6f,%.6f,%.0f\n", rows[i].name, rows[i].epochs, rows[i].batch,
@@ -94,12 +95,13 @@ static int write_csv(const char *dir, const peer_row *rows, int n)
 
 int bench_peers_main(int argc, char **argv)
 {
-    int epochs = 10, batch = 128, tlist[4] = { 1, 2 }, nt = 2;
+    int epochs = 10, batch = 128, tlist[4] = { 1, 2 }, nt = 2, load = 0;
     const char *data = NULL, *out = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--peers")) continue;
         if (i + 1 < argc && !strcmp(argv[i], "--epochs")) { if (!cli_int("bench", argv[i], argv[i + 1], 1, 1000, &epochs)) return EXIT_USAGE; i++; }
         else if (i + 1 < argc && !strcmp(argv[i], "--batch")) { if (!cli_int("bench", argv[i], argv[i + 1], 1, 60000, &batch)) return EXIT_USAGE; i++; }
+        else if (i + 1 < argc && !strcmp(argv[i], "--load")) { if (!cli_int("bench", argv[i], argv[i + 1], 0, BENCH_LOAD_MAX, &load)) return EXIT_USAGE; i++; }
         else if (i + 1 < argc && !strcmp(argv[i], "--threads")) {
             if (!(nt = bench_int_list("--threads", argv[++i], 1, 1024, tlist, 4))) return EXIT_USAGE;
         }
@@ -120,6 +122,10 @@ int bench_peers_main(int argc, char **argv)
     const char *dir = cli_data_dir(data);
     sn_dataset all, test;
     if (!cli_load_mnist("bench", dir, &all, &test)) return EXIT_RUNTIME;
+    /* Busy processes beside every row (ours and the peers'); the kernel kills them if
+     * bench dies on the way (load.c). */
+    bench_load busy;
+    if (!bench_load_start(load, &busy)) return EXIT_RUNTIME;
 
     peer_row rows[16];
     int n = 0;
@@ -168,6 +174,7 @@ int bench_peers_main(int argc, char **argv)
             else fprintf(stderr, "bench --peers: %s did not run (python3-numpy / python3-torch installed?)\n", scripts[s]);
         }
     }
+    bench_load_stop(&busy);
     sn_dataset_free(&all);
     sn_dataset_free(&test);
     double best_peer = 0, best_ours = 0;
@@ -176,7 +183,9 @@ int bench_peers_main(int argc, char **argv)
         if (ours && rows[i].samples_per_s > best_ours) best_ours = rows[i].samples_per_s;
         if (!ours && rows[i].samples_per_s > best_peer) best_peer = rows[i].samples_per_s;
     }
-    printf("Measured in one run on %s; OpenBLAS under NumPy/PyTorch with %s.\n\n", cli_cpu_model(), coretype);
+    printf("Measured in one run on %s; OpenBLAS under NumPy/PyTorch with %s; %d busy processes beside "
+           "(--load).\n\n",
+           cli_cpu_model(), coretype, load);
     printf("| implementation | epochs | batch | threads | train loss | val loss | test acc | train s | samples/s | best scratchnet / this |\n");
     printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < n; i++)
@@ -184,5 +193,5 @@ int bench_peers_main(int argc, char **argv)
                rows[i].batch, rows[i].threads, rows[i].train_loss, rows[i].val_loss, rows[i].test_acc, rows[i].train_s,
                rows[i].samples_per_s, best_ours / rows[i].samples_per_s);
     if (best_peer > 0) printf("\nbest scratchnet / best peer: %.2fx\n", best_ours / best_peer);
-    return out ? write_csv(out, rows, n) : 0;
+    return out ? write_csv(out, rows, n, load) : 0;
 }

@@ -222,15 +222,6 @@ static int render(const char *script, const char *outdir, const char *labels_pat
     return 1;
 }
 
-static void usage(void)
-{
-    fprintf(stderr,
-            "usage: bench --sweep KEY=V1,V2,... [KEY=...] [--epochs N] [--out DIR] [--data DIR] [--no-plot]\n"
-            "             [--val N] [--resume] [--quiet] [--load N]\n"
-            "       bench --gemm [--threads 1,2] [--csv FILE] [--no-blas]\n"
-            "       bench --peers [--epochs N] [--batch N] [--threads N] [--out DIR]\n"
-            "sweep keys: %s (layers: 784:50:25:10,784:100:10)\n", sweep_keys_help());
-}
 
 int bench_sweep_main(int argc, char **argv)
 {
@@ -280,7 +271,7 @@ int bench_sweep_main(int argc, char **argv)
             }
         } else {
             fprintf(stderr, "bench: unknown flag or missing value '%s'\n", a);
-            usage();
+            bench_usage(stderr);
             sweep_spec_free(&spec);
             return EXIT_USAGE;
         }
