@@ -50,6 +50,9 @@ int sn_mlp_create(sn_mlp *m, const int *sizes, int nsizes, sn_error *err)
     memcpy(m->sizes, sizes, sizeof(int) * nsizes);
     m->nparams = n;
     sn_mlp_views(m, m->params, m->W, m->b);
+    for (int l = 0; l < m->nlayers; l++)
+        m->layer[l] = (sn_layer){ .ops = &sn_dense_ops, .in = sizes[l], .out = sizes[l + 1],
+                                  .relu = l + 1 < m->nlayers, .W = m->W[l], .b = m->b[l] };
     return SN_OK;
 }
 
@@ -62,12 +65,7 @@ void sn_mlp_free(sn_mlp *m)
 
 void sn_mlp_init_he(sn_mlp *m, sn_rng *rng)
 {
-    for (int l = 0; l < m->nlayers; l++) {
-        int in = m->sizes[l], out = m->sizes[l + 1];
-        double std = sqrt(2.0 / in); /* He: keeps ReLU activations' variance constant */
-        for (size_t i = 0; i < (size_t)in * out; i++) m->W[l][i] = (float)(std * sn_rng_normal(rng));
-        memset(m->b[l], 0, sizeof(float) * out);
-    }
+    for (int l = 0; l < m->nlayers; l++) m->layer[l].ops->init(&m->layer[l], rng);
 }
 
 int sn_parse_layers(const char *text, int *sizes, int *nsizes, sn_error *err)
@@ -114,7 +112,7 @@ int sn_forward_ctx_create(sn_forward_ctx *c, const sn_mlp *m, int capacity, int 
     size_t floats = 0, ws = 0;
     for (int l = 0; l <= m->nlayers; l++) floats += sn_align_floats((size_t)capacity * m->sizes[l]);
     for (int l = 0; l < m->nlayers; l++) {
-        size_t w = sn_linear_workspace(capacity, m->sizes[l], m->sizes[l + 1]);
+        size_t w = m->layer[l].ops->workspace(&m->layer[l], capacity);
         if (w > ws) ws = w;
     }
     ws = sn_align_floats(ws);
@@ -178,8 +176,8 @@ void sn_mlp_forward_rows(const sn_mlp *m, sn_forward_ctx *c, int r0, int rows, f
 {
     if (rows <= 0) return;
     for (int l = 0; l < m->nlayers; l++)
-        sn_linear_forward(c->act[l + 1] + (size_t)r0 * m->sizes[l + 1], c->act[l] + (size_t)r0 * m->sizes[l],
-                          m->W[l], m->b[l], rows, m->sizes[l], m->sizes[l + 1], l + 1 < m->nlayers, ws);
+        m->layer[l].ops->forward(&m->layer[l], c->act[l + 1] + (size_t)r0 * m->sizes[l + 1],
+                                 c->act[l] + (size_t)r0 * m->sizes[l], rows, ws);
 }
 
 const float *sn_mlp_forward(const sn_mlp *m, sn_forward_ctx *c, int n)

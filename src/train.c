@@ -150,10 +150,6 @@ static int step_threads(int threads, int rows)
     return useful < 1 ? 1 : useful < threads ? useful : threads;
 }
 
-/* Weight gradients smaller than this many multiply-adds are not worth splitting: one
- * thread computes the whole of it while the others do other layers. */
-#define SPLIT_MIN_FMAS (1L << 20)
-
 /* The first layer, 784 x 50, holds 96% of the arithmetic and of the weights. It is split
  * by input pixels into SN_INPUT_BLOCKS fixed blocks, each owned by one thread for the
  * whole step: the owner converts its pixels of every image, multiplies them by its rows
@@ -217,7 +213,7 @@ static float *xblock(const sn_trainer *t, int k0)
  * Phase 1: SN_INPUT_BLOCKS items, the first layer's partial products by pixel block.
  * Phase 2: `parts` items, the batch's rows in contiguous shares.
  * Phase 3: the weight gradients (and, training, the update): the first layer's by pixel
- * block, each small layer whole, the bias gradients and any large layer's dW by shares.
+ * block and its bias by column shares, then each other layer's items (layer.h).
  * With a reduce hook (sn_trainer_set_reduce) the update is not fused: the thread that
  * completes phase 3 calls the hook (one more item), then phase 4 updates the parameters
  * in chunks of UPDATE_CHUNK. Element by element the update is the same arithmetic either
@@ -225,13 +221,8 @@ static float *xblock(const sn_trainer *t, int k0)
 typedef struct step_plan {
     int n, parts;          /* rows in the batch; row and column shares */
     int n1, n2, n3, n4;    /* items per phase (n4: the update's, when not fused) */
-    int small0, shares0;   /* phase 3: first small-layer item, first share item */
+    int item0[SN_MAX_LAYERS + 1]; /* phase 3: layer l >= 1's items are [item0[l], item0[l + 1]) */
 } step_plan;
-
-static int is_split(const sn_mlp *m, int l, int n)
-{
-    return (long)m->sizes[l] * m->sizes[l + 1] * n >= SPLIT_MIN_FMAS;
-}
 
 enum { UPDATE_CHUNK = 16384 }; /* floats a phase-4 item updates: 64 KiB, an L2's share */
 
@@ -247,15 +238,11 @@ static step_plan plan_step(const sn_trainer *t, int n, int nth, int unfused)
     p.parts = step_threads(nth, n);
     p.n1 = SN_INPUT_BLOCKS;
     p.n2 = p.parts;
-    p.small0 = SN_INPUT_BLOCKS;
-    int small = 0, shared = 0;
-    for (int l = 0; l < m->nlayers; l++) {
-        if (l > 0 && !is_split(m, l, n)) small++;
-        if (l == 0 || is_split(m, l, n)) shared++; /* its bias gradient by column shares */
-        if (l > 0 && is_split(m, l, n)) shared++;  /* its dW by row shares */
-    }
-    p.shares0 = p.small0 + small;
-    p.n3 = p.shares0 + shared * p.parts;
+    /* The first layer: its input blocks' dW, then its bias by column shares. */
+    p.item0[1] = SN_INPUT_BLOCKS + p.parts;
+    for (int l = 1; l < m->nlayers; l++)
+        p.item0[l + 1] = p.item0[l] + m->layer[l].ops->grad_items(&m->layer[l], n, p.parts);
+    p.n3 = p.item0[m->nlayers];
     p.n4 = unfused ? update_chunks(m) : 0;
     return p;
 }
@@ -322,22 +309,7 @@ static void input_block_forward(sn_trainer *t, const sn_dataset *ds, int first, 
     else
         for (int r = 0; r < n; r++)
             memcpy(xb + (size_t)r * (k1 - k0), c->act[0] + (size_t)r * in + k0, sizeof(float) * (size_t)(k1 - k0));
-    sn_gemm_local(SN_N, SN_N, n, out, k1 - k0, xb, k1 - k0, m->W[0] + (size_t)k0 * out, out, 0.0f,
-                  t->partial + b * partial_floats, out, NULL, sn_forward_ctx_local_ws(c));
-}
-
-/* One row of the first layer's output: z = relu(((P0 + P1) + P2) + P3 + bias), partial
- * products summed in block order (the same bits for any thread count). Separate
- * restrict pointers let the compiler vectorise across the 50 outputs. */
-static void first_layer_output(float *restrict z, const float *restrict p, size_t pstride,
-                               const float *restrict bias, int out, int relu)
-{
-    for (int j = 0; j < out; j++) {
-        float s = p[j];
-        for (int b = 1; b < SN_INPUT_BLOCKS; b++) s += p[b * pstride + j];
-        s += bias[j];
-        z[j] = relu && s < 0.0f ? 0.0f : s; /* NaN passes: divergence stays visible */
-    }
+    sn_dense_block_forward(&m->layer[0], t->partial + b * partial_floats, xb, k0, k1, n, sn_forward_ctx_local_ws(c));
 }
 
 /* Phase 2, rows [r0, r0 + rows) of the batch: their labels, the first layer's output
@@ -352,20 +324,19 @@ static void rows_forward_backward(sn_trainer *t, const sn_dataset *ds, int first
     if (rows <= 0) return;
     if (ds)
         for (int r = r0; r < r0 + rows; r++) c->y[r] = ds->labels[t->order[first + r]];
-    for (int r = r0; r < r0 + rows; r++)
-        first_layer_output(c->act[1] + (size_t)r * out1, t->partial + (size_t)r * out1, partial_floats, m->b[0], out1,
-                           L > 1);
+    sn_dense_block_output(&m->layer[0], c->act[1] + (size_t)r0 * out1, t->partial + (size_t)r0 * out1, partial_floats,
+                          SN_INPUT_BLOCKS, rows);
     float *ws = sn_forward_ctx_local_ws(c);
     for (int l = 1; l < L; l++)
-        sn_linear_forward(c->act[l + 1] + (size_t)r0 * m->sizes[l + 1], c->act[l] + (size_t)r0 * m->sizes[l], m->W[l],
-                          m->b[l], rows, m->sizes[l], m->sizes[l + 1], l + 1 < L, ws);
+        m->layer[l].ops->forward(&m->layer[l], c->act[l + 1] + (size_t)r0 * m->sizes[l + 1],
+                                 c->act[l] + (size_t)r0 * m->sizes[l], rows, ws);
     const int C = m->sizes[L];
     sn_softmax_xent(t->dact[L] + (size_t)r0 * C, c->loss + r0, NULL, c->act[L] + (size_t)r0 * C, c->y + r0, rows,
                     C, 1.0f / (float)n);
     for (int l = L - 1; l >= 1; l--)
-        sn_linear_backward_input(t->dact[l] + (size_t)r0 * m->sizes[l], t->dact[l + 1] + (size_t)r0 * m->sizes[l + 1],
-                                 m->W[l], c->act[l] + (size_t)r0 * m->sizes[l], rows, m->sizes[l], m->sizes[l + 1],
-                                 ws);
+        m->layer[l].ops->backward_input(&m->layer[l], t->dact[l] + (size_t)r0 * m->sizes[l],
+                                        t->dact[l + 1] + (size_t)r0 * m->sizes[l + 1],
+                                        c->act[l] + (size_t)r0 * m->sizes[l], m->layer[l - 1].relu, rows, ws);
 }
 
 /* The optimiser step for gradients just finished by this thread (apply_update set). */
@@ -376,77 +347,50 @@ static void update_now(void *user, float *g, int n)
 }
 
 /* Phase 3, one item: weight and bias gradients, each element reduced over the whole
- * batch in batch order on one thread. With apply_update, each finished piece is consumed
- * by the optimiser on the thread that computed it, in its cache: safe, because phases 1
- * and 2 have read every weight already. Items:
- *  - [0, SN_INPUT_BLOCKS): the first layer's dW rows of pixel block `item`;
- *  - [small0, shares0): a small layer (below SPLIT_MIN_FMAS) whole: dW, db, update;
- *  - [shares0, n3): per layer, in order, the bias gradient's column share and (a large
- *    layer other than the first) dW's row share `part` of `parts`. */
-static void weight_gradient_item(sn_trainer *t, const step_plan *p, int item, int apply_update)
+ * batch in batch order on one thread. With `fused`, each finished piece is consumed by
+ * the optimiser on the thread that computed it, in its cache: safe, because phases 1
+ * and 2 have read every weight already. Items: [0, SN_INPUT_BLOCKS) the first layer's dW
+ * rows of pixel block `item` (from the block's own copy of the inputs); then `parts`
+ * shares of its bias gradient; then each other layer's items (layer.h). */
+static void weight_gradient_item(sn_trainer *t, const step_plan *p, int item, int fused)
 {
     const sn_mlp *m = t->model;
     sn_forward_ctx *c = &t->fwd;
-    const int L = m->nlayers, n = p->n;
     float *ws = sn_forward_ctx_local_ws(c);
-    sn_epilogue ep = { .done = update_now, .user = t };
+    const sn_epilogue ep = { .done = update_now, .user = t }, *update = fused ? &ep : NULL;
     if (item < SN_INPUT_BLOCKS) {
-        const int in = m->sizes[0], out = m->sizes[1];
         int k0, k1;
-        input_block(in, item, &k0, &k1);
-        if (k1 > k0)
-            sn_gemm_local(SN_T, SN_N, k1 - k0, out, n, xblock(t, k0), k1 - k0, t->dact[1], out, 0.0f,
-                          t->gW[0] + (size_t)k0 * out, out, apply_update ? &ep : NULL, ws);
+        input_block(m->sizes[0], item, &k0, &k1);
+        sn_dense_block_grad(&m->layer[0], t->gW[0], xblock(t, k0), k0, k1, t->dact[1], p->n, update, ws);
         return;
     }
-    int idx = p->small0;
-    for (int l = 1; l < L; l++) {
-        if (is_split(m, l, n)) continue;
-        if (idx++ != item) continue;
-        const int in = m->sizes[l], out = m->sizes[l + 1];
-        sn_gemm_local(SN_T, SN_N, in, out, n, c->act[l], in, t->dact[l + 1], out, 0.0f, t->gW[l], out, NULL, ws);
-        sn_bias_grad(t->gb[l], t->dact[l + 1], n, out, 0, out);
-        /* W_l and b_l are adjacent in the parameter block: one range. */
-        if (apply_update) update_now(t, t->gW[l], in * out + out);
+    if (item < p->item0[1]) {
+        sn_dense_bias_share(&m->layer[0], t->gb[0], t->dact[1], p->n, item - SN_INPUT_BLOCKS, p->parts, update);
         return;
     }
-    idx = p->shares0;
-    for (int l = 0; l < L; l++) {
-        const int in = m->sizes[l], out = m->sizes[l + 1], split = is_split(m, l, n);
-        if (l == 0 || split) {
-            if (item < idx + p->parts) {
-                /* The bias: a block of columns, each summed over the batch in order. */
-                int j0, cols;
-                sn_share_rows(out, 16, item - idx, p->parts, &j0, &cols);
-                if (cols > 0) {
-                    sn_bias_grad(t->gb[l], t->dact[l + 1], n, out, j0, j0 + cols);
-                    if (apply_update) update_now(t, t->gb[l] + j0, cols);
-                }
-                return;
-            }
-            idx += p->parts;
-        }
-        if (l > 0 && split) {
-            if (item < idx + p->parts) {
-                int i0, rows;
-                sn_share_rows(in, 32, item - idx, p->parts, &i0, &rows);
-                if (rows > 0)
-                    sn_gemm_local(SN_T, SN_N, rows, out, n, c->act[l] + i0, in, t->dact[l + 1], out, 0.0f,
-                                  t->gW[l] + (size_t)i0 * out, out, apply_update ? &ep : NULL, ws);
-                return;
-            }
-            idx += p->parts;
-        }
-    }
+    int l = 1;
+    while (item >= p->item0[l + 1]) l++;
+    const sn_layer *layer = &m->layer[l];
+    layer->ops->grad_item(layer, item - p->item0[l], p->n, p->parts, c->act[l], t->dact[l + 1], t->gW[l], t->gb[l],
+                          update, ws);
 }
 
-/* The thread each phase-3 item prefers: the owner of its pixels, or of its share. */
+/* The thread each phase-3 item prefers: the one that has the block's pixels, the owner
+ * of a share, and whole small layers spread over the team. */
 static void phase3_preferences(const sn_trainer *t, const step_plan *p, int nth, int *pref)
 {
+    const sn_mlp *m = t->model;
     for (int b = 0; b < SN_INPUT_BLOCKS; b++) pref[b] = t->block_thread[b];
-    const int small = p->shares0 - p->small0;
-    for (int i = 0; i < small; i++) pref[p->small0 + i] = (int)((long)i * nth / small);
-    for (int i = p->shares0; i < p->n3; i++) pref[i] = (i - p->shares0) % p->parts;
+    for (int i = SN_INPUT_BLOCKS; i < p->item0[1]; i++) pref[i] = (i - SN_INPUT_BLOCKS) % p->parts;
+    int whole = 0, spread = 0;
+    for (int l = 1; l < m->nlayers; l++)
+        for (int i = p->item0[l]; i < p->item0[l + 1]; i++)
+            whole += m->layer[l].ops->grad_item_owner(&m->layer[l], i - p->item0[l], p->n, p->parts) < 0;
+    for (int l = 1; l < m->nlayers; l++)
+        for (int i = p->item0[l]; i < p->item0[l + 1]; i++) {
+            const int owner = m->layer[l].ops->grad_item_owner(&m->layer[l], i - p->item0[l], p->n, p->parts);
+            pref[i] = owner >= 0 ? owner : (int)((long)spread++ * nth / whole);
+        }
 }
 
 /* Asks for the pixels this thread's blocks will need in the next step (rows

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "scratchnet/gemm.h"
+#include "scratchnet/layer.h"
 #include "scratchnet/layers.h"
 #include "scratchnet/train.h"
 #include "test_util.h"
@@ -209,3 +210,45 @@ Test(softmax, vectorised_exp_is_accurate_on_every_isa)
     }
     free(Z), free(dZ), free(loss), free(y);
 }
+
+/* The layer interface (layer.h) for the dense layer: forward and input gradient are the
+ * linear kernels' (same bits), and the weight-gradient items, for any team size, cover
+ * the whole gradient once with the same bits as the plain computation, both for a small
+ * layer (one item) and a large one (bias and row shares). The finite-difference checks
+ * above and the whole-network one run through this interface too (the trainer walks it). */
+static void check_dense_ops(int in, int out, int n)
+{
+    const size_t np = (size_t)in * out + out;
+    float *params = calloc(np, sizeof(float)), *X = malloc(sizeof(float) * n * in), *dY = malloc(sizeof(float) * n * out);
+    float *Y = malloc(sizeof(float) * n * out), *Yref = malloc(sizeof(float) * n * out);
+    float *dX = malloc(sizeof(float) * n * in), *dXref = malloc(sizeof(float) * n * in);
+    float *g = calloc(np, sizeof(float)), *gref = calloc(np, sizeof(float));
+    const sn_layer l = { .ops = &sn_dense_ops, .in = in, .out = out, .relu = 1, .W = params, .b = params + in * out };
+    cr_assert_eq(sn_dense_ops.nparams(in, out), np);
+    sn_rng rng;
+    sn_rng_seed(&rng, 7);
+    l.ops->init(&l, &rng);
+    for (int i = 0; i < out; i++) l.b[i] = 0.01f * (float)(i % 7) - 0.03f;
+    tu_fill(X, (size_t)n * in, 1);
+    tu_fill(dY, (size_t)n * out, 2);
+    float *ws = malloc(sizeof(float) * (l.ops->workspace(&l, n) + 16));
+    l.ops->forward(&l, Y, X, n, ws);
+    sn_linear_forward(Yref, X, l.W, l.b, n, in, out, 1, ws);
+    cr_assert(memcmp(Y, Yref, sizeof(float) * n * out) == 0, "forward differs from sn_linear_forward");
+    l.ops->backward_input(&l, dX, dY, X, 1, n, ws);
+    sn_linear_backward_input(dXref, dY, l.W, X, n, in, out, ws);
+    cr_assert(memcmp(dX, dXref, sizeof(float) * n * in) == 0, "backward_input differs");
+    sn_gemm_local(SN_T, SN_N, in, out, n, X, in, dY, out, 0.0f, gref, out, NULL, ws);
+    sn_bias_grad(gref + in * out, dY, n, out, 0, out);
+    for (int parts = 1; parts <= 3; parts++) {
+        memset(g, 0xff, np * sizeof(float)); /* NaN: an element no item writes would show */
+        const int items = l.ops->grad_items(&l, n, parts);
+        for (int i = 0; i < items; i++) l.ops->grad_item(&l, i, n, parts, X, dY, g, g + in * out, NULL, ws);
+        cr_assert(memcmp(g, gref, np * sizeof(float)) == 0, "%dx%d, n=%d, %d parts (%d items): gradient differs", in,
+                  out, n, parts, items);
+    }
+    free(params), free(X), free(dY), free(Y), free(Yref), free(dX), free(dXref), free(g), free(gref), free(ws);
+}
+
+Test(layer, dense_ops_small_layer) { check_dense_ops(50, 25, 64); }
+Test(layer, dense_ops_large_layer_in_shares) { check_dense_ops(300, 100, 64); }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "scratchnet/error.h"
+#include "scratchnet/layer.h"
 #include "scratchnet/rng.h"
 
 #define SN_MAX_LAYERS 16      /* weight layers */
@@ -23,6 +24,7 @@ typedef struct sn_mlp {
     float *params;                 /* owned, 64-byte aligned */
     float *W[SN_MAX_LAYERS];       /* point into params; don't free */
     float *b[SN_MAX_LAYERS];
+    sn_layer layer[SN_MAX_LAYERS]; /* the network as layers (layer.h): dense, ReLU but the last */
 } sn_mlp;
 
 /* Validates sizes (2..17 entries, each 1..65536, total parameters bounded), allocates

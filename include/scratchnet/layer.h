@@ -1,0 +1,70 @@
+/* scratchnet — the layer interface. A network (model.h) is a list of layers over one
+ * parameter block; training (train.c) and evaluation walk the list in their phases and
+ * know nothing of what a layer computes. A layer type is an ops table:
+ *  - row-wise work (forward, input gradient) runs on the calling thread for the rows it
+ *    is given, so a team splits a batch by rows with no synchronisation inside;
+ *  - the weight gradient reduces over the whole batch, so it is cut into items that any
+ *    thread of a team may compute, each element reduced over the batch in order on one
+ *    thread: the same bits for any team.
+ * Shapes are per row: a layer maps `in` floats to `out` floats. */
+#ifndef SCRATCHNET_LAYER_H
+#define SCRATCHNET_LAYER_H
+
+#include <stddef.h>
+
+#include "scratchnet/gemm.h" /* sn_epilogue */
+#include "scratchnet/rng.h"
+
+typedef struct sn_layer sn_layer;
+
+typedef struct sn_layer_ops {
+    const char *type; /* "dense" */
+    /* Parameters of a layer of this shape: its share of the model's block. */
+    size_t (*nparams)(int in, int out);
+    /* Initial parameters (draws from rng in a fixed order). */
+    void (*init)(const sn_layer *l, sn_rng *rng);
+    /* Workspace floats the functions below need for `rows` rows, per thread. */
+    size_t (*workspace)(const sn_layer *l, int rows);
+    /* Y (rows x out) = layer(X (rows x in)). */
+    void (*forward)(const sn_layer *l, float *Y, const float *X, int rows, float *ws);
+    /* dX (rows x in) = dLoss/dX from dY (rows x out); X is the layer's input, which is
+     * the previous layer's output: its activation's derivative is applied here (X > 0
+     * for ReLU) when `relu_in` is set. */
+    void (*backward_input)(const sn_layer *l, float *dX, const float *dY, const float *X, int relu_in, int rows,
+                           float *ws);
+    /* The weight gradient of an n-row batch (X: n x in inputs, dY: n x out), cut into
+     * grad_items(l, n, parts) independent items for a team of `parts` threads. Item i
+     * writes its part of gW / gb (this layer's views of the gradient block); with
+     * `update` set it calls update->done on every piece it finishes (the fused optimiser
+     * step, while the piece is in cache). */
+    int (*grad_items)(const sn_layer *l, int n, int parts);
+    void (*grad_item)(const sn_layer *l, int item, int n, int parts, const float *X, const float *dY, float *gW,
+                      float *gb, const sn_epilogue *update, float *ws);
+    /* The thread (of `parts`) that item i is best computed on (its share of a split). */
+    int (*grad_item_owner)(const sn_layer *l, int item, int n, int parts);
+} sn_layer_ops;
+
+struct sn_layer {
+    const sn_layer_ops *ops;
+    int in, out; /* floats per row in and out */
+    int relu;    /* the output goes through ReLU */
+    float *W, *b; /* this layer's parameters in the model's block */
+};
+
+/* The fully connected layer (dense.c): Y = X W + b (W in x out), ReLU unless last. */
+extern const sn_layer_ops sn_dense_ops;
+
+/* The dense layer's input-block scheme, for a first layer whose inputs the trainer
+ * gathers block by block (train.c): the product split by blocks of input features,
+ * P_b (n x out) = X[:, k0:k1] W[k0:k1, :] from the block's own copy Xb (n x (k1 - k0)),
+ * the output from the partials summed in block order, and dW's rows of a block. */
+void sn_dense_block_forward(const sn_layer *l, float *P, const float *Xb, int k0, int k1, int n, float *ws);
+void sn_dense_block_output(const sn_layer *l, float *Y, const float *P, size_t pstride, int nblocks, int rows);
+void sn_dense_block_grad(const sn_layer *l, float *gW, const float *Xb, int k0, int k1, const float *dY, int n,
+                         const sn_epilogue *update, float *ws);
+/* Bias gradient columns [part share of out] summed over the batch: the rest of a blocked
+ * first layer's weight gradient, `parts` items. */
+void sn_dense_bias_share(const sn_layer *l, float *gb, const float *dY, int n, int part, int parts,
+                         const sn_epilogue *update);
+
+#endif
