@@ -92,6 +92,7 @@ static int dense_grad_item_owner(const sn_layer *l, int item, int n, int parts)
 
 const sn_layer_ops sn_dense_ops = {
     .type = "dense",
+    .file_id = SN_LAYER_DENSE,
     .nparams = dense_nparams,
     .init = dense_init,
     .workspace = dense_workspace,

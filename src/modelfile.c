@@ -149,6 +149,51 @@ static void put_header(bytes *b, int kind, const sn_mlp *m)
     put_u32(b, (uint32_t)kind);
     put_u32(b, (uint32_t)(m->nlayers + 1));
     for (int i = 0; i <= m->nlayers; i++) put_u32(b, (uint32_t)m->sizes[i]);
+    put_u32(b, (uint32_t)m->nlayers);
+    for (int l = 0; l < m->nlayers; l++) {
+        const sn_layer *layer = &m->layer[l];
+        put_u32(b, layer->ops->file_id);
+        put_u32(b, 3);
+        put_u32(b, (uint32_t)layer->in);
+        put_u32(b, (uint32_t)layer->out);
+        put_u32(b, (uint32_t)layer->relu);
+    }
+    put_u32(b, 0); /* preprocessing records */
+}
+
+enum { MAX_FIELDS = 16, MAX_PRE = 16 };
+
+/* Version 2's layer and preprocessing records: this program builds dense layers, ReLU on
+ * all but the last, matching the sizes; anything else is refused by name. */
+static int read_records(reader *rd, const char *path, const int *sizes, int ns, sn_error *err)
+{
+    uint32_t nl = 0, npre = 0;
+    if (!get_u32(rd, &nl) || nl != (uint32_t)(ns - 1))
+        return sn_fail(err, SN_EFORMAT, "%s: %u layer records for %d layer sizes", path, nl, ns);
+    for (uint32_t l = 0; l < nl; l++) {
+        uint32_t type = 0, nf = 0, f[MAX_FIELDS] = { 0 };
+        if (!get_u32(rd, &type) || !get_u32(rd, &nf) || nf > MAX_FIELDS)
+            return sn_fail(err, SN_EFORMAT, "%s: layer record %u is truncated or has %u fields", path, l + 1, nf);
+        for (uint32_t i = 0; i < nf; i++)
+            if (!get_u32(rd, &f[i])) return sn_fail(err, SN_EFORMAT, "%s: layer record %u is truncated", path, l + 1);
+        if (type != SN_LAYER_DENSE)
+            return sn_fail(err, SN_EUNSUPPORTED, "%s: layer %u has type %u; this program reads dense layers (type %d)",
+                           path, l + 1, type, SN_LAYER_DENSE);
+        const uint32_t relu = l + 1 < nl;
+        if (nf != 3 || f[0] != (uint32_t)sizes[l] || f[1] != (uint32_t)sizes[l + 1] || f[2] != relu)
+            return sn_fail(err, SN_EFORMAT,
+                           "%s: layer %u is dense %u -> %u relu=%u, expected %d -> %d relu=%u from the layer sizes", path,
+                           l + 1, f[0], f[1], f[2], sizes[l], sizes[l + 1], relu);
+    }
+    if (!get_u32(rd, &npre) || npre > MAX_PRE)
+        return sn_fail(err, SN_EFORMAT, "%s: %u preprocessing records, expected 0..%d", path, npre, MAX_PRE);
+    for (uint32_t i = 0; i < npre; i++) {
+        uint32_t type = 0;
+        get_u32(rd, &type);
+        return sn_fail(err, SN_EUNSUPPORTED, "%s: preprocessing record type %u is not known to this program", path,
+                       type);
+    }
+    return SN_OK;
 }
 
 static int finish_and_write(bytes *b, const char *path, sn_error *err)
@@ -200,8 +245,9 @@ static int read_checked(const char *path, int want_kind, unsigned char **data, r
     if (got != size) rc = sn_fail(err, SN_EIO, "%s: short read", path);
     else if (size < sizeof MAGIC + 16 || memcmp(buf, MAGIC, sizeof MAGIC) != 0)
         rc = sn_fail(err, SN_EFORMAT, "%s: not a scratchnet %s file (magic 'SCRNTNET' expected)", path, what);
-    else if (!get_u32(&rd, &version) || version != SN_MODEL_VERSION)
-        rc = sn_fail(err, SN_EFORMAT, "%s: format version %u, this program reads version %d", path, version, SN_MODEL_VERSION);
+    else if (!get_u32(&rd, &version) || version < 1 || version > SN_MODEL_VERSION)
+        rc = sn_fail(err, SN_EFORMAT, "%s: format version %u, this program reads versions 1..%d", path, version,
+                     SN_MODEL_VERSION);
     else if (!get_u32(&rd, &kind) || kind != (uint32_t)want_kind)
         rc = sn_fail(err, SN_EFORMAT, "%s: is a %s file, expected a %s file", path,
                      kind == KIND_MODEL ? "model" : kind == KIND_CHECKPOINT ? "checkpoint" : "unknown", what);
@@ -217,6 +263,7 @@ static int read_checked(const char *path, int want_kind, unsigned char **data, r
     }
     if (!rc && !sn_mlp_count_params(sizes, (int)ns))
         rc = sn_fail(err, SN_EFORMAT, "%s: absurd network shape (more than %d parameters)", path, SN_MAX_PARAMS);
+    if (!rc && version >= 2) rc = read_records(&rd, path, sizes, (int)ns, err);
     if (!rc) {
         reader tail = { buf, size, size - 4 };
         get_u32(&tail, &stored_crc);
@@ -228,6 +275,25 @@ static int read_checked(const char *path, int want_kind, unsigned char **data, r
     if (rc) { free(buf); return rc; }
     rd.len = size - 4; /* the CRC is not payload */
     *data = buf, *r = rd, *nsizes = (int)ns;
+    return SN_OK;
+}
+
+int sn_model_file_version(const char *path, int *version, sn_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return sn_fail(err, SN_EIO, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char head[sizeof MAGIC + 4];
+    const size_t got = fread(head, 1, sizeof head, f);
+    fclose(f);
+    if (got != sizeof head || memcmp(head, MAGIC, sizeof MAGIC) != 0)
+        return sn_fail(err, SN_EFORMAT, "%s: not a scratchnet model file (magic 'SCRNTNET' expected)", path);
+    reader r = { head, sizeof head, sizeof MAGIC };
+    uint32_t v = 0;
+    get_u32(&r, &v);
+    if (v < 1 || v > SN_MODEL_VERSION)
+        return sn_fail(err, SN_EFORMAT, "%s: format version %u, this program reads versions 1..%d", path, v,
+                       SN_MODEL_VERSION);
+    *version = (int)v;
     return SN_OK;
 }
 

@@ -1,6 +1,8 @@
 /* Model and checkpoint files: bit-exact round trips; truncated, corrupt, wrong-magic,
  * absurd-sized and mismatched files refused with a message naming the file. */
 #include <criterion/criterion.h>
+#include <stdint.h>
+#include <zlib.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,7 +56,8 @@ Test(modelfile, corrupt_files_refused)
     cr_assert_eq(sn_model_save(&a, p, NULL), SN_OK);
     size_t len;
     unsigned char *d = tu_read(p, &len);
-    cr_assert_eq(len, 8 + 12 + 16 + 40785 * 4 + 4, "file size %zu", len);
+    /* magic, version, kind, nsizes, 4 sizes, 3 layer records of 5 words, no preprocessing */
+    cr_assert_eq(len, 8 + 12 + 16 + 4 + 3 * 20 + 4 + 40785 * 4 + 4, "file size %zu", len);
 
     expect_bad(d, len - 1000, "CRC");        /* truncated */
     expect_bad(d, 10, "not a scratchnet");   /* truncated inside the header */
@@ -125,4 +128,58 @@ Test(modelfile, checkpoint_round_trip_and_mismatch)
     sn_trainer_free(&t);
     sn_mlp_free(&m);
     sn_mlp_free(&m2);
+}
+
+/* Version 2's records: each layer's type and shape. A version 1 file (no records) still
+ * loads, with the same weights; a layer type, a shape or a preprocessing record this
+ * program does not know is refused by name. */
+static void put32(unsigned char *d, uint32_t v)
+{
+    d[0] = (unsigned char)v, d[1] = (unsigned char)(v >> 8), d[2] = (unsigned char)(v >> 16), d[3] = (unsigned char)(v >> 24);
+}
+
+Test(modelfile, version_2_records_and_version_1_files)
+{
+    sn_mlp a, b;
+    make_model(&a);
+    const char *p = tu_path(tu_tmpdir(), "v2.bin");
+    cr_assert_eq(sn_model_save(&a, p, NULL), SN_OK);
+    size_t len;
+    unsigned char *d = tu_read(p, &len);
+    cr_assert_eq(d[8], 2, "written as version 2");
+    /* The records after the 4 sizes (offset 36): nlayers, then type, nfields, in, out, relu. */
+    const size_t rec = 36;
+    cr_assert_eq(d[rec], 3);
+    cr_assert_eq(d[rec + 4], 1, "layer 1 is dense");
+    cr_assert_eq(d[rec + 12] | d[rec + 13] << 8, 784);
+    cr_assert_eq(d[rec + 20], 1, "layer 1 has ReLU");
+    cr_assert_eq(d[rec + 2 * 20 + 20], 0, "the last layer has none");
+
+    unsigned char *bad = malloc(len);
+    memcpy(bad, d, len);
+    put32(bad + rec + 4, 7);
+    expect_bad(bad, len, "type 7");
+    memcpy(bad, d, len);
+    put32(bad + rec + 12, 783);
+    expect_bad(bad, len, "dense 783 -> 50");
+    memcpy(bad, d, len);
+    put32(bad + rec + 4 + 3 * 20, 1); /* one preprocessing record */
+    expect_bad(bad, len, "preprocessing record");
+
+    /* The same model as version 1: header and sizes, then the weights and a CRC. */
+    const size_t head = 36, payload = len - (rec + 4 + 3 * 20 + 4) - 4;
+    const size_t v1len = head + payload + 4;
+    unsigned char *v1 = malloc(v1len);
+    memcpy(v1, d, head);
+    put32(v1 + 8, 1);
+    memcpy(v1 + head, d + rec + 4 + 3 * 20 + 4, payload);
+    put32(v1 + head + payload, (uint32_t)crc32(0L, v1 + 8, (uInt)(head + payload - 8)));
+    const char *p1 = tu_path(tu_tmpdir(), "v1.bin");
+    tu_write(p1, v1, v1len);
+    sn_error err;
+    cr_assert_eq(sn_model_load(&b, p1, &err), SN_OK, "%s", err.msg);
+    cr_assert_eq(b.nparams, a.nparams);
+    cr_assert(memcmp(a.params, b.params, a.nparams * 4) == 0, "version 1 weights differ");
+    free(d), free(bad), free(v1);
+    sn_mlp_free(&a), sn_mlp_free(&b);
 }

@@ -17,8 +17,12 @@
 
 typedef struct sn_layer sn_layer;
 
+/* Layer types as model files record them (modelfile.h). */
+enum { SN_LAYER_DENSE = 1 };
+
 typedef struct sn_layer_ops {
     const char *type; /* "dense" */
+    unsigned file_id; /* SN_LAYER_... */
     /* Parameters of a layer of this shape: its share of the model's block. */
     size_t (*nparams)(int in, int out);
     /* Initial parameters (draws from rng in a fixed order). */

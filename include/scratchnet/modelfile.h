@@ -2,13 +2,18 @@
  *
  * Layout (all integers and floats little-endian, written byte by byte, so the file is
  * portable across endianness):
- *   "SCRNTNET"  u32 version=1  u32 kind (1 model, 2 checkpoint)  u32 nsizes  u32 sizes[]
+ *   "SCRNTNET"  u32 version=2  u32 kind (1 model, 2 checkpoint)  u32 nsizes  u32 sizes[]
+ *   version 2:  u32 nlayers, then per layer: u32 type (layer.h: 1 dense)  u32 nfields
+ *                 u32 fields[nfields]   (dense: in, out, relu)
+ *               u32 npre, then per preprocessing record: u32 type  u32 nbytes  bytes[nbytes]
+ *                 (none is written yet; a reader refuses types it does not know)
  *   kind 2 only: u32 opt  f32 lr  u32 batch  u32 val  u64 seed  u32 epochs  u32 cosine
  *                u32 epoch (done)  u64 step
  *                u64 rng[4]
  *   f32 params[nparams]   (W1 b1 W2 b2 ..., each W in x out, row-major)
  *   kind 2 only: f32 opt_state[nparams * (0|1|2)]
  *   u32 CRC-32 (zlib polynomial) of every byte after the magic
+ * Version 1 files (no layer or preprocessing records: a dense MLP) still load.
  * Files are written to a temporary file in the same directory, fsync'd and renamed:
  * a crash leaves the old file or the new one, never a torn one. */
 #ifndef SCRATCHNET_MODELFILE_H
@@ -19,11 +24,14 @@
 
 typedef struct sn_trainer sn_trainer; /* train.h; checkpoints read and write one */
 
-#define SN_MODEL_VERSION 1
+#define SN_MODEL_VERSION 2
 
 int sn_model_save(const sn_mlp *m, const char *path, sn_error *err);
 /* Creates *m from the file; refuses bad magic, version, sizes, length or CRC. */
 int sn_model_load(sn_mlp *m, const char *path, sn_error *err);
+
+/* The format version of a model or checkpoint file (1 or 2), from its header alone. */
+int sn_model_file_version(const char *path, int *version, sn_error *err);
 
 /* Checkpoint: model, optimiser state, RNG state, epochs done and the arguments that
  * must match on resume (layers, optimiser, lr, batch, val, seed). */

@@ -385,15 +385,25 @@ static int cmd_info(int argc, char **argv)
     char layers[128];
     struct stat st;
     sn_format_layers(m.sizes, m.nlayers + 1, ',', layers, sizeof layers);
-    printf("model: %s\nformat: version %d, float32 little-endian, CRC-32 checked\n", a.model, SN_MODEL_VERSION);
+    int version = 0;
+    sn_error err;
+    if (sn_model_file_version(a.model, &version, &err)) { /* load_model read it a moment ago */
+        fprintf(stderr, "%s: %s\n", PROG, err.msg);
+        sn_mlp_free(&m);
+        return EXIT_RUNTIME;
+    }
+    printf("model: %s\nformat: version %d, float32 little-endian, CRC-32 checked\n", a.model, version);
     printf("layers: %s (ReLU hidden, softmax output)\nparameters: %zu\n", layers, m.nparams);
     if (stat(a.model, &st) == 0) printf("file_bytes: %lld\n", (long long)st.st_size);
     for (int l = 0; l < m.nlayers; l++) {
+        const sn_layer *layer = &m.layer[l];
         double s = 0, s2 = 0;
-        size_t n = (size_t)m.sizes[l] * m.sizes[l + 1];
-        for (size_t i = 0; i < n; i++) s += m.W[l][i], s2 += (double)m.W[l][i] * m.W[l][i];
-        printf("layer %d: W %dx%d (in x out) mean=%.5f std=%.5f, b %d\n", l + 1, m.sizes[l], m.sizes[l + 1], s / n,
-               sqrt(s2 / n - (s / n) * (s / n)), m.sizes[l + 1]);
+        size_t n = (size_t)layer->in * layer->out;
+        for (size_t i = 0; i < n; i++) s += layer->W[i], s2 += (double)layer->W[i] * layer->W[i];
+        printf("layer %d: %s %d -> %d%s, %zu parameters: W %dx%d (in x out) mean=%.5f std=%.5f, b %d\n", l + 1,
+               layer->ops->type, layer->in, layer->out, layer->relu ? " relu" : "",
+               layer->ops->nparams(layer->in, layer->out), layer->in, layer->out, s / n, sqrt(s2 / n - (s / n) * (s / n)),
+               layer->out);
     }
     sn_mlp_free(&m);
     return 0;
