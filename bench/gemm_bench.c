@@ -187,6 +187,19 @@ int bench_gemm_main(int argc, char **argv)
         fprintf(stderr, "bench: %s\n", err.msg);
         return EXIT_USAGE;
     }
+    sn_isa isas[SN_ISA_COUNT];
+    int nisa = 0, named = 0;
+    for (int i = SN_ISA_COUNT - 1; i >= 0; i--) {
+        const int match = !only_isa || !strcmp(only_isa, sn_isa_name((sn_isa)i));
+        named |= match;
+        if (match && sn_isa_supported((sn_isa)i)) isas[nisa++] = (sn_isa)i;
+    }
+    if (only_isa && !nisa) {
+        fprintf(stderr, "bench: --isa: '%s' is %s\n", only_isa,
+                named ? "not supported by this CPU or build" : "not a kernel ISA; expected avx512, avx2 or scalar");
+        return EXIT_USAGE;
+    }
+
     const sn_isa best = sn_isa_active();
     FILE *csv = NULL;
     if (csv_path) {
@@ -244,14 +257,8 @@ int bench_gemm_main(int argc, char **argv)
     }
     if (!quick) cases[nc++] = (gemm_case){ SN_N, SN_N, 1024, 1024, 1024, "large square" };
 
-    sn_isa isas[3];
-    int nisa = 0;
-    for (int i = 2; i >= 0; i--)
-        if (sn_isa_supported((sn_isa)i) && (!only_isa || !strcmp(only_isa, sn_isa_name((sn_isa)i))))
-            isas[nisa++] = (sn_isa)i;
-
     /* The ceiling each row is a fraction of, measured in this run, per ISA and team. */
-    double peak[3][8] = { { 0 } };
+    double peak[SN_ISA_COUNT][8] = { { 0 } };
     for (int ii = 0; ii < nisa; ii++) {
         /* Not for the portable kernels: the compiler vectorises them with SSE where it
          * can, so no one-float-per-instruction ceiling bounds them. */
