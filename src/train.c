@@ -3,7 +3,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #if defined(__SSE2__)
 #include <xmmintrin.h>
@@ -19,13 +18,6 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-double sn_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 sn_train_config sn_train_defaults(void)
 {
@@ -76,7 +68,8 @@ int sn_trainer_create(sn_trainer *t, sn_mlp *model, const sn_train_config *cfg, 
     t->order = malloc(sizeof(int) * (size_t)ntrain);
     t->grads = aligned_alloc(64, sn_align_floats(model->nparams) * sizeof(float));
     size_t dfloats = 0;
-    for (int l = 0; l <= model->nlayers; l++) dfloats += sn_align_floats((size_t)cap * model->sizes[l]);
+    /* dLoss/d(activation) of layers 1..L: nothing needs the input's. */
+    for (int l = 1; l <= model->nlayers; l++) dfloats += sn_align_floats((size_t)cap * model->sizes[l]);
     const size_t partial_floats = sn_align_floats((size_t)cap * model->sizes[1]);
     dfloats += SN_INPUT_BLOCKS * partial_floats + sn_align_floats((size_t)cap * model->sizes[0]);
     t->dblock = aligned_alloc(64, dfloats * sizeof(float));
@@ -93,7 +86,7 @@ int sn_trainer_create(sn_trainer *t, sn_mlp *model, const sn_train_config *cfg, 
     memset(t->grads, 0, model->nparams * sizeof(float));
     sn_mlp_views(model, t->grads, t->gW, t->gb);
     float *p = t->dblock;
-    for (int l = 0; l <= model->nlayers; l++) {
+    for (int l = 1; l <= model->nlayers; l++) {
         t->dact[l] = p;
         p += sn_align_floats((size_t)cap * model->sizes[l]);
     }

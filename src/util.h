@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-/* Monotonic seconds (declared in scratchnet/train.h for the programs too). */
+/* Monotonic seconds (util.c; declared in scratchnet/train.h for the programs too). */
 double sn_now(void);
 
 /* x rounded up to a multiple of `to` (> 0). */

@@ -31,7 +31,8 @@ static void usage(FILE *f)
             "       scratchnet predict [--model FILE] [--probs] IMAGE...   (PGM or PNG)\n"
             "       scratchnet info    [--model FILE]\n"
             "Environment: SCRATCHNET_DATA (data directory), SCRATCHNET_ISA=avx512|avx2|scalar,\n"
-            "OMP_NUM_THREADS. Exit codes: 0 ok, 1 runtime failure, 2 usage error.\n");
+            "OMP_NUM_THREADS, SCRATCHNET_TEAM=auto|always|solo|alternate (busy-machine policy).\n"
+            "Exit codes: 0 ok, 1 runtime failure, 2 usage error. The contract: docs/cli.md.\n");
 }
 
 static int default_threads(void)
