@@ -110,15 +110,20 @@ void sn_dense_block_forward(const sn_layer *l, float *P, const float *Xb, int k0
 }
 
 /* One row: y = relu(((P0 + P1) + P2) + ... + bias), the partials summed in block order
- * (the same bits whoever computed them). Separate restrict pointers let the compiler
- * vectorise across the outputs. */
+ * (the same bits whoever computed them). Block by block over the whole row, so every
+ * loop runs across the outputs and vectorises (a loop over the blocks inside the one over
+ * outputs did not: 18% of a training step); each element still sees the same additions
+ * in the same order. */
 static void block_output_row(float *restrict y, const float *restrict p, size_t pstride, int nblocks,
                              const float *restrict bias, int out, int relu)
 {
+    for (int j = 0; j < out; j++) y[j] = p[j];
+    for (int b = 1; b < nblocks; b++) {
+        const float *restrict pb = p + b * pstride;
+        for (int j = 0; j < out; j++) y[j] += pb[j];
+    }
     for (int j = 0; j < out; j++) {
-        float s = p[j];
-        for (int b = 1; b < nblocks; b++) s += p[b * pstride + j];
-        s += bias[j];
+        const float s = y[j] + bias[j];
         y[j] = relu && s < 0.0f ? 0.0f : s; /* NaN passes: divergence stays visible */
     }
 }
