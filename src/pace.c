@@ -11,6 +11,13 @@ static const double NEW_WEIGHT = 0.125;
 /* The team must be this much slower than solo before it is given up (hysteresis). */
 static const double TEAM_SLACK = 1.05;
 
+/* A team step counts as at most this many solo steps' time in the team's average. One
+ * step that the OS interrupted for a few milliseconds is 100x a normal one at batch 32
+ * (per row), and would tip the average over the solo pace on its own; a team that is
+ * really slower than solo is so step after step. (A load that makes only some steps
+ * very slow is seen by the caller's look at the machine, sn_pace_busy_for.) */
+static const double TEAM_STEP_CAP = 2.0;
+
 static double average(double avg, double x)
 {
     return avg > 0.0 ? avg + NEW_WEIGHT * (x - avg) : x;
@@ -123,7 +130,7 @@ int sn_pace_step(sn_pace *p, double seconds_per_row)
         }
         return lose(p);
     }
-    p->team_s = average(p->team_s, x);
+    p->team_s = average(p->team_s, p->solo_s > 0.0 && x > TEAM_STEP_CAP * p->solo_s ? TEAM_STEP_CAP * p->solo_s : x);
     if (p->provisional && p->steps >= PACE_HOLD) p->provisional = 0, p->gap = PACE_GAP_MIN;
     if (p->solo_s > 0.0 && p->team_s > TEAM_SLACK * p->solo_s) return p->provisional ? lose(p) : go_solo(p);
     const int measure = p->solo_s > 0.0 ? p->steps > PACE_STALE : p->steps >= PACE_WARMUP;
