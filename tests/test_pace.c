@@ -87,7 +87,7 @@ Test(pace, leaves_the_team_when_a_load_arrives)
 
 /* One outlier step (a preemption of a few ms: 80x a normal step) inside a quiet run
  * does not send the team solo: a team step counts as at most 2 solo steps. */
-Test(pace, one_outlier_costs_one_stretch)
+Test(pace, one_outlier_does_not_end_the_team)
 {
     sn_pace p;
     sn_pace_init(&p, SN_TEAM_AUTO);
