@@ -1,7 +1,8 @@
-/* scratchnet — the training loop: shuffle, minibatch steps, evaluation.
- * One training step (gather + forward + loss + backward + update) runs in a single
- * OpenMP parallel region; every reduction is split so that its order never depends on
- * the thread count, so a run is bit-identical for 1, 2, 3, 4 ... threads. */
+/* scratchnet — training steps and evaluation: shuffle, minibatch steps (gather + forward +
+ * loss + backward + update), evaluation. An epoch's steps run in one OpenMP parallel
+ * region, as work items any thread may take (train.c); every reduction is split so that
+ * its order never depends on who computes what, so a run is bit-identical for 1, 2, 3,
+ * 4 ... threads and whatever the machine's load. The epoch loop is sn_fit (fit.h). */
 #ifndef SCRATCHNET_TRAIN_H
 #define SCRATCHNET_TRAIN_H
 
