@@ -53,10 +53,10 @@ typedef struct sweep_ctx {
 
 /* The fit loop's hooks for one run: a progress bar per epoch, then the sweep.csv row. */
 typedef struct run_report {
+    cli_progress bar; /* first: the struct is the progress hook's user (cli_progress_update) */
     sweep_ctx *c;
     int index, epochs;
     const char *cols, *label;
-    cli_progress bar;
     char blabel[300];
 } run_report;
 
@@ -65,11 +65,6 @@ static void run_epoch_begin(void *user, int epoch, int epochs)
     run_report *r = user;
     snprintf(r->blabel, sizeof r->blabel, "run %d/%d epoch %d/%d", r->index + 1, r->c->nruns, epoch, epochs);
     cli_progress_begin(&r->bar, r->blabel, !r->c->quiet);
-}
-
-static void run_progress(void *user, int done, int total)
-{
-    cli_progress_update(&((run_report *)user)->bar, done, total);
 }
 
 static int run_epoch_end(void *user, const sn_trainer *t, const sn_fit_epoch *e, sn_error *err)
@@ -107,7 +102,7 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
     config_cols(cols, sizeof cols, r);
     sweep_run_label(c->spec, r, label, sizeof label);
     run_report report = { .c = c, .index = index, .epochs = r->epochs, .cols = cols, .label = label };
-    const sn_fit_hooks hooks = { .user = &report, .epoch_begin = run_epoch_begin, .progress = run_progress,
+    const sn_fit_hooks hooks = { .user = &report, .epoch_begin = run_epoch_begin, .progress = cli_progress_update,
                                  .epoch_end = run_epoch_end };
     sn_fit_result fit;
     if (sn_fit(&t, &train, &val, 1, &hooks, &fit, &err)) goto failed;

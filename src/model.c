@@ -161,16 +161,6 @@ void sn_share_rows(int n, int granule, int part, int parts, int *r0, int *rows)
     *rows = n - start < chunk ? n - start : chunk;
 }
 
-void sn_team_rows_granule(int n, int granule, int *r0, int *rows)
-{
-    int tid = 0, nth = 1;
-#ifdef _OPENMP
-    tid = omp_get_thread_num(), nth = omp_get_num_threads();
-#endif
-    sn_share_rows(n, granule, tid, nth, r0, rows);
-}
-
-void sn_team_rows(int n, int *r0, int *rows) { sn_team_rows_granule(n, 4, r0, rows); }
 
 void sn_mlp_forward_rows(const sn_mlp *m, sn_forward_ctx *c, int r0, int rows, float *ws)
 {

@@ -240,10 +240,12 @@ static step_plan plan_step(const sn_trainer *t, int n, int nth, int unfused)
     return p;
 }
 
-/* The most items a phase can have for this trainer (claim slots to allocate). */
+/* The most items a phase can have for this trainer (claim slots to allocate): phase 3's
+ * blocks and bias shares of the first layer, and at most 2 per thread for any other
+ * dense layer (dense.c), or phase 4's update chunks. */
 static int max_items(const sn_mlp *m, int threads)
 {
-    const int n3 = SN_INPUT_BLOCKS + m->nlayers + 2 * m->nlayers * threads + threads, n4 = update_chunks(m);
+    const int n3 = SN_INPUT_BLOCKS + threads + 2 * (m->nlayers - 1) * threads, n4 = update_chunks(m);
     return n3 > n4 ? n3 : n4;
 }
 
@@ -332,7 +334,7 @@ static void rows_forward_backward(sn_trainer *t, const sn_dataset *ds, int first
                                         c->act[l] + (size_t)r0 * m->sizes[l], m->layer[l - 1].relu, rows, ws);
 }
 
-/* The optimiser step for gradients just finished by this thread (apply_update set). */
+/* The optimiser step for gradients just finished by this thread (the fused update). */
 static void update_now(void *user, float *g, int n)
 {
     sn_trainer *t = user;

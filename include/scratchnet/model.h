@@ -67,12 +67,8 @@ void sn_mlp_forward_rows(const sn_mlp *m, sn_forward_ctx *c, int r0, int rows, f
 /* Rows [0, n) on the calling thread; returns the logits (n x classes). */
 const float *sn_mlp_forward(const sn_mlp *m, sn_forward_ctx *c, int n);
 
-/* The rows [*r0, *r0 + *rows) of an n-row batch that this thread of the current team
- * owns: contiguous blocks, whole multiples of 4 rows except at the end. */
-void sn_team_rows(int n, int *r0, int *rows);
-/* The same split with blocks that are whole multiples of `granule` (except the last). */
-void sn_team_rows_granule(int n, int granule, int *r0, int *rows);
-/* Part `part` of `parts` of the same split, whichever thread asks. */
+/* Part `part` of `parts` of an n-row batch: [*r0, *r0 + *rows), contiguous shares that are
+ * whole multiples of `granule` rows except the last (possibly empty). */
 void sn_share_rows(int n, int granule, int part, int parts, int *r0, int *rows);
 
 #endif

@@ -43,6 +43,7 @@ typedef struct cli_progress {
     double start;
 } cli_progress;
 void cli_progress_begin(cli_progress *p, const char *label, int enabled);
+/* An sn_progress_fn: p is the cli_progress (or a struct that starts with one). */
 void cli_progress_update(void *p, int done, int total);
 void cli_progress_end(cli_progress *p);
 

@@ -155,9 +155,9 @@ static void csv_write_header(FILE *f)
 /* The fit loop's hooks: a progress bar per epoch, then the epoch line, the CSV row and
  * the checkpoint. */
 typedef struct train_report {
+    cli_progress bar; /* first: the struct is the progress hook's user (cli_progress_update) */
     const train_args *a;
     FILE *csv;
-    cli_progress bar;
     char label[32];
     int checkpoint_failed;
 } train_report;
@@ -167,11 +167,6 @@ static void report_epoch_begin(void *user, int epoch, int epochs)
     train_report *r = user;
     snprintf(r->label, sizeof r->label, "epoch %d/%d", epoch, epochs);
     cli_progress_begin(&r->bar, r->label, !r->a->quiet);
-}
-
-static void report_progress(void *user, int done, int total)
-{
-    cli_progress_update(&((train_report *)user)->bar, done, total);
 }
 
 static int report_epoch_end(void *user, const sn_trainer *t, const sn_fit_epoch *e, sn_error *err)
@@ -247,7 +242,7 @@ static int cmd_train(int argc, char **argv)
                 a.cfg.threads, sn_isa_name(sn_isa_active()), (unsigned long long)a.cfg.seed);
 
     train_report report = { .a = &a, .csv = csv };
-    const sn_fit_hooks hooks = { .user = &report, .epoch_begin = report_epoch_begin, .progress = report_progress,
+    const sn_fit_hooks hooks = { .user = &report, .epoch_begin = report_epoch_begin, .progress = cli_progress_update,
                                  .epoch_end = report_epoch_end };
     sn_fit_result fit;
     if (sn_fit(&t, &train, &val, a.eval_every, &hooks, &fit, &err)) {
