@@ -133,13 +133,13 @@ int bench_peers_main(int argc, char **argv)
         const int threads = tlist[ti];
         /* scratchnet itself, same run, same hyperparameters as the peers: momentum 0.9,
          * lr 0.05, cosine schedule, He init, 50,000 train / 10,000 validation. */
-        sn_mlp m;
+        sn_net m;
         sn_trainer t;
         int sizes[] = { 784, 50, 25, 10 };
         sn_train_config cfg = sn_train_defaults();
         cfg.epochs = epochs, cfg.batch = batch, cfg.threads = threads;
         sn_dataset train = sn_dataset_slice(&all, 0, 50000), val = sn_dataset_slice(&all, 50000, 10000);
-        if (sn_mlp_create(&m, sizes, 4, &err) || sn_trainer_create(&t, &m, &cfg, 50000, &err)) {
+        if (sn_net_create_mlp(&m, sizes, 4, &err) || sn_trainer_create(&t, &m, &cfg, 50000, &err)) {
             fprintf(stderr, "bench: %s\n", err.msg);
             return EXIT_RUNTIME;
         }
@@ -164,7 +164,7 @@ int bench_peers_main(int argc, char **argv)
         r->samples_per_s = 50000.0 * epochs / r->train_s;
         r->ok = 1;
         sn_trainer_free(&t);
-        sn_mlp_free(&m);
+        sn_net_free(&m);
         static const char *const scripts[] = { "bench/peers/numpy_mlp.py", "bench/peers/torch_mlp.py" };
         for (int s = 0; s < 2; s++) {
             peer_row *p = &rows[n];

@@ -86,7 +86,7 @@ static int run_epoch_end(void *user, const sn_trainer *t, const sn_fit_epoch *e,
 static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
 {
     sn_error err;
-    sn_mlp model;
+    sn_net model;
     sn_trainer t;
     sn_train_config cfg = sn_train_defaults();
     cfg.epochs = r->epochs, cfg.batch = r->batch, cfg.lr = r->lr, cfg.opt = r->opt, cfg.threads = r->threads;
@@ -94,7 +94,7 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
     memset(res, 0, sizeof *res);
     const int ntrain = c->all.count - c->val;
     sn_dataset train = sn_dataset_slice(&c->all, 0, ntrain), val = sn_dataset_slice(&c->all, ntrain, c->val);
-    if (sn_mlp_create(&model, r->sizes, r->nsizes, &err) || sn_trainer_create(&t, &model, &cfg, ntrain, &err)) {
+    if (sn_net_create_mlp(&model, r->sizes, r->nsizes, &err) || sn_trainer_create(&t, &model, &cfg, ntrain, &err)) {
         fprintf(stderr, "bench: run %d: %s\n", index + 1, err.msg);
         return 0;
     }
@@ -126,12 +126,12 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
             res->train_s > 0 ? res->samples / res->train_s : 0.0, res->diverged ? "diverged" : "ok", c->load);
     fflush(c->summary_csv);
     sn_trainer_free(&t);
-    sn_mlp_free(&model);
+    sn_net_free(&model);
     return 1;
 failed:
     fprintf(stderr, "bench: run %d: %s\n", index + 1, err.msg);
     sn_trainer_free(&t);
-    sn_mlp_free(&model);
+    sn_net_free(&model);
     return 0;
 }
 

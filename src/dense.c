@@ -4,7 +4,9 @@
  *   forward:        Y = relu(X W + b)                   (bias and ReLU in the GEMM's epilogue)
  *   input gradient: dX = (dY W^T) * [X > 0]             (the mask fused into the write-back)
  *   weights:        dW = X^T dY, db = column sums of dY (each element over the batch in order) */
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "scratchnet/layer.h"
@@ -15,9 +17,36 @@
  * whole of it while the others do other layers. */
 #define SPLIT_MIN_FMAS (1L << 20)
 
-static size_t dense_nparams(int in, int out)
+/* "dense:N": N outputs. A ReLU after it is fused (model.c folds "dense:N,relu"). */
+static int dense_configure(sn_layer *l, const char *arg, sn_error *err)
 {
-    return (size_t)in * out + (size_t)out;
+    char *end = NULL;
+    errno = 0;
+    const long out = arg ? strtol(arg, &end, 10) : 0;
+    if (!arg || end == arg || *end || errno || out < 1 || out > SN_MAX_WIDTH)
+        return sn_fail(err, SN_EINVAL, "dense:%s: expected dense:N with N outputs in 1..%d", arg ? arg : "",
+                       SN_MAX_WIDTH);
+    l->out = (int)out, l->relu = 0, l->arg = 0.0f;
+    return SN_OK;
+}
+
+static int dense_check(const sn_layer *l, sn_error *err)
+{
+    if (l->in < 1 || l->in > SN_MAX_WIDTH || l->out < 1 || l->out > SN_MAX_WIDTH || (l->relu != 0 && l->relu != 1) ||
+        l->arg != 0.0f)
+        return sn_fail(err, SN_EFORMAT, "dense %d -> %d relu=%d: expected 1..%d inputs and outputs, relu 0 or 1",
+                       l->in, l->out, l->relu, SN_MAX_WIDTH);
+    return SN_OK;
+}
+
+static size_t dense_nweights(const sn_layer *l)
+{
+    return (size_t)l->in * l->out;
+}
+
+static size_t dense_nbiases(const sn_layer *l)
+{
+    return (size_t)l->out;
 }
 
 static void dense_init(const sn_layer *l, sn_rng *rng)
@@ -92,8 +121,11 @@ static int dense_grad_item_owner(const sn_layer *l, int item, int n, int parts)
 
 const sn_layer_ops sn_dense_ops = {
     .type = "dense",
-    .file_id = SN_LAYER_DENSE,
-    .nparams = dense_nparams,
+    .file_id = 1,
+    .configure = dense_configure,
+    .check = dense_check,
+    .nweights = dense_nweights,
+    .nbiases = dense_nbiases,
     .init = dense_init,
     .workspace = dense_workspace,
     .forward = dense_forward,

@@ -142,7 +142,7 @@ int sn_write_file_atomic(const char *path, const void *data, size_t len, sn_erro
     return SN_OK;
 }
 
-static void put_header(bytes *b, int kind, const sn_mlp *m)
+static void put_header(bytes *b, int kind, const sn_net *m)
 {
     put(b, MAGIC, sizeof MAGIC);
     put_u32(b, SN_MODEL_VERSION);
@@ -153,19 +153,21 @@ static void put_header(bytes *b, int kind, const sn_mlp *m)
     for (int l = 0; l < m->nlayers; l++) {
         const sn_layer *layer = &m->layer[l];
         put_u32(b, layer->ops->file_id);
-        put_u32(b, 3);
+        put_u32(b, layer->ops->has_arg ? 4 : 3);
         put_u32(b, (uint32_t)layer->in);
         put_u32(b, (uint32_t)layer->out);
         put_u32(b, (uint32_t)layer->relu);
+        if (layer->ops->has_arg) put_f32s(b, &layer->arg, 1);
     }
     put_u32(b, 0); /* preprocessing records */
 }
 
 enum { MAX_FIELDS = 16, MAX_PRE = 16 };
 
-/* Version 2's layer and preprocessing records: this program builds dense layers, ReLU on
- * all but the last, matching the sizes; anything else is refused by name. */
-static int read_records(reader *rd, const char *path, const int *sizes, int ns, sn_error *err)
+/* Version 2's layer and preprocessing records: each layer's type (layer.c's registry),
+ * fields (in, out, relu [, arg]) matching the sizes and valid for the type (ops->check),
+ * the whole a valid network; anything else is refused by name. */
+static int read_records(reader *rd, const char *path, const int *sizes, int ns, sn_layer *layers, sn_error *err)
 {
     uint32_t nl = 0, npre = 0;
     if (!get_u32(rd, &nl) || nl != (uint32_t)(ns - 1))
@@ -176,15 +178,25 @@ static int read_records(reader *rd, const char *path, const int *sizes, int ns, 
             return sn_fail(err, SN_EFORMAT, "%s: layer record %u is truncated or has %u fields", path, l + 1, nf);
         for (uint32_t i = 0; i < nf; i++)
             if (!get_u32(rd, &f[i])) return sn_fail(err, SN_EFORMAT, "%s: layer record %u is truncated", path, l + 1);
-        if (type != SN_LAYER_DENSE)
-            return sn_fail(err, SN_EUNSUPPORTED, "%s: layer %u has type %u; this program reads dense layers (type %d)",
-                           path, l + 1, type, SN_LAYER_DENSE);
-        const uint32_t relu = l + 1 < nl;
-        if (nf != 3 || f[0] != (uint32_t)sizes[l] || f[1] != (uint32_t)sizes[l + 1] || f[2] != relu)
-            return sn_fail(err, SN_EFORMAT,
-                           "%s: layer %u is dense %u -> %u relu=%u, expected %d -> %d relu=%u from the layer sizes", path,
-                           l + 1, f[0], f[1], f[2], sizes[l], sizes[l + 1], relu);
+        const sn_layer_ops *ops = sn_layer_type_with_id(type);
+        if (!ops)
+            return sn_fail(err, SN_EUNSUPPORTED, "%s: layer %u has type %u, which this program does not know", path,
+                           l + 1, type);
+        const uint32_t want = ops->has_arg ? 4 : 3;
+        if (nf != want)
+            return sn_fail(err, SN_EFORMAT, "%s: layer %u (%s) has %u fields, expected %u", path, l + 1, ops->type, nf,
+                           want);
+        if (f[0] != (uint32_t)sizes[l] || f[1] != (uint32_t)sizes[l + 1] || f[2] > 1)
+            return sn_fail(err, SN_EFORMAT, "%s: layer %u is %s %u -> %u relu=%u, expected %d -> %d from the layer sizes",
+                           path, l + 1, ops->type, f[0], f[1], f[2], sizes[l], sizes[l + 1]);
+        sn_layer *layer = &layers[l];
+        *layer = (sn_layer){ .ops = ops, .in = (int)f[0], .out = (int)f[1], .relu = (int)f[2] };
+        if (ops->has_arg) memcpy(&layer->arg, &f[3], 4);
+        sn_error why;
+        if (ops->check(layer, &why)) return sn_fail(err, SN_EFORMAT, "%s: layer %u: %s", path, l + 1, why.msg);
     }
+    sn_error why;
+    if (sn_net_check(layers, (int)nl, &why)) return sn_fail(err, SN_EFORMAT, "%s: %s", path, why.msg);
     if (!get_u32(rd, &npre) || npre > MAX_PRE)
         return sn_fail(err, SN_EFORMAT, "%s: %u preprocessing records, expected 0..%d", path, npre, MAX_PRE);
     for (uint32_t i = 0; i < npre; i++) {
@@ -209,7 +221,7 @@ static int finish_and_write(bytes *b, const char *path, sn_error *err)
     return rc;
 }
 
-int sn_model_save(const sn_mlp *m, const char *path, sn_error *err)
+int sn_model_save(const sn_net *m, const char *path, sn_error *err)
 {
     bytes b = { 0 };
     put_header(&b, KIND_MODEL, m);
@@ -218,9 +230,10 @@ int sn_model_save(const sn_mlp *m, const char *path, sn_error *err)
 }
 
 /* Reads the whole file (bounded), checks magic, CRC and the header; on success the
- * reader is positioned after the sizes. */
+ * reader is positioned after the header's network, which is in layers (version 1: the
+ * MLP of its sizes). */
 static int read_checked(const char *path, int want_kind, unsigned char **data, reader *r,
-                        int *sizes, int *nsizes, sn_error *err)
+                        sn_layer *layers, int *nlayers, sn_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return sn_fail(err, SN_EIO, "%s: cannot open: %s", path, strerror(errno));
@@ -241,6 +254,7 @@ static int read_checked(const char *path, int want_kind, unsigned char **data, r
     const char *what = want_kind == KIND_MODEL ? "model" : "checkpoint";
     int rc = SN_OK;
     uint32_t version = 0, kind = 0, ns = 0, stored_crc = 0;
+    int sizes[SN_MAX_LAYERS + 1];
     reader rd = { buf, got, sizeof MAGIC };
     if (got != size) rc = sn_fail(err, SN_EIO, "%s: short read", path);
     else if (size < sizeof MAGIC + 16 || memcmp(buf, MAGIC, sizeof MAGIC) != 0)
@@ -261,9 +275,14 @@ static int read_checked(const char *path, int want_kind, unsigned char **data, r
             else sizes[i] = (int)v;
         }
     }
-    if (!rc && !sn_mlp_count_params(sizes, (int)ns))
-        rc = sn_fail(err, SN_EFORMAT, "%s: absurd network shape (more than %d parameters)", path, SN_MAX_PARAMS);
-    if (!rc && version >= 2) rc = read_records(&rd, path, sizes, (int)ns, err);
+    if (!rc && version >= 2) {
+        rc = read_records(&rd, path, sizes, (int)ns, layers, err);
+    } else if (!rc) {
+        if (!sn_mlp_count_params(sizes, (int)ns))
+            rc = sn_fail(err, SN_EFORMAT, "%s: absurd network shape (more than %d parameters)", path, SN_MAX_PARAMS);
+        else
+            sn_net_mlp_layers(sizes, (int)ns, layers);
+    }
     if (!rc) {
         reader tail = { buf, size, size - 4 };
         get_u32(&tail, &stored_crc);
@@ -274,7 +293,7 @@ static int read_checked(const char *path, int want_kind, unsigned char **data, r
     }
     if (rc) { free(buf); return rc; }
     rd.len = size - 4; /* the CRC is not payload */
-    *data = buf, *r = rd, *nsizes = (int)ns;
+    *data = buf, *r = rd, *nlayers = (int)ns - 1;
     return SN_OK;
 }
 
@@ -297,19 +316,21 @@ int sn_model_file_version(const char *path, int *version, sn_error *err)
     return SN_OK;
 }
 
-int sn_model_load(sn_mlp *m, const char *path, sn_error *err)
+int sn_model_load(sn_net *m, const char *path, sn_error *err)
 {
     unsigned char *buf;
     reader r;
-    int sizes[SN_MAX_LAYERS + 1], ns;
+    sn_layer layers[SN_MAX_LAYERS];
+    int nl;
     memset(m, 0, sizeof *m);
-    int rc = read_checked(path, KIND_MODEL, &buf, &r, sizes, &ns, err);
+    int rc = read_checked(path, KIND_MODEL, &buf, &r, layers, &nl, err);
     if (rc) return rc;
-    size_t n = sn_mlp_count_params(sizes, ns);
+    size_t n = 0;
+    for (int l = 0; l < nl; l++) n += sn_layer_nparams(&layers[l]);
     if (r.len - r.pos != n * 4) {
         rc = sn_fail(err, SN_EFORMAT, "%s: %zu bytes of weights expected for this shape, found %zu",
                      path, n * 4, r.len - r.pos);
-    } else if (!(rc = sn_mlp_create(m, sizes, ns, err))) {
+    } else if (!(rc = sn_net_create(m, layers, nl, err))) {
         get_f32s(&r, m->params, n);
     }
     free(buf);
@@ -318,7 +339,7 @@ int sn_model_load(sn_mlp *m, const char *path, sn_error *err)
 
 int sn_checkpoint_save(const sn_trainer *t, const char *path, sn_error *err)
 {
-    const sn_mlp *m = t->model;
+    const sn_net *m = t->model;
     bytes b = { 0 };
     put_header(&b, KIND_CHECKPOINT, m);
     put_u32(&b, (uint32_t)t->cfg.opt);
@@ -337,14 +358,25 @@ int sn_checkpoint_save(const sn_trainer *t, const char *path, sn_error *err)
     return finish_and_write(&b, path, err);
 }
 
+static int same_layers(const sn_layer *a, const sn_layer *b, int na, int nb)
+{
+    if (na != nb) return 0;
+    for (int l = 0; l < na; l++)
+        if (a[l].ops != b[l].ops || a[l].in != b[l].in || a[l].out != b[l].out || a[l].relu != b[l].relu ||
+            memcmp(&a[l].arg, &b[l].arg, sizeof a[l].arg) != 0)
+            return 0;
+    return 1;
+}
+
 int sn_checkpoint_load(sn_trainer *t, const char *path, sn_error *err)
 {
     unsigned char *buf;
     reader r;
-    int sizes[SN_MAX_LAYERS + 1], ns;
-    int rc = read_checked(path, KIND_CHECKPOINT, &buf, &r, sizes, &ns, err);
+    sn_layer layers[SN_MAX_LAYERS];
+    int nl;
+    int rc = read_checked(path, KIND_CHECKPOINT, &buf, &r, layers, &nl, err);
     if (rc) return rc;
-    const sn_mlp *m = t->model;
+    const sn_net *m = t->model;
     uint32_t opt = 0, batch = 0, val = 0, epoch = 0, epochs = 0, cosine = 0;
     uint64_t seed = 0, step = 0, rng[4] = { 0 };
     float lr = 0;
@@ -352,12 +384,12 @@ int sn_checkpoint_load(sn_trainer *t, const char *path, sn_error *err)
              get_u32(&r, &val) && get_u64(&r, &seed) && get_u32(&r, &epochs) && get_u32(&r, &cosine) && get_u32(&r, &epoch) &&
              get_u64(&r, &step) && get_u64(&r, &rng[0]) && get_u64(&r, &rng[1]) &&
              get_u64(&r, &rng[2]) && get_u64(&r, &rng[3]);
-    char have[128], want[128];
-    sn_format_layers(sizes, ns, ',', have, sizeof have);
-    sn_format_layers(m->sizes, m->nlayers + 1, ',', want, sizeof want);
+    char have[512], want[512];
+    sn_net_format(layers, nl, ',', have, sizeof have);
+    sn_net_format(m->layer, m->nlayers, ',', want, sizeof want);
     if (!ok) rc = sn_fail(err, SN_EFORMAT, "%s: truncated checkpoint header", path);
-    else if (ns != m->nlayers + 1 || memcmp(sizes, m->sizes, sizeof(int) * ns) != 0)
-        rc = sn_fail(err, SN_EINVAL, "%s: made with --layers %s, this run has --layers %s", path, have, want);
+    else if (!same_layers(layers, m->layer, nl, m->nlayers))
+        rc = sn_fail(err, SN_EINVAL, "%s: made with --net %s, this run has --net %s", path, have, want);
     else if (opt != (uint32_t)t->cfg.opt)
         rc = sn_fail(err, SN_EINVAL, "%s: made with --opt %s, this run has --opt %s", path,
                      opt < SN_OPT_COUNT ? sn_opt_name((sn_opt_kind)opt) : "?", sn_opt_name(t->cfg.opt));

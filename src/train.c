@@ -37,7 +37,7 @@ int sn_train_config_check(const sn_train_config *c, sn_error *err)
     return SN_OK;
 }
 
-static int max_items(const sn_mlp *m, int threads);
+static int max_items(const sn_net *m, int threads);
 
 void sn_trainer_free(sn_trainer *t)
 {
@@ -54,13 +54,17 @@ void sn_trainer_free(sn_trainer *t)
     memset(t, 0, sizeof *t);
 }
 
-int sn_trainer_create(sn_trainer *t, sn_mlp *model, const sn_train_config *cfg, int ntrain,
+int sn_trainer_create(sn_trainer *t, sn_net *model, const sn_train_config *cfg, int ntrain,
                       sn_error *err)
 {
     memset(t, 0, sizeof *t);
     int rc = sn_train_config_check(cfg, err);
     if (rc) return rc;
     if (ntrain < 1) return sn_fail(err, SN_EINVAL, "no training rows left (ntrain=%d)", ntrain);
+    /* Phase 1 gathers the inputs block by block into a dense first layer (input_block). */
+    if (model->layer[0].ops != &sn_dense_ops)
+        return sn_fail(err, SN_EUNSUPPORTED, "the trainer needs a dense first layer, this network starts with %s",
+                       model->layer[0].ops->type);
     t->model = model, t->cfg = *cfg, t->ntrain = ntrain;
     int cap = cfg->batch < ntrain ? cfg->batch : ntrain;
     if ((rc = sn_forward_ctx_create(&t->fwd, model, cap, cfg->threads, err))) goto fail;
@@ -84,7 +88,7 @@ int sn_trainer_create(sn_trainer *t, sn_mlp *model, const sn_train_config *cfg, 
         goto fail;
     }
     memset(t->grads, 0, model->nparams * sizeof(float));
-    sn_mlp_views(model, t->grads, t->gW, t->gb);
+    sn_net_views(model, t->grads, t->gW, t->gb);
     float *p = t->dblock;
     for (int l = 1; l <= model->nlayers; l++) {
         t->dact[l] = p;
@@ -96,7 +100,7 @@ int sn_trainer_create(sn_trainer *t, sn_mlp *model, const sn_train_config *cfg, 
     if ((rc = sn_team_mode_from_env(&mode, err))) goto fail;
     sn_pace_init(&t->pace, mode);
     sn_rng_seed(&t->rng, cfg->seed);
-    sn_mlp_init_he(model, &t->rng);
+    sn_net_init_he(model, &t->rng);
     return SN_OK;
 fail:
     sn_trainer_free(t);
@@ -219,14 +223,14 @@ typedef struct step_plan {
 
 enum { UPDATE_CHUNK = 16384 }; /* floats a phase-4 item updates: 64 KiB, an L2's share */
 
-static int update_chunks(const sn_mlp *m)
+static int update_chunks(const sn_net *m)
 {
     return (int)((m->nparams + UPDATE_CHUNK - 1) / UPDATE_CHUNK);
 }
 
 static step_plan plan_step(const sn_trainer *t, int n, int nth, int unfused)
 {
-    const sn_mlp *m = t->model;
+    const sn_net *m = t->model;
     step_plan p = { .n = n };
     p.parts = step_threads(nth, n);
     p.n1 = SN_INPUT_BLOCKS;
@@ -243,7 +247,7 @@ static step_plan plan_step(const sn_trainer *t, int n, int nth, int unfused)
 /* The most items a phase can have for this trainer (claim slots to allocate): phase 3's
  * blocks and bias shares of the first layer, and at most 2 per thread for any other
  * dense layer (dense.c), or phase 4's update chunks. */
-static int max_items(const sn_mlp *m, int threads)
+static int max_items(const sn_net *m, int threads)
 {
     const int n3 = SN_INPUT_BLOCKS + threads + 2 * (m->nlayers - 1) * threads, n4 = update_chunks(m);
     return n3 > n4 ? n3 : n4;
@@ -292,7 +296,7 @@ static int next_item(int *cursor, int nitems, const int *pref, int tid, atomic_i
  * partial[b] (n x out) = X[:, k0:k1] * W1[k0:k1, :]. */
 static void input_block_forward(sn_trainer *t, const sn_dataset *ds, int first, int n, int b)
 {
-    const sn_mlp *m = t->model;
+    const sn_net *m = t->model;
     sn_forward_ctx *c = &t->fwd;
     const int in = m->sizes[0], out = m->sizes[1];
     const size_t partial_floats = sn_align_floats((size_t)c->capacity * out);
@@ -312,7 +316,7 @@ static void input_block_forward(sn_trainer *t, const sn_dataset *ds, int first, 
  * layers, the loss, and back to dLoss/dH1. */
 static void rows_forward_backward(sn_trainer *t, const sn_dataset *ds, int first, int n, int r0, int rows)
 {
-    const sn_mlp *m = t->model;
+    const sn_net *m = t->model;
     sn_forward_ctx *c = &t->fwd;
     const int L = m->nlayers, out1 = m->sizes[1];
     const size_t partial_floats = sn_align_floats((size_t)c->capacity * out1);
@@ -349,7 +353,7 @@ static void update_now(void *user, float *g, int n)
  * shares of its bias gradient; then each other layer's items (layer.h). */
 static void weight_gradient_item(sn_trainer *t, const step_plan *p, int item, int fused)
 {
-    const sn_mlp *m = t->model;
+    const sn_net *m = t->model;
     sn_forward_ctx *c = &t->fwd;
     float *ws = sn_forward_ctx_local_ws(c);
     const sn_epilogue ep = { .done = update_now, .user = t }, *update = fused ? &ep : NULL;
@@ -374,7 +378,7 @@ static void weight_gradient_item(sn_trainer *t, const step_plan *p, int item, in
  * of a share, and whole small layers spread over the team. */
 static void phase3_preferences(const sn_trainer *t, const step_plan *p, int nth, int *pref)
 {
-    const sn_mlp *m = t->model;
+    const sn_net *m = t->model;
     for (int b = 0; b < SN_INPUT_BLOCKS; b++) pref[b] = t->block_thread[b];
     for (int i = SN_INPUT_BLOCKS; i < p->item0[1]; i++) pref[i] = (i - SN_INPUT_BLOCKS) % p->parts;
     int whole = 0, spread = 0;
@@ -645,7 +649,7 @@ int sn_train_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st,
  * has descheduled simply takes fewer chunks. Each row's loss lands in its own slot and
  * they are summed in row order afterwards: the result does not depend on the team. */
 typedef struct eval_team {
-    const sn_mlp *m;
+    const sn_net *m;
     sn_forward_ctx *c;
     const sn_dataset *ds;
     float *loss;      /* ds->count */
@@ -656,7 +660,7 @@ typedef struct eval_team {
 
 static void eval_chunks(eval_team *et)
 {
-    const sn_mlp *m = et->m;
+    const sn_net *m = et->m;
     sn_forward_ctx *c = et->c;
     const sn_dataset *ds = et->ds;
     const int L = m->nlayers, in = m->sizes[0], C = m->sizes[L];
@@ -670,13 +674,13 @@ static void eval_chunks(eval_team *et)
         if (first >= ds->count) break;
         const int rows = ds->count - first < et->chunk ? ds->count - first : et->chunk;
         sn_batch_gather(ds, NULL, first, rows, c->act[0] + (size_t)r0 * in, c->y + r0);
-        sn_mlp_forward_rows(m, c, r0, rows, ws);
+        sn_net_forward_rows(m, c, r0, rows, ws);
         sn_softmax_xent(NULL, et->loss + first, et->correct + first, c->act[L] + (size_t)r0 * C, c->y + r0, rows, C,
                         0.0f);
     }
 }
 
-int sn_evaluate(const sn_mlp *m, sn_forward_ctx *c, const sn_dataset *ds, int threads,
+int sn_evaluate(const sn_net *m, sn_forward_ctx *c, const sn_dataset *ds, int threads,
                 double *loss, double *acc, sn_error *err)
 {
     if (threads > c->threads) threads = c->threads;

@@ -217,16 +217,16 @@ Test(cli, checkpoint_survives_kill_9, .timeout = 120)
         waitpid(pid, &st, 0);
         cr_assert(WIFSIGNALED(st), "round %d: the run ended before it was killed", round);
         cr_assert(tu_exists(ck), "round %d: no checkpoint after 30 s", round);
-        sn_mlp m;
+        sn_net m;
         sn_trainer t;
         sn_error err;
-        cr_assert_eq(sn_mlp_create(&m, sizes, 4, NULL), SN_OK);
+        cr_assert_eq(sn_net_create_mlp(&m, sizes, 4, NULL), SN_OK);
         cr_assert_eq(sn_trainer_create(&t, &m, &cfg, 3000, NULL), SN_OK);
         cr_assert_eq(sn_checkpoint_load(&t, ck, &err), SN_OK, "round %d: torn checkpoint: %s", round, err.msg);
         cr_assert(t.epoch >= 1);
         loaded++;
         sn_trainer_free(&t);
-        sn_mlp_free(&m);
+        sn_net_free(&m);
     }
     cr_assert_eq(loaded, 12);
 }

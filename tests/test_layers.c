@@ -144,11 +144,11 @@ Test(gradcheck, softmax_xent)
 Test(gradcheck, whole_network)
 {
     int sizes[] = { 12, 9, 7, 5 };
-    sn_mlp m;
+    sn_net m;
     sn_trainer t;
     sn_train_config cfg = sn_train_defaults();
     cfg.batch = 6, cfg.threads = 1, cfg.seed = 3, cfg.val = 0;
-    cr_assert_eq(sn_mlp_create(&m, sizes, 4, NULL), SN_OK);
+    cr_assert_eq(sn_net_create_mlp(&m, sizes, 4, NULL), SN_OK);
     cr_assert_eq(sn_trainer_create(&t, &m, &cfg, 6, NULL), SN_OK);
     tu_fill(t.fwd.act[0], 6 * 12, 11);
     for (int r = 0; r < 6; r++) t.fwd.y[r] = (uint8_t)(r % 5);
@@ -176,7 +176,7 @@ Test(gradcheck, whole_network)
     cr_assert(bad <= (int)(0.03 * m.nparams), "%d of %zu parameters off", bad, m.nparams);
     free(ana);
     sn_trainer_free(&t);
-    sn_mlp_free(&m);
+    sn_net_free(&m);
 }
 
 /* The softmax's vectorised exp, every ISA, through the public API: with logits {x, 0},
@@ -224,7 +224,7 @@ static void check_dense_ops(int in, int out, int n)
     float *dX = malloc(sizeof(float) * n * in), *dXref = malloc(sizeof(float) * n * in);
     float *g = calloc(np, sizeof(float)), *gref = calloc(np, sizeof(float));
     const sn_layer l = { .ops = &sn_dense_ops, .in = in, .out = out, .relu = 1, .W = params, .b = params + in * out };
-    cr_assert_eq(sn_dense_ops.nparams(in, out), np);
+    cr_assert_eq(sn_layer_nparams(&l), np);
     sn_rng rng;
     sn_rng_seed(&rng, 7);
     l.ops->init(&l, &rng);

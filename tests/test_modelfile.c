@@ -10,20 +10,20 @@
 #include "scratchnet/train.h"
 #include "test_util.h"
 
-static void make_model(sn_mlp *m)
+static void make_model(sn_net *m)
 {
     int sizes[] = { 784, 50, 25, 10 };
     sn_rng r;
-    cr_assert_eq(sn_mlp_create(m, sizes, 4, NULL), SN_OK);
+    cr_assert_eq(sn_net_create_mlp(m, sizes, 4, NULL), SN_OK);
     sn_rng_seed(&r, 7);
-    sn_mlp_init_he(m, &r);
+    sn_net_init_he(m, &r);
     m->b[0][3] = -0.0f; /* signed zero and a denormal must survive too */
     m->b[1][1] = 1e-40f;
 }
 
 Test(modelfile, round_trip_bit_exact)
 {
-    sn_mlp a, b;
+    sn_net a, b;
     sn_error err;
     make_model(&a);
     cr_assert_eq(a.nparams, 40785u, "784-50-25-10 has 40,785 parameters");
@@ -33,15 +33,15 @@ Test(modelfile, round_trip_bit_exact)
     cr_assert_eq(b.nlayers, 3);
     cr_assert(memcmp(a.sizes, b.sizes, sizeof(int) * 4) == 0);
     cr_assert(memcmp(a.params, b.params, a.nparams * sizeof(float)) == 0, "weights differ after reload");
-    sn_mlp_free(&a);
-    sn_mlp_free(&b);
+    sn_net_free(&a);
+    sn_net_free(&b);
 }
 
 static void expect_bad(const unsigned char *data, size_t len, const char *needle)
 {
     const char *p = tu_path(tu_tmpdir(), "bad.bin");
     tu_write(p, data, len);
-    sn_mlp m;
+    sn_net m;
     sn_error err = { 0 };
     cr_assert_neq(sn_model_load(&m, p, &err), SN_OK, "accepted a bad model (%s)", needle);
     cr_assert(strstr(err.msg, needle) != NULL, "message '%s' lacks '%s'", err.msg, needle);
@@ -50,7 +50,7 @@ static void expect_bad(const unsigned char *data, size_t len, const char *needle
 
 Test(modelfile, corrupt_files_refused)
 {
-    sn_mlp a;
+    sn_net a;
     make_model(&a);
     const char *p = tu_path(tu_tmpdir(), "m.bin");
     cr_assert_eq(sn_model_save(&a, p, NULL), SN_OK);
@@ -74,12 +74,12 @@ Test(modelfile, corrupt_files_refused)
     d[20] = 0xff, d[21] = 0xff, d[22] = 0xff, d[23] = 0x7f; /* absurd first layer size */
     expect_bad(d, len, "layer size");
     free(d);
-    sn_mlp_free(&a);
+    sn_net_free(&a);
 }
 
 Test(modelfile, missing_file_named)
 {
-    sn_mlp m;
+    sn_net m;
     sn_error err;
     cr_assert_eq(sn_model_load(&m, "/nonexistent/model.bin", &err), SN_EIO);
     cr_assert(strstr(err.msg, "/nonexistent/model.bin") != NULL);
@@ -88,11 +88,11 @@ Test(modelfile, missing_file_named)
 Test(modelfile, checkpoint_round_trip_and_mismatch)
 {
     int sizes[] = { 784, 20, 10 };
-    sn_mlp m, m2;
+    sn_net m, m2;
     sn_trainer t, t2;
     sn_train_config cfg = sn_train_defaults();
     cfg.opt = SN_OPT_ADAM, cfg.lr = 0.001f;
-    cr_assert_eq(sn_mlp_create(&m, sizes, 3, NULL), SN_OK);
+    cr_assert_eq(sn_net_create_mlp(&m, sizes, 3, NULL), SN_OK);
     cr_assert_eq(sn_trainer_create(&t, &m, &cfg, 100, NULL), SN_OK);
     t.epoch = 2, t.opt.step = 77;
     tu_fill(t.opt.m, m.nparams, 1);
@@ -102,7 +102,7 @@ Test(modelfile, checkpoint_round_trip_and_mismatch)
     sn_error err;
     cr_assert_eq(sn_checkpoint_save(&t, p, &err), SN_OK, "%s", err.msg);
 
-    cr_assert_eq(sn_mlp_create(&m2, sizes, 3, NULL), SN_OK);
+    cr_assert_eq(sn_net_create_mlp(&m2, sizes, 3, NULL), SN_OK);
     cr_assert_eq(sn_trainer_create(&t2, &m2, &cfg, 100, NULL), SN_OK);
     cr_assert_eq(sn_checkpoint_load(&t2, p, &err), SN_OK, "%s", err.msg);
     cr_assert_eq(t2.epoch, 2);
@@ -126,8 +126,8 @@ Test(modelfile, checkpoint_round_trip_and_mismatch)
     cr_assert(strstr(err.msg, "expected a checkpoint") != NULL, "%s", err.msg);
     sn_trainer_free(&t2);
     sn_trainer_free(&t);
-    sn_mlp_free(&m);
-    sn_mlp_free(&m2);
+    sn_net_free(&m);
+    sn_net_free(&m2);
 }
 
 /* Version 2's records: each layer's type and shape. A version 1 file (no records) still
@@ -140,7 +140,7 @@ static void put32(unsigned char *d, uint32_t v)
 
 Test(modelfile, version_2_records_and_version_1_files)
 {
-    sn_mlp a, b;
+    sn_net a, b;
     make_model(&a);
     const char *p = tu_path(tu_tmpdir(), "v2.bin");
     cr_assert_eq(sn_model_save(&a, p, NULL), SN_OK);
@@ -181,5 +181,5 @@ Test(modelfile, version_2_records_and_version_1_files)
     cr_assert_eq(b.nparams, a.nparams);
     cr_assert(memcmp(a.params, b.params, a.nparams * 4) == 0, "version 1 weights differ");
     free(d), free(bad), free(v1);
-    sn_mlp_free(&a), sn_mlp_free(&b);
+    sn_net_free(&a), sn_net_free(&b);
 }

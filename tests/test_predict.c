@@ -13,7 +13,7 @@
 #include "scratchnet/train.h"
 #include "test_util.h"
 
-static sn_mlp model;
+static sn_net model;
 static sn_dataset train_set, test_set;
 static char model_path[512];
 
@@ -26,7 +26,7 @@ static void setup(void)
     cfg.val = 0, cfg.epochs = 5, cfg.batch = 64, cfg.threads = 2;
     cr_assert_eq(sn_mnist_load(&train_set, TU_SUBSET, SN_SPLIT_TRAIN, NULL), SN_OK);
     cr_assert_eq(sn_mnist_load(&test_set, TU_SUBSET, SN_SPLIT_TEST, NULL), SN_OK);
-    cr_assert_eq(sn_mlp_create(&model, sizes, 4, NULL), SN_OK);
+    cr_assert_eq(sn_net_create_mlp(&model, sizes, 4, NULL), SN_OK);
     cr_assert_eq(sn_trainer_create(&t, &model, &cfg, train_set.count, NULL), SN_OK);
     for (int e = 0; e < 5; e++) {
         sn_epoch_stats st;
@@ -39,7 +39,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    sn_mlp_free(&model);
+    sn_net_free(&model);
     sn_dataset_free(&train_set);
     sn_dataset_free(&test_set);
 }
@@ -47,7 +47,7 @@ static void teardown(void)
 static int classify(sn_forward_ctx *c, const float *x)
 {
     memcpy(c->act[0], x, 784 * sizeof(float));
-    const float *z = sn_mlp_forward(&model, c, 1);
+    const float *z = sn_net_forward(&model, c, 1);
     int best = 0;
     for (int k = 1; k < 10; k++)
         if (z[k] > z[best]) best = k;

@@ -27,13 +27,13 @@ static void unload(void)
 }
 
 /* Trains 784-50-25-10 and returns the test accuracy; the weights land in *m. */
-static double train_batch(sn_mlp *m, int threads, sn_opt_kind opt, float lr, int epochs, int batch)
+static double train_batch(sn_net *m, int threads, sn_opt_kind opt, float lr, int epochs, int batch)
 {
     int sizes[] = { 784, 50, 25, 10 };
     sn_trainer t;
     sn_train_config cfg = sn_train_defaults();
     cfg.threads = threads, cfg.opt = opt, cfg.lr = lr, cfg.epochs = epochs, cfg.val = 0, cfg.batch = batch;
-    cr_assert_eq(sn_mlp_create(m, sizes, 4, NULL), SN_OK);
+    cr_assert_eq(sn_net_create_mlp(m, sizes, 4, NULL), SN_OK);
     cr_assert_eq(sn_trainer_create(&t, m, &cfg, train_set.count, NULL), SN_OK);
     for (int e = 0; e < epochs; e++) {
         sn_epoch_stats st;
@@ -46,7 +46,7 @@ static double train_batch(sn_mlp *m, int threads, sn_opt_kind opt, float lr, int
     return acc;
 }
 
-static double train(sn_mlp *m, int threads, sn_opt_kind opt, float lr, int epochs)
+static double train(sn_net *m, int threads, sn_opt_kind opt, float lr, int epochs)
 {
     return train_batch(m, threads, opt, lr, epochs, 64);
 }
@@ -55,21 +55,21 @@ static double train(sn_mlp *m, int threads, sn_opt_kind opt, float lr, int epoch
  * is "clearly learns" with room for ISA differences. */
 Test(train, learns_on_subset, .init = load, .fini = unload, .timeout = 120)
 {
-    sn_mlp m;
+    sn_net m;
     double acc = train(&m, 2, SN_OPT_MOMENTUM, 0.05f, 5);
     cr_assert(acc > 0.80, "test accuracy %.4f on the subset", acc);
-    sn_mlp_free(&m);
+    sn_net_free(&m);
 }
 
 Test(train, every_optimiser_learns, .init = load, .fini = unload, .timeout = 120)
 {
-    sn_mlp m;
+    sn_net m;
     double a = train(&m, 2, SN_OPT_SGD, 0.1f, 3);
-    sn_mlp_free(&m);
+    sn_net_free(&m);
     double b = train(&m, 2, SN_OPT_ADAM, 0.002f, 3);
-    sn_mlp_free(&m);
+    sn_net_free(&m);
     double c = train(&m, 2, SN_OPT_NESTEROV, 0.05f, 3);
-    sn_mlp_free(&m);
+    sn_net_free(&m);
     cr_assert(a > 0.70, "sgd: %.4f", a);
     cr_assert(b > 0.70, "adam: %.4f", b);
     cr_assert(c > 0.70, "nesterov: %.4f", c);
@@ -80,13 +80,13 @@ Test(train, bit_identical_across_1_2_3_threads, .init = load, .fini = unload, .t
     for (int isa = 0; isa < SN_ISA_COUNT; isa++) {
         if (!sn_isa_supported((sn_isa)isa)) continue;
         sn_isa_force((sn_isa)isa, NULL);
-        sn_mlp m[3];
+        sn_net m[3];
         for (int t = 0; t < 3; t++) train(&m[t], t + 1, SN_OPT_ADAM, 0.002f, 2);
         cr_assert(memcmp(m[0].params, m[1].params, m[0].nparams * 4) == 0, "%s: 1 vs 2 threads differ",
                   sn_isa_name((sn_isa)isa));
         cr_assert(memcmp(m[0].params, m[2].params, m[0].nparams * 4) == 0, "%s: 1 vs 3 threads differ",
                   sn_isa_name((sn_isa)isa));
-        for (int t = 0; t < 3; t++) sn_mlp_free(&m[t]);
+        for (int t = 0; t < 3; t++) sn_net_free(&m[t]);
     }
 }
 
@@ -95,28 +95,28 @@ Test(train, bit_identical_across_1_2_3_threads, .init = load, .fini = unload, .t
  * from step to step; the trained weights must still equal the single thread's. */
 Test(train, bit_identical_when_blocks_change_hands, .init = load, .fini = unload, .timeout = 120)
 {
-    sn_mlp m[2];
+    sn_net m[2];
     train_batch(&m[0], 1, SN_OPT_MOMENTUM, 0.05f, 1, 128);
     train_batch(&m[1], 6, SN_OPT_MOMENTUM, 0.05f, 1, 128);
     cr_assert(memcmp(m[0].params, m[1].params, m[0].nparams * 4) == 0, "1 vs 6 threads differ");
-    sn_mlp_free(&m[0]), sn_mlp_free(&m[1]);
+    sn_net_free(&m[0]), sn_net_free(&m[1]);
 }
 
 Test(train, divergence_detected, .init = load, .fini = unload)
 {
     int sizes[] = { 784, 50, 10 };
-    sn_mlp m;
+    sn_net m;
     sn_trainer t;
     sn_train_config cfg = sn_train_defaults();
     cfg.lr = 1e8f, cfg.val = 0, cfg.cosine = 0;
-    cr_assert_eq(sn_mlp_create(&m, sizes, 3, NULL), SN_OK);
+    cr_assert_eq(sn_net_create_mlp(&m, sizes, 3, NULL), SN_OK);
     cr_assert_eq(sn_trainer_create(&t, &m, &cfg, train_set.count, NULL), SN_OK);
     sn_epoch_stats st;
     sn_train_epoch(&t, &train_set, &st, NULL, NULL);
     cr_assert(st.diverged, "lr=1e8 must diverge, train_loss=%g", st.train_loss);
     cr_assert_eq(t.epoch, 0, "a diverged epoch does not count as done");
     sn_trainer_free(&t);
-    sn_mlp_free(&m);
+    sn_net_free(&m);
 }
 
 Test(train, config_validation)
@@ -144,7 +144,7 @@ Test(train, config_validation)
  * worst case seen here (~1e-6 of the largest) and far below what a wrong index, transpose,
  * block or mask gives (the size of the gradient itself). A ReLU whose input is within
  * float error of 0 could flip its mask; none does on this batch (no exemptions). */
-static void reference_gradient(const sn_mlp *m, const float *X, const uint8_t *y, int n, double *g, double *loss)
+static void reference_gradient(const sn_net *m, const float *X, const uint8_t *y, int n, double *g, double *loss)
 {
     const int L = m->nlayers;
     double *act[SN_MAX_LAYERS + 1], *d[SN_MAX_LAYERS + 1];
@@ -208,11 +208,11 @@ Test(train, step_gradient_matches_double_reference_on_every_isa, .init = load, .
     for (int isa = 0; isa < SN_ISA_COUNT; isa++) {
         if (!sn_isa_supported((sn_isa)isa)) continue;
         sn_isa_force((sn_isa)isa, NULL);
-        sn_mlp m;
+        sn_net m;
         sn_trainer t;
         sn_train_config cfg = sn_train_defaults();
         cfg.batch = N, cfg.threads = 2, cfg.val = 0;
-        cr_assert_eq(sn_mlp_create(&m, sizes, 4, NULL), SN_OK);
+        cr_assert_eq(sn_net_create_mlp(&m, sizes, 4, NULL), SN_OK);
         cr_assert_eq(sn_trainer_create(&t, &m, &cfg, N, NULL), SN_OK);
         for (int l = 0; l < 3; l++) tu_fill(m.b[l], (size_t)sizes[l + 1], 40 + l); /* non-zero biases */
         for (int l = 0; l < 3; l++)
@@ -240,7 +240,7 @@ Test(train, step_gradient_matches_double_reference_on_every_isa, .init = load, .
         }
         free(X), free(ref);
         sn_trainer_free(&t);
-        sn_mlp_free(&m);
+        sn_net_free(&m);
     }
     sn_isa_init(NULL);
 }
@@ -253,7 +253,7 @@ Test(train, step_gradient_matches_double_reference_on_every_isa, .init = load, .
  * 48 bytes with one, which fails the LeakSanitizer run). */
 Test(train, team_modes_same_bits, .init = load, .fini = unload)
 {
-    sn_mlp ref, m;
+    sn_net ref, m;
     train_batch(&ref, 1, SN_OPT_MOMENTUM, 0.05f, 2, 32);
     static const char *const modes[] = { "solo", "alternate", "always", "auto" };
     for (int i = 0; i < 4; i++)
@@ -262,9 +262,9 @@ Test(train, team_modes_same_bits, .init = load, .fini = unload)
             train_batch(&m, threads, SN_OPT_MOMENTUM, 0.05f, 2, 32);
             cr_assert(memcmp(ref.params, m.params, ref.nparams * 4) == 0, "SCRATCHNET_TEAM=%s, %d threads: bits differ",
                       modes[i], threads);
-            sn_mlp_free(&m);
+            sn_net_free(&m);
         }
-    sn_mlp_free(&ref);
+    sn_net_free(&ref);
     unsetenv("SCRATCHNET_TEAM");
 }
 
@@ -276,18 +276,18 @@ Test(train, divergence_in_solo_stretch_ends, .init = load, .fini = unload)
     for (int i = 0; i < 2; i++) {
         setenv("SCRATCHNET_TEAM", modes[i], 1);
         int sizes[] = { 784, 50, 10 };
-        sn_mlp m;
+        sn_net m;
         sn_trainer t;
         sn_train_config cfg = sn_train_defaults();
         cfg.lr = 1e8f, cfg.val = 0, cfg.cosine = 0, cfg.threads = 2; /* diverges in step 4 */
-        cr_assert_eq(sn_mlp_create(&m, sizes, 3, NULL), SN_OK);
+        cr_assert_eq(sn_net_create_mlp(&m, sizes, 3, NULL), SN_OK);
         cr_assert_eq(sn_trainer_create(&t, &m, &cfg, train_set.count, NULL), SN_OK);
         sn_epoch_stats st;
         sn_train_epoch(&t, &train_set, &st, NULL, NULL);
         cr_assert(st.diverged, "SCRATCHNET_TEAM=%s: lr=1e8 must diverge", modes[i]);
         if (i == 0) cr_assert_gt(st.solo_steps, 0, "solo mode ran no solo step");
         sn_trainer_free(&t);
-        sn_mlp_free(&m);
+        sn_net_free(&m);
     }
     unsetenv("SCRATCHNET_TEAM");
 }
@@ -329,13 +329,13 @@ Test(train, reduce_hook_same_bits, .init = load, .fini = unload)
     for (int o = 0; o < 2; o++)
         for (int threads = 1; threads <= 3; threads += 2) {
             int sizes[] = { 784, 50, 25, 10 };
-            sn_mlp fused, split;
+            sn_net fused, split;
             sn_trainer a, b;
             sn_train_config cfg = sn_train_defaults();
             cfg.threads = threads, cfg.opt = opts[o], cfg.lr = o ? 0.002f : 0.05f, cfg.epochs = 1, cfg.val = 0;
             cfg.batch = 32;
-            cr_assert_eq(sn_mlp_create(&fused, sizes, 4, NULL), SN_OK);
-            cr_assert_eq(sn_mlp_create(&split, sizes, 4, NULL), SN_OK);
+            cr_assert_eq(sn_net_create_mlp(&fused, sizes, 4, NULL), SN_OK);
+            cr_assert_eq(sn_net_create_mlp(&split, sizes, 4, NULL), SN_OK);
             cr_assert_eq(sn_trainer_create(&a, &fused, &cfg, train_set.count, NULL), SN_OK);
             cr_assert_eq(sn_trainer_create(&b, &split, &cfg, train_set.count, NULL), SN_OK);
             sn_trainer_set_reduce(&b, count_reduce, NULL);
@@ -350,15 +350,15 @@ Test(train, reduce_hook_same_bits, .init = load, .fini = unload)
                       sn_opt_name(opts[o]), threads);
             cr_assert_eq(sa.train_loss, sb.train_loss);
             sn_trainer_free(&a), sn_trainer_free(&b);
-            sn_mlp_free(&fused), sn_mlp_free(&split);
+            sn_net_free(&fused), sn_net_free(&split);
         }
 
     int sizes[] = { 784, 50, 10 };
-    sn_mlp m;
+    sn_net m;
     sn_trainer t;
     sn_train_config cfg = sn_train_defaults();
     cfg.opt = SN_OPT_SGD, cfg.val = 0, cfg.threads = 2;
-    cr_assert_eq(sn_mlp_create(&m, sizes, 3, NULL), SN_OK);
+    cr_assert_eq(sn_net_create_mlp(&m, sizes, 3, NULL), SN_OK);
     cr_assert_eq(sn_trainer_create(&t, &m, &cfg, train_set.count, NULL), SN_OK);
     float *before = malloc(m.nparams * sizeof(float));
     memcpy(before, m.params, m.nparams * sizeof(float));
@@ -369,7 +369,7 @@ Test(train, reduce_hook_same_bits, .init = load, .fini = unload)
                                                            "did not wait for the hook");
     free(before);
     sn_trainer_free(&t);
-    sn_mlp_free(&m);
+    sn_net_free(&m);
 }
 
 /* The fit loop: hooks in order, evaluation every eval_every epochs and after the last,
@@ -397,12 +397,12 @@ static int log_end(void *user, const sn_trainer *t, const sn_fit_epoch *e, sn_er
 Test(train, fit_loop_hooks_and_cadence, .init = load, .fini = unload)
 {
     int sizes[] = { 784, 50, 10 };
-    sn_mlp m;
+    sn_net m;
     sn_trainer t;
     sn_train_config cfg = sn_train_defaults();
     cfg.epochs = 3, cfg.val = 0, cfg.threads = 2;
     sn_dataset train = sn_dataset_slice(&train_set, 0, 2500), val = sn_dataset_slice(&train_set, 2500, 500);
-    cr_assert_eq(sn_mlp_create(&m, sizes, 3, NULL), SN_OK);
+    cr_assert_eq(sn_net_create_mlp(&m, sizes, 3, NULL), SN_OK);
     cr_assert_eq(sn_trainer_create(&t, &m, &cfg, train.count, NULL), SN_OK);
     fit_log log = { 0 };
     const sn_fit_hooks hooks = { .user = &log, .epoch_begin = log_begin, .epoch_end = log_end };
@@ -418,10 +418,10 @@ Test(train, fit_loop_hooks_and_cadence, .init = load, .fini = unload)
     cr_assert_eq(sn_fit(&t, &train, &val, 1, &hooks, &res, &err), SN_OK);
     cr_assert_eq(res.epochs, 0, "a finished trainer has nothing left to fit");
     sn_trainer_free(&t);
-    sn_mlp_free(&m);
+    sn_net_free(&m);
 
     /* A hook's error stops the loop after that epoch. */
-    cr_assert_eq(sn_mlp_create(&m, sizes, 3, NULL), SN_OK);
+    cr_assert_eq(sn_net_create_mlp(&m, sizes, 3, NULL), SN_OK);
     cr_assert_eq(sn_trainer_create(&t, &m, &cfg, train.count, NULL), SN_OK);
     fit_log stop = { .stop_after = 1 };
     const sn_fit_hooks stop_hooks = { .user = &stop, .epoch_begin = log_begin, .epoch_end = log_end };
@@ -435,7 +435,7 @@ Test(train, fit_loop_hooks_and_cadence, .init = load, .fini = unload)
     cr_assert_eq(rest.ends, 2, "epochs 2 and 3 remained");
     cr_assert_eq(t.epoch, 3);
     sn_trainer_free(&t);
-    sn_mlp_free(&m);
+    sn_net_free(&m);
 }
 
 /* Nesterov's update against its formula in double, on every ISA, over a range whose

@@ -12,19 +12,28 @@
 
 #include <stddef.h>
 
+#include "scratchnet/error.h"
 #include "scratchnet/gemm.h" /* sn_epilogue */
 #include "scratchnet/rng.h"
 
+#define SN_MAX_WIDTH 65536 /* floats per row in or out of a layer */
+
 typedef struct sn_layer sn_layer;
 
-/* Layer types as model files record them (modelfile.h). */
-enum { SN_LAYER_DENSE = 1 };
-
 typedef struct sn_layer_ops {
-    const char *type; /* "dense" */
-    unsigned file_id; /* SN_LAYER_... */
-    /* Parameters of a layer of this shape: its share of the model's block. */
-    size_t (*nparams)(int in, int out);
+    const char *type; /* its name in a net spec (model.h) and in `info`: "dense" */
+    unsigned file_id; /* its number in model files (modelfile.h); never renumbered */
+    int has_arg;      /* a model-file record carries `arg` (a 4th field) */
+    /* From a net spec's item "TYPE[:ARG]": sets l->out, l->relu and l->arg from the text
+     * after ':' (NULL when there is none), l->in being set. SN_EINVAL, saying why, if the
+     * argument is missing, malformed or out of range. */
+    int (*configure)(sn_layer *l, const char *arg, sn_error *err);
+    /* Whether a layer read from a file (in, out, relu, arg) is one this type can be:
+     * SN_EFORMAT, saying why, if not. */
+    int (*check)(const sn_layer *l, sn_error *err);
+    /* Its parameters in the model's block: nweights floats of W, then nbiases of b. */
+    size_t (*nweights)(const sn_layer *l);
+    size_t (*nbiases)(const sn_layer *l);
     /* Initial parameters (draws from rng in a fixed order). */
     void (*init)(const sn_layer *l, sn_rng *rng);
     /* Workspace floats the functions below need for `rows` rows, per thread. */
@@ -50,12 +59,24 @@ typedef struct sn_layer_ops {
 
 struct sn_layer {
     const sn_layer_ops *ops;
-    int in, out; /* floats per row in and out */
-    int relu;    /* the output goes through ReLU */
-    float *W, *b; /* this layer's parameters in the model's block */
+    int in, out;  /* floats per row in and out */
+    int relu;     /* the output goes through ReLU (fused into the layer's own write) */
+    float arg;    /* the type's parameter (leaky ReLU: the slope), 0 if it has none */
+    float *W, *b; /* this layer's parameters in the model's block (NULL: none, or a description) */
 };
 
-/* The fully connected layer (dense.c): Y = X W + b (W in x out), ReLU unless last. */
+/* The layer registry (layer.c): every type a net spec may name and a model file may
+ * hold. Adding a type is its ops table in its own file plus one row there. */
+int sn_layer_type_count(void);
+const sn_layer_ops *sn_layer_type_at(int i);
+/* By name (the first len characters of name), or by model-file number; NULL if none. */
+const sn_layer_ops *sn_layer_type_named(const char *name, size_t len);
+const sn_layer_ops *sn_layer_type_with_id(unsigned file_id);
+/* Parameters of a layer: nweights + nbiases. */
+size_t sn_layer_nparams(const sn_layer *l);
+
+/* The fully connected layer (dense.c): Y = X W + b (W in x out), ReLU unless last.
+ * The trainer drives a first dense layer through the input-block functions below. */
 extern const sn_layer_ops sn_dense_ops;
 
 /* The dense layer's input-block scheme, for a first layer whose inputs the trainer

@@ -1,8 +1,14 @@
-/* scratchnet — the MLP: sizes[0] inputs, ReLU hidden layers, linear output (the
- * softmax lives in the loss). All parameters are one block, W1 b1 W2 b2 ..., with
- * W_l (sizes[l] x sizes[l+1], in x out, row-major) and b_l (sizes[l+1]); W and b point
- * into it. In x out makes the forward product X * W an nn product with a narrow n and
- * the weight gradient X^T * dY a tn one: the two shapes the kernels are tuned for. */
+/* scratchnet — a network: a list of layers (layer.h) over one parameter block, layer
+ * l mapping sizes[l] floats per row to sizes[l+1]; the last layer's outputs are the
+ * logits (the softmax lives in the loss). The parameters are one block, each layer's W
+ * then b in layer order (dense: W_l sizes[l] x sizes[l+1], in x out, row-major, then
+ * b_l); W[l] and b[l] point into it. The default is the MLP 784-50-25-10: dense layers
+ * with ReLU fused into all but the last.
+ *
+ * A net spec names the layers: the input width, then items "TYPE[:ARG]" (layer.c's
+ * registry: "dense:N", "relu", "leaky[:SLOPE]"), or a bare width N for a dense layer
+ * with ReLU unless it is the last item. "784,50,25,10" is the default MLP, and so is
+ * "784,dense:50,relu,dense:25,relu,dense:10" (a relu after a dense layer is fused). */
 #ifndef SCRATCHNET_MODEL_H
 #define SCRATCHNET_MODEL_H
 
@@ -13,35 +19,47 @@
 #include "scratchnet/layer.h"
 #include "scratchnet/rng.h"
 
-#define SN_MAX_LAYERS 16      /* weight layers */
-#define SN_MAX_WIDTH 65536    /* units in one layer */
+#define SN_MAX_LAYERS 16      /* layers of a network */
 #define SN_MAX_PARAMS 100000000 /* 400 MB of float32: refuse larger models */
 
-typedef struct sn_mlp {
-    int nlayers;                   /* weight layers (sizes has nlayers + 1 entries) */
+typedef struct sn_net {
+    int nlayers;                   /* layers (sizes has nlayers + 1 entries) */
     int sizes[SN_MAX_LAYERS + 1];
     size_t nparams;
     float *params;                 /* owned, 64-byte aligned */
     float *W[SN_MAX_LAYERS];       /* point into params; don't free */
     float *b[SN_MAX_LAYERS];
-    sn_layer layer[SN_MAX_LAYERS]; /* the network as layers (layer.h): dense, ReLU but the last */
-} sn_mlp;
+    sn_layer layer[SN_MAX_LAYERS]; /* the network as layers (layer.h) */
+} sn_net;
 
-/* Validates sizes (2..17 entries, each 1..65536, total parameters bounded), allocates
- * zeroed parameters. */
-int sn_mlp_create(sn_mlp *m, const int *sizes, int nsizes, sn_error *err);
-void sn_mlp_free(sn_mlp *m);
+/* A network of these layers (ops, in, out, relu, arg set; W and b ignored): checks them
+ * (sn_net_check), allocates zeroed parameters and points each layer's W and b into them. */
+int sn_net_create(sn_net *m, const sn_layer *layers, int nlayers, sn_error *err);
+/* Whether layers form a network: 1..SN_MAX_LAYERS, each valid for its type (ops->check),
+ * widths chained, parameters bounded. SN_EINVAL naming the first bad layer. */
+int sn_net_check(const sn_layer *layers, int nlayers, sn_error *err);
+/* The MLP of sizes (2..17 entries, each 1..65536): dense layers, ReLU but the last. */
+int sn_net_create_mlp(sn_net *m, const int *sizes, int nsizes, sn_error *err);
+void sn_net_mlp_layers(const int *sizes, int nsizes, sn_layer *layers);
+/* Whether layers are such an MLP (what the peers and the sizes-only formats describe). */
+int sn_net_is_mlp(const sn_layer *layers, int nlayers);
+void sn_net_free(sn_net *m);
 /* Parameter count for sizes, or 0 if they are invalid. */
 size_t sn_mlp_count_params(const int *sizes, int nsizes);
 /* He-normal weights (std sqrt(2/fan_in)), zero biases. */
-void sn_mlp_init_he(sn_mlp *m, sn_rng *rng);
+void sn_net_init_he(sn_net *m, sn_rng *rng);
 /* Carves W/b pointers out of a parameter-shaped block (params, gradients, moments). */
-void sn_mlp_views(const sn_mlp *m, float *block, float **W, float **b);
+void sn_net_views(const sn_net *m, float *block, float **W, float **b);
 
 /* "784,50,25,10" -> sizes. Returns SN_EINVAL with the offending item in err. */
 int sn_parse_layers(const char *text, int *sizes, int *nsizes, sn_error *err);
 /* sizes -> "784,50,25,10" (separator sep). */
 void sn_format_layers(const int *sizes, int nsizes, char sep, char *out, size_t cap);
+/* A net spec (above) -> layers (W, b NULL), checked. SN_EINVAL naming the bad item. */
+int sn_net_parse(const char *text, sn_layer *layers, int *nlayers, sn_error *err);
+/* layers -> a spec that parses back to them: the sizes form "784,50,25,10" for an MLP,
+ * else "784,dense:100,leaky:0.01,dense:10" (items separated by sep). */
+void sn_net_format(const sn_layer *layers, int nlayers, char sep, char *out, size_t cap);
 
 /* Reusable buffers for running the network on up to `capacity` rows with up to
  * `threads` threads. */
@@ -55,7 +73,7 @@ typedef struct sn_forward_ctx {
     void *block;                   /* one allocation for all of the above */
 } sn_forward_ctx;
 
-int sn_forward_ctx_create(sn_forward_ctx *c, const sn_mlp *m, int capacity, int threads, sn_error *err);
+int sn_forward_ctx_create(sn_forward_ctx *c, const sn_net *m, int capacity, int threads, sn_error *err);
 void sn_forward_ctx_free(sn_forward_ctx *c);
 /* This thread's workspace (thread number from OpenMP; 0 outside a parallel region). */
 float *sn_forward_ctx_local_ws(const sn_forward_ctx *c);
@@ -63,9 +81,9 @@ float *sn_forward_ctx_local_ws(const sn_forward_ctx *c);
 /* Rows [r0, r0 + rows) of act[0] through the network on the calling thread alone, with
  * workspace ws (sn_forward_ctx_local_ws); several threads may run disjoint rows at once.
  * Per element, the result does not depend on how the rows are split. */
-void sn_mlp_forward_rows(const sn_mlp *m, sn_forward_ctx *c, int r0, int rows, float *ws);
+void sn_net_forward_rows(const sn_net *m, sn_forward_ctx *c, int r0, int rows, float *ws);
 /* Rows [0, n) on the calling thread; returns the logits (n x classes). */
-const float *sn_mlp_forward(const sn_mlp *m, sn_forward_ctx *c, int n);
+const float *sn_net_forward(const sn_net *m, sn_forward_ctx *c, int n);
 
 /* Part `part` of `parts` of an n-row batch: [*r0, *r0 + *rows), contiguous shares that are
  * whole multiples of `granule` rows except the last (possibly empty). */

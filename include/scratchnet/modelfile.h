@@ -26,9 +26,9 @@ typedef struct sn_trainer sn_trainer; /* train.h; checkpoints read and write one
 
 #define SN_MODEL_VERSION 2
 
-int sn_model_save(const sn_mlp *m, const char *path, sn_error *err);
+int sn_model_save(const sn_net *m, const char *path, sn_error *err);
 /* Creates *m from the file; refuses bad magic, version, sizes, length or CRC. */
-int sn_model_load(sn_mlp *m, const char *path, sn_error *err);
+int sn_model_load(sn_net *m, const char *path, sn_error *err);
 
 /* The format version of a model or checkpoint file (1 or 2), from its header alone. */
 int sn_model_file_version(const char *path, int *version, sn_error *err);

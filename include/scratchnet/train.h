@@ -43,7 +43,7 @@ typedef struct sn_epoch_stats {
 #define SN_INPUT_BLOCKS 4
 
 typedef struct sn_trainer {
-    sn_mlp *model;          /* not owned */
+    sn_net *model;          /* not owned */
     sn_train_config cfg;
     sn_optimizer opt;
     sn_rng rng;
@@ -71,7 +71,7 @@ typedef struct sn_trainer {
 } sn_trainer;
 
 /* Validates cfg, allocates everything, seeds the RNG and He-initialises the model. */
-int sn_trainer_create(sn_trainer *t, sn_mlp *model, const sn_train_config *cfg, int ntrain,
+int sn_trainer_create(sn_trainer *t, sn_net *model, const sn_train_config *cfg, int ntrain,
                       sn_error *err);
 void sn_trainer_free(sn_trainer *t);
 int sn_train_config_check(const sn_train_config *cfg, sn_error *err);
@@ -106,7 +106,7 @@ double sn_trainer_gradient(sn_trainer *t, int n);
 /* Mean cross-entropy and accuracy of the model on ds, with up to `threads` threads, each
  * running chunks of ctx->capacity / threads rows. The same bits for any thread count.
  * Fails only for want of memory (4 bytes + 1 per row). */
-int sn_evaluate(const sn_mlp *m, sn_forward_ctx *ctx, const sn_dataset *ds, int threads,
+int sn_evaluate(const sn_net *m, sn_forward_ctx *ctx, const sn_dataset *ds, int threads,
                 double *loss, double *acc, sn_error *err);
 
 double sn_now(void); /* monotonic seconds */

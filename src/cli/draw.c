@@ -46,7 +46,7 @@ typedef struct app {
     int drawing, erasing;
     float last_x, last_y;
     Uint32 last_predict;
-    sn_mlp model;
+    sn_net model;
     sn_forward_ctx ctx;
 } app;
 
@@ -88,7 +88,7 @@ static void predict(app *a)
     }
     a->empty = 0;
     memcpy(a->ctx.act[0], a->seen, sizeof a->seen);
-    sn_softmax(a->probs, sn_mlp_forward(&a->model, &a->ctx, 1), 1, 10);
+    sn_softmax(a->probs, sn_net_forward(&a->model, &a->ctx, 1), 1, 10);
     a->digit = 0;
     for (int k = 1; k < 10; k++)
         if (a->probs[k] > a->probs[a->digit]) a->digit = k;
@@ -364,6 +364,6 @@ int main(int argc, char **argv)
     TTF_Quit();
     SDL_Quit();
     sn_forward_ctx_free(&a.ctx);
-    sn_mlp_free(&a.model);
+    sn_net_free(&a.model);
     return rc;
 }

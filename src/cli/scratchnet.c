@@ -68,7 +68,8 @@ static int isa_or_die(void)
 /* ---- train ---------------------------------------------------------------- */
 typedef struct train_args {
     const char *data, *save, *csv, *checkpoint, *resume;
-    int sizes[SN_MAX_LAYERS + 1], nsizes, eval_every, quiet;
+    sn_layer net[SN_MAX_LAYERS]; /* --net / --layers: a description (W, b unset) */
+    int nlayers, eval_every, quiet;
     sn_train_config cfg;
 } train_args;
 
@@ -80,9 +81,9 @@ static int parse_train(int argc, char **argv, train_args *a)
     a->save = CLI_DEFAULT_MODEL;
     a->eval_every = 1;
     sn_error err;
-    int def[] = { 784, 50, 25, 10 };
-    memcpy(a->sizes, def, sizeof def);
-    a->nsizes = 4;
+    const int def[] = { 784, 50, 25, 10 };
+    sn_net_mlp_layers(def, 4, a->net);
+    a->nlayers = 3;
     for (int i = 2; i < argc; i++) {
         const char *f = argv[i], *v;
         if (!strcmp(f, "--quiet")) { a->quiet = 1; continue; }
@@ -90,7 +91,7 @@ static int parse_train(int argc, char **argv, train_args *a)
             fprintf(stderr, "%s train: unexpected argument '%s'\n", PROG, f);
             return 0;
         }
-        static const char *const with_value[] = { "--data", "--layers", "--epochs", "--batch", "--lr", "--opt",
+        static const char *const with_value[] = { "--data", "--net", "--layers", "--epochs", "--batch", "--lr", "--opt",
                                                   "--threads", "--seed", "--val", "--eval-every", "--save",
                                                   "--csv", "--checkpoint", "--resume", "--schedule", "--denormals", NULL };
         int known = 0;
@@ -130,14 +131,14 @@ static int parse_train(int argc, char **argv, train_args *a)
                 fprintf(stderr, "%s: --opt: '%s' is not allowed; expected sgd, momentum, nesterov or adam\n", PROG, v);
                 return 0;
             }
-        } else if (!strcmp(f, "--layers")) {
-            if (sn_parse_layers(v, a->sizes, &a->nsizes, &err) != SN_OK) {
-                fprintf(stderr, "%s: --layers: %s\n", PROG, err.msg);
+        } else if (!strcmp(f, "--net") || !strcmp(f, "--layers")) {
+            if (sn_net_parse(v, a->net, &a->nlayers, &err) != SN_OK) {
+                fprintf(stderr, "%s: %s: %s\n", PROG, f, err.msg);
                 return 0;
             }
-            if (a->sizes[0] != 784 || a->sizes[a->nsizes - 1] != 10) {
-                fprintf(stderr, "%s: --layers: '%s' is not allowed; MNIST needs 784 inputs first and 10 outputs last\n",
-                        PROG, v);
+            if (a->net[0].in != 784 || a->net[a->nlayers - 1].out != 10) {
+                fprintf(stderr, "%s: %s: '%s' is not allowed; MNIST needs 784 inputs first and 10 outputs last\n",
+                        PROG, f, v);
                 return 0;
             }
         }
@@ -202,7 +203,7 @@ static int cmd_train(int argc, char **argv)
     if (!cli_load_mnist(PROG, cli_data_dir(a.data), &all, &test)) return EXIT_RUNTIME;
     int rc = EXIT_RUNTIME;
     sn_error err;
-    sn_mlp model = { 0 };
+    sn_net model = { 0 };
     sn_trainer t = { 0 };
     FILE *csv = NULL;
     if (a.cfg.val >= all.count) {
@@ -215,7 +216,7 @@ static int cmd_train(int argc, char **argv)
     const int ntrain = all.count - a.cfg.val;
     sn_dataset train = sn_dataset_slice(&all, 0, ntrain), val = sn_dataset_slice(&all, ntrain, a.cfg.val);
 
-    if (sn_mlp_create(&model, a.sizes, a.nsizes, &err) || sn_trainer_create(&t, &model, &a.cfg, ntrain, &err)) {
+    if (sn_net_create(&model, a.net, a.nlayers, &err) || sn_trainer_create(&t, &model, &a.cfg, ntrain, &err)) {
         fprintf(stderr, "%s: %s\n", PROG, err.msg);
         goto out;
     }
@@ -234,8 +235,8 @@ static int cmd_train(int argc, char **argv)
         csv_write_header(csv);
     }
 
-    char layers[128];
-    sn_format_layers(a.sizes, a.nsizes, ',', layers, sizeof layers);
+    char layers[512];
+    sn_net_format(a.net, a.nlayers, ',', layers, sizeof layers);
     if (!a.quiet)
         fprintf(stderr, "training %s (%zu parameters) on %d images, %s lr=%g batch=%d threads=%d isa=%s seed=%llu\n",
                 layers, model.nparams, ntrain, sn_opt_name(a.cfg.opt), a.cfg.lr, a.cfg.batch,
@@ -274,7 +275,7 @@ static int cmd_train(int argc, char **argv)
 out:
     if (csv) fclose(csv);
     sn_trainer_free(&t);
-    sn_mlp_free(&model);
+    sn_net_free(&model);
     sn_dataset_free(&all);
     sn_dataset_free(&test);
     return rc;
@@ -323,7 +324,7 @@ static int parse_common(int argc, char **argv, common_args *a, int allow_files, 
     return 1;
 }
 
-static int load_model(const char *path, sn_mlp *m)
+static int load_model(const char *path, sn_net *m)
 {
     sn_error err;
     if (sn_model_load(m, path, &err) == SN_OK) return 1;
@@ -340,21 +341,21 @@ static int cmd_eval(int argc, char **argv)
     free(a.files);
     if (!ok) return EXIT_USAGE;
     if (!isa_or_die()) return EXIT_USAGE;
-    sn_mlp m;
+    sn_net m;
     if (!load_model(a.model, &m)) return EXIT_RUNTIME;
     if (m.sizes[0] != 784 || m.sizes[m.nlayers] != 10) {
         fprintf(stderr, "%s: %s: network has %d inputs and %d outputs, MNIST needs 784 and 10\n", PROG,
                 a.model, m.sizes[0], m.sizes[m.nlayers]);
-        sn_mlp_free(&m);
+        sn_net_free(&m);
         return EXIT_RUNTIME;
     }
     sn_dataset test;
     sn_forward_ctx ctx;
     sn_error err;
-    if (!cli_load_mnist(PROG, cli_data_dir(a.data), NULL, &test)) { sn_mlp_free(&m); return EXIT_RUNTIME; }
+    if (!cli_load_mnist(PROG, cli_data_dir(a.data), NULL, &test)) { sn_net_free(&m); return EXIT_RUNTIME; }
     if (sn_forward_ctx_create(&ctx, &m, 256, a.threads, &err)) {
         fprintf(stderr, "%s: %s\n", PROG, err.msg);
-        sn_mlp_free(&m);
+        sn_net_free(&m);
         sn_dataset_free(&test);
         return EXIT_RUNTIME;
     }
@@ -365,7 +366,7 @@ static int cmd_eval(int argc, char **argv)
     else
         printf("test_loss=%.4f test_acc=%.4f\n", loss, acc);
     sn_forward_ctx_free(&ctx);
-    sn_mlp_free(&m);
+    sn_net_free(&m);
     sn_dataset_free(&test);
     return failed ? EXIT_RUNTIME : 0;
 }
@@ -376,32 +377,37 @@ static int cmd_info(int argc, char **argv)
     int ok = parse_common(argc, argv, &a, 0, 0);
     free(a.files);
     if (!ok) return EXIT_USAGE;
-    sn_mlp m;
+    sn_net m;
     if (!load_model(a.model, &m)) return EXIT_RUNTIME;
-    char layers[128];
+    char layers[512];
     struct stat st;
-    sn_format_layers(m.sizes, m.nlayers + 1, ',', layers, sizeof layers);
+    sn_net_format(m.layer, m.nlayers, ',', layers, sizeof layers);
     int version = 0;
     sn_error err;
     if (sn_model_file_version(a.model, &version, &err)) { /* load_model read it a moment ago */
         fprintf(stderr, "%s: %s\n", PROG, err.msg);
-        sn_mlp_free(&m);
+        sn_net_free(&m);
         return EXIT_RUNTIME;
     }
     printf("model: %s\nformat: version %d, float32 little-endian, CRC-32 checked\n", a.model, version);
-    printf("layers: %s (ReLU hidden, softmax output)\nparameters: %zu\n", layers, m.nparams);
+    printf("layers: %s (%s, softmax output)\nparameters: %zu\n", layers,
+           sn_net_is_mlp(m.layer, m.nlayers) ? "ReLU hidden" : "net spec", m.nparams);
     if (stat(a.model, &st) == 0) printf("file_bytes: %lld\n", (long long)st.st_size);
     for (int l = 0; l < m.nlayers; l++) {
         const sn_layer *layer = &m.layer[l];
+        const size_t n = layer->ops->nweights(layer);
+        printf("layer %d: %s %d -> %d%s", l + 1, layer->ops->type, layer->in, layer->out, layer->relu ? " relu" : "");
+        if (layer->ops->has_arg) printf(" arg=%g", layer->arg);
+        if (!n) {
+            printf(", no parameters\n");
+            continue;
+        }
         double s = 0, s2 = 0;
-        size_t n = (size_t)layer->in * layer->out;
         for (size_t i = 0; i < n; i++) s += layer->W[i], s2 += (double)layer->W[i] * layer->W[i];
-        printf("layer %d: %s %d -> %d%s, %zu parameters: W %dx%d (in x out) mean=%.5f std=%.5f, b %d\n", l + 1,
-               layer->ops->type, layer->in, layer->out, layer->relu ? " relu" : "",
-               layer->ops->nparams(layer->in, layer->out), layer->in, layer->out, s / n, sqrt(s2 / n - (s / n) * (s / n)),
-               layer->out);
+        printf(", %zu parameters: W %dx%d (in x out) mean=%.5f std=%.5f, b %zu\n", sn_layer_nparams(layer), layer->in,
+               layer->out, s / n, sqrt(s2 / n - (s / n) * (s / n)), layer->ops->nbiases(layer));
     }
-    sn_mlp_free(&m);
+    sn_net_free(&m);
     return 0;
 }
 
@@ -410,12 +416,12 @@ static int cmd_predict(int argc, char **argv)
     common_args a;
     if (!parse_common(argc, argv, &a, 1, 0)) { free(a.files); return EXIT_USAGE; }
     if (!isa_or_die()) { free(a.files); return EXIT_USAGE; }
-    sn_mlp m;
+    sn_net m;
     if (!load_model(a.model, &m)) { free(a.files); return EXIT_RUNTIME; }
     if (m.sizes[0] != 784 || m.sizes[m.nlayers] != 10) {
         fprintf(stderr, "%s: %s: network has %d inputs and %d outputs, digits need 784 and 10\n", PROG,
                 a.model, m.sizes[0], m.sizes[m.nlayers]);
-        sn_mlp_free(&m);
+        sn_net_free(&m);
         free(a.files);
         return EXIT_RUNTIME;
     }
@@ -423,7 +429,7 @@ static int cmd_predict(int argc, char **argv)
     sn_error err;
     if (sn_forward_ctx_create(&ctx, &m, 1, 1, &err)) {
         fprintf(stderr, "%s: %s\n", PROG, err.msg);
-        sn_mlp_free(&m);
+        sn_net_free(&m);
         free(a.files);
         return EXIT_RUNTIME;
     }
@@ -443,7 +449,7 @@ static int cmd_predict(int argc, char **argv)
             continue;
         }
         float p[10];
-        sn_softmax(p, sn_mlp_forward(&m, &ctx, 1), 1, 10);
+        sn_softmax(p, sn_net_forward(&m, &ctx, 1), 1, 10);
         int best = 0;
         for (int k = 1; k < 10; k++)
             if (p[k] > p[best]) best = k;
@@ -453,7 +459,7 @@ static int cmd_predict(int argc, char **argv)
         printf("\n");
     }
     sn_forward_ctx_free(&ctx);
-    sn_mlp_free(&m);
+    sn_net_free(&m);
     free(a.files);
     return failures ? EXIT_RUNTIME : 0;
 }
