@@ -252,3 +252,126 @@ static void check_dense_ops(int in, int out, int n)
 
 Test(layer, dense_ops_small_layer) { check_dense_ops(50, 25, 64); }
 Test(layer, dense_ops_large_layer_in_shares) { check_dense_ops(300, 100, 64); }
+
+/* The registry: names and model-file numbers unique, each type found both ways, and
+ * every type's ops complete (a missing function would crash the trainer, not a test). */
+Test(layer, registry_is_consistent)
+{
+    const int n = sn_layer_type_count();
+    cr_assert_geq(n, 3, "dense, relu and leaky at least");
+    for (int i = 0; i < n; i++) {
+        const sn_layer_ops *t = sn_layer_type_at(i);
+        cr_assert(t->type && t->file_id > 0, "type %d", i);
+        cr_assert(t->configure && t->check && t->nweights && t->nbiases && t->init && t->workspace && t->forward &&
+                  t->backward_input && t->grad_items && t->grad_item && t->grad_item_owner, "%s: ops missing", t->type);
+        cr_assert_eq(sn_layer_type_named(t->type, strlen(t->type)), t);
+        cr_assert_eq(sn_layer_type_with_id(t->file_id), t);
+        for (int j = 0; j < i; j++) {
+            cr_assert(strcmp(t->type, sn_layer_type_at(j)->type) != 0, "name %s twice", t->type);
+            cr_assert_neq(t->file_id, sn_layer_type_at(j)->file_id, "file id %u twice", t->file_id);
+        }
+    }
+    cr_assert_null(sn_layer_type_named("dens", 4));
+    cr_assert_null(sn_layer_type_with_id(0));
+    cr_assert_null(sn_layer_type_at(n));
+}
+
+/* Net specs: every form parses to the layers it names and formats back to a spec that
+ * parses to the same layers; a ReLU after a dense layer is fused into it. */
+Test(layer, net_spec_round_trip)
+{
+    static const struct { const char *spec, *formatted; int nlayers; } cases[] = {
+        { "784,50,25,10", "784,50,25,10", 3 },
+        { "784:50:10", "784,50,10", 2 },
+        { "784,dense:50,relu,dense:25,relu,dense:10", "784,50,25,10", 3 },
+        { "784,dense:100,leaky:0.05,dense:10", "784,dense:100,leaky:0.05,dense:10", 3 },
+        { "784,dense:100,leaky,dense:10", "784,dense:100,leaky:0.01,dense:10", 3 },
+        { "784,dense:30,leaky:0.2,relu,dense:10", "784,dense:30,leaky:0.2,relu,dense:10", 4 },
+        { "784,64,dense:10", "784,64,10", 2 },
+        { "784,dense:10,relu", "784,dense:10,relu", 1 },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        sn_layer a[SN_MAX_LAYERS], b[SN_MAX_LAYERS];
+        int na, nb;
+        sn_error err;
+        char text[256];
+        cr_assert_eq(sn_net_parse(cases[c].spec, a, &na, &err), SN_OK, "%s: %s", cases[c].spec, err.msg);
+        cr_assert_eq(na, cases[c].nlayers, "%s: %d layers", cases[c].spec, na);
+        sn_net_format(a, na, ',', text, sizeof text);
+        cr_assert_str_eq(text, cases[c].formatted);
+        cr_assert_eq(sn_net_parse(text, b, &nb, &err), SN_OK, "%s: %s", text, err.msg);
+        cr_assert_eq(nb, na);
+        for (int l = 0; l < na; l++)
+            cr_assert(a[l].ops == b[l].ops && a[l].in == b[l].in && a[l].out == b[l].out && a[l].relu == b[l].relu &&
+                      a[l].arg == b[l].arg, "%s: layer %d differs after a round trip", cases[c].spec, l + 1);
+    }
+    sn_layer l[SN_MAX_LAYERS];
+    int n;
+    cr_assert_eq(sn_net_parse("784,dense:50,relu,dense:10", l, &n, NULL), SN_OK);
+    cr_assert(n == 2 && l[0].relu == 1 && l[1].relu == 0 && l[0].out == 50 && l[1].in == 50);
+}
+
+/* Bad specs: refused with a message naming what is wrong. */
+Test(layer, net_spec_refusals)
+{
+    static const struct { const char *spec, *needle; } cases[] = {
+        { "", "empty" },
+        { "784", "at least" },
+        { "784,dense:50,tanh,dense:10", "unknown layer type 'tanh' (known: dense, relu, leaky" },
+        { "784,dense:0,dense:10", "dense:0" },
+        { "784,dense:x", "dense:x" },
+        { "784,dense", "dense:N" },
+        { "784,dense:50,leaky:1.5,dense:10", "0 < SLOPE < 1" },
+        { "784,dense:50,leaky:0,dense:10", "0 < SLOPE < 1" },
+        { "784,dense:50,relu:2,dense:10", "takes no argument" },
+        { "x,dense:10", "input width" },
+        { "784,,dense:10", "empty" },
+        { "784,dense:10,", "empty" },
+        { "784,dense:70000", "dense:70000" },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        sn_layer l[SN_MAX_LAYERS];
+        int n;
+        sn_error err = { 0 };
+        cr_assert_eq(sn_net_parse(cases[c].spec, l, &n, &err), SN_EINVAL, "'%s' accepted", cases[c].spec);
+        cr_assert(strstr(err.msg, cases[c].needle), "'%s': message '%s' lacks '%s'", cases[c].spec, err.msg,
+                  cases[c].needle);
+    }
+    char many[512] = "784";
+    for (int i = 0; i <= SN_MAX_LAYERS; i++) strcat(many, ",dense:8,leaky");
+    sn_layer l[SN_MAX_LAYERS];
+    int n;
+    sn_error err;
+    cr_assert_eq(sn_net_parse(many, l, &n, &err), SN_EINVAL);
+    cr_assert(strstr(err.msg, "more than 16 layers"), "%s", err.msg);
+}
+
+/* The activation layers against their formulas, element by element (exact: each is one
+ * comparison and at most one multiply), NaN kept, and split-invariant by construction. */
+Test(layer, activation_ops_match_their_formulas)
+{
+    enum { ROWS = 3, IN = 37 };
+    float X[ROWS * IN], dY[ROWS * IN], Y[ROWS * IN], dX[ROWS * IN];
+    tu_fill(X, ROWS * IN, 5);
+    tu_fill(dY, ROWS * IN, 6);
+    X[4] = -0.0f, X[5] = 0.0f, X[6] = __builtin_nanf("");
+    sn_layer leaky = { .ops = sn_layer_type_named("leaky", 5), .in = IN, .out = IN, .arg = 0.125f };
+    sn_layer relu = { .ops = sn_layer_type_named("relu", 4), .in = IN, .out = IN };
+    for (int k = 0; k < 2; k++) {
+        const sn_layer *l = k ? &relu : &leaky;
+        const float slope = k ? 0.0f : 0.125f;
+        l->ops->forward(l, Y, X, ROWS, NULL);
+        l->ops->backward_input(l, dX, dY, X, 0, ROWS, NULL);
+        for (int i = 0; i < ROWS * IN; i++) {
+            const float want = X[i] > 0.0f ? X[i] : slope * X[i];
+            if (isnan(X[i])) {
+                cr_assert(isnan(Y[i]), "%s passes NaN", l->ops->type);
+                continue;
+            }
+            cr_assert(Y[i] == want, "%s: y[%d] = %g, want %g", l->ops->type, i, Y[i], want);
+            cr_assert_eq(dX[i], X[i] > 0.0f ? dY[i] : slope * dY[i], "%s: dx[%d]", l->ops->type, i);
+        }
+        cr_assert_eq(l->ops->grad_items(l, ROWS, 2), 0);
+        cr_assert_eq(sn_layer_nparams(l), 0u);
+    }
+}

@@ -183,3 +183,59 @@ Test(modelfile, version_2_records_and_version_1_files)
     free(d), free(bad), free(v1);
     sn_net_free(&a), sn_net_free(&b);
 }
+
+/* A net spec's layers survive a file: activation layers, their arguments (the slope,
+ * bit-exact) and the weights; a checkpoint made with another net is refused naming both
+ * nets; a slope or width a type cannot have is refused by name. */
+Test(modelfile, any_net_round_trips)
+{
+    sn_layer layers[SN_MAX_LAYERS], other[SN_MAX_LAYERS];
+    int nl, no;
+    sn_error err;
+    cr_assert_eq(sn_net_parse("784,dense:40,leaky:0.07,dense:20,leaky:0.2,relu,dense:10", layers, &nl, &err), SN_OK,
+                 "%s", err.msg);
+    sn_net a, b;
+    cr_assert_eq(sn_net_create(&a, layers, nl, &err), SN_OK, "%s", err.msg);
+    sn_rng r;
+    sn_rng_seed(&r, 3);
+    sn_net_init_he(&a, &r);
+    const char *p = tu_path(tu_tmpdir(), "leaky.bin");
+    cr_assert_eq(sn_model_save(&a, p, &err), SN_OK, "%s", err.msg);
+    cr_assert_eq(sn_model_load(&b, p, &err), SN_OK, "%s", err.msg);
+    cr_assert_eq(b.nlayers, nl);
+    for (int l = 0; l < nl; l++)
+        cr_assert(b.layer[l].ops == layers[l].ops && b.layer[l].in == layers[l].in &&
+                  b.layer[l].out == layers[l].out && b.layer[l].relu == layers[l].relu &&
+                  memcmp(&b.layer[l].arg, &layers[l].arg, 4) == 0, "layer %d differs after reload", l + 1);
+    cr_assert_eq(b.nparams, a.nparams);
+    cr_assert(memcmp(a.params, b.params, a.nparams * 4) == 0, "weights differ after reload");
+
+    /* The leaky layer's record: type 3, 4 fields, slope as float bits. Offsets: magic 8,
+     * version, kind, nsizes (7 sizes: 28 bytes) -> records at 8 + 12 + 28 = 48, then
+     * nlayers; layer 1 (dense) is 5 words, so layer 2 starts at 48 + 4 + 20. */
+    size_t len;
+    unsigned char *d = tu_read(p, &len);
+    const size_t leaky = 48 + 4 + 20;
+    cr_assert_eq(d[leaky], 3, "leaky's file id");
+    cr_assert_eq(d[leaky + 4], 4, "4 fields");
+    put32(d + leaky + 20, 0x3fc00000u); /* slope 1.5 */
+    const size_t crc_at = len - 4;
+    put32(d + crc_at, (uint32_t)crc32(0L, d + 8, (uInt)(crc_at - 8)));
+    expect_bad(d, len, "leaky slope 1.5");
+    free(d);
+
+    /* A checkpoint of this net does not resume another. */
+    sn_train_config cfg = sn_train_defaults();
+    sn_trainer t, t2;
+    sn_net m2;
+    cr_assert_eq(sn_trainer_create(&t, &a, &cfg, 100, NULL), SN_OK);
+    const char *ck = tu_path(tu_tmpdir(), "leaky-ck.bin");
+    cr_assert_eq(sn_checkpoint_save(&t, ck, &err), SN_OK, "%s", err.msg);
+    cr_assert_eq(sn_net_parse("784,dense:40,leaky:0.08,dense:20,leaky:0.2,relu,dense:10", other, &no, NULL), SN_OK);
+    cr_assert_eq(sn_net_create(&m2, other, no, NULL), SN_OK);
+    cr_assert_eq(sn_trainer_create(&t2, &m2, &cfg, 100, NULL), SN_OK);
+    cr_assert_neq(sn_checkpoint_load(&t2, ck, &err), SN_OK);
+    cr_assert(strstr(err.msg, "leaky:0.07") && strstr(err.msg, "leaky:0.08"), "%s", err.msg);
+    sn_trainer_free(&t2), sn_trainer_free(&t);
+    sn_net_free(&m2), sn_net_free(&a), sn_net_free(&b);
+}

@@ -1,6 +1,7 @@
 /* Training on the committed MNIST subset: it must clearly learn, and the weights must be
  * bit-identical for 1, 2 and 3 threads. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,36 @@ Test(train, bit_identical_across_1_2_3_threads, .init = load, .fini = unload, .t
     }
 }
 
+/* A net with activation layers of its own trains like the MLP (learns, and the same
+ * bits on 1, 2 and 3 threads): the trainer walks whatever layers it is given. */
+Test(train, net_with_activation_layers_learns_same_bits, .init = load, .fini = unload, .timeout = 120)
+{
+    sn_layer layers[SN_MAX_LAYERS];
+    int nl;
+    cr_assert_eq(sn_net_parse("784,dense:64,leaky:0.05,dense:32,relu,dense:10", layers, &nl, NULL), SN_OK);
+    sn_net m[3];
+    double acc[3];
+    for (int k = 0; k < 3; k++) {
+        sn_trainer t;
+        sn_train_config cfg = sn_train_defaults();
+        cfg.threads = k + 1, cfg.epochs = 3, cfg.val = 0, cfg.batch = 64;
+        cr_assert_eq(sn_net_create(&m[k], layers, nl, NULL), SN_OK);
+        cr_assert_eq(sn_trainer_create(&t, &m[k], &cfg, train_set.count, NULL), SN_OK);
+        for (int e = 0; e < cfg.epochs; e++) {
+            sn_epoch_stats st;
+            sn_train_epoch(&t, &train_set, &st, NULL, NULL);
+            cr_assert(!st.diverged);
+        }
+        double loss;
+        cr_assert_eq(sn_evaluate(&m[k], &t.fwd, &test_set, k + 1, &loss, &acc[k], NULL), SN_OK);
+        sn_trainer_free(&t);
+    }
+    cr_assert(acc[0] > 0.80, "test accuracy %.4f on the subset (the MLP reaches ~0.88)", acc[0]);
+    for (int k = 1; k < 3; k++)
+        cr_assert(memcmp(m[0].params, m[k].params, m[0].nparams * 4) == 0, "1 vs %d threads differ", k + 1);
+    for (int k = 0; k < 3; k++) sn_net_free(&m[k]);
+}
+
 /* Six threads for four input blocks (batch 128, so all six run): threads 2 and 5 own no
  * block and take over whatever the owners have not started, so blocks change hands
  * from step to step; the trained weights must still equal the single thread's. */
@@ -136,14 +167,17 @@ Test(train, config_validation)
     cr_assert_eq(sn_train_config_check(&c, &err), SN_EINVAL);
 }
 
-/* The trainer's gradient of a real step (784-50-25-10, 128 subset images, tuned kernels,
- * 2 threads, the first layer in pixel blocks) against the textbook computation in double
- * with plain loops, for every ISA. Float error: each gradient is a sum of <= 784 products
- * whose float rounding is bounded by ~k u sum|terms| (k u ~ 5e-5 for k = 784); the bound
- * used, 1e-4 of the layer's largest gradient plus 1e-4 relative, is a few times the
- * worst case seen here (~1e-6 of the largest) and far below what a wrong index, transpose,
- * block or mask gives (the size of the gradient itself). A ReLU whose input is within
- * float error of 0 could flip its mask; none does on this batch (no exemptions). */
+/* The textbook computation in double with plain loops, for any network of the
+ * registry's layer types (written from the formulas, not from the library's code):
+ *   dense: y = x W + b, then ReLU if flagged;  relu: y = max(x, 0);
+ *   leaky: y = x > 0 ? x : slope x;  loss: mean over rows of -log softmax(z)_label.
+ * g is laid out like the parameter block (each layer's W, in x out, then b). With
+ * g NULL it computes the loss alone (for finite differences). */
+static double ref_slope(const sn_layer *l)
+{
+    return !strcmp(l->ops->type, "leaky") ? l->arg : 0.0;
+}
+
 static void reference_gradient(const sn_net *m, const float *X, const uint8_t *y, int n, double *g, double *loss)
 {
     const int L = m->nlayers;
@@ -154,12 +188,21 @@ static void reference_gradient(const sn_net *m, const float *X, const uint8_t *y
     }
     for (size_t i = 0; i < (size_t)n * m->sizes[0]; i++) act[0][i] = X[i];
     for (int l = 0; l < L; l++) {
+        const sn_layer *layer = &m->layer[l];
         const int in = m->sizes[l], out = m->sizes[l + 1];
+        const int dense = layer->ops == &sn_dense_ops;
         for (int r = 0; r < n; r++)
             for (int j = 0; j < out; j++) {
-                double s = m->b[l][j];
-                for (int k = 0; k < in; k++) s += act[l][(size_t)r * in + k] * m->W[l][(size_t)k * out + j];
-                act[l + 1][(size_t)r * out + j] = l + 1 < L && s < 0 ? 0 : s;
+                double s;
+                if (dense) {
+                    s = m->b[l][j];
+                    for (int k = 0; k < in; k++) s += act[l][(size_t)r * in + k] * m->W[l][(size_t)k * out + j];
+                    if (layer->relu && s < 0) s = 0;
+                } else {
+                    const double x = act[l][(size_t)r * in + j];
+                    s = x > 0 ? x : ref_slope(layer) * x;
+                }
+                act[l + 1][(size_t)r * out + j] = s;
             }
     }
     const int C = m->sizes[L];
@@ -172,12 +215,20 @@ static void reference_gradient(const sn_net *m, const float *X, const uint8_t *y
         *loss += (log(sum) + mx - z[y[r]]) / n;
         for (int c = 0; c < C; c++) d[L][(size_t)r * C + c] = (exp(z[c] - mx) / sum - (c == y[r])) / n;
     }
-    /* g is laid out like the parameter block: W_l (in x out) then b_l, layer by layer. */
     size_t off = 0;
-    for (int l = 0; l < L; l++) off += (size_t)m->sizes[l] * m->sizes[l + 1] + m->sizes[l + 1];
-    for (int l = L - 1; l >= 0; l--) {
+    for (int l = 0; l < L; l++) off += sn_layer_nparams(&m->layer[l]);
+    for (int l = L - 1; l >= 0 && g; l--) {
+        const sn_layer *layer = &m->layer[l];
         const int in = m->sizes[l], out = m->sizes[l + 1];
-        off -= (size_t)in * out + out;
+        off -= sn_layer_nparams(layer);
+        if (layer->ops != &sn_dense_ops) { /* element-wise: d_in = d_out * f'(x) */
+            for (size_t i = 0; i < (size_t)n * in; i++) d[l][i] = d[l + 1][i] * (act[l][i] > 0 ? 1.0 : ref_slope(layer));
+            continue;
+        }
+        /* d[l + 1] is dLoss/d(output) after the ReLU; through it: zero where the output is. */
+        if (layer->relu)
+            for (size_t i = 0; i < (size_t)n * out; i++)
+                if (!(act[l + 1][i] > 0)) d[l + 1][i] = 0;
         double *gW = g + off, *gb = gW + (size_t)in * out;
         for (int k = 0; k < in; k++)
             for (int j = 0; j < out; j++) {
@@ -190,59 +241,141 @@ static void reference_gradient(const sn_net *m, const float *X, const uint8_t *y
             for (int r = 0; r < n; r++) s += d[l + 1][(size_t)r * out + j];
             gb[j] = s;
         }
-        if (l > 0)
-            for (int r = 0; r < n; r++)
-                for (int k = 0; k < in; k++) {
-                    double s = 0;
-                    for (int j = 0; j < out; j++) s += d[l + 1][(size_t)r * out + j] * m->W[l][(size_t)k * out + j];
-                    d[l][(size_t)r * in + k] = act[l][(size_t)r * in + k] > 0 ? s : 0;
-                }
+        for (int r = 0; r < n; r++)
+            for (int k = 0; k < in; k++) {
+                double s = 0;
+                for (int j = 0; j < out; j++) s += d[l + 1][(size_t)r * out + j] * m->W[l][(size_t)k * out + j];
+                d[l][(size_t)r * in + k] = s;
+            }
     }
     for (int l = 0; l <= L; l++) free(act[l]), free(d[l]);
 }
 
+/* The trainer's gradient of one step of net m (batch of N subset images, 2 threads, the
+ * first layer in pixel blocks) against reference_gradient, layer by layer. Float error:
+ * each gradient is a sum of <= 784 products whose float rounding is bounded by ~k u
+ * sum|terms| (k u ~ 5e-5 for k = 784); the bound used, 1e-4 of the layer's largest
+ * gradient plus 1e-4 relative, is a few times the worst case seen here (~1e-6 of the
+ * largest) and far below what a wrong index, transpose, block, slope or mask gives (the
+ * size of the gradient itself). A ReLU whose input is within float error of 0 could flip
+ * its mask; none does on these batches (no exemptions). */
+static void check_step_gradient(sn_net *m, int N, const char *what)
+{
+    sn_trainer t;
+    sn_train_config cfg = sn_train_defaults();
+    cfg.batch = N, cfg.threads = 2, cfg.val = 0;
+    cr_assert_eq(sn_trainer_create(&t, m, &cfg, N, NULL), SN_OK);
+    for (int l = 0; l < m->nlayers; l++) { /* non-zero biases */
+        const size_t nb = m->layer[l].ops->nbiases(&m->layer[l]);
+        if (!nb) continue;
+        tu_fill(m->b[l], nb, 40 + l);
+        for (size_t j = 0; j < nb; j++) m->b[l][j] *= 0.1f;
+    }
+    sn_batch_gather(&train_set, NULL, 0, N, t.fwd.act[0], t.fwd.y);
+    float *X = malloc(sizeof(float) * N * 784);
+    memcpy(X, t.fwd.act[0], sizeof(float) * N * 784);
+    const double loss = sn_trainer_gradient(&t, N);
+    double *ref = calloc(m->nparams, sizeof(double)), ref_loss;
+    reference_gradient(m, X, t.fwd.y, N, ref, &ref_loss);
+    cr_assert(fabs(loss - ref_loss) <= 1e-5 * fabs(ref_loss), "%s: loss %.9g, reference %.9g", what, loss, ref_loss);
+    size_t off = 0;
+    for (int l = 0; l < m->nlayers; l++) {
+        const size_t count = sn_layer_nparams(&m->layer[l]);
+        double largest = 0;
+        for (size_t i = off; i < off + count; i++) largest = fmax(largest, fabs(ref[i]));
+        cr_assert(!count || largest > 0, "%s: layer %d has no gradient", what, l + 1);
+        for (size_t i = off; i < off + count; i++) {
+            const double tol = 1e-4 * largest + 1e-4 * fabs(ref[i]);
+            cr_assert(fabs(t.grads[i] - ref[i]) <= tol, "%s: layer %d parameter %zu: %.9g, reference %.9g", what,
+                      l + 1, i - off, t.grads[i], ref[i]);
+        }
+        off += count;
+    }
+    free(X), free(ref);
+    sn_trainer_free(&t);
+}
+
 Test(train, step_gradient_matches_double_reference_on_every_isa, .init = load, .fini = unload, .timeout = 120)
 {
-    enum { N = 128 };
     int sizes[] = { 784, 50, 25, 10 };
     for (int isa = 0; isa < SN_ISA_COUNT; isa++) {
         if (!sn_isa_supported((sn_isa)isa)) continue;
         sn_isa_force((sn_isa)isa, NULL);
         sn_net m;
-        sn_trainer t;
-        sn_train_config cfg = sn_train_defaults();
-        cfg.batch = N, cfg.threads = 2, cfg.val = 0;
         cr_assert_eq(sn_net_create_mlp(&m, sizes, 4, NULL), SN_OK);
-        cr_assert_eq(sn_trainer_create(&t, &m, &cfg, N, NULL), SN_OK);
-        for (int l = 0; l < 3; l++) tu_fill(m.b[l], (size_t)sizes[l + 1], 40 + l); /* non-zero biases */
-        for (int l = 0; l < 3; l++)
-            for (int j = 0; j < sizes[l + 1]; j++) m.b[l][j] *= 0.1f;
-        sn_batch_gather(&train_set, NULL, 0, N, t.fwd.act[0], t.fwd.y);
-        float *X = malloc(sizeof(float) * N * 784);
-        memcpy(X, t.fwd.act[0], sizeof(float) * N * 784);
-        const double loss = sn_trainer_gradient(&t, N);
-        double *ref = calloc(m.nparams, sizeof(double)), ref_loss;
-        reference_gradient(&m, X, t.fwd.y, N, ref, &ref_loss);
-        cr_assert(fabs(loss - ref_loss) <= 1e-5 * fabs(ref_loss), "%s: loss %.9g, reference %.9g",
-                  sn_isa_name((sn_isa)isa), loss, ref_loss);
-        size_t off = 0;
-        for (int l = 0; l < 3; l++) {
-            const size_t count = (size_t)sizes[l] * sizes[l + 1] + sizes[l + 1];
-            double largest = 0;
-            for (size_t i = off; i < off + count; i++) largest = fmax(largest, fabs(ref[i]));
-            cr_assert(largest > 0, "layer %d has no gradient", l + 1);
-            for (size_t i = off; i < off + count; i++) {
-                const double tol = 1e-4 * largest + 1e-4 * fabs(ref[i]);
-                cr_assert(fabs(t.grads[i] - ref[i]) <= tol, "%s: layer %d parameter %zu: %.9g, reference %.9g",
-                          sn_isa_name((sn_isa)isa), l + 1, i - off, t.grads[i], ref[i]);
-            }
-            off += count;
-        }
-        free(X), free(ref);
-        sn_trainer_free(&t);
+        check_step_gradient(&m, 128, sn_isa_name((sn_isa)isa));
         sn_net_free(&m);
     }
     sn_isa_init(NULL);
+}
+
+/* The same check through activation layers of their own (leaky ReLUs, a standalone
+ * ReLU, dense layers without a fused ReLU before them), on every ISA. */
+Test(train, step_gradient_through_activation_layers, .init = load, .fini = unload, .timeout = 120)
+{
+    static const char *const nets[] = { "784,dense:40,leaky:0.1,dense:20,leaky,dense:10",
+                                        "784,dense:30,leaky:0.2,relu,dense:10" };
+    for (int isa = 0; isa < SN_ISA_COUNT; isa++) {
+        if (!sn_isa_supported((sn_isa)isa)) continue;
+        sn_isa_force((sn_isa)isa, NULL);
+        for (int k = 0; k < 2; k++) {
+            sn_layer layers[SN_MAX_LAYERS];
+            int nl;
+            sn_error err;
+            cr_assert_eq(sn_net_parse(nets[k], layers, &nl, &err), SN_OK, "%s", err.msg);
+            sn_net m;
+            cr_assert_eq(sn_net_create(&m, layers, nl, &err), SN_OK, "%s", err.msg);
+            char what[160];
+            snprintf(what, sizeof what, "%s on %s", nets[k], sn_isa_name((sn_isa)isa));
+            check_step_gradient(&m, 96, what);
+            sn_net_free(&m);
+        }
+    }
+    sn_isa_init(NULL);
+}
+
+/* The double reference itself against central finite differences of its own loss, for
+ * a net with every layer type, at 40 parameters spread over the block. With h ~ 1e-4
+ * (the float step actually taken) the truncation error is ~h^2 |f'''| ~ 1e-8 and the
+ * rounding ~1e-16 / h, so 1e-6 absolute + 1e-4 relative only fails on a wrong
+ * derivative, or on a ReLU or leaky kink within h of some input (h = 1e-3 crosses one
+ * at this seed: a 3% miss; 1e-4 crosses none). */
+Test(gradcheck, reference_through_every_layer_type, .init = load, .fini = unload)
+{
+    enum { N = 8 };
+    sn_layer layers[SN_MAX_LAYERS];
+    int nl;
+    cr_assert_eq(sn_net_parse("784,dense:12,leaky:0.1,dense:8,relu,dense:6,leaky:0.3,relu,dense:10", layers, &nl,
+                              NULL), SN_OK);
+    sn_net m;
+    cr_assert_eq(sn_net_create(&m, layers, nl, NULL), SN_OK);
+    sn_rng rng;
+    sn_rng_seed(&rng, 7);
+    sn_net_init_he(&m, &rng);
+    for (int l = 0; l < nl; l++)
+        for (size_t j = 0; j < m.layer[l].ops->nbiases(&m.layer[l]); j++) m.b[l][j] = 0.05f * (float)((int)j % 5 - 2);
+    float *X = malloc(sizeof(float) * N * 784);
+    uint8_t y[N];
+    sn_batch_gather(&train_set, NULL, 0, N, X, y);
+    double *g = calloc(m.nparams, sizeof(double)), loss;
+    reference_gradient(&m, X, y, N, g, &loss);
+    for (int k = 0; k < 40; k++) {
+        const size_t i = (size_t)k * (m.nparams / 40) + (size_t)k % 7;
+        const float keep = m.params[i];
+        double up, down;
+        m.params[i] = (float)(keep + 1e-4); /* float parameters: divide by the steps actually taken */
+        const double hu = (double)m.params[i] - keep;
+        reference_gradient(&m, X, y, N, NULL, &up);
+        m.params[i] = (float)(keep - 1e-4);
+        const double hd = keep - (double)m.params[i];
+        reference_gradient(&m, X, y, N, NULL, &down);
+        m.params[i] = keep;
+        const double fd = (up - down) / (hu + hd);
+        cr_assert(fabs(fd - g[i]) <= 1e-6 + 1e-4 * fabs(g[i]), "parameter %zu: finite difference %.9g, gradient %.9g",
+                  i, fd, g[i]);
+    }
+    free(X), free(g);
+    sn_net_free(&m);
 }
 
 /* The team policies (pace.h) change who computes what, never a bit: every forced mode,
@@ -473,4 +606,21 @@ Test(train, nesterov_update_matches_its_formula)
     cr_assert_eq(sn_opt_parse("nesterov", &k), SN_OK);
     cr_assert_eq(k, SN_OPT_NESTEROV);
     cr_assert_eq(sn_opt_parse("nadam", &k), SN_EINVAL);
+}
+
+/* The trainer's first phase feeds a dense first layer block by block; any other first
+ * layer is refused by name rather than trained wrongly. */
+Test(train, refuses_a_first_layer_it_cannot_feed)
+{
+    sn_layer layers[SN_MAX_LAYERS];
+    int nl;
+    cr_assert_eq(sn_net_parse("784,leaky,dense:10", layers, &nl, NULL), SN_OK);
+    sn_net m;
+    sn_trainer t;
+    sn_error err;
+    cr_assert_eq(sn_net_create(&m, layers, nl, NULL), SN_OK);
+    const sn_train_config cfg = sn_train_defaults();
+    cr_assert_eq(sn_trainer_create(&t, &m, &cfg, 100, &err), SN_EUNSUPPORTED);
+    cr_assert(strstr(err.msg, "dense first layer") && strstr(err.msg, "leaky"), "%s", err.msg);
+    sn_net_free(&m);
 }

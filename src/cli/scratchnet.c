@@ -22,7 +22,7 @@ static const char *PROG = "scratchnet";
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: scratchnet train [--data DIR] [--layers 784,50,25,10] [--epochs 10] [--batch 128]\n"
+            "usage: scratchnet train [--data DIR] [--net 784,50,25,10] [--epochs 10] [--batch 128]\n"
             "                        [--lr 0.05] [--opt sgd|momentum|nesterov|adam] [--threads N] [--seed 42]\n"
             "                        [--val 10000] [--eval-every 1] [--save FILE] [--csv FILE] [--quiet]\n"
             "                        [--checkpoint FILE] [--resume FILE] [--schedule cosine|constant]\n"
@@ -139,6 +139,11 @@ static int parse_train(int argc, char **argv, train_args *a)
             if (a->net[0].in != 784 || a->net[a->nlayers - 1].out != 10) {
                 fprintf(stderr, "%s: %s: '%s' is not allowed; MNIST needs 784 inputs first and 10 outputs last\n",
                         PROG, f, v);
+                return 0;
+            }
+            if (a->net[0].ops != &sn_dense_ops) {
+                fprintf(stderr, "%s: %s: '%s' is not allowed; the trainer needs a dense first layer, this one is %s\n",
+                        PROG, f, v, a->net[0].ops->type);
                 return 0;
             }
         }
