@@ -195,8 +195,10 @@ int bench_gemm_main(int argc, char **argv)
         if (match && sn_isa_supported((sn_isa)i)) isas[nisa++] = (sn_isa)i;
     }
     if (only_isa && !nisa) {
-        fprintf(stderr, "bench: --isa: '%s' is %s\n", only_isa,
-                named ? "not supported by this CPU or build" : "not a kernel ISA; expected avx512, avx2 or scalar");
+        char names[128];
+        sn_isa_names(names, sizeof names, ", ", " or ");
+        fprintf(stderr, "bench: --isa: '%s' is %s%s\n", only_isa,
+                named ? "not supported by this CPU or build" : "not a kernel ISA; expected ", named ? "" : names);
         return EXIT_USAGE;
     }
 

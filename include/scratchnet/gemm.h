@@ -34,10 +34,10 @@ typedef struct sn_epilogue {
 
 /* The kernel ISAs, numbered 0 .. SN_ISA_COUNT - 1 (loops over every ISA use the count).
  * Their names, CPU checks and kernel tables are one registry in kernels/dispatch.c. */
-typedef enum sn_isa { SN_ISA_SCALAR = 0, SN_ISA_AVX2 = 1, SN_ISA_AVX512 = 2, SN_ISA_COUNT } sn_isa;
+typedef enum sn_isa { SN_ISA_SCALAR = 0, SN_ISA_AVX2 = 1, SN_ISA_AVX512 = 2, SN_ISA_SSE2 = 3, SN_ISA_COUNT } sn_isa;
 
 /* Chooses the kernel set: the best the CPU supports, unless the environment variable
- * SCRATCHNET_ISA=avx512|avx2|scalar forces one. Fails (SN_EINVAL / SN_EUNSUPPORTED)
+ * SCRATCHNET_ISA=avx512|avx2|sse2|scalar forces one. Fails (SN_EINVAL / SN_EUNSUPPORTED)
  * for an unknown name or an ISA this CPU or build lacks. Called implicitly on first
  * use; call it explicitly to report the error. */
 int sn_isa_init(sn_error *err);
@@ -45,6 +45,9 @@ int sn_isa_force(sn_isa isa, sn_error *err);      /* for tests and benchmarks */
 sn_isa sn_isa_active(void);
 int sn_isa_supported(sn_isa isa);
 const char *sn_isa_name(sn_isa isa);
+/* The registry's names, best first, joined: ("|", "|") -> "avx512|avx2|sse2|scalar",
+ * (", ", " or ") -> "avx512, avx2, sse2 or scalar". */
+void sn_isa_names(char *out, size_t cap, const char *sep, const char *last_sep);
 
 /* For benchmarks: the active ISA's multiply-add ceiling on the calling thread, in
  * GFLOP/s (2 flops per FMA), from a loop of independent FMAs on registers that runs for

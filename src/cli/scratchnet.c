@@ -21,6 +21,8 @@ static const char *PROG = "scratchnet";
 
 static void usage(FILE *f)
 {
+    char isas[128];
+    sn_isa_names(isas, sizeof isas, "|", "|");
     fprintf(f,
             "usage: scratchnet train [--data DIR] [--net 784,50,25,10] [--epochs 10] [--batch 128]\n"
             "                        [--lr 0.05] [--opt sgd|momentum|nesterov|adam] [--threads N] [--seed 42]\n"
@@ -30,9 +32,10 @@ static void usage(FILE *f)
             "       scratchnet eval    [--model FILE] [--data DIR] [--threads N]\n"
             "       scratchnet predict [--model FILE] [--probs] IMAGE...   (PGM or PNG)\n"
             "       scratchnet info    [--model FILE]\n"
-            "Environment: SCRATCHNET_DATA (data directory), SCRATCHNET_ISA=avx512|avx2|scalar,\n"
+            "Environment: SCRATCHNET_DATA (data directory), SCRATCHNET_ISA=%s,\n"
             "OMP_NUM_THREADS, SCRATCHNET_TEAM=auto|always|solo|alternate (busy-machine policy).\n"
-            "Exit codes: 0 ok, 1 runtime failure, 2 usage error. The contract: docs/cli.md.\n");
+            "Exit codes: 0 ok, 1 runtime failure, 2 usage error. The contract: docs/cli.md.\n",
+            isas);
 }
 
 static int default_threads(void)

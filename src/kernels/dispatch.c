@@ -14,6 +14,7 @@ static int always(void) { return 1; }
 #if defined(SN_HAVE_X86_KERNELS)
 static int cpu_has_avx2(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 static int cpu_has_avx512(void) { return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma"); }
+static int cpu_has_sse2(void) { return __builtin_cpu_supports("sse2"); }
 #endif
 
 /* The registry: every ISA of the sn_isa enum, best first (sn_isa_init takes the first the
@@ -26,13 +27,21 @@ typedef struct isa_entry {
     const sn_kernels *kernels; /* NULL: not in this build */
 } isa_entry;
 
+/* Each kernel file's table (KNAME in kernel_template.h). */
+extern const sn_kernels sn_kernels_scalar;
+#if defined(SN_HAVE_X86_KERNELS)
+extern const sn_kernels sn_kernels_avx512, sn_kernels_avx2, sn_kernels_sse2;
+#endif
+
 static const isa_entry registry[] = {
 #if defined(SN_HAVE_X86_KERNELS)
     { SN_ISA_AVX512, "avx512", cpu_has_avx512, &sn_kernels_avx512 },
     { SN_ISA_AVX2, "avx2", cpu_has_avx2, &sn_kernels_avx2 },
+    { SN_ISA_SSE2, "sse2", cpu_has_sse2, &sn_kernels_sse2 },
 #else
     { SN_ISA_AVX512, "avx512", always, NULL },
     { SN_ISA_AVX2, "avx2", always, NULL },
+    { SN_ISA_SSE2, "sse2", always, NULL },
 #endif
     { SN_ISA_SCALAR, "scalar", always, &sn_kernels_scalar },
 };
@@ -81,17 +90,24 @@ int sn_isa_force(sn_isa isa, sn_error *err)
     return SN_OK;
 }
 
+void sn_isa_names(char *out, size_t cap, const char *sep, const char *last_sep)
+{
+    if (!cap) return;
+    out[0] = '\0';
+    for (int i = 0; i < NREGISTRY; i++) {
+        const size_t len = strlen(out);
+        snprintf(out + len, cap - len, "%s%s", i == 0 ? "" : i + 1 == NREGISTRY ? last_sep : sep, registry[i].name);
+    }
+}
+
 int sn_isa_init(sn_error *err)
 {
     const char *forced = getenv("SCRATCHNET_ISA");
     if (forced && *forced) {
-        char names[128] = "";
-        for (int i = 0; i < NREGISTRY; i++) {
+        for (int i = 0; i < NREGISTRY; i++)
             if (strcmp(forced, registry[i].name) == 0) return sn_isa_force(registry[i].isa, err);
-            const size_t len = strlen(names);
-            snprintf(names + len, sizeof names - len, "%s%s", i == 0 ? "" : i + 1 == NREGISTRY ? " or " : ", ",
-                     registry[i].name);
-        }
+        char names[128];
+        sn_isa_names(names, sizeof names, ", ", " or ");
         return sn_fail(err, SN_EINVAL, "SCRATCHNET_ISA='%s' is not a kernel ISA; expected %s", forced, names);
     }
     return sn_isa_force(best_isa(), err);

@@ -1,5 +1,5 @@
-/* Microkernels written once, compiled once per ISA (kernel_scalar.c, kernel_avx2.c,
- * kernel_avx512.c). Adding an ISA: a file like those that defines everything below and
+/* Microkernels written once, compiled once per ISA (kernel_scalar.c, kernel_sse2.c,
+ * kernel_avx2.c, kernel_avx512.c). Adding an ISA: a file like those that defines everything below and
  * includes this one, a value in sn_isa (scratchnet/gemm.h), and a row in the registry
  * of kernels/dispatch.c (plus its compile flags in src/meson.build).
  *
@@ -10,16 +10,16 @@
  *   vec, VL
  *   VZERO(), VLOAD(p), VSTORE(p, v), VBCAST(x)      unaligned loads and stores
  *   VADD(a, b), VSUB(a, b), VMUL(a, b), VDIV(a, b), VSQRT(a)
- *   VFMA(a, b, c)    a * b + c, one rounding
+ *   VFMA(a, b, c)    a * b + c: one rounding with an FMA unit, else a multiply and an add
  *   VHSUM(v)         the sum of v's lanes, in a fixed order
  *   VMAX(c, x), VMIN(c, x)  x if x is NaN (divergence must stay visible)
  *   VRELU(x)         max(0, x), NaN passes
  *   VKEEP_POS(m, x)  x where m > 0, else 0 (the ReLU mask of a backward pass)
  *   VROUND(x)        to the nearest integer;  VSCALE2(y, n)  y * 2^n (n integral)
  *   VCVT_U8(p)       VL bytes at p as floats
- *   SFMA(a, b, c)    the scalar a * b + c with one rounding (tails of element-wise loops
- *                    must round like their vector bodies, so results do not depend on
- *                    where a range starts)
+ *   SFMA(a, b, c)    the scalar a * b + c, rounded as VFMA rounds (tails of element-wise
+ *                    loops must round like their vector bodies, so results do not depend
+ *                    on where a range starts)
  * Masked lanes
  *   vmask, VMASK(n)  lanes [0, n) of a vector (n may be <= 0 or >= VL)
  *   VLOADM(p, m), VSTOREM(p, m, v)  those lanes only (others read as 0, never touched:

@@ -84,12 +84,6 @@ typedef struct sn_kernels {
                  float eps);
 } sn_kernels;
 
-extern const sn_kernels sn_kernels_scalar;
-#if defined(SN_HAVE_X86_KERNELS)
-extern const sn_kernels sn_kernels_avx2;
-extern const sn_kernels sn_kernels_avx512;
-#endif
-
 const sn_kernels *sn_kernels_active(void);
 /* The kernel table of an ISA, or NULL if this build has none (dispatch.c's registry). */
 const sn_kernels *sn_kernels_for(sn_isa isa);
