@@ -170,20 +170,16 @@ static void tile_done(const sn_epilogue *ep, float *C, int ldc, int i0, int j0, 
     for (int i = 0; i < mi; i++) ep->done(ep->user, C + (size_t)(i0 + i) * ldc + j0, nj);
 }
 
+static const sn_tile_ep *tile_ep(const sn_epilogue *ep, int i0, int j0, sn_tile_ep *out);
+
+/* The epilogue on the mi x nj block of C at (i0, j0), after an edge tile was copied out. */
 static void apply_epilogue(const sn_epilogue *ep, float *C, int ldc, int i0, int j0, int mi, int nj)
 {
-    if (!ep || (!ep->bias && !ep->relu && !ep->mask)) return;
+    sn_tile_ep te;
+    if (!tile_ep(ep, i0, j0, &te)) return;
     for (int i = 0; i < mi; i++) {
         float *c = C + (size_t)(i0 + i) * ldc + j0;
-        if (ep->bias)
-            for (int j = 0; j < nj; j++) c[j] += ep->bias[j0 + j];
-        if (ep->relu)
-            for (int j = 0; j < nj; j++)
-                c[j] = c[j] < 0.0f ? 0.0f : c[j]; /* NaN passes: divergence must stay visible */
-        if (ep->mask) {
-            const float *mk = ep->mask + (size_t)(i0 + i) * ep->ldmask + j0;
-            for (int j = 0; j < nj; j++) c[j] = mk[j] > 0.0f ? c[j] : 0.0f;
-        }
+        for (int j = 0; j < nj; j++) c[j] = sn_ep_element(&te, i, j, c[j]);
     }
 }
 
@@ -209,6 +205,41 @@ static void load_edge(float *tile, int nr, const float *C, int ldc, int mi, int 
 static void store_edge(const float *tile, int nr, float *C, int ldc, int mi, int nj)
 {
     for (int i = 0; i < mi; i++) memcpy(C + (size_t)i * ldc, tile + (size_t)i * nr, sizeof(float) * nj);
+}
+
+/* Where a kernel writes the tile of C at (i0, j0) that holds mi x nj of its mr x nr
+ * elements: C itself for a whole tile (the kernel applies the epilogue as it stores, on
+ * the last k-block), else a zero-padded buffer the kernel fills whole, copied out by
+ * tile_out_end, which then applies the epilogue in C. So no kernel branches on size. */
+typedef struct tile_out {
+    float *c;               /* for the kernel: C or buf */
+    int ldc;
+    const sn_tile_ep *ep;   /* the kernel's epilogue: NULL for an edge tile or a k-block not last */
+    int i0, j0, mi, nj, nr, edge;
+    sn_tile_ep te;
+    float buf[MAX_TILE];
+} tile_out;
+
+static void tile_out_begin(tile_out *o, const gemm_args *g, int i0, int j0, int mi, int nj, int mr, int nr,
+                           int accumulate, int last)
+{
+    float *c = g->C + (size_t)i0 * g->ldc + j0;
+    o->i0 = i0, o->j0 = j0, o->mi = mi, o->nj = nj, o->nr = nr;
+    o->edge = mi < mr || nj < nr;
+    if (!o->edge) {
+        o->c = c, o->ldc = g->ldc;
+        o->ep = last ? tile_ep(g->ep, i0, j0, &o->te) : NULL;
+        return;
+    }
+    load_edge(o->buf, nr, c, g->ldc, mi, nj, accumulate);
+    o->c = o->buf, o->ldc = nr, o->ep = NULL;
+}
+
+static void tile_out_end(const tile_out *o, const gemm_args *g, int last)
+{
+    if (!o->edge) return;
+    store_edge(o->buf, o->nr, g->C + (size_t)o->i0 * g->ldc + o->j0, g->ldc, o->mi, o->nj);
+    if (last) apply_epilogue(g->ep, g->C, g->ldc, o->i0, o->j0, o->mi, o->nj);
 }
 
 /* ---- nt (and nn with a narrow n): dot kernel ---------------------------------- */
@@ -260,18 +291,11 @@ static void gemm_dot(const sn_kernels *kr, const gemm_args *g, float *ws)
     {
         int i0 = (t % tiles_m) * mr, j0 = (t / tiles_m) * nr;
         int mi = g->m - i0 < mr ? g->m - i0 : mr, nj = g->n - j0 < nr ? g->n - j0 : nr;
-        float *c = g->C + (size_t)i0 * g->ldc + j0;
         const float *a = A + (size_t)i0 * lda, *b = B + (size_t)j0 * ldb;
-        if (mi == mr && nj == nr) {
-            sn_tile_ep te;
-            kr->dot(kp, a, lda, b, ldb, c, g->ldc, g->accumulate, tile_ep(g->ep, i0, j0, &te));
-        } else {
-            float tile[MAX_TILE];
-            load_edge(tile, nr, c, g->ldc, mi, nj, g->accumulate);
-            kr->dot(kp, a, lda, b, ldb, tile, nr, g->accumulate, NULL);
-            store_edge(tile, nr, c, g->ldc, mi, nj);
-            apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
-        }
+        tile_out o;
+        tile_out_begin(&o, g, i0, j0, mi, nj, mr, nr, g->accumulate, 1);
+        kr->dot(kp, a, lda, b, ldb, o.c, o.ldc, g->accumulate, o.ep);
+        tile_out_end(&o, g, 1);
         tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nj);
     }
     team_sync(g);
@@ -332,19 +356,12 @@ static void gemm_col(const sn_kernels *kr, const gemm_args *g, float *ws)
                 const float *a = packed ? Ap : g->A + (size_t)p0 * g->lda + i0, *b = B + (size_t)p0 * ldb + j0;
                 const int lda = packed ? rows_p : g->lda;
                 float *pack = packed ? NULL : Ap;
-                float *c = g->C + (size_t)i0 * g->ldc + j0;
                 void (*kernel)(int, const float *, int, const float *, int, float *, int, int, const sn_tile_ep *,
                                float *) = half ? kr->col_half : kr->col;
-                if (mi == rows_p && nj == nr) {
-                    sn_tile_ep te;
-                    kernel(kc, a, lda, b, ldb, c, g->ldc, accumulate, last ? tile_ep(g->ep, i0, j0, &te) : NULL, pack);
-                } else {
-                    float tile[MAX_TILE];
-                    load_edge(tile, nr, c, g->ldc, mi, nj, accumulate);
-                    kernel(kc, a, lda, b, ldb, tile, nr, accumulate, NULL, pack);
-                    store_edge(tile, nr, c, g->ldc, mi, nj);
-                    if (last) apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
-                }
+                tile_out o;
+                tile_out_begin(&o, g, i0, j0, mi, nj, rows_p, nr, accumulate, last);
+                kernel(kc, a, lda, b, ldb, o.c, o.ldc, accumulate, o.ep, pack);
+                tile_out_end(&o, g, last);
                 packed = 1;
                 /* A thread that owns the whole row panel hands its finished rows over at
                  * once (contiguous when n == ldc), not in 10-wide pieces. */
@@ -391,17 +408,10 @@ static void direct_tail(const sn_kernels *kr, const gemm_args *g, const float *a
     const int mr2 = kr->dot2_mr, rem = g->n - j0;
     for (int s = 0; s < mi; s += mr2) {
         const int rows = mi - s < mr2 ? mi - s : mr2, i = i0 + s;
-        float *c = g->C + (size_t)i * g->ldc + j0;
-        if (rows == mr2 && rem == 2) {
-            sn_tile_ep te;
-            kr->dot2(g->k, a + (size_t)s * lda, lda, Bt, g->k, c, g->ldc, g->accumulate, tile_ep(g->ep, i, j0, &te));
-        } else {
-            float tile[MAX_TILE];
-            load_edge(tile, 2, c, g->ldc, rows, rem, g->accumulate);
-            kr->dot2(g->k, a + (size_t)s * lda, lda, Bt, g->k, tile, 2, g->accumulate, NULL);
-            store_edge(tile, 2, c, g->ldc, rows, rem);
-            apply_epilogue(g->ep, g->C, g->ldc, i, j0, rows, rem);
-        }
+        tile_out o;
+        tile_out_begin(&o, g, i, j0, rows, rem, mr2, 2, g->accumulate, 1);
+        kr->dot2(g->k, a + (size_t)s * lda, lda, Bt, g->k, o.c, o.ldc, g->accumulate, o.ep);
+        tile_out_end(&o, g, 1);
         tile_done(g->ep, g->C, g->ldc, i, j0, rows, rem);
     }
 }
@@ -429,19 +439,12 @@ static void gemm_direct(const sn_kernels *kr, const gemm_args *g, float *ws)
     {
         int ip = t / panels_n, jp = t % panels_n, i0 = ip * mr, j0 = jp * nr;
         int mi = g->m - i0 < mr ? g->m - i0 : mr;
-        float *c = g->C + (size_t)i0 * g->ldc + j0;
         const float *a = mi == mr ? g->A + (size_t)i0 * g->lda : Ae;
         const int lda = mi == mr ? g->lda : k;
-        if (mi == mr) {
-            sn_tile_ep te;
-            kr->dir(k, a, lda, g->B + j0, g->ldb, c, g->ldc, g->accumulate, tile_ep(g->ep, i0, j0, &te));
-        } else {
-            float tile[MAX_TILE];
-            load_edge(tile, nr, c, g->ldc, mi, nr, g->accumulate);
-            kr->dir(k, a, lda, g->B + j0, g->ldb, tile, nr, g->accumulate, NULL);
-            store_edge(tile, nr, c, g->ldc, mi, nr);
-            apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nr);
-        }
+        tile_out o;
+        tile_out_begin(&o, g, i0, j0, mi, nr, mr, nr, g->accumulate, 1);
+        kr->dir(k, a, lda, g->B + j0, g->ldb, o.c, o.ldc, g->accumulate, o.ep);
+        tile_out_end(&o, g, 1);
         tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nr);
         if (fuse_tail && jp == panels_n - 1) direct_tail(kr, g, a, lda, Bt, i0, mi, n_main);
     }
@@ -489,18 +492,13 @@ static void gemm_narrow(const sn_kernels *kr, const gemm_args *g, float *ws)
     {
         int ip = t / panels_n, jp = t % panels_n, i0 = ip * mr, j0 = jp * nb;
         int mi = g->m - i0 < mr ? g->m - i0 : mr, nj = n - j0 < nb ? n - j0 : nb;
-        float *c = g->C + (size_t)i0 * g->ldc + j0;
-        if (mi == mr) {
-            sn_tile_ep te;
-            const float *a = at ? g->A + i0 : g->A + (size_t)i0 * g->lda;
-            kr->narrow(k, nj, a, g->lda, at, B + j0, ldb, c, g->ldc, g->accumulate, tile_ep(g->ep, i0, j0, &te));
-        } else {
-            float tile[MAX_TILE];
-            load_edge(tile, nb, c, g->ldc, mi, nj, g->accumulate);
-            kr->narrow(k, nj, Ae, at ? mr : k, at, B + j0, ldb, tile, nb, g->accumulate, NULL);
-            store_edge(tile, nb, c, g->ldc, mi, nj);
-            apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
-        }
+        /* The narrow kernel masks its columns itself: only a short row panel is an edge. */
+        const float *a = mi < mr ? Ae : at ? g->A + i0 : g->A + (size_t)i0 * g->lda;
+        const int lda = mi < mr ? (at ? mr : k) : g->lda;
+        tile_out o;
+        tile_out_begin(&o, g, i0, j0, mi, nj, mr, nj, g->accumulate, 1);
+        kr->narrow(k, nj, a, lda, at, B + j0, ldb, o.c, o.ldc, g->accumulate, o.ep);
+        tile_out_end(&o, g, 1);
         tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nj);
     }
     team_sync(g);
@@ -571,20 +569,13 @@ static void gemm_outer(const sn_kernels *kr, const gemm_args *g, float *ws)
             int jp = t / panels_m, ip = t % panels_m;
             int i0 = ip * mr, j0 = jp * nr;
             int mi = g->m - i0 < mr ? g->m - i0 : mr, nj = g->n - j0 < nr ? g->n - j0 : nr;
-            float *c = g->C + (size_t)i0 * g->ldc + j0;
             const float *a = Ap + (size_t)ip * mr * kc;
             const float *b = jp < direct_n ? g->B + (size_t)p0 * g->ldb + j0 : Bp + (size_t)jp * nr * kc;
             const int ldb = jp < direct_n ? g->ldb : nr;
-            if (mi == mr && nj == nr) {
-                sn_tile_ep te;
-                kr->outer(kc, a, mr, b, ldb, c, g->ldc, accumulate, last ? tile_ep(g->ep, i0, j0, &te) : NULL);
-            } else {
-                float tile[MAX_TILE];
-                load_edge(tile, nr, c, g->ldc, mi, nj, accumulate);
-                kr->outer(kc, a, mr, b, ldb, tile, nr, accumulate, NULL);
-                store_edge(tile, nr, c, g->ldc, mi, nj);
-                if (last) apply_epilogue(g->ep, g->C, g->ldc, i0, j0, mi, nj);
-            }
+            tile_out o;
+            tile_out_begin(&o, g, i0, j0, mi, nj, mr, nr, accumulate, last);
+            kr->outer(kc, a, mr, b, ldb, o.c, o.ldc, accumulate, o.ep);
+            tile_out_end(&o, g, last);
             if (last) tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nj);
         }
         team_sync(g);

@@ -34,11 +34,7 @@ static void RV_NAME(int k, const float *restrict A, int lda, const float *restri
         for (int v = 0; v < RV_NV; v++) {
             float *c = C + (size_t)i * ldc + v * VL;
             vec r = accumulate ? VADD(acc[i][v], VLOAD(c)) : acc[i][v];
-            if (ep) {
-                if (ep->bias) r = VADD(r, VLOAD(ep->bias + v * VL));
-                if (ep->relu) r = VRELU(r);
-                if (ep->mask) r = VKEEP_POS(VLOAD(ep->mask + (size_t)i * ep->ldmask + v * VL), r);
-            }
+            if (ep) EP_VECTOR(ep, r, i, v * VL, VLOAD);
             VSTORE(c, r);
         }
 }

@@ -43,6 +43,15 @@
 
 #define OUT_NR (OUT_NV * VL)
 
+/* The epilogue on vector r of a tile's row i, columns [col, col + VL): sn_ep_element
+ * lane by lane. LOAD(p) reads the lanes r holds (VLOAD; a masked load in a narrow tile). */
+#define EP_VECTOR(ep, r, i, col, LOAD)                                                          \
+    do {                                                                                       \
+        if ((ep)->bias) (r) = VADD((r), LOAD((ep)->bias + (col)));                             \
+        if ((ep)->relu) (r) = VRELU(r);                                                        \
+        if ((ep)->mask) (r) = VKEEP_POS(LOAD((ep)->mask + (size_t)(i) * (ep)->ldmask + (col)), (r)); \
+    } while (0)
+
 /* The two n-vectorised kernels share one body (kernel_rowvec.h), instantiated with their
  * tile sizes and the way they address A: */
 
@@ -62,14 +71,6 @@
 #define RV_A(A, lda, i, p) (A)[(size_t)(i) * (lda) + (p)]
 #include "kernel_rowvec.h"
 
-/* Scalar epilogue for one element (dot and column kernels store element by element). */
-static inline float ep_scalar(const sn_tile_ep *ep, int i, int j, float c)
-{
-    if (ep->bias) c += ep->bias[j];
-    if (ep->relu) c = c < 0.0f ? 0.0f : c;
-    if (ep->mask && !(ep->mask[(size_t)i * ep->ldmask + j] > 0.0f)) c = 0.0f;
-    return c;
-}
 
 /* C[i][j] (+)= sum_k A[i][k] * B[j][k] for an mr x nr tile; kp % VL == 0.
  * Lanes accumulate k mod VL; one fixed horizontal sum per element at the end.
@@ -117,7 +118,7 @@ static inline __attribute__((always_inline)) void dot_body(int kp, const float *
         for (int j = 0; j < nr; j++) {
             float *c = C + (size_t)i * ldc + j;
             float r = accumulate ? *c + sums[i][j] : sums[i][j];
-            *c = ep ? ep_scalar(ep, i, j, r) : r;
+            *c = ep ? sn_ep_element(ep, i, j, r) : r;
         }
 }
 
@@ -184,7 +185,7 @@ static inline __attribute__((always_inline)) void col_body(int k, const float *r
         for (int j = 0; j < COL_NR; j++) {
             float *c = C + (size_t)i * ldc + j;
             float r = accumulate ? *c + tmp[j][i] : tmp[j][i];
-            *c = ep ? ep_scalar(ep, i, j, r) : r;
+            *c = ep ? sn_ep_element(ep, i, j, r) : r;
         }
 #endif
 }
@@ -245,11 +246,9 @@ static inline __attribute__((always_inline)) void narrow_body(int k, int nc, con
         for (int v = 0; v < nv; v++) {
             float *c = C + (size_t)i * ldc + v * VL;
             vec r = accumulate ? VADD(acc[i][v], VLOADM(c, msk[v])) : acc[i][v];
-            if (ep) {
-                if (ep->bias) r = VADD(r, VLOADM(ep->bias + v * VL, msk[v]));
-                if (ep->relu) r = VRELU(r);
-                if (ep->mask) r = VKEEP_POS(VLOADM(ep->mask + (size_t)i * ep->ldmask + v * VL, msk[v]), r);
-            }
+#define LOAD_LANES(p) VLOADM((p), msk[v])
+            if (ep) EP_VECTOR(ep, r, i, v * VL, LOAD_LANES);
+#undef LOAD_LANES
             VSTOREM(c, msk[v], r);
         }
 }

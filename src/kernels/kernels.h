@@ -19,6 +19,18 @@ typedef struct sn_tile_ep {
     int ldmask;
 } sn_tile_ep;
 
+/* The epilogue of element (i, j) of a tile: + bias[j], ReLU (NaN passes: divergence must
+ * stay visible), 0 where mask[i][j] is not > 0. The scalar definition: the vector kernels
+ * do the same lane by lane (EP_VECTOR in kernel_template.h), and the driver's edge tiles
+ * call this (gemm.c). */
+static inline float sn_ep_element(const sn_tile_ep *ep, int i, int j, float c)
+{
+    if (ep->bias) c += ep->bias[j];
+    if (ep->relu) c = c < 0.0f ? 0.0f : c;
+    if (ep->mask && !(ep->mask[(size_t)i * ep->ldmask + j] > 0.0f)) c = 0.0f;
+    return c;
+}
+
 typedef struct sn_kernels {
     const char *name;
     /* Outer-product kernel, vectorised along n: C tile (mr x nr) from
