@@ -1,4 +1,5 @@
-/* Layers of the MLP: linear (+ fused bias/ReLU), and softmax + cross-entropy.
+/* Layer kernels: linear (+ fused bias/ReLU), bias gradients, and softmax + cross-entropy
+ * (the loss). The dense layer (dense.c) is built from them.
  * The gradient of cross-entropy through softmax is p - y: with L = -log p_y and
  * p_k = e^{z_k} / sum e^{z}, dL/dz_k = p_k - [k == y]. Fusing both avoids the
  * unstable division by p that a separate softmax backward would need. */
@@ -8,10 +9,6 @@
 
 #include "kernels/kernels.h"
 #include "scratchnet/gemm.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 size_t sn_linear_workspace(int B, int in, int out)
 {
@@ -37,21 +34,6 @@ void sn_linear_backward_input(float *dX, const float *dY, const float *W, const 
     sn_gemm_local(SN_N, SN_T, B, in, out, dY, out, W, out, 0.0f, dX, in, mask ? &ep : NULL, ws);
 }
 
-void sn_linear_backward_weights(float *dW, float *db, const float *dY, const float *X,
-                                int B, int in, int out, float *ws)
-{
-    sn_gemm_ws(SN_T, SN_N, in, out, B, X, in, dY, out, 0.0f, dW, out, NULL, ws);
-    /* Bias gradient split over outputs, each summed over the batch in order: no
-     * cross-thread reduction, so the result does not depend on the thread count. */
-#ifdef _OPENMP
-    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-#else
-    const int tid = 0, nth = 1;
-#endif
-    sn_bias_grad(db, dY, B, out, (int)((long)out * tid / nth), (int)((long)out * (tid + 1) / nth));
-#pragma omp barrier
-}
-
 void sn_bias_grad(float *db, const float *dY, int B, int out, int j0, int j1)
 {
     /* Rows outer, columns inner: the inner loop vectorises across columns, and each
@@ -62,13 +44,6 @@ void sn_bias_grad(float *db, const float *dY, int B, int out, int j0, int j1)
         const float *y = dY + (size_t)r * out;
         for (int j = j0; j < j1; j++) db[j] += y[j];
     }
-}
-
-void sn_linear_backward(float *dX, float *dW, float *db, const float *dY, const float *X,
-                        const float *W, const float *mask, int B, int in, int out, float *ws)
-{
-    sn_linear_backward_weights(dW, db, dY, X, B, in, out, ws);
-    if (dX) sn_linear_backward_input(dX, dY, W, mask, B, in, out, ws);
 }
 
 enum { SOFTMAX_SCRATCH = 64 }; /* exponentials per chunk when there is no dZ to keep them in */

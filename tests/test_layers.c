@@ -92,22 +92,30 @@ static void fd_check(linear_case *c, float *x, int n, const float *ana, const ch
     }
 }
 
+/* The dense layer as training runs it (its ops: forward, input gradient, and the weight
+ * gradient's items for a team of 1 and of 2) against finite differences. */
 static void check_linear(int relu)
 {
     linear_case c = { .relu = relu };
-    float Y[LB * LOUT], dW[LIN * LOUT], db[LOUT], dX[LB * LIN], dY[LB * LOUT], ws[4096];
+    float Y[LB * LOUT], g[LIN * LOUT + LOUT], dX[LB * LIN], dY[LB * LOUT], ws[4096];
     tu_fill(c.X, LB * LIN, 1);
     tu_fill(c.W, LIN * LOUT, 2);
     tu_fill(c.b, LOUT, 3);
     tu_fill(c.G, LB * LOUT, 4);
-    cr_assert(sn_linear_workspace(LB, LIN, LOUT) <= 4096);
-    sn_linear_forward(Y, c.X, c.W, c.b, LB, LIN, LOUT, relu, ws);
+    const sn_layer l = { .ops = &sn_dense_ops, .in = LIN, .out = LOUT, .relu = relu, .W = c.W, .b = c.b };
+    cr_assert(l.ops->workspace(&l, LB) <= 4096);
+    l.ops->forward(&l, Y, c.X, LB, ws);
     /* dL/dY = G, and through the ReLU: zero where the output was cut. */
     for (int i = 0; i < LB * LOUT; i++) dY[i] = relu && Y[i] <= 0 ? 0 : c.G[i];
-    sn_linear_backward(dX, dW, db, dY, c.X, c.W, NULL, LB, LIN, LOUT, ws);
-    fd_check(&c, c.W, LIN * LOUT, dW, "dW");
-    fd_check(&c, c.b, LOUT, db, "db");
+    l.ops->backward_input(&l, dX, dY, c.X, 0, LB, ws);
     fd_check(&c, c.X, LB * LIN, dX, "dX");
+    for (int parts = 1; parts <= 2; parts++) {
+        memset(g, 0xff, sizeof g); /* NaN: an element no item writes fails below */
+        for (int i = 0; i < l.ops->grad_items(&l, LB, parts); i++)
+            l.ops->grad_item(&l, i, LB, parts, c.X, dY, g, g + LIN * LOUT, NULL, ws);
+        fd_check(&c, c.W, LIN * LOUT, g, "dW");
+        fd_check(&c, c.b, LOUT, g + LIN * LOUT, "db");
+    }
 }
 
 Test(gradcheck, linear) { check_linear(0); }

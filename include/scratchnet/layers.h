@@ -2,9 +2,8 @@
  * Row-wise work (forward, loss, input gradients) is computed by the calling thread alone
  * on the rows it is given: a training step gives each thread its own rows of the batch,
  * so the whole forward and backward pass needs no barrier. Work that reduces over the
- * batch (weight and bias gradients) is shared by the team (OpenMP work-sharing without
- * a region of its own). ws holds sn_linear_workspace() floats: per thread for the
- * row-wise functions, one for the team in sn_linear_backward_weights. */
+ * batch (weight and bias gradients) is cut into items by the layer (dense.c). ws holds
+ * sn_linear_workspace() floats, per thread. */
 #ifndef SCRATCHNET_LAYERS_H
 #define SCRATCHNET_LAYERS_H
 
@@ -23,21 +22,10 @@ void sn_linear_forward(float *Y, const float *X, const float *W, const float *b,
 void sn_linear_backward_input(float *dX, const float *dY, const float *W, const float *mask,
                               int B, int in, int out, float *ws);
 
-/* dW (in x out) = X^T * dY and db (out) = sum over the batch of dY. Work-shared by the
- * team (call from every thread of a parallel region, or from outside one); each element
- * is reduced over the batch in order on one thread, so the result does not depend on the
- * thread count. */
-void sn_linear_backward_weights(float *dW, float *db, const float *dY, const float *X,
-                                int B, int in, int out, float *ws);
-
 /* db[j0..j1) = sum over the B rows of dY (B x out) of columns j0..j1, each column summed
  * in row order: the same bits however the columns are split among threads. Calling
  * thread only. */
 void sn_bias_grad(float *db, const float *dY, int B, int out, int j0, int j1);
-
-/* Both of the above (dX NULL skips the input gradient); for tests and simple callers. */
-void sn_linear_backward(float *dX, float *dW, float *db, const float *dY, const float *X,
-                        const float *W, const float *mask, int B, int in, int out, float *ws);
 
 /* Fused softmax + cross-entropy over logits Z (B x C) with labels y (B), calling thread only:
  *   loss[b] = logsumexp(Z[b]) - Z[b][y[b]]   (stable for any finite logits)
