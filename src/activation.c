@@ -7,25 +7,36 @@
  * so the bits do not depend on how rows are split. */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "scratchnet/layer.h"
 
 /* ---- shared by every activation ---------------------------------------------- */
 
-static int no_arg(sn_layer *l, const char *arg, sn_error *err)
+static int no_arg(sn_layer *l, const char *arg, int fuse_relu, sn_error *err)
 {
+    (void)fuse_relu;
     if (arg) return sn_fail(err, SN_EINVAL, "%s:%s: %s takes no argument", l->ops->type, arg, l->ops->type);
-    l->out = l->in, l->relu = 0, l->arg = 0.0f;
+    sn_layer_same_output(l);
+    l->relu = 0, l->arg = 0.0f;
     return SN_OK;
 }
 
 static int same_width(const sn_layer *l, sn_error *err)
 {
-    if (l->in < 1 || l->in > SN_MAX_WIDTH || l->out != l->in || l->relu != 0)
-        return sn_fail(err, SN_EFORMAT, "%s %d -> %d relu=%d: an activation keeps its width (1..%d) and has no relu flag",
+    if (l->in < 1 || l->in > SN_MAX_WIDTH || l->out != l->in || l->relu != 0 || l->oh != l->ih || l->ow != l->iw ||
+        l->oc != l->ic)
+        return sn_fail(err, SN_EFORMAT, "%s %d -> %d relu=%d: an activation keeps its shape (1..%d) and has no relu flag",
                        l->ops->type, l->in, l->out, l->relu, SN_MAX_WIDTH);
     return SN_OK;
+}
+
+static void name_only(const sn_layer *l, int compact, char *out, size_t cap)
+{
+    (void)compact;
+    snprintf(out, cap, "%s", l->ops->type);
 }
 
 static size_t none(const sn_layer *l)
@@ -87,6 +98,8 @@ const sn_layer_ops sn_relu_ops = {
     .file_id = 2,
     .configure = no_arg,
     .check = same_width,
+    .spec = name_only,
+    .reshape = sn_layer_same_output,
     .nweights = none,
     .nbiases = none,
     .init = no_init,
@@ -103,15 +116,28 @@ const sn_layer_ops sn_relu_ops = {
 #define LEAKY_DEFAULT_SLOPE 0.01f
 
 /* "leaky" or "leaky:SLOPE", 0 < SLOPE < 1. */
-static int leaky_configure(sn_layer *l, const char *arg, sn_error *err)
+static int leaky_configure(sn_layer *l, const char *arg, int fuse_relu, sn_error *err)
 {
+    (void)fuse_relu;
     char *end = NULL;
     errno = 0;
     const float slope = arg ? strtof(arg, &end) : LEAKY_DEFAULT_SLOPE;
     if (arg && (end == arg || *end || errno || !(slope > 0.0f && slope < 1.0f)))
         return sn_fail(err, SN_EINVAL, "leaky:%s: expected leaky or leaky:SLOPE with 0 < SLOPE < 1", arg);
-    l->out = l->in, l->relu = 0, l->arg = slope;
+    sn_layer_same_output(l);
+    l->relu = 0, l->arg = slope;
     return SN_OK;
+}
+
+/* The record's one extra field: the slope's bits. */
+static void leaky_save(const sn_layer *l, uint32_t *f)
+{
+    memcpy(&f[0], &l->arg, 4);
+}
+
+static void leaky_load(sn_layer *l, const uint32_t *f)
+{
+    memcpy(&l->arg, &f[0], 4);
 }
 
 static int leaky_check(const sn_layer *l, sn_error *err)
@@ -131,6 +157,12 @@ static inline float factor(float x, float below)
 {
     const float pos = (float)isgreater(x, 0.0f);
     return pos + (1.0f - pos) * below;
+}
+
+static void leaky_spec(const sn_layer *l, int compact, char *out, size_t cap)
+{
+    (void)compact;
+    snprintf(out, cap, "leaky:%g", l->arg);
 }
 
 static void leaky_forward(const sn_layer *l, float *restrict Y, const float *restrict X, int rows, float *ws)
@@ -153,9 +185,13 @@ static void leaky_backward_input(const sn_layer *l, float *restrict dX, const fl
 const sn_layer_ops sn_leaky_ops = {
     .type = "leaky",
     .file_id = 3,
-    .has_arg = 1,
+    .nextra = 1,
+    .save_extra = leaky_save,
+    .load_extra = leaky_load,
     .configure = leaky_configure,
     .check = leaky_check,
+    .spec = leaky_spec,
+    .reshape = sn_layer_same_output,
     .nweights = none,
     .nbiases = none,
     .init = no_init,

@@ -6,6 +6,7 @@
  *   weights:        dW = X^T dY, db = column sums of dY (each element over the batch in order) */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,26 +18,34 @@
  * whole of it while the others do other layers. */
 #define SPLIT_MIN_FMAS (1L << 20)
 
-/* "dense:N": N outputs. A ReLU after it is fused (model.c folds "dense:N,relu"). */
-static int dense_configure(sn_layer *l, const char *arg, sn_error *err)
+/* "denseN" or "dense:N": N outputs; an image input is flattened (NHWC order). A ReLU
+ * after it is fused (model.c folds "dense:N,relu"). */
+static int dense_configure(sn_layer *l, const char *arg, int fuse_relu, sn_error *err)
 {
     char *end = NULL;
     errno = 0;
     const long out = arg ? strtol(arg, &end, 10) : 0;
     if (!arg || end == arg || *end || errno || out < 1 || out > SN_MAX_WIDTH)
-        return sn_fail(err, SN_EINVAL, "dense:%s: expected dense:N with N outputs in 1..%d", arg ? arg : "",
+        return sn_fail(err, SN_EINVAL, "dense%s: expected denseN or dense:N with N outputs in 1..%d", arg ? arg : "",
                        SN_MAX_WIDTH);
-    l->out = (int)out, l->relu = 0, l->arg = 0.0f;
+    l->out = (int)out;
+    sn_layer_flat_output(l);
+    l->relu = fuse_relu, l->arg = 0.0f;
     return SN_OK;
 }
 
 static int dense_check(const sn_layer *l, sn_error *err)
 {
     if (l->in < 1 || l->in > SN_MAX_WIDTH || l->out < 1 || l->out > SN_MAX_WIDTH || (l->relu != 0 && l->relu != 1) ||
-        l->arg != 0.0f)
+        l->arg != 0.0f || l->oh != 1 || l->ow != 1 || l->oc != l->out)
         return sn_fail(err, SN_EFORMAT, "dense %d -> %d relu=%d: expected 1..%d inputs and outputs, relu 0 or 1",
                        l->in, l->out, l->relu, SN_MAX_WIDTH);
     return SN_OK;
+}
+
+static void dense_spec(const sn_layer *l, int compact, char *out, size_t cap)
+{
+    snprintf(out, cap, compact ? "dense%d" : "dense:%d", l->out);
 }
 
 static size_t dense_nweights(const sn_layer *l)
@@ -124,6 +133,8 @@ const sn_layer_ops sn_dense_ops = {
     .file_id = 1,
     .configure = dense_configure,
     .check = dense_check,
+    .spec = dense_spec,
+    .reshape = sn_layer_flat_output,
     .nweights = dense_nweights,
     .nbiases = dense_nbiases,
     .init = dense_init,

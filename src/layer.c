@@ -38,6 +38,16 @@ const sn_layer_ops *sn_layer_type_with_id(unsigned file_id)
     return NULL;
 }
 
+void sn_layer_flat_output(sn_layer *l)
+{
+    l->oh = 1, l->ow = 1, l->oc = l->out;
+}
+
+void sn_layer_same_output(sn_layer *l)
+{
+    l->out = l->in, l->oh = l->ih, l->ow = l->iw, l->oc = l->ic;
+}
+
 size_t sn_layer_nparams(const sn_layer *l)
 {
     return l->ops->nweights(l) + l->ops->nbiases(l);

@@ -50,6 +50,15 @@ int sn_net_check(const sn_layer *layers, int nlayers, sn_error *err)
         if (l && layer->in != layers[l - 1].out)
             return sn_fail(err, SN_EINVAL, "layer %d (%s) takes %d inputs but layer %d gives %d", l + 1,
                            layer->ops->type, layer->in, l, layers[l - 1].out);
+        if (layer->ih * layer->iw * layer->ic != layer->in || layer->oh * layer->ow * layer->oc != layer->out)
+            return sn_fail(err, SN_EINVAL, "layer %d (%s): %dx%dx%d in and %dx%dx%d out are not %d and %d floats", l + 1,
+                           layer->ops->type, layer->ih, layer->iw, layer->ic, layer->oh, layer->ow, layer->oc,
+                           layer->in, layer->out);
+        /* An image passes on as an image, or is flattened by a layer that takes a row. */
+        if (l && layer->ih > 1 && (layer->ih != layers[l - 1].oh || layer->iw != layers[l - 1].ow))
+            return sn_fail(err, SN_EINVAL, "layer %d (%s) takes %dx%dx%d images but layer %d gives %dx%dx%d", l + 1,
+                           layer->ops->type, layer->ih, layer->iw, layer->ic, l, layers[l - 1].oh, layers[l - 1].ow,
+                           layers[l - 1].oc);
         total += sn_layer_nparams(layer);
         if (total > SN_MAX_PARAMS)
             return sn_fail(err, SN_EINVAL, "more than %d parameters (at layer %d)", SN_MAX_PARAMS, l + 1);
@@ -86,7 +95,8 @@ int sn_net_create(sn_net *m, const sn_layer *layers, int nlayers, sn_error *err)
 void sn_net_mlp_layers(const int *sizes, int nsizes, sn_layer *layers)
 {
     for (int l = 0; l + 1 < nsizes; l++)
-        layers[l] = (sn_layer){ .ops = &sn_dense_ops, .in = sizes[l], .out = sizes[l + 1], .relu = l + 2 < nsizes };
+        layers[l] = (sn_layer){ .ops = &sn_dense_ops, .in = sizes[l], .out = sizes[l + 1], .relu = l + 2 < nsizes,
+                                .ih = 1, .iw = 1, .ic = sizes[l], .oh = 1, .ow = 1, .oc = sizes[l + 1] };
 }
 
 int sn_net_create_mlp(sn_net *m, const int *sizes, int nsizes, sn_error *err)
@@ -157,11 +167,37 @@ void sn_format_layers(const int *sizes, int nsizes, char sep, char *out, size_t 
                  : (size_t)snprintf(out + len, cap - len, "%d", sizes[i]);
 }
 
-/* One item of a net spec, "TYPE[:ARG]" or a bare width N (a dense layer, with a ReLU
- * unless it is the last item), appended to layers for an input of `in` floats. A "relu"
- * straight after a dense layer is folded into it (its epilogue does the same arithmetic). */
-static int parse_item(const char *item, size_t len, int last, const char *text, sn_layer *layers, int *n, int in,
-                      sn_error *err)
+/* Named networks: --net NAME. */
+static const struct { const char *name, *spec; } presets[] = {
+    { "mlp", "784,50,25,10" },
+    { "cnn", "conv3x3x32,pool2,conv3x3x64,pool2,dense128,dense10" },
+    { "lenet5", "conv5x5x6/same,pool2,conv5x5x16,pool2,dense120,dense84,dense10" },
+};
+
+const char *sn_net_preset(const char *name)
+{
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
+        if (!strcmp(name, presets[i].name)) return presets[i].spec;
+    return NULL;
+}
+
+static void known_types(char *out, size_t cap)
+{
+    out[0] = '\0';
+    for (int i = 0; i < sn_layer_type_count(); i++) {
+        const size_t k = strlen(out);
+        snprintf(out + k, cap - k, "%s%s", i ? ", " : "", sn_layer_type_at(i)->type);
+    }
+}
+
+/* One item of a net spec appended to layers, its input being the previous layer's output
+ * (or the net's input). Forms: a bare width N (a dense layer), "TYPEARG" (compact:
+ * "dense50", "conv3x3x32/same", "pool2", "relu"), "TYPE:ARG" (explicit). A compact item
+ * that is not the last fuses a ReLU into a type that can take one; an explicit one never
+ * does, and a "relu" item straight after a dense or convolution layer without one is
+ * fused into it (its epilogue does the same arithmetic). */
+static int parse_item(const char *item, size_t len, int last, const char *text, sn_layer *layers, int *n,
+                      const sn_layer *input, sn_error *err)
 {
     char buf[64];
     if (len == 0 || len >= sizeof buf)
@@ -169,35 +205,73 @@ static int parse_item(const char *item, size_t len, int last, const char *text, 
     memcpy(buf, item, len);
     buf[len] = '\0';
     const int bare = strspn(buf, "0123456789") == len;
-    const char *colon = strchr(buf, ':');
-    const sn_layer_ops *type = bare ? &sn_dense_ops : sn_layer_type_named(buf, colon ? (size_t)(colon - buf) : len);
+    const size_t name_len = bare ? 0 : strspn(buf, "abcdefghijklmnopqrstuvwxyz_");
+    const int explicit_form = buf[name_len] == ':';
+    const char *arg = bare ? buf : explicit_form ? buf + name_len + 1 : buf[name_len] ? buf + name_len : NULL;
+    const sn_layer_ops *type = bare ? &sn_dense_ops : sn_layer_type_named(buf, name_len);
     if (!type) {
-        char known[256] = "";
-        for (int i = 0; i < sn_layer_type_count(); i++) {
-            const size_t k = strlen(known);
-            snprintf(known + k, sizeof known - k, "%s%s", i ? ", " : "", sn_layer_type_at(i)->type);
-        }
-        return sn_fail(err, SN_EINVAL, "'%s': unknown layer type '%.*s' (known: %s)", text,
-                       (int)(colon ? (size_t)(colon - buf) : len), buf, known);
+        char known[256];
+        known_types(known, sizeof known);
+        return sn_fail(err, SN_EINVAL, "'%s': unknown layer type '%s' (known: %s; or a preset: mlp, cnn, lenet5)",
+                       text, buf, known);
     }
-    if (type == sn_layer_type_named("relu", 4) && *n > 0 && layers[*n - 1].ops == &sn_dense_ops && !layers[*n - 1].relu && !colon) {
-        layers[*n - 1].relu = 1;
+    sn_layer *prev = *n > 0 ? &layers[*n - 1] : NULL;
+    if (type == sn_layer_type_named("relu", 4) && !arg && prev && !prev->relu &&
+        (prev->ops == &sn_dense_ops || prev->ops == sn_layer_type_named("conv", 4))) {
+        prev->relu = 1;
         return SN_OK;
     }
     if (*n == SN_MAX_LAYERS) return sn_fail(err, SN_EINVAL, "'%s' has more than %d layers", text, SN_MAX_LAYERS);
     sn_layer *l = &layers[*n];
-    *l = (sn_layer){ .ops = type, .in = in };
+    *l = (sn_layer){ .ops = type };
+    l->in = prev ? prev->out : input->out;
+    l->ih = prev ? prev->oh : input->oh, l->iw = prev ? prev->ow : input->ow, l->ic = prev ? prev->oc : input->oc;
     sn_error why;
-    if (type->configure(l, bare ? buf : colon ? colon + 1 : NULL, &why))
-        return sn_fail(err, SN_EINVAL, "'%s': %s", text, why.msg);
-    if (bare) l->relu = !last;
+    if (type->configure(l, arg, !explicit_form && !last, &why)) return sn_fail(err, SN_EINVAL, "'%s': %s", text, why.msg);
     *n += 1;
     return SN_OK;
 }
 
+/* The net's input from the spec's first item when it is one: a width N (a flat row) or an
+ * image HxWxC; else MNIST's 28x28x1 image. Returns the characters it used (0: none). */
+static size_t parse_input(const char *text, sn_layer *input, sn_error *err, int *rc)
+{
+    const size_t len = strcspn(text, ",");
+    long d[3] = { 0, 1, 1 };
+    int nd = 0;
+    const char *p = text;
+    *rc = SN_OK;
+    if (!(*p >= '0' && *p <= '9')) {
+        *input = (sn_layer){ .out = 784, .oh = 28, .ow = 28, .oc = 1 };
+        return 0;
+    }
+    while (nd < 3) {
+        char *end;
+        errno = 0;
+        d[nd++] = strtol(p, &end, 10);
+        if (end == p || errno || d[nd - 1] < 1 || d[nd - 1] > SN_MAX_WIDTH) break;
+        p = end;
+        if (*p != 'x') break;
+        p++;
+    }
+    if ((size_t)(p - text) != len || (nd != 1 && nd != 3) || d[0] < 1 || d[0] * d[1] * d[2] > SN_MAX_WIDTH || !text[len]) {
+        *rc = sn_fail(err, SN_EINVAL, "'%s': a spec starts with layers (the input is then 28x28x1), or with the input "
+                      "as a width N or an image HxWxC (at most %d floats) and a ',': e.g. 784,dense:100,leaky,dense10",
+                      text, SN_MAX_WIDTH);
+        return 0;
+    }
+    if (nd == 1)
+        *input = (sn_layer){ .out = (int)d[0], .oh = 1, .ow = 1, .oc = (int)d[0] };
+    else
+        *input = (sn_layer){ .out = (int)(d[0] * d[1] * d[2]), .oh = (int)d[0], .ow = (int)d[1], .oc = (int)d[2] };
+    return len + 1;
+}
+
 int sn_net_parse(const char *text, sn_layer *layers, int *nlayers, sn_error *err)
 {
-    if (!text || !*text) return sn_fail(err, SN_EINVAL, "empty network spec; expected e.g. 784,50,25,10");
+    if (!text || !*text) return sn_fail(err, SN_EINVAL, "empty network spec; expected e.g. 784,50,25,10 or cnn");
+    const char *preset = sn_net_preset(text);
+    if (preset) text = preset;
     /* Digits and separators only: the layer-sizes form, where ':' separates too. */
     if (strspn(text, "0123456789,:") == strlen(text)) {
         int sizes[SN_MAX_LAYERS + 1], ns;
@@ -207,23 +281,18 @@ int sn_net_parse(const char *text, sn_layer *layers, int *nlayers, sn_error *err
         *nlayers = ns - 1;
         return SN_OK;
     }
-    char *end;
-    errno = 0;
-    const long in = strtol(text, &end, 10);
-    if (end == text || errno || in < 1 || in > SN_MAX_WIDTH || *end != ',')
-        return sn_fail(err, SN_EINVAL, "'%s': a spec starts with the input width (1..%d) and a ',', e.g. "
-                       "784,dense:100,leaky,dense:10", text, SN_MAX_WIDTH);
-    int n = 0, width = (int)in;
-    for (const char *p = end + 1;;) {
+    sn_layer input = { 0 };
+    int rc;
+    const size_t used = parse_input(text, &input, err, &rc);
+    if (rc) return rc;
+    int n = 0;
+    for (const char *p = text + used;;) {
         const size_t len = strcspn(p, ",");
-        int rc = parse_item(p, len, p[len] == '\0', text, layers, &n, width, err);
-        if (rc) return rc;
-        width = layers[n - 1].out;
+        if ((rc = parse_item(p, len, p[len] == '\0', text, layers, &n, &input, err))) return rc;
         if (!p[len]) break;
         p += len + 1;
     }
-    int rc = sn_net_check(layers, n, err);
-    if (rc) return rc;
+    if ((rc = sn_net_check(layers, n, err))) return rc;
     *nlayers = n;
     return SN_OK;
 }
@@ -240,16 +309,22 @@ void sn_net_format(const sn_layer *layers, int nlayers, char sep, char *out, siz
         sn_format_layers(sizes, nlayers + 1, sep, out, cap);
         return;
     }
-    size_t len = (size_t)snprintf(out, cap, "%d", layers[0].in);
+    const sn_layer *first = &layers[0];
+    size_t len = 0;
+    if (first->ih == 1 && first->iw == 1)
+        len = (size_t)snprintf(out, cap, "%d%c", first->in, sep);
+    else if (!(first->ih == 28 && first->iw == 28 && first->ic == 1))
+        len = (size_t)snprintf(out, cap, "%dx%dx%d%c", first->ih, first->iw, first->ic, sep);
     for (int l = 0; l < nlayers && len < cap; l++) {
         const sn_layer *layer = &layers[l];
-        if (layer->ops == &sn_dense_ops)
-            len += (size_t)snprintf(out + len, cap - len, "%cdense:%d", sep, layer->out);
-        else if (layer->ops->has_arg)
-            len += (size_t)snprintf(out + len, cap - len, "%c%s:%g", sep, layer->ops->type, layer->arg);
-        else
-            len += (size_t)snprintf(out + len, cap - len, "%c%s", sep, layer->ops->type);
-        if (layer->relu && len < cap) len += (size_t)snprintf(out + len, cap - len, "%crelu", sep);
+        const int last = l + 1 == nlayers;
+        /* The compact item when its implied ReLU is what the layer has (a type that
+         * cannot fuse one formats the same either way). */
+        char item[64];
+        const int compact = layer->relu == !last;
+        layer->ops->spec(layer, compact, item, sizeof item);
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", l ? (char[]){ sep, 0 } : "", item);
+        if (!compact && layer->relu && len < cap) len += (size_t)snprintf(out + len, cap - len, "%crelu", sep);
     }
 }
 

@@ -11,6 +11,8 @@
 
 #include "scratchnet/train.h"
 
+enum { MAX_FIELDS = 16, MAX_PRE = 16 };
+
 static const char MAGIC[8] = { 'S', 'C', 'R', 'N', 'T', 'N', 'E', 'T' };
 enum { KIND_MODEL = 1, KIND_CHECKPOINT = 2 };
 #define MAX_FILE_BYTES ((size_t)SN_MAX_PARAMS * 4 * 3 + 4096)
@@ -152,21 +154,23 @@ static void put_header(bytes *b, int kind, const sn_net *m)
     put_u32(b, (uint32_t)m->nlayers);
     for (int l = 0; l < m->nlayers; l++) {
         const sn_layer *layer = &m->layer[l];
+        uint32_t extra[MAX_FIELDS] = { 0 };
+        if (layer->ops->nextra) layer->ops->save_extra(layer, extra);
         put_u32(b, layer->ops->file_id);
-        put_u32(b, layer->ops->has_arg ? 4 : 3);
+        put_u32(b, 3 + (uint32_t)layer->ops->nextra);
         put_u32(b, (uint32_t)layer->in);
         put_u32(b, (uint32_t)layer->out);
         put_u32(b, (uint32_t)layer->relu);
-        if (layer->ops->has_arg) put_f32s(b, &layer->arg, 1);
+        for (int i = 0; i < layer->ops->nextra; i++) put_u32(b, extra[i]);
     }
     put_u32(b, 0); /* preprocessing records */
 }
 
-enum { MAX_FIELDS = 16, MAX_PRE = 16 };
-
 /* Version 2's layer and preprocessing records: each layer's type (layer.c's registry),
- * fields (in, out, relu [, arg]) matching the sizes and valid for the type (ops->check),
- * the whole a valid network; anything else is refused by name. */
+ * fields (in, out, relu, then the type's own) matching the sizes and valid for the type
+ * (ops->check), the whole a valid network; anything else is refused by name. A layer's
+ * input image is what its own fields say (a convolution's), else the previous layer's
+ * output, else a flat row. */
 static int read_records(reader *rd, const char *path, const int *sizes, int ns, sn_layer *layers, sn_error *err)
 {
     uint32_t nl = 0, npre = 0;
@@ -182,7 +186,7 @@ static int read_records(reader *rd, const char *path, const int *sizes, int ns, 
         if (!ops)
             return sn_fail(err, SN_EUNSUPPORTED, "%s: layer %u has type %u, which this program does not know", path,
                            l + 1, type);
-        const uint32_t want = ops->has_arg ? 4 : 3;
+        const uint32_t want = 3 + (uint32_t)ops->nextra;
         if (nf != want)
             return sn_fail(err, SN_EFORMAT, "%s: layer %u (%s) has %u fields, expected %u", path, l + 1, ops->type, nf,
                            want);
@@ -191,7 +195,13 @@ static int read_records(reader *rd, const char *path, const int *sizes, int ns, 
                            path, l + 1, ops->type, f[0], f[1], f[2], sizes[l], sizes[l + 1]);
         sn_layer *layer = &layers[l];
         *layer = (sn_layer){ .ops = ops, .in = (int)f[0], .out = (int)f[1], .relu = (int)f[2] };
-        if (ops->has_arg) memcpy(&layer->arg, &f[3], 4);
+        const sn_layer *prev = l ? &layers[l - 1] : NULL;
+        if (prev && prev->out == layer->in)
+            layer->ih = prev->oh, layer->iw = prev->ow, layer->ic = prev->oc;
+        else
+            layer->ih = 1, layer->iw = 1, layer->ic = layer->in;
+        if (ops->nextra) ops->load_extra(layer, f + 3);
+        ops->reshape(layer); /* the output's shape, from the input's and the type's fields */
         sn_error why;
         if (ops->check(layer, &why)) return sn_fail(err, SN_EFORMAT, "%s: layer %u: %s", path, l + 1, why.msg);
     }

@@ -63,8 +63,8 @@ Test(cli, net_spec_trains_and_reloads, .timeout = 120)
     cr_assert(sscanf(strstr(out, "test_acc="), "test_acc=%63s", ea) == 1 && !strcmp(ea, ta), "eval %s, train %s", out, ta);
     snprintf(cmd, sizeof cmd, "%s info --model %s/m.bin", TU_SCRATCHNET, dir);
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
-    cr_assert(strstr(out, "layers: 784,dense:40,leaky:0.1,dense:10"), "%s", out);
-    cr_assert(strstr(out, "layer 2: leaky 40 -> 40 arg=0.1, no parameters"), "%s", out);
+    cr_assert(strstr(out, "layers: 784,dense:40,leaky:0.1,dense10"), "%s", out);
+    cr_assert(strstr(out, "layer 2: leaky 40 -> 40 (leaky:0.1), no parameters"), "%s", out);
 }
 
 Test(cli, unknown_command_and_missing_image_exit_2)

@@ -292,11 +292,13 @@ Test(layer, net_spec_round_trip)
         { "784,50,25,10", "784,50,25,10", 3 },
         { "784:50:10", "784,50,10", 2 },
         { "784,dense:50,relu,dense:25,relu,dense:10", "784,50,25,10", 3 },
-        { "784,dense:100,leaky:0.05,dense:10", "784,dense:100,leaky:0.05,dense:10", 3 },
-        { "784,dense:100,leaky,dense:10", "784,dense:100,leaky:0.01,dense:10", 3 },
-        { "784,dense:30,leaky:0.2,relu,dense:10", "784,dense:30,leaky:0.2,relu,dense:10", 4 },
+        { "784,dense:100,leaky:0.05,dense:10", "784,dense:100,leaky:0.05,dense10", 3 },
+        { "784,dense:100,leaky,dense:10", "784,dense:100,leaky:0.01,dense10", 3 },
+        { "784,dense:30,leaky:0.2,relu,dense:10", "784,dense:30,leaky:0.2,relu,dense10", 4 },
+        { "784,dense100,leaky,dense10", "784,dense100,leaky:0.01,dense10", 3 },
         { "784,64,dense:10", "784,64,10", 2 },
         { "784,dense:10,relu", "784,dense:10,relu", 1 },
+        { "mlp", "784,50,25,10", 3 },
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         sn_layer a[SN_MAX_LAYERS], b[SN_MAX_LAYERS];
@@ -324,7 +326,6 @@ Test(layer, net_spec_refusals)
 {
     static const struct { const char *spec, *needle; } cases[] = {
         { "", "empty" },
-        { "784", "at least" },
         { "784,dense:50,tanh,dense:10", "unknown layer type 'tanh' (known: dense, relu, leaky" },
         { "784,dense:0,dense:10", "dense:0" },
         { "784,dense:x", "dense:x" },
@@ -332,7 +333,10 @@ Test(layer, net_spec_refusals)
         { "784,dense:50,leaky:1.5,dense:10", "0 < SLOPE < 1" },
         { "784,dense:50,leaky:0,dense:10", "0 < SLOPE < 1" },
         { "784,dense:50,relu:2,dense:10", "takes no argument" },
-        { "x,dense:10", "input width" },
+        { "x,dense:10", "unknown layer type 'x'" },
+        { "7x,dense:10", "input as a width N or an image HxWxC" },
+        { "784", "at least" },
+        { "784x", "input as a width" },
         { "784,,dense:10", "empty" },
         { "784,dense:10,", "empty" },
         { "784,dense:70000", "dense:70000" },

@@ -6,11 +6,15 @@
  *  - the weight gradient reduces over the whole batch, so it is cut into items that any
  *    thread of a team may compute, each element reduced over the batch in order on one
  *    thread: the same bits for any team.
- * Shapes are per row: a layer maps `in` floats to `out` floats. */
+ * Shapes are per row: a layer maps `in` floats to `out` floats. A row is also an image,
+ * ih x iw x ic in, oh x ow x oc out, stored NHWC (channels last: a pixel's channels are
+ * contiguous, so a convolution's patch rows are runs of memory and its GEMM output is
+ * NHWC again); a flat row is 1 x 1 x in. */
 #ifndef SCRATCHNET_LAYER_H
 #define SCRATCHNET_LAYER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "scratchnet/error.h"
 #include "scratchnet/gemm.h" /* sn_epilogue */
@@ -23,14 +27,29 @@ typedef struct sn_layer sn_layer;
 typedef struct sn_layer_ops {
     const char *type; /* its name in a net spec (model.h) and in `info`: "dense" */
     unsigned file_id; /* its number in model files (modelfile.h); never renumbered */
-    int has_arg;      /* a model-file record carries `arg` (a 4th field) */
-    /* From a net spec's item "TYPE[:ARG]": sets l->out, l->relu and l->arg from the text
-     * after ':' (NULL when there is none), l->in being set. SN_EINVAL, saying why, if the
-     * argument is missing, malformed or out of range. */
-    int (*configure)(sn_layer *l, const char *arg, sn_error *err);
-    /* Whether a layer read from a file (in, out, relu, arg) is one this type can be:
-     * SN_EFORMAT, saying why, if not. */
+    /* Its model-file record: in, out, relu, then nextra fields (save_extra writes them,
+     * load_extra reads them back; NULL when nextra is 0). A type whose fields record its
+     * input image (ih, iw, ic) sets it in load_extra; others take the previous layer's. */
+    int nextra;
+    void (*save_extra)(const sn_layer *l, uint32_t *fields);
+    void (*load_extra)(sn_layer *l, const uint32_t *fields);
+    /* From a net spec's item "TYPE[ARG]" or "TYPE:ARG": sets the output (out, oh, ow, oc),
+     * relu and the type's parameters from arg (NULL when there is none), the input (in,
+     * ih, iw, ic) being set. fuse_relu: the item asks for a ReLU on the output (a compact
+     * item that is not the last); types that cannot fuse one ignore it. SN_EINVAL, saying
+     * why, if the argument is missing, malformed or out of range for the input. */
+    int (*configure)(sn_layer *l, const char *arg, int fuse_relu, sn_error *err);
+    /* The output image (oh, ow, oc) from the input's and the type's parameters (dense:
+     * out itself); configure calls it, and so does a model-file reader. check tells
+     * whether the result is consistent (out = oh * ow * oc, sizes in range). */
+    void (*reshape)(sn_layer *l);
+    /* Whether a layer (read from a file, or built) is one this type can be: shapes
+     * consistent, parameters in range. SN_EFORMAT, saying why, if not. */
     int (*check)(const sn_layer *l, sn_error *err);
+    /* The compact spec item for this layer, "dense50", "leaky:0.1", "conv3x3x32/same":
+     * with compact set, the form whose ReLU is implied (a type that fuses one); the caller
+     * knows whether that matches l->relu. */
+    void (*spec)(const sn_layer *l, int compact, char *out, size_t cap);
     /* Its parameters in the model's block: nweights floats of W, then nbiases of b. */
     size_t (*nweights)(const sn_layer *l);
     size_t (*nbiases)(const sn_layer *l);
@@ -59,11 +78,18 @@ typedef struct sn_layer_ops {
 
 struct sn_layer {
     const sn_layer_ops *ops;
-    int in, out;  /* floats per row in and out */
-    int relu;     /* the output goes through ReLU (fused into the layer's own write) */
-    float arg;    /* the type's parameter (leaky ReLU: the slope), 0 if it has none */
-    float *W, *b; /* this layer's parameters in the model's block (NULL: none, or a description) */
+    int in, out;    /* floats per row in and out */
+    int ih, iw, ic; /* the input as an image (in = ih * iw * ic) */
+    int oh, ow, oc; /* the output likewise */
+    int relu;       /* the output goes through ReLU (fused into the layer's own write) */
+    float arg;      /* leaky ReLU: the slope; 0 for types without a real parameter */
+    int k, same;    /* convolution: k x k kernels, zero padding that keeps the size; pool: k x k windows */
+    float *W, *b;   /* this layer's parameters in the model's block (NULL: none, or a description) */
 };
+
+/* reshape for a layer whose output is flat (1 x 1 x out), or the same image as its input. */
+void sn_layer_flat_output(sn_layer *l);
+void sn_layer_same_output(sn_layer *l);
 
 /* The layer registry (layer.c): every type a net spec may name and a model file may
  * hold. Adding a type is its ops table in its own file plus one row there. */

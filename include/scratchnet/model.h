@@ -55,6 +55,8 @@ void sn_net_views(const sn_net *m, float *block, float **W, float **b);
 int sn_parse_layers(const char *text, int *sizes, int *nsizes, sn_error *err);
 /* sizes -> "784,50,25,10" (separator sep). */
 void sn_format_layers(const int *sizes, int nsizes, char sep, char *out, size_t cap);
+/* The spec of a preset network ("mlp", "cnn", "lenet5"), or NULL. */
+const char *sn_net_preset(const char *name);
 /* A net spec (above) -> layers (W, b NULL), checked. SN_EINVAL naming the bad item. */
 int sn_net_parse(const char *text, sn_layer *layers, int *nlayers, sn_error *err);
 /* layers -> a spec that parses back to them: the sizes form "784,50,25,10" for an MLP,

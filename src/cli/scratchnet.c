@@ -379,6 +379,15 @@ static int cmd_eval(int argc, char **argv)
     return failed ? EXIT_RUNTIME : 0;
 }
 
+/* "784" for a flat row, "28x28x1" for an image. */
+static void shape_text(char *out, size_t cap, int n, int h, int w, int c)
+{
+    if (h == 1 && w == 1)
+        snprintf(out, cap, "%d", n);
+    else
+        snprintf(out, cap, "%dx%dx%d", h, w, c);
+}
+
 static int cmd_info(int argc, char **argv)
 {
     common_args a;
@@ -404,16 +413,19 @@ static int cmd_info(int argc, char **argv)
     for (int l = 0; l < m.nlayers; l++) {
         const sn_layer *layer = &m.layer[l];
         const size_t n = layer->ops->nweights(layer);
-        printf("layer %d: %s %d -> %d%s", l + 1, layer->ops->type, layer->in, layer->out, layer->relu ? " relu" : "");
-        if (layer->ops->has_arg) printf(" arg=%g", layer->arg);
+        char item[64], in[32], out[32];
+        layer->ops->spec(layer, layer->relu == (l + 1 < m.nlayers), item, sizeof item);
+        shape_text(in, sizeof in, layer->in, layer->ih, layer->iw, layer->ic);
+        shape_text(out, sizeof out, layer->out, layer->oh, layer->ow, layer->oc);
+        printf("layer %d: %s %s -> %s%s (%s)", l + 1, layer->ops->type, in, out, layer->relu ? " relu" : "", item);
         if (!n) {
             printf(", no parameters\n");
             continue;
         }
         double s = 0, s2 = 0;
         for (size_t i = 0; i < n; i++) s += layer->W[i], s2 += (double)layer->W[i] * layer->W[i];
-        printf(", %zu parameters: W %dx%d (in x out) mean=%.5f std=%.5f, b %zu\n", sn_layer_nparams(layer), layer->in,
-               layer->out, s / n, sqrt(s2 / n - (s / n) * (s / n)), layer->ops->nbiases(layer));
+        printf(", %zu parameters: W %zux%d (in x out) mean=%.5f std=%.5f, b %zu\n", sn_layer_nparams(layer),
+               n / (size_t)layer->oc, layer->oc, s / n, sqrt(s2 / n - (s / n) * (s / n)), layer->ops->nbiases(layer));
     }
     sn_net_free(&m);
     return 0;
