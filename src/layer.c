@@ -5,11 +5,15 @@
 #include "scratchnet/layer.h"
 
 extern const sn_layer_ops sn_relu_ops, sn_leaky_ops; /* activation.c */
+extern const sn_layer_ops sn_conv_ops;               /* conv.c */
+extern const sn_layer_ops sn_pool_ops;               /* pool.c */
 
 static const sn_layer_ops *const registry[] = {
     &sn_dense_ops,
     &sn_relu_ops,
     &sn_leaky_ops,
+    &sn_conv_ops,
+    &sn_pool_ops,
 };
 
 enum { NTYPES = (int)(sizeof registry / sizeof registry[0]) };

@@ -61,11 +61,10 @@ int sn_trainer_create(sn_trainer *t, sn_net *model, const sn_train_config *cfg, 
     int rc = sn_train_config_check(cfg, err);
     if (rc) return rc;
     if (ntrain < 1) return sn_fail(err, SN_EINVAL, "no training rows left (ntrain=%d)", ntrain);
-    /* Phase 1 gathers the inputs block by block into a dense first layer (input_block). */
-    if (model->layer[0].ops != &sn_dense_ops)
-        return sn_fail(err, SN_EUNSUPPORTED, "the trainer needs a dense first layer, this network starts with %s",
-                       model->layer[0].ops->type);
     t->model = model, t->cfg = *cfg, t->ntrain = ntrain;
+    /* A dense first layer is fed block by block of input pixels (phase 1, input_block);
+     * any other first layer takes whole rows, gathered by the rows' own phase-2 items. */
+    t->by_rows = model->layer[0].ops != &sn_dense_ops;
     int cap = cfg->batch < ntrain ? cfg->batch : ntrain;
     if ((rc = sn_forward_ctx_create(&t->fwd, model, cap, cfg->threads, err))) goto fail;
     if ((rc = sn_opt_create(&t->opt, cfg->opt, cfg->lr, model->nparams, err))) goto fail;
@@ -233,10 +232,12 @@ static step_plan plan_step(const sn_trainer *t, int n, int nth, int unfused)
     const sn_net *m = t->model;
     step_plan p = { .n = n };
     p.parts = step_threads(nth, n);
-    p.n1 = SN_INPUT_BLOCKS;
+    p.n1 = t->by_rows ? 0 : SN_INPUT_BLOCKS;
     p.n2 = p.parts;
-    /* The first layer: its input blocks' dW, then its bias by column shares. */
-    p.item0[1] = SN_INPUT_BLOCKS + p.parts;
+    /* A dense first layer: its input blocks' dW, then its bias by column shares. Else
+     * every layer's items as it cuts them (layer.h). */
+    p.item0[0] = 0;
+    p.item0[1] = t->by_rows ? m->layer[0].ops->grad_items(&m->layer[0], n, p.parts) : SN_INPUT_BLOCKS + p.parts;
     for (int l = 1; l < m->nlayers; l++)
         p.item0[l + 1] = p.item0[l] + m->layer[l].ops->grad_items(&m->layer[l], n, p.parts);
     p.n3 = p.item0[m->nlayers];
@@ -245,11 +246,11 @@ static step_plan plan_step(const sn_trainer *t, int n, int nth, int unfused)
 }
 
 /* The most items a phase can have for this trainer (claim slots to allocate): phase 3's
- * blocks and bias shares of the first layer, and at most 2 per thread for any other
- * dense layer (dense.c), or phase 4's update chunks. */
+ * blocks and bias shares of a dense first layer, and at most 2 per thread for any layer
+ * (layer.h's types: dense.c, conv.c), or phase 4's update chunks. */
 static int max_items(const sn_net *m, int threads)
 {
-    const int n3 = SN_INPUT_BLOCKS + threads + 2 * (m->nlayers - 1) * threads, n4 = update_chunks(m);
+    const int n3 = SN_INPUT_BLOCKS + threads + 2 * m->nlayers * threads, n4 = update_chunks(m);
     return n3 > n4 ? n3 : n4;
 }
 
@@ -312,8 +313,9 @@ static void input_block_forward(sn_trainer *t, const sn_dataset *ds, int first, 
 }
 
 /* Phase 2, rows [r0, r0 + rows) of the batch: their labels, the first layer's output
- * from the partial products (summed in block order, then the bias, then ReLU), the other
- * layers, the loss, and back to dLoss/dH1. */
+ * from the partial products (summed in block order, then the bias, then ReLU), or, for a
+ * first layer that is not dense, the rows' inputs and the first layer; the other layers,
+ * the loss, and back to dLoss/dH1. */
 static void rows_forward_backward(sn_trainer *t, const sn_dataset *ds, int first, int n, int r0, int rows)
 {
     const sn_net *m = t->model;
@@ -321,12 +323,18 @@ static void rows_forward_backward(sn_trainer *t, const sn_dataset *ds, int first
     const int L = m->nlayers, out1 = m->sizes[1];
     const size_t partial_floats = sn_align_floats((size_t)c->capacity * out1);
     if (rows <= 0) return;
-    if (ds)
-        for (int r = r0; r < r0 + rows; r++) c->y[r] = ds->labels[t->order[first + r]];
-    sn_dense_block_output(&m->layer[0], c->act[1] + (size_t)r0 * out1, t->partial + (size_t)r0 * out1, partial_floats,
-                          SN_INPUT_BLOCKS, rows);
     float *ws = sn_forward_ctx_local_ws(c);
-    for (int l = 1; l < L; l++)
+    int from = 1; /* the first layer still to run forward */
+    if (t->by_rows) {
+        if (ds) sn_batch_gather(ds, t->order, first + r0, rows, c->act[0] + (size_t)r0 * m->sizes[0], c->y + r0);
+        from = 0;
+    } else {
+        if (ds)
+            for (int r = r0; r < r0 + rows; r++) c->y[r] = ds->labels[t->order[first + r]];
+        sn_dense_block_output(&m->layer[0], c->act[1] + (size_t)r0 * out1, t->partial + (size_t)r0 * out1,
+                              partial_floats, SN_INPUT_BLOCKS, rows);
+    }
+    for (int l = from; l < L; l++)
         m->layer[l].ops->forward(&m->layer[l], c->act[l + 1] + (size_t)r0 * m->sizes[l + 1],
                                  c->act[l] + (size_t)r0 * m->sizes[l], rows, ws);
     const int C = m->sizes[L];
@@ -357,6 +365,14 @@ static void weight_gradient_item(sn_trainer *t, const step_plan *p, int item, in
     sn_forward_ctx *c = &t->fwd;
     float *ws = sn_forward_ctx_local_ws(c);
     const sn_epilogue ep = { .done = update_now, .user = t }, *update = fused ? &ep : NULL;
+    if (t->by_rows) {
+        int l = 0;
+        while (item >= p->item0[l + 1]) l++;
+        const sn_layer *layer = &m->layer[l];
+        layer->ops->grad_item(layer, item - p->item0[l], p->n, p->parts, c->act[l], t->dact[l + 1], t->gW[l],
+                              t->gb[l], update, ws);
+        return;
+    }
     if (item < SN_INPUT_BLOCKS) {
         int k0, k1;
         input_block(m->sizes[0], item, &k0, &k1);
@@ -379,13 +395,16 @@ static void weight_gradient_item(sn_trainer *t, const step_plan *p, int item, in
 static void phase3_preferences(const sn_trainer *t, const step_plan *p, int nth, int *pref)
 {
     const sn_net *m = t->model;
-    for (int b = 0; b < SN_INPUT_BLOCKS; b++) pref[b] = t->block_thread[b];
-    for (int i = SN_INPUT_BLOCKS; i < p->item0[1]; i++) pref[i] = (i - SN_INPUT_BLOCKS) % p->parts;
+    const int l0 = t->by_rows ? 0 : 1; /* the first layer whose items the layer cuts */
+    if (!t->by_rows) {
+        for (int b = 0; b < SN_INPUT_BLOCKS; b++) pref[b] = t->block_thread[b];
+        for (int i = SN_INPUT_BLOCKS; i < p->item0[1]; i++) pref[i] = (i - SN_INPUT_BLOCKS) % p->parts;
+    }
     int whole = 0, spread = 0;
-    for (int l = 1; l < m->nlayers; l++)
+    for (int l = l0; l < m->nlayers; l++)
         for (int i = p->item0[l]; i < p->item0[l + 1]; i++)
             whole += m->layer[l].ops->grad_item_owner(&m->layer[l], i - p->item0[l], p->n, p->parts) < 0;
-    for (int l = 1; l < m->nlayers; l++)
+    for (int l = l0; l < m->nlayers; l++)
         for (int i = p->item0[l]; i < p->item0[l + 1]; i++) {
             const int owner = m->layer[l].ops->grad_item_owner(&m->layer[l], i - p->item0[l], p->n, p->parts);
             pref[i] = owner >= 0 ? owner : (int)((long)spread++ * nth / whole);
@@ -530,7 +549,7 @@ static void run_steps(step_team *st)
         }
         sn_event_wait(&st->done, base + p.n1 + p.n2);
 
-        if (ds && first + n < t->ntrain) prefetch_next_batch(t, ds, first + n, solo);
+        if (ds && first + n < t->ntrain && !t->by_rows) prefetch_next_batch(t, ds, first + n, solo);
         phase3_preferences(t, &p, nth, pref);
         cursor = 0;
         const int end3 = base + p.n1 + p.n2 + p.n3, end = unfused ? end3 + 1 + p.n4 : end3;

@@ -42,7 +42,6 @@ Test(cli, bad_arguments_exit_2_and_write_nothing)
     expect_usage_error("--val 60000", "--val");
     expect_usage_error("--net 784,dense:50,tanh,dense:10", "unknown layer type 'tanh'");
     expect_usage_error("--net 784,dense:50,leaky:3,dense:10", "0 < SLOPE < 1");
-    expect_usage_error("--net 784,leaky,dense:10", "dense first layer");
     expect_usage_error("--net 784,dense:50,leaky", "10 outputs");
 }
 

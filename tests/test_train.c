@@ -607,20 +607,3 @@ Test(train, nesterov_update_matches_its_formula)
     cr_assert_eq(k, SN_OPT_NESTEROV);
     cr_assert_eq(sn_opt_parse("nadam", &k), SN_EINVAL);
 }
-
-/* The trainer's first phase feeds a dense first layer block by block; any other first
- * layer is refused by name rather than trained wrongly. */
-Test(train, refuses_a_first_layer_it_cannot_feed)
-{
-    sn_layer layers[SN_MAX_LAYERS];
-    int nl;
-    cr_assert_eq(sn_net_parse("784,leaky,dense:10", layers, &nl, NULL), SN_OK);
-    sn_net m;
-    sn_trainer t;
-    sn_error err;
-    cr_assert_eq(sn_net_create(&m, layers, nl, NULL), SN_OK);
-    const sn_train_config cfg = sn_train_defaults();
-    cr_assert_eq(sn_trainer_create(&t, &m, &cfg, 100, &err), SN_EUNSUPPORTED);
-    cr_assert(strstr(err.msg, "dense first layer") && strstr(err.msg, "leaky"), "%s", err.msg);
-    sn_net_free(&m);
-}

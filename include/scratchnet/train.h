@@ -53,6 +53,7 @@ typedef struct sn_trainer {
     float *grads;           /* parameter-shaped, owned */
     float *gW[SN_MAX_LAYERS], *gb[SN_MAX_LAYERS];
     float *dact[SN_MAX_LAYERS + 1]; /* dLoss/d(activation) of layers 1..L, batch x size (dact[0] unused) */
+    int by_rows;            /* the first layer is not dense: phase 1 is empty, rows gather their own inputs */
     float *partial;         /* SN_INPUT_BLOCKS first-layer partial products, batch x sizes[1] */
     float *xblock;          /* the batch's inputs by pixel block: block b is batch x its width */
     int block_thread[SN_INPUT_BLOCKS];  /* this step: the thread that took block b */

@@ -144,11 +144,7 @@ static int parse_train(int argc, char **argv, train_args *a)
                         PROG, f, v);
                 return 0;
             }
-            if (a->net[0].ops != &sn_dense_ops) {
-                fprintf(stderr, "%s: %s: '%s' is not allowed; the trainer needs a dense first layer, this one is %s\n",
-                        PROG, f, v, a->net[0].ops->type);
-                return 0;
-            }
+
         }
     }
     return 1;

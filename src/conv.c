@@ -1,0 +1,278 @@
+/* The 2-D convolution layer: KxK kernels, stride 1, 'valid' (no padding) or 'same' (zero
+ * padding (K - 1) / 2 each side, odd K), bias, ReLU fused; NHWC images. Through the
+ * project's GEMM by im2col, one image at a time (an image's patch matrix, at most a few
+ * hundred KiB, stays in L2 between its copy and its product):
+ *   col (P x E), P = oh * ow output pixels, E = K * K * ic patch elements, element
+ *       e = (ky * K + kx) * ic + c of pixel (oy, ox) = input (oy + ky - pad, ox + kx - pad, c)
+ *   forward:        Y (P x oc) = relu(col W + b)       W: E x oc (as a dense layer's in x out)
+ *   input gradient: dcol = dY W^T, then dX = col2im(dcol) (each input gathers its patch
+ *                   entries in a fixed order), times [X > 0] after a ReLU
+ *   weights:        dW = sum over images, in order, of col^T dY;  db = column sums of dY
+ * Row-wise work is per image, so bits do not depend on how a batch is split; each weight
+ * gradient element is reduced over the images in order on one thread. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scratchnet/layer.h"
+#include "scratchnet/layers.h"
+#include "scratchnet/model.h" /* sn_share_rows */
+
+static int pad_of(const sn_layer *l)
+{
+    return l->same ? (l->k - 1) / 2 : 0;
+}
+
+static int patch(const sn_layer *l) /* E */
+{
+    return l->k * l->k * l->ic;
+}
+
+static int pixels(const sn_layer *l) /* P */
+{
+    return l->oh * l->ow;
+}
+
+static void conv_reshape(sn_layer *l)
+{
+    const int pad = pad_of(l);
+    l->oh = l->ih + 2 * pad - l->k + 1;
+    l->ow = l->iw + 2 * pad - l->k + 1;
+    /* oc is the type's parameter: set by configure or the record */
+    l->out = l->oh > 0 && l->ow > 0 ? l->oh * l->ow * l->oc : 0;
+}
+
+/* "convKxKxC" or "convKxKxC/same" (and "conv:..." without the ReLU). */
+static int conv_configure(sn_layer *l, const char *arg, int fuse_relu, sn_error *err)
+{
+    int k1 = 0, k2 = 0, c = 0, used = 0;
+    const char *what = "expected convKxKxC or convKxKxC/same: K x K kernels (K odd for same, 1..15), C output "
+                       "channels (1..1024)";
+    if (!arg || sscanf(arg, "%dx%dx%d%n", &k1, &k2, &c, &used) != 3 || k1 != k2 || k1 < 1 || k1 > 15 || c < 1 ||
+        c > 1024)
+        return sn_fail(err, SN_EINVAL, "conv%s: %s", arg ? arg : "", what);
+    const char *rest = arg + used;
+    if (*rest && strcmp(rest, "/same") != 0) return sn_fail(err, SN_EINVAL, "conv%s: %s", arg, what);
+    l->k = k1, l->oc = c, l->same = *rest != '\0';
+    if (l->same && k1 % 2 == 0) return sn_fail(err, SN_EINVAL, "conv%s: 'same' padding needs an odd K", arg);
+    conv_reshape(l);
+    if (l->oh < 1 || l->ow < 1 || l->out > SN_MAX_WIDTH)
+        return sn_fail(err, SN_EINVAL, "conv%s: a %dx%d kernel does not fit a %dx%dx%d input (or the output exceeds %d)",
+                       arg, k1, k1, l->ih, l->iw, l->ic, SN_MAX_WIDTH);
+    l->relu = fuse_relu, l->arg = 0.0f;
+    return SN_OK;
+}
+
+static int conv_check(const sn_layer *l, sn_error *err)
+{
+    sn_layer shaped = *l;
+    conv_reshape(&shaped);
+    if (l->k < 1 || l->k > 15 || l->oc < 1 || l->oc > 1024 || (l->same != 0 && l->same != 1) ||
+        (l->same && l->k % 2 == 0) || l->oh < 1 || l->ow < 1 || shaped.oh != l->oh || shaped.ow != l->ow ||
+        l->out != l->oh * l->ow * l->oc || (l->relu != 0 && l->relu != 1) || l->arg != 0.0f ||
+        l->ih * l->iw * l->ic != l->in)
+        return sn_fail(err, SN_EFORMAT, "conv %dx%dx%d -> %dx%dx%d with %dx%d kernels (same=%d): inconsistent shapes",
+                       l->ih, l->iw, l->ic, l->oh, l->ow, l->oc, l->k, l->k, l->same);
+    return SN_OK;
+}
+
+static void conv_spec(const sn_layer *l, int compact, char *out, size_t cap)
+{
+    snprintf(out, cap, "conv%s%dx%dx%d%s", compact ? "" : ":", l->k, l->k, l->oc, l->same ? "/same" : "");
+}
+
+/* Record: the input image, then k, oc, same. */
+static void conv_save(const sn_layer *l, uint32_t *f)
+{
+    f[0] = (uint32_t)l->ih, f[1] = (uint32_t)l->iw, f[2] = (uint32_t)l->ic;
+    f[3] = (uint32_t)l->k, f[4] = (uint32_t)l->oc, f[5] = (uint32_t)l->same;
+}
+
+static void conv_load(sn_layer *l, const uint32_t *f)
+{
+    /* Bounded before any product (a hostile file): check() then refuses what is off. */
+    l->ih = f[0] <= SN_MAX_WIDTH ? (int)f[0] : 0, l->iw = f[1] <= SN_MAX_WIDTH ? (int)f[1] : 0;
+    l->ic = f[2] <= SN_MAX_WIDTH ? (int)f[2] : 0, l->k = f[3] <= 15 ? (int)f[3] : 0;
+    l->oc = f[4] <= 1024 ? (int)f[4] : 0, l->same = f[5] <= 1 ? (int)f[5] : 2;
+    if ((long)l->ih * l->iw * l->ic != l->in) l->ih = l->iw = 0; /* refused by check */
+}
+
+static size_t conv_nweights(const sn_layer *l)
+{
+    return (size_t)patch(l) * l->oc;
+}
+
+static size_t conv_nbiases(const sn_layer *l)
+{
+    return (size_t)l->oc;
+}
+
+static void conv_init(const sn_layer *l, sn_rng *rng)
+{
+    const double std = sqrt(2.0 / patch(l)); /* He, fan-in K * K * ic */
+    for (size_t i = 0; i < conv_nweights(l); i++) l->W[i] = (float)(std * sn_rng_normal(rng));
+    memset(l->b, 0, sizeof(float) * (size_t)l->oc);
+}
+
+/* One image's patch matrix: col (P x E) from x (ih x iw x ic). For each output pixel and
+ * kernel row, the kernel's columns that fall inside the image are one run of the input
+ * row (NHWC: K * ic contiguous floats); the rest is zero padding. */
+static void im2col(const sn_layer *l, const float *restrict x, float *restrict col)
+{
+    const int k = l->k, ic = l->ic, pad = pad_of(l), E = patch(l);
+    for (int oy = 0; oy < l->oh; oy++)
+        for (int ox = 0; ox < l->ow; ox++) {
+            float *row = col + ((size_t)oy * l->ow + ox) * E;
+            const int x0 = ox - pad, kx_lo = x0 < 0 ? -x0 : 0, kx_hi = x0 + k > l->iw ? l->iw - x0 : k;
+            for (int ky = 0; ky < k; ky++) {
+                float *dst = row + (size_t)ky * k * ic;
+                const int y = oy + ky - pad;
+                if (y < 0 || y >= l->ih || kx_hi <= kx_lo) {
+                    memset(dst, 0, sizeof(float) * (size_t)k * ic);
+                    continue;
+                }
+                if (kx_lo) memset(dst, 0, sizeof(float) * (size_t)kx_lo * ic);
+                memcpy(dst + (size_t)kx_lo * ic, x + ((size_t)y * l->iw + x0 + kx_lo) * ic,
+                       sizeof(float) * (size_t)(kx_hi - kx_lo) * ic);
+                if (kx_hi < k) memset(dst + (size_t)kx_hi * ic, 0, sizeof(float) * (size_t)(k - kx_hi) * ic);
+            }
+        }
+}
+
+/* dx (ih x iw x ic) = col2im(dcol): each input element sums its patch entries, in the
+ * fixed order of the output pixels then kernel rows (the same for any split). */
+static void col2im(const sn_layer *l, const float *restrict dcol, float *restrict dx)
+{
+    const int k = l->k, ic = l->ic, pad = pad_of(l), E = patch(l);
+    memset(dx, 0, sizeof(float) * (size_t)l->in);
+    for (int oy = 0; oy < l->oh; oy++)
+        for (int ox = 0; ox < l->ow; ox++) {
+            const float *row = dcol + ((size_t)oy * l->ow + ox) * E;
+            const int x0 = ox - pad, kx_lo = x0 < 0 ? -x0 : 0, kx_hi = x0 + k > l->iw ? l->iw - x0 : k;
+            for (int ky = 0; ky < k; ky++) {
+                const int y = oy + ky - pad;
+                if (y < 0 || y >= l->ih || kx_hi <= kx_lo) continue;
+                const float *src = row + ((size_t)ky * k + kx_lo) * ic;
+                float *dst = dx + ((size_t)y * l->iw + x0 + kx_lo) * ic;
+                const int n = (kx_hi - kx_lo) * ic;
+                for (int i = 0; i < n; i++) dst[i] += src[i];
+            }
+        }
+}
+
+/* Per thread: one image's patch matrix, then the GEMM's workspace. */
+static size_t col_floats(const sn_layer *l)
+{
+    return (size_t)pixels(l) * patch(l);
+}
+
+static size_t gemm_floats(const sn_layer *l)
+{
+    const int P = pixels(l), E = patch(l);
+    size_t f = sn_gemm_workspace(SN_N, SN_N, P, l->oc, E);
+    size_t w = sn_gemm_workspace(SN_T, SN_N, E, l->oc, P);
+    size_t x = sn_gemm_workspace(SN_N, SN_T, P, E, l->oc);
+    if (w > f) f = w;
+    if (x > f) f = x;
+    return f;
+}
+
+static size_t conv_workspace(const sn_layer *l, int rows)
+{
+    (void)rows;
+    return (col_floats(l) + 15) / 16 * 16 + gemm_floats(l);
+}
+
+static float *gemm_ws(const sn_layer *l, float *ws)
+{
+    return ws + (col_floats(l) + 15) / 16 * 16;
+}
+
+/* Y (rows x oh*ow*oc) from X (rows x ih*iw*ic), image by image. */
+static void conv_forward(const sn_layer *l, float *Y, const float *X, int rows, float *ws)
+{
+    const int P = pixels(l), E = patch(l);
+    const sn_epilogue ep = { .bias = l->b, .relu = l->relu };
+    for (int r = 0; r < rows; r++) {
+        im2col(l, X + (size_t)r * l->in, ws);
+        sn_gemm_local(SN_N, SN_N, P, l->oc, E, ws, E, l->W, l->oc, 0.0f, Y + (size_t)r * l->out, l->oc, &ep,
+                      gemm_ws(l, ws));
+    }
+}
+
+static void conv_backward_input(const sn_layer *l, float *dX, const float *dY, const float *X, int relu_in, int rows,
+                                float *ws)
+{
+    const int P = pixels(l), E = patch(l);
+    for (int r = 0; r < rows; r++) {
+        float *dx = dX + (size_t)r * l->in;
+        sn_gemm_local(SN_N, SN_T, P, E, l->oc, dY + (size_t)r * l->out, l->oc, l->W, l->oc, 0.0f, ws, E, NULL,
+                      gemm_ws(l, ws));
+        col2im(l, ws, dx);
+        if (relu_in) {
+            const float *x = X + (size_t)r * l->in;
+            for (int i = 0; i < l->in; i++) dx[i] *= (float)isgreater(x[i], 0.0f);
+        }
+    }
+}
+
+/* Items: `parts` bias shares, then `parts` shares of dW's rows (patch elements), each
+ * going through every image: its patch matrix (recomputed: cheaper than keeping a batch's,
+ * which would not fit in cache), then gW[e0:e1, :] (+)= col[:, e0:e1]^T dY_r. */
+static int conv_grad_items(const sn_layer *l, int n, int parts)
+{
+    (void)l, (void)n;
+    return 2 * parts;
+}
+
+static void conv_grad_item(const sn_layer *l, int item, int n, int parts, const float *X, const float *dY, float *gW,
+                           float *gb, const sn_epilogue *update, float *ws)
+{
+    const int P = pixels(l), E = patch(l);
+    if (item < parts) { /* bias: columns of dY seen as (n * P) x oc */
+        int j0, cols;
+        sn_share_rows(l->oc, 16, item, parts, &j0, &cols);
+        if (cols <= 0) return;
+        sn_bias_grad(gb, dY, n * P, l->oc, j0, j0 + cols);
+        if (update) update->done(update->user, gb + j0, cols);
+        return;
+    }
+    int e0, count;
+    sn_share_rows(E, 8, item - parts, parts, &e0, &count);
+    if (count <= 0) return;
+    for (int r = 0; r < n; r++) {
+        im2col(l, X + (size_t)r * l->in, ws);
+        sn_gemm_local(SN_T, SN_N, count, l->oc, P, ws + e0, E, dY + (size_t)r * l->out, l->oc, r ? 1.0f : 0.0f,
+                      gW + (size_t)e0 * l->oc, l->oc, NULL, gemm_ws(l, ws));
+    }
+    if (update) update->done(update->user, gW + (size_t)e0 * l->oc, count * l->oc);
+}
+
+static int conv_grad_item_owner(const sn_layer *l, int item, int n, int parts)
+{
+    (void)l, (void)n;
+    return item % parts;
+}
+
+const sn_layer_ops sn_conv_ops = {
+    .type = "conv",
+    .file_id = 4,
+    .nextra = 6,
+    .save_extra = conv_save,
+    .load_extra = conv_load,
+    .configure = conv_configure,
+    .reshape = conv_reshape,
+    .check = conv_check,
+    .spec = conv_spec,
+    .nweights = conv_nweights,
+    .nbiases = conv_nbiases,
+    .init = conv_init,
+    .workspace = conv_workspace,
+    .forward = conv_forward,
+    .backward_input = conv_backward_input,
+    .grad_items = conv_grad_items,
+    .grad_item = conv_grad_item,
+    .grad_item_owner = conv_grad_item_owner,
+};

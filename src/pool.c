@@ -1,0 +1,180 @@
+/* Max pooling: P x P windows, stride P (non-overlapping; a last partial row or column of
+ * the input is dropped, as PyTorch's floor mode does), per channel, NHWC images.
+ *   forward:        y = the window's largest x (the first of equals; NaN wins: a
+ *                   diverged activation stays visible)
+ *   input gradient: dY goes to that element, 0 to the others (and to dropped ones),
+ *                   times [X > 0] after a ReLU
+ * The winner is found again in the backward pass by the same scan (nothing is stored).
+ * Each window is computed alone, so bits do not depend on how rows are split. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scratchnet/layer.h"
+
+static void pool_reshape(sn_layer *l)
+{
+    l->oh = l->k > 0 ? l->ih / l->k : 0;
+    l->ow = l->k > 0 ? l->iw / l->k : 0;
+    l->oc = l->ic;
+    l->out = l->oh * l->ow * l->oc;
+}
+
+/* "poolP", P = 2..8. */
+static int pool_configure(sn_layer *l, const char *arg, int fuse_relu, sn_error *err)
+{
+    (void)fuse_relu;
+    char *end = NULL;
+    errno = 0;
+    const long p = arg ? strtol(arg, &end, 10) : 0;
+    if (!arg || end == arg || *end || errno || p < 2 || p > 8)
+        return sn_fail(err, SN_EINVAL, "pool%s: expected poolP with P x P windows, P = 2..8", arg ? arg : "");
+    if (l->ih < p || l->iw < p)
+        return sn_fail(err, SN_EINVAL, "pool%ld: a %ldx%ld window does not fit a %dx%dx%d input", p, p, p, l->ih, l->iw,
+                       l->ic);
+    l->k = (int)p, l->relu = 0, l->arg = 0.0f, l->same = 0;
+    pool_reshape(l);
+    return SN_OK;
+}
+
+static int pool_check(const sn_layer *l, sn_error *err)
+{
+    sn_layer shaped = *l;
+    pool_reshape(&shaped);
+    if (l->k < 2 || l->k > 8 || l->oh < 1 || l->ow < 1 || shaped.oh != l->oh || shaped.ow != l->ow ||
+        l->oc != l->ic || l->out != l->oh * l->ow * l->oc || l->relu != 0 || l->arg != 0.0f || l->same != 0 ||
+        l->ih * l->iw * l->ic != l->in)
+        return sn_fail(err, SN_EFORMAT, "pool %dx%dx%d -> %dx%dx%d with %dx%d windows: inconsistent shapes", l->ih,
+                       l->iw, l->ic, l->oh, l->ow, l->oc, l->k, l->k);
+    return SN_OK;
+}
+
+static void pool_spec(const sn_layer *l, int compact, char *out, size_t cap)
+{
+    (void)compact;
+    snprintf(out, cap, "pool%d", l->k);
+}
+
+static void pool_save(const sn_layer *l, uint32_t *f)
+{
+    f[0] = (uint32_t)l->ih, f[1] = (uint32_t)l->iw, f[2] = (uint32_t)l->ic, f[3] = (uint32_t)l->k;
+}
+
+static void pool_load(sn_layer *l, const uint32_t *f)
+{
+    l->ih = f[0] <= SN_MAX_WIDTH ? (int)f[0] : 0, l->iw = f[1] <= SN_MAX_WIDTH ? (int)f[1] : 0;
+    l->ic = f[2] <= SN_MAX_WIDTH ? (int)f[2] : 0, l->k = f[3] <= 8 ? (int)f[3] : 0;
+    if ((long)l->ih * l->iw * l->ic != l->in) l->ih = l->iw = 0; /* refused by check */
+}
+
+static size_t none(const sn_layer *l)
+{
+    (void)l;
+    return 0;
+}
+
+static size_t pool_workspace(const sn_layer *l, int rows)
+{
+    (void)l, (void)rows;
+    return 0;
+}
+
+static void pool_init(const sn_layer *l, sn_rng *rng)
+{
+    (void)l, (void)rng;
+}
+
+/* The offset in x (one image) of the winner of window (oy, ox), channel c. */
+static size_t winner(const sn_layer *l, const float *x, int oy, int ox, int c)
+{
+    const int p = l->k;
+    size_t best = ((size_t)oy * p * l->iw + (size_t)ox * p) * l->ic + c;
+    for (int dy = 0; dy < p; dy++)
+        for (int dx = 0; dx < p; dx++) {
+            const size_t at = (((size_t)oy * p + dy) * l->iw + (size_t)ox * p + dx) * l->ic + c;
+            if (x[at] > x[best] || (x[at] != x[at] && x[best] == x[best])) best = at;
+        }
+    return best;
+}
+
+/* Y (rows x oh*ow*oc) from X (rows x ih*iw*ic): for each window, channels innermost (each
+ * input row of a window is a run of p * ic floats). */
+static void pool_forward(const sn_layer *l, float *Y, const float *X, int rows, float *ws)
+{
+    (void)ws;
+    const int p = l->k, ic = l->ic;
+    for (int r = 0; r < rows; r++) {
+        const float *x = X + (size_t)r * l->in;
+        float *y = Y + (size_t)r * l->out;
+        for (int oy = 0; oy < l->oh; oy++)
+            for (int ox = 0; ox < l->ow; ox++) {
+                float *yo = y + ((size_t)oy * l->ow + ox) * ic;
+                const float *x0 = x + ((size_t)oy * p * l->iw + (size_t)ox * p) * ic;
+                memcpy(yo, x0, sizeof(float) * (size_t)ic);
+                for (int dy = 0; dy < p; dy++)
+                    for (int dx = 0; dx < p; dx++) {
+                        const float *xs = x0 + ((size_t)dy * l->iw + dx) * ic;
+                        for (int c = 0; c < ic; c++)
+                            yo[c] = xs[c] > yo[c] || (xs[c] != xs[c] && yo[c] == yo[c]) ? xs[c] : yo[c];
+                    }
+            }
+    }
+}
+
+static void pool_backward_input(const sn_layer *l, float *dX, const float *dY, const float *X, int relu_in, int rows,
+                                float *ws)
+{
+    (void)ws;
+    for (int r = 0; r < rows; r++) {
+        const float *x = X + (size_t)r * l->in, *dy = dY + (size_t)r * l->out;
+        float *dx = dX + (size_t)r * l->in;
+        memset(dx, 0, sizeof(float) * (size_t)l->in);
+        for (int oy = 0; oy < l->oh; oy++)
+            for (int ox = 0; ox < l->ow; ox++)
+                for (int c = 0; c < l->ic; c++) {
+                    const size_t w = winner(l, x, oy, ox, c);
+                    /* After a ReLU, a window of zeros passes no gradient (ReLU'(0) = 0). */
+                    dx[w] = relu_in && !(x[w] > 0.0f) ? 0.0f : dy[((size_t)oy * l->ow + ox) * l->ic + c];
+                }
+    }
+}
+
+static int pool_grad_items(const sn_layer *l, int n, int parts)
+{
+    (void)l, (void)n, (void)parts;
+    return 0;
+}
+
+static void pool_grad_item(const sn_layer *l, int item, int n, int parts, const float *X, const float *dY, float *gW,
+                           float *gb, const sn_epilogue *update, float *ws)
+{
+    (void)l, (void)item, (void)n, (void)parts, (void)X, (void)dY, (void)gW, (void)gb, (void)update, (void)ws;
+}
+
+static int pool_grad_item_owner(const sn_layer *l, int item, int n, int parts)
+{
+    (void)l, (void)item, (void)n, (void)parts;
+    return -1;
+}
+
+const sn_layer_ops sn_pool_ops = {
+    .type = "pool",
+    .file_id = 5,
+    .nextra = 4,
+    .save_extra = pool_save,
+    .load_extra = pool_load,
+    .configure = pool_configure,
+    .reshape = pool_reshape,
+    .check = pool_check,
+    .spec = pool_spec,
+    .nweights = none,
+    .nbiases = none,
+    .init = pool_init,
+    .workspace = pool_workspace,
+    .forward = pool_forward,
+    .backward_input = pool_backward_input,
+    .grad_items = pool_grad_items,
+    .grad_item = pool_grad_item,
+    .grad_item_owner = pool_grad_item_owner,
+};
