@@ -7,6 +7,7 @@
  * The winner is found again in the backward pass by the same scan (nothing is stored).
  * Each window is computed alone, so bits do not depend on how rows are split. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,8 +77,8 @@ static size_t none(const sn_layer *l)
 
 static size_t pool_workspace(const sn_layer *l, int rows)
 {
-    (void)l, (void)rows;
-    return 0;
+    (void)rows;
+    return 2 * (size_t)l->ic; /* the backward pass's best[] and at[] */
 }
 
 static void pool_init(const sn_layer *l, sn_rng *rng)
@@ -85,17 +86,13 @@ static void pool_init(const sn_layer *l, sn_rng *rng)
     (void)l, (void)rng;
 }
 
-/* The offset in x (one image) of the winner of window (oy, ox), channel c. */
-static size_t winner(const sn_layer *l, const float *x, int oy, int ox, int c)
+/* Whether x beats the best so far: larger, or NaN (a diverged activation stays
+ * visible: nothing beats a NaN, and a NaN beats anything); the first of equals stays.
+ * Quiet comparisons (isgreater, isunordered) let gcc vectorise the loops over channels
+ * that call this. */
+static inline int beats(float x, float best)
 {
-    const int p = l->k;
-    size_t best = ((size_t)oy * p * l->iw + (size_t)ox * p) * l->ic + c;
-    for (int dy = 0; dy < p; dy++)
-        for (int dx = 0; dx < p; dx++) {
-            const size_t at = (((size_t)oy * p + dy) * l->iw + (size_t)ox * p + dx) * l->ic + c;
-            if (x[at] > x[best] || (x[at] != x[at] && x[best] == x[best])) best = at;
-        }
-    return best;
+    return isgreater(x, best) | isunordered(x, x);
 }
 
 /* Y (rows x oh*ow*oc) from X (rows x ih*iw*ic): for each window, channels innermost (each
@@ -109,34 +106,50 @@ static void pool_forward(const sn_layer *l, float *Y, const float *X, int rows, 
         float *y = Y + (size_t)r * l->out;
         for (int oy = 0; oy < l->oh; oy++)
             for (int ox = 0; ox < l->ow; ox++) {
-                float *yo = y + ((size_t)oy * l->ow + ox) * ic;
+                float *restrict yo = y + ((size_t)oy * l->ow + ox) * ic;
                 const float *x0 = x + ((size_t)oy * p * l->iw + (size_t)ox * p) * ic;
                 memcpy(yo, x0, sizeof(float) * (size_t)ic);
                 for (int dy = 0; dy < p; dy++)
                     for (int dx = 0; dx < p; dx++) {
-                        const float *xs = x0 + ((size_t)dy * l->iw + dx) * ic;
-                        for (int c = 0; c < ic; c++)
-                            yo[c] = xs[c] > yo[c] || (xs[c] != xs[c] && yo[c] == yo[c]) ? xs[c] : yo[c];
+                        const float *restrict xs = x0 + ((size_t)dy * l->iw + dx) * ic;
+                        for (int c = 0; c < ic; c++) yo[c] = beats(xs[c], yo[c]) ? xs[c] : yo[c];
                     }
             }
     }
 }
 
+/* The winners are found again by the forward pass's scan, channels innermost: best[c]
+ * and at[c] (the window element it came from), then one write per channel. */
 static void pool_backward_input(const sn_layer *l, float *dX, const float *dY, const float *X, int relu_in, int rows,
                                 float *ws)
 {
-    (void)ws;
+    const int p = l->k, ic = l->ic;
+    float *restrict best = ws;
+    int *restrict at = (int *)(ws + ic);
     for (int r = 0; r < rows; r++) {
         const float *x = X + (size_t)r * l->in, *dy = dY + (size_t)r * l->out;
         float *dx = dX + (size_t)r * l->in;
         memset(dx, 0, sizeof(float) * (size_t)l->in);
         for (int oy = 0; oy < l->oh; oy++)
-            for (int ox = 0; ox < l->ow; ox++)
-                for (int c = 0; c < l->ic; c++) {
-                    const size_t w = winner(l, x, oy, ox, c);
-                    /* After a ReLU, a window of zeros passes no gradient (ReLU'(0) = 0). */
-                    dx[w] = relu_in && !(x[w] > 0.0f) ? 0.0f : dy[((size_t)oy * l->ow + ox) * l->ic + c];
-                }
+            for (int ox = 0; ox < l->ow; ox++) {
+                const size_t base = ((size_t)oy * p * l->iw + (size_t)ox * p) * ic;
+                memcpy(best, x + base, sizeof(float) * (size_t)ic);
+                for (int c = 0; c < ic; c++) at[c] = 0;
+                for (int dy_ = 0; dy_ < p; dy_++)
+                    for (int dx_ = 0; dx_ < p; dx_++) {
+                        const int off = (dy_ * l->iw + dx_) * ic;
+                        const float *restrict xs = x + base + off;
+                        for (int c = 0; c < ic; c++) {
+                            const int take = beats(xs[c], best[c]);
+                            best[c] = take ? xs[c] : best[c];
+                            at[c] = take ? off : at[c];
+                        }
+                    }
+                const float *g = dy + ((size_t)oy * l->ow + ox) * ic;
+                /* After a ReLU, a window of zeros passes no gradient (ReLU'(0) = 0). */
+                for (int c = 0; c < ic; c++)
+                    dx[base + (size_t)at[c] + c] = relu_in && !isgreater(best[c], 0.0f) ? 0.0f : g[c];
+            }
     }
 }
 

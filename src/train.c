@@ -316,6 +316,47 @@ static void input_block_forward(sn_trainer *t, const sn_dataset *ds, int first, 
  * from the partial products (summed in block order, then the bias, then ReLU), or, for a
  * first layer that is not dense, the rows' inputs and the first layer; the other layers,
  * the loss, and back to dLoss/dH1. */
+enum { ROWS_IN_CACHE = 4 };
+
+/* The first layer that takes a flat row: image layers come before it. */
+static int first_flat_layer(const sn_net *m)
+{
+    int l = 0;
+    while (l < m->nlayers && (m->layer[l].ih > 1 || m->layer[l].iw > 1)) l++;
+    return l;
+}
+
+/* Layers [l0, l1) forward on rows [r0, r0 + rows), ROWS_IN_CACHE rows at a time when
+ * `chunked`: an image layer's activations are large (a 26x26x32 map is 86 KiB an image),
+ * and a few images at a time through all of them stay in L2, a whole share would not.
+ * (Flat layers take the whole share: their products want the rows, and the bits are
+ * the same either way, every row being computed alone.) */
+static void forward_layers(const sn_net *m, sn_forward_ctx *c, int l0, int l1, int r0, int rows, int chunked,
+                           float *ws)
+{
+    const int step = chunked ? ROWS_IN_CACHE : rows;
+    for (int done = 0; done < rows; done += step) {
+        const int r = r0 + done, k = rows - done < step ? rows - done : step;
+        for (int l = l0; l < l1; l++)
+            m->layer[l].ops->forward(&m->layer[l], c->act[l + 1] + (size_t)r * m->sizes[l + 1],
+                                     c->act[l] + (size_t)r * m->sizes[l], k, ws);
+    }
+}
+
+/* Layers l1 - 1 down to l0, input gradients, likewise. */
+static void backward_layers(const sn_trainer *t, int l0, int l1, int r0, int rows, int chunked, float *ws)
+{
+    const sn_net *m = t->model;
+    const int step = chunked ? ROWS_IN_CACHE : rows;
+    for (int done = 0; done < rows; done += step) {
+        const int r = r0 + done, k = rows - done < step ? rows - done : step;
+        for (int l = l1 - 1; l >= l0; l--)
+            m->layer[l].ops->backward_input(&m->layer[l], t->dact[l] + (size_t)r * m->sizes[l],
+                                            t->dact[l + 1] + (size_t)r * m->sizes[l + 1],
+                                            t->fwd.act[l] + (size_t)r * m->sizes[l], m->layer[l - 1].relu, k, ws);
+    }
+}
+
 static void rows_forward_backward(sn_trainer *t, const sn_dataset *ds, int first, int n, int r0, int rows)
 {
     const sn_net *m = t->model;
@@ -334,16 +375,14 @@ static void rows_forward_backward(sn_trainer *t, const sn_dataset *ds, int first
         sn_dense_block_output(&m->layer[0], c->act[1] + (size_t)r0 * out1, t->partial + (size_t)r0 * out1,
                               partial_floats, SN_INPUT_BLOCKS, rows);
     }
-    for (int l = from; l < L; l++)
-        m->layer[l].ops->forward(&m->layer[l], c->act[l + 1] + (size_t)r0 * m->sizes[l + 1],
-                                 c->act[l] + (size_t)r0 * m->sizes[l], rows, ws);
+    const int flat = first_flat_layer(m) > from ? first_flat_layer(m) : from;
+    forward_layers(m, c, from, flat, r0, rows, 1, ws);
+    forward_layers(m, c, flat, L, r0, rows, 0, ws);
     const int C = m->sizes[L];
     sn_softmax_xent(t->dact[L] + (size_t)r0 * C, c->loss + r0, NULL, c->act[L] + (size_t)r0 * C, c->y + r0, rows,
                     C, 1.0f / (float)n);
-    for (int l = L - 1; l >= 1; l--)
-        m->layer[l].ops->backward_input(&m->layer[l], t->dact[l] + (size_t)r0 * m->sizes[l],
-                                        t->dact[l + 1] + (size_t)r0 * m->sizes[l + 1],
-                                        c->act[l] + (size_t)r0 * m->sizes[l], m->layer[l - 1].relu, rows, ws);
+    backward_layers(t, flat > 1 ? flat : 1, L, r0, rows, 0, ws);
+    if (flat > 1) backward_layers(t, 1, flat, r0, rows, 1, ws);
 }
 
 /* The optimiser step for gradients just finished by this thread (the fused update). */
