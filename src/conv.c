@@ -162,6 +162,21 @@ static void col2im(const sn_layer *l, const float *restrict dcol, float *restric
         }
 }
 
+/* The weight gradient's items: `parts` bias shares, then fixed groups of kernel
+ * positions (ky, kx): dW's rows [e0, e1) for those positions, each going through every
+ * image: that part of its patch matrix (recomputed: a batch's would not fit in cache),
+ * then gW[e0:e1, :] (+)= col[:, e0:e1]^T dY_r. The groups do not depend on the team
+ * (a product's shape picks its kernel, and so its order of additions: groups by team
+ * size gave different bits on 1 and 2 threads), and each has ~128 rows: long enough for
+ * the column kernel. */
+enum { GROUP_ROWS = 128 };
+
+static int positions_per_group(const sn_layer *l)
+{
+    const int p = GROUP_ROWS / l->ic;
+    return p < 1 ? 1 : p;
+}
+
 /* Per thread: one image's patch matrix, then the GEMM's workspace. */
 static size_t col_floats(const sn_layer *l)
 {
@@ -170,9 +185,12 @@ static size_t col_floats(const sn_layer *l)
 
 static size_t gemm_floats(const sn_layer *l)
 {
-    const int P = pixels(l), E = patch(l);
+    const int P = pixels(l), E = patch(l), kk = l->k * l->k, per = positions_per_group(l);
     size_t f = sn_gemm_workspace(SN_N, SN_N, P, l->oc, E);
-    size_t w = sn_gemm_workspace(SN_T, SN_N, E, l->oc, P);
+    /* the weight gradient's groups: whole ones, and a last one that may be shorter */
+    size_t w = sn_gemm_workspace(SN_T, SN_N, (per < kk ? per : kk) * l->ic, l->oc, P);
+    const size_t w_last = sn_gemm_workspace(SN_T, SN_N, (kk % per ? kk % per : per) * l->ic, l->oc, P);
+    if (w_last > w) w = w_last;
     size_t x = sn_gemm_workspace(SN_N, SN_N, P, E, l->oc);
     if (w > f) f = w;
     if (x > f) f = x;
@@ -233,19 +251,36 @@ static void conv_backward_input(const sn_layer *l, float *dX, const float *dY, c
     }
 }
 
-/* Items: `parts` bias shares, then `parts` shares of dW's rows (patch elements), each
- * going through every image: its patch matrix (recomputed: cheaper than keeping a batch's,
- * which would not fit in cache), then gW[e0:e1, :] (+)= col[:, e0:e1]^T dY_r. */
 static int conv_grad_items(const sn_layer *l, int n, int parts)
 {
-    (void)l, (void)n;
-    return 2 * parts;
+    (void)n;
+    const int per = positions_per_group(l);
+    return parts + (l->k * l->k + per - 1) / per;
+}
+
+/* Columns [q0 * ic, q1 * ic) of one image's patch matrix (kernel positions q0..q1-1),
+ * as a P x ((q1 - q0) * ic) matrix. */
+static void im2col_positions(const sn_layer *l, const float *restrict x, float *restrict col, int q0, int q1)
+{
+    const int k = l->k, ic = l->ic, pad = pad_of(l), width = (q1 - q0) * ic;
+    for (int oy = 0; oy < l->oh; oy++)
+        for (int ox = 0; ox < l->ow; ox++) {
+            float *row = col + ((size_t)oy * l->ow + ox) * width;
+            for (int q = q0; q < q1; q++) {
+                const int y = oy + q / k - pad, xx = ox + q % k - pad;
+                float *dst = row + (size_t)(q - q0) * ic;
+                if (y < 0 || y >= l->ih || xx < 0 || xx >= l->iw)
+                    memset(dst, 0, sizeof(float) * (size_t)ic);
+                else
+                    memcpy(dst, x + ((size_t)y * l->iw + xx) * ic, sizeof(float) * (size_t)ic);
+            }
+        }
 }
 
 static void conv_grad_item(const sn_layer *l, int item, int n, int parts, const float *X, const float *dY, float *gW,
                            float *gb, const sn_epilogue *update, float *ws)
 {
-    const int P = pixels(l), E = patch(l);
+    const int P = pixels(l);
     if (item < parts) { /* bias: columns of dY seen as (n * P) x oc */
         int j0, cols;
         sn_share_rows(l->oc, 16, item, parts, &j0, &cols);
@@ -254,15 +289,15 @@ static void conv_grad_item(const sn_layer *l, int item, int n, int parts, const 
         if (update) update->done(update->user, gb + j0, cols);
         return;
     }
-    int e0, count;
-    sn_share_rows(E, 8, item - parts, parts, &e0, &count);
-    if (count <= 0) return;
+    const int per = positions_per_group(l), q0 = (item - parts) * per;
+    const int q1 = q0 + per < l->k * l->k ? q0 + per : l->k * l->k;
+    const int e0 = q0 * l->ic, width = (q1 - q0) * l->ic;
     for (int r = 0; r < n; r++) {
-        im2col(l, X + (size_t)r * l->in, ws);
-        sn_gemm_local(SN_T, SN_N, count, l->oc, P, ws + e0, E, dY + (size_t)r * l->out, l->oc, r ? 1.0f : 0.0f,
+        im2col_positions(l, X + (size_t)r * l->in, ws, q0, q1);
+        sn_gemm_local(SN_T, SN_N, width, l->oc, P, ws, width, dY + (size_t)r * l->out, l->oc, r ? 1.0f : 0.0f,
                       gW + (size_t)e0 * l->oc, l->oc, NULL, gemm_ws(l, ws));
     }
-    if (update) update->done(update->user, gW + (size_t)e0 * l->oc, count * l->oc);
+    if (update) update->done(update->user, gW + (size_t)e0 * l->oc, width * l->oc);
 }
 
 static int conv_grad_item_owner(const sn_layer *l, int item, int n, int parts)

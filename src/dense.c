@@ -87,10 +87,14 @@ static int is_split(const sn_layer *l, int n)
 }
 
 /* A small layer: one item (dW, db, and their update: W and b are adjacent in the block).
- * A large one: `parts` bias shares, then `parts` shares of dW's rows. */
+ * A large one: `parts` bias shares, then groups of GROUP_ROWS of dW's rows. The groups do
+ * not depend on the team: a product's shape picks its kernel, and so its order of
+ * additions (shares by team size could give different bits on 1 and 2 threads). */
+enum { GROUP_ROWS = 128 };
+
 static int dense_grad_items(const sn_layer *l, int n, int parts)
 {
-    return is_split(l, n) ? 2 * parts : 1;
+    return is_split(l, n) ? parts + (l->in + GROUP_ROWS - 1) / GROUP_ROWS : 1;
 }
 
 void sn_dense_bias_share(const sn_layer *l, float *gb, const float *dY, int n, int part, int parts,
@@ -117,10 +121,8 @@ static void dense_grad_item(const sn_layer *l, int item, int n, int parts, const
         sn_dense_bias_share(l, gb, dY, n, item, parts, update);
         return;
     }
-    int i0, rows;
-    sn_share_rows(in, 32, item - parts, parts, &i0, &rows);
-    if (rows > 0)
-        sn_gemm_local(SN_T, SN_N, rows, out, n, X + i0, in, dY, out, 0.0f, gW + (size_t)i0 * out, out, update, ws);
+    const int i0 = (item - parts) * GROUP_ROWS, rows = in - i0 < GROUP_ROWS ? in - i0 : GROUP_ROWS;
+    sn_gemm_local(SN_T, SN_N, rows, out, n, X + i0, in, dY, out, 0.0f, gW + (size_t)i0 * out, out, update, ws);
 }
 
 static int dense_grad_item_owner(const sn_layer *l, int item, int n, int parts)

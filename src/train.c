@@ -37,7 +37,7 @@ int sn_train_config_check(const sn_train_config *c, sn_error *err)
     return SN_OK;
 }
 
-static int max_items(const sn_net *m, int threads);
+static int max_items(const sn_net *m, int threads, int cap);
 
 void sn_trainer_free(sn_trainer *t)
 {
@@ -76,7 +76,7 @@ int sn_trainer_create(sn_trainer *t, sn_net *model, const sn_train_config *cfg, 
     const size_t partial_floats = sn_align_floats((size_t)cap * model->sizes[1]);
     dfloats += SN_INPUT_BLOCKS * partial_floats + sn_align_floats((size_t)cap * model->sizes[0]);
     t->dblock = aligned_alloc(64, dfloats * sizeof(float));
-    t->nclaims = max_items(model, cfg->threads);
+    t->nclaims = max_items(model, cfg->threads, cap);
     t->claims = calloc((size_t)t->nclaims, sizeof *t->claims);
     t->pref = malloc(sizeof(int) * (size_t)t->nclaims * (size_t)cfg->threads);
     const size_t steps = (size_t)(ntrain + cap - 1) / (size_t)cap;
@@ -246,11 +246,14 @@ static step_plan plan_step(const sn_trainer *t, int n, int nth, int unfused)
 }
 
 /* The most items a phase can have for this trainer (claim slots to allocate): phase 3's
- * blocks and bias shares of a dense first layer, and at most 2 per thread for any layer
- * (layer.h's types: dense.c, conv.c), or phase 4's update chunks. */
-static int max_items(const sn_net *m, int threads)
+ * blocks and bias shares of a dense first layer and every layer's items as it cuts them
+ * for a full batch of `cap` rows on the whole team (the most: a layer's items grow with
+ * the batch and the team), or phase 4's update chunks. */
+static int max_items(const sn_net *m, int threads, int cap)
 {
-    const int n3 = SN_INPUT_BLOCKS + threads + 2 * m->nlayers * threads, n4 = update_chunks(m);
+    int n3 = SN_INPUT_BLOCKS + threads;
+    for (int l = 0; l < m->nlayers; l++) n3 += m->layer[l].ops->grad_items(&m->layer[l], cap, threads);
+    const int n4 = update_chunks(m);
     return n3 > n4 ? n3 : n4;
 }
 

@@ -65,7 +65,10 @@ typedef struct sn_layer_ops {
     void (*backward_input)(const sn_layer *l, float *dX, const float *dY, const float *X, int relu_in, int rows,
                            float *ws);
     /* The weight gradient of an n-row batch (X: n x in inputs, dY: n x out), cut into
-     * grad_items(l, n, parts) independent items for a team of `parts` threads. Item i
+     * grad_items(l, n, parts) independent items for a team of `parts` threads (never
+     * fewer for a larger n or team). Each element's order of additions must not depend
+     * on `parts` (split by fixed groups, not by team shares: a product's shape picks
+     * its kernel, and so its order). Item i
      * writes its part of gW / gb (this layer's views of the gradient block); with
      * `update` set it calls update->done on every piece it finishes (the fused optimiser
      * step, while the piece is in cache). */
