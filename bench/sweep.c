@@ -32,8 +32,10 @@ static const char *SUMMARY_HEADER =
 /* Config columns shared by both CSVs: batch,lr,threads,opt,seed,layers */
 static void config_cols(char *out, size_t cap, const sweep_run *r)
 {
-    char layers[160];
-    sn_format_layers(r->sizes, r->nsizes, ':', layers, sizeof layers);
+    /* An MLP as 784:50:25:10, as it always was; other nets with their items ' '-separated
+     * (a spec's ',' would split the CSV field). */
+    char layers[512];
+    sn_net_format(r->net, r->nlayers, sn_net_is_mlp(r->net, r->nlayers) ? ':' : ' ', layers, sizeof layers);
     snprintf(out, cap, "%d,%g,%d,%s,%llu,%s", r->batch, r->lr, r->threads, sn_opt_name(r->opt),
              (unsigned long long)r->seed, layers);
 }
@@ -94,11 +96,11 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
     memset(res, 0, sizeof *res);
     const int ntrain = c->all.count - c->val;
     sn_dataset train = sn_dataset_slice(&c->all, 0, ntrain), val = sn_dataset_slice(&c->all, ntrain, c->val);
-    if (sn_net_create_mlp(&model, r->sizes, r->nsizes, &err) || sn_trainer_create(&t, &model, &cfg, ntrain, &err)) {
+    if (sn_net_create(&model, r->net, r->nlayers, &err) || sn_trainer_create(&t, &model, &cfg, ntrain, &err)) {
         fprintf(stderr, "bench: run %d: %s\n", index + 1, err.msg);
         return 0;
     }
-    char cols[256], label[256];
+    char cols[640], label[640];
     config_cols(cols, sizeof cols, r);
     sweep_run_label(c->spec, r, label, sizeof label);
     run_report report = { .c = c, .index = index, .epochs = r->epochs, .cols = cols, .label = label };
@@ -150,7 +152,7 @@ static int read_finished(const char *path, const sweep_spec *spec, int nruns, un
         if (run < 1 || run > nruns) continue;
         sweep_run r;
         sweep_spec_run(spec, run - 1, &r);
-        char cols[256], want[300];
+        char cols[640], want[700];
         config_cols(cols, sizeof cols, &r);
         snprintf(want, sizeof want, "%d,%s,%d,", run, cols, r.epochs);
         if (strncmp(line, want, strlen(want)) == 0) done[run - 1] = 1, count++;
@@ -223,7 +225,8 @@ int bench_sweep_main(int argc, char **argv)
     const char *out = ".", *data = NULL;
     int no_plot = 0, resume = 0, quiet = 0, val = 10000, any_key = 0, load = 0;
     sweep_run defaults = { .batch = 128, .lr = 0.05f, .threads = 1, .epochs = 10, .opt = SN_OPT_MOMENTUM, .seed = 42,
-                           .sizes = { 784, 50, 25, 10 }, .nsizes = 4 };
+                           .nlayers = 3 };
+    sn_net_mlp_layers((const int[]){ 784, 50, 25, 10 }, 4, defaults.net);
 #ifdef _OPENMP
     defaults.threads = omp_get_max_threads();
 #endif

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const key_names[KEY_COUNT] = { "batch", "lr", "threads", "epochs", "opt", "seed", "layers" };
+static const char *const key_names[KEY_COUNT] = { "batch", "lr", "threads", "epochs", "opt", "seed", "layers", "net" };
 
-const char *sweep_keys_help(void) { return "batch, lr, threads, epochs, opt, seed, layers"; }
+const char *sweep_keys_help(void) { return "batch, lr, threads, epochs, opt, seed, layers, net"; }
 
 void sweep_spec_init(sweep_spec *s, const sweep_run *defaults)
 {
@@ -68,20 +68,36 @@ static int parse_value(sweep_key k, const char *v, sweep_run *r, sn_error *err)
             return 0;
         }
         return 1;
-    case KEY_LAYERS: {
+    case KEY_LAYERS:
+    case KEY_NET: {
         sn_error e2;
-        if (sn_parse_layers(v, r->sizes, &r->nsizes, &e2) != SN_OK) {
-            sn_fail(err, SN_EINVAL, "layers: %s", e2.msg);
+        int sizes[SN_MAX_LAYERS + 1], ns;
+        if (k == KEY_LAYERS ? sn_parse_layers(v, sizes, &ns, &e2) : sn_net_parse(v, r->net, &r->nlayers, &e2)) {
+            sn_fail(err, SN_EINVAL, "%s: %s", key_names[k], e2.msg);
             return 0;
         }
-        if (r->sizes[0] != 784 || r->sizes[r->nsizes - 1] != 10) {
-            sn_fail(err, SN_EINVAL, "layers: '%s' is not allowed; MNIST needs 784 inputs first and 10 outputs last", v);
+        if (k == KEY_LAYERS) sn_net_mlp_layers(sizes, ns, r->net), r->nlayers = ns - 1;
+        if (r->net[0].in != 784 || r->net[r->nlayers - 1].out != 10) {
+            sn_fail(err, SN_EINVAL, "%s: '%s' is not allowed; MNIST needs 784 inputs first and 10 outputs last",
+                    key_names[k], v);
             return 0;
         }
         return 1;
     }
     default: return 0;
     }
+}
+
+/* Whether text is a ','-list of preset names only (net=mlp,cnn). */
+static int all_presets(const char *text)
+{
+    char buf[256];
+    if (strlen(text) >= sizeof buf) return 0;
+    strcpy(buf, text);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        if (!sn_net_preset(tok)) return 0;
+    return 1;
 }
 
 /* Strips one pair of matching quotes. */
@@ -106,6 +122,8 @@ int sweep_spec_add(sweep_spec *s, const char *arg, sn_error *err)
     if (k < 0)
         return sn_fail(err, SN_EINVAL, "unknown sweep key '%.*s'; valid keys: %s", (int)(eq - arg), arg, sweep_keys_help());
     if (s->given[k]) return sn_fail(err, SN_EINVAL, "sweep key '%s' given twice", key_names[k]);
+    if ((k == KEY_NET && s->given[KEY_LAYERS]) || (k == KEY_LAYERS && s->given[KEY_NET]))
+        return sn_fail(err, SN_EINVAL, "sweep keys 'layers' and 'net' both name the network: give one");
     char *raw = strdup(eq + 1);
     if (!raw) return sn_fail(err, SN_ENOMEM, "out of memory");
     char *text = unquote(raw);
@@ -113,6 +131,7 @@ int sweep_spec_add(sweep_spec *s, const char *arg, sn_error *err)
      * use ',', otherwise the whole text is one list. */
     const char *sep = ",";
     if (k == KEY_LAYERS) sep = strchr(text, ':') ? "," : strchr(text, ';') ? ";" : "";
+    if (k == KEY_NET) sep = strchr(text, ';') ? ";" : all_presets(text) ? "," : "";
     size_t len = strlen(text);
     const char doubled[3] = { *sep, *sep, 0 };
     if (!len || (*sep && (text[0] == *sep || text[len - 1] == *sep || strstr(text, doubled)))) {
@@ -187,7 +206,7 @@ void sweep_run_label(const sweep_spec *s, const sweep_run *r, char *out, size_t 
         case KEY_EPOCHS: snprintf(v, sizeof v, "%d", r->epochs); break;
         case KEY_OPT: snprintf(v, sizeof v, "%s", sn_opt_name(r->opt)); break;
         case KEY_SEED: snprintf(v, sizeof v, "%llu", (unsigned long long)r->seed); break;
-        default: sn_format_layers(r->sizes, r->nsizes, '-', v, sizeof v); break;
+        default: sn_net_format(r->net, r->nlayers, '-', v, sizeof v); break;
         }
         len += (size_t)snprintf(out + len, cap - len, "%s%s=%s", len ? " " : "", key_names[k], v);
     }

@@ -13,7 +13,7 @@
 #define SWEEP_MAX_RUNS 4096
 
 typedef enum sweep_key {
-    KEY_BATCH, KEY_LR, KEY_THREADS, KEY_EPOCHS, KEY_OPT, KEY_SEED, KEY_LAYERS, KEY_COUNT
+    KEY_BATCH, KEY_LR, KEY_THREADS, KEY_EPOCHS, KEY_OPT, KEY_SEED, KEY_LAYERS, KEY_NET, KEY_COUNT
 } sweep_key;
 
 typedef struct sweep_run {
@@ -23,7 +23,8 @@ typedef struct sweep_run {
     int epochs;
     sn_opt_kind opt;
     uint64_t seed;
-    int sizes[SN_MAX_LAYERS + 1], nsizes;
+    sn_layer net[SN_MAX_LAYERS]; /* the network (layers= or net=; W, b unset) */
+    int nlayers;
 } sweep_run;
 
 typedef struct sweep_spec {
@@ -34,14 +35,16 @@ typedef struct sweep_spec {
     sweep_run base;        /* defaults for keys not swept */
 } sweep_spec;
 
-/* Valid keys, for messages: "batch, lr, threads, epochs, opt, seed, layers". */
+/* Valid keys, for messages: "batch, lr, threads, epochs, opt, seed, layers, net". */
 const char *sweep_keys_help(void);
 
 void sweep_spec_init(sweep_spec *s, const sweep_run *defaults);
 void sweep_spec_free(sweep_spec *s);
 /* Adds one "KEY=V1,V2,..." argument. layers values use ':' between sizes
  * (784:50:25:10,784:100:10), or ';' between whole lists of ',' sizes, or a single
- * ',' list; values may be quoted. SN_EINVAL with a message naming key and value. */
+ * ',' list; net values (net specs, model.h) are separated by ';', or by ',' when every
+ * value is a preset name (net=mlp,cnn); values may be quoted. layers and net name the
+ * same thing: not both. SN_EINVAL with a message naming key and value. */
 int sweep_spec_add(sweep_spec *s, const char *arg, sn_error *err);
 /* Number of runs in the product (capped at SWEEP_MAX_RUNS + 1 to flag "too many"). */
 int sweep_spec_count(const sweep_spec *s);

@@ -12,7 +12,8 @@
 static sweep_run defaults(void)
 {
     sweep_run d = { .batch = 128, .lr = 0.05f, .threads = 1, .epochs = 10, .opt = SN_OPT_MOMENTUM, .seed = 42,
-                    .sizes = { 784, 50, 25, 10 }, .nsizes = 4 };
+                    .nlayers = 3 };
+    sn_net_mlp_layers((const int[]){ 784, 50, 25, 10 }, 4, d.net);
     return d;
 }
 
@@ -50,7 +51,7 @@ Test(sweep_spec, every_key_and_layer_syntax)
     cr_assert_eq(sweep_spec_add(&s, "seed=0,7", NULL), SN_OK);
     cr_assert_eq(sweep_spec_count(&s), 2 * 3 * 2 * 1 * 2);
     sweep_spec_run(&s, sweep_spec_count(&s) - 1, &r);
-    cr_assert(r.nsizes == 3 && r.sizes[1] == 100);
+    cr_assert(r.nlayers == 2 && r.net[0].out == 100);
     cr_assert(r.opt == SN_OPT_ADAM && r.threads == 2 && r.epochs == 1 && r.seed == 7);
     sweep_spec_free(&s);
     sweep_spec_init(&s, &d);
@@ -61,7 +62,30 @@ Test(sweep_spec, every_key_and_layer_syntax)
     cr_assert_eq(sweep_spec_add(&s, "layers=\"784,64,10\";'784,32,10'", NULL), SN_OK, "';' between quoted lists");
     cr_assert_eq(sweep_spec_count(&s), 2);
     sweep_spec_run(&s, 1, &r);
-    cr_assert_eq(r.sizes[1], 32);
+    cr_assert_eq(r.net[0].out, 32);
+    sweep_spec_free(&s);
+    /* net=: presets separated by ',', specs by ';'; layers and net are one key */
+    sweep_spec_init(&s, &d);
+    cr_assert_eq(sweep_spec_add(&s, "net=mlp,cnn", NULL), SN_OK);
+    cr_assert_eq(sweep_spec_count(&s), 2);
+    sweep_spec_run(&s, 1, &r);
+    cr_assert(r.nlayers == 6 && !strcmp(r.net[0].ops->type, "conv") && r.net[5].out == 10);
+    char label[256];
+    sweep_run_label(&s, &r, label, sizeof label);
+    cr_assert_str_eq(label, "net=conv3x3x32-pool2-conv3x3x64-pool2-dense128-dense10");
+    sn_error err;
+    cr_assert_eq(sweep_spec_add(&s, "layers=784,10", &err), SN_EINVAL);
+    cr_assert(strstr(err.msg, "give one"), "%s", err.msg);
+    sweep_spec_free(&s);
+    sweep_spec_init(&s, &d);
+    cr_assert_eq(sweep_spec_add(&s, "net=784,dense:100,leaky,dense10;conv3x3x8,pool2,dense10", NULL), SN_OK);
+    cr_assert_eq(sweep_spec_count(&s), 2);
+    cr_assert_eq(sweep_spec_add(&s, "epochs=1", NULL), SN_OK);
+    cr_assert_neq(sweep_spec_add(&s, "layers=784,10", NULL), SN_OK);
+    sweep_spec_free(&s);
+    sweep_spec_init(&s, &d);
+    cr_assert_eq(sweep_spec_add(&s, "net=conv3x3x8,pool9,dense10", &err), SN_EINVAL);
+    cr_assert(strstr(err.msg, "net: ") && strstr(err.msg, "pool9"), "%s", err.msg);
     sweep_spec_free(&s);
 }
 

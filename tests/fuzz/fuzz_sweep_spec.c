@@ -11,8 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!text) return 0;
     memcpy(text, data, size);
     text[size] = '\0';
-    sweep_run d = { .batch = 128, .lr = 0.05f, .threads = 1, .epochs = 1, .opt = SN_OPT_SGD, .seed = 1,
-                    .sizes = { 784, 10 }, .nsizes = 2 };
+    sweep_run d = { .batch = 128, .lr = 0.05f, .threads = 1, .epochs = 1, .opt = SN_OPT_SGD, .seed = 1, .nlayers = 1 };
+    sn_net_mlp_layers((const int[]){ 784, 10 }, 2, d.net);
     sweep_spec s;
     sweep_spec_init(&s, &d);
     sn_error err;
