@@ -254,3 +254,34 @@ Test(cli, checkpoint_survives_kill_9, .timeout = 120)
     }
     cr_assert_eq(loaded, 12);
 }
+
+/* A CNN through every command: train (Adam by default for a net with convolutions),
+ * eval to the same figures, info's layer table with image shapes, predict on a PGM. */
+Test(cli, cnn_trains_evaluates_predicts, .timeout = 240)
+{
+    const char *dir = tu_tmpdir();
+    char cmd[4096], ta[64], ea[64];
+    snprintf(cmd, sizeof cmd, "%s train --epochs 2 --val 500 --batch 64 --net conv3x3x8,pool2,dense10 --data %s "
+             "--save %s/c.bin", TU_SCRATCHNET, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(err, "conv3x3x8,pool2,dense10") && strstr(err, "adam lr=0.002"), "%s", err);
+    const char *last = strstr(out, "test_acc=");
+    cr_assert(last && sscanf(last, "test_acc=%63s", ta) == 1, "%s", out);
+    cr_assert(atof(ta) > 0.80, "accuracy %s after 2 epochs on 2,500 images", ta);
+    snprintf(cmd, sizeof cmd, "%s eval --model %s/c.bin --data %s", TU_SCRATCHNET, dir, TU_SUBSET);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(sscanf(strstr(out, "test_acc="), "test_acc=%63s", ea) == 1 && !strcmp(ea, ta), "eval %s, train %s", out, ta);
+    snprintf(cmd, sizeof cmd, "%s info --model %s/c.bin", TU_SCRATCHNET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(out, "layer 1: conv 28x28x1 -> 26x26x8 relu (conv3x3x8), 80 parameters: W 9x8"), "%s", out);
+    cr_assert(strstr(out, "layer 2: pool 26x26x8 -> 13x13x8 (pool2), no parameters"), "%s", out);
+    cr_assert(strstr(out, "layer 3: dense 13x13x8 -> 10 (dense10), 13530 parameters: W 1352x10"), "%s", out);
+    /* a 28x28 digit-like blob, white on black */
+    char pgm[28 * 28 + 32];
+    const int head = snprintf(pgm, sizeof pgm, "P5\n28 28\n255\n");
+    for (int i = 0; i < 28 * 28; i++) pgm[head + i] = (char)((i % 28 > 12 && i % 28 < 16 && i / 28 > 4 && i / 28 < 24) ? 255 : 0);
+    tu_write(tu_path(dir, "one.pgm"), pgm, (size_t)head + 28 * 28);
+    snprintf(cmd, sizeof cmd, "%s predict --model %s/c.bin %s/one.pgm", TU_SCRATCHNET, dir, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(out, "one.pgm digit=") && strstr(out, " p="), "%s", out);
+}
