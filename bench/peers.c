@@ -38,7 +38,7 @@ static int parse_result(const char *line, peer_row *r)
                   &r->train_s, &r->samples_per_s) == 9;
 }
 
-static int run_peer(const char *script, const char *data, int epochs, int batch, int threads, peer_row *r)
+static int run_peer(const char *script, const char *data, int epochs, int batch, int threads, float lr, peer_row *r)
 {
     char path[4096], cmd[8192];
     if (!cli_find_resource(script, path, sizeof path)) return 0;
@@ -47,8 +47,8 @@ static int run_peer(const char *script, const char *data, int epochs, int batch,
     const char *python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
     snprintf(cmd, sizeof cmd,
              "OMP_NUM_THREADS=%d OPENBLAS_NUM_THREADS=%d "
-             "%s '%s' --data '%s' --epochs %d --batch %d --threads %d 2>&1",
-             threads, threads, python, path, data, epochs, batch, threads);
+             "%s '%s' --data '%s' --epochs %d --batch %d --threads %d --lr %.9g 2>&1",
+             threads, threads, python, path, data, epochs, batch, threads, lr);
     FILE *p = popen(cmd, "r");
     if (!p) return 0;
     char line[1024];
@@ -95,7 +95,8 @@ static int write_csv(const char *dir, const peer_row *rows, int n, int load)
 
 int bench_peers_main(int argc, char **argv)
 {
-    int epochs = 10, batch = 128, tlist[4] = { 1, 2 }, nt = 2, load = 0;
+    int epochs = 10, batch = 128, tlist[4] = { 1, 2 }, nt = 2, load = 0, cnn = 0;
+    float lr = 0.0f; /* 0: the net's default */
     const char *data = NULL, *out = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--peers")) continue;
@@ -105,10 +106,21 @@ int bench_peers_main(int argc, char **argv)
         else if (i + 1 < argc && !strcmp(argv[i], "--threads")) {
             if (!(nt = bench_int_list("--threads", argv[++i], 1, 1024, tlist, 4))) return EXIT_USAGE;
         }
+        else if (i + 1 < argc && !strcmp(argv[i], "--lr")) { if (!cli_float("bench", argv[i], argv[i + 1], 0.0, &lr)) return EXIT_USAGE; i++; }
+        else if (i + 1 < argc && !strcmp(argv[i], "--net")) {
+            const char *v = argv[++i];
+            if (strcmp(v, "mlp") && strcmp(v, "cnn")) {
+                fprintf(stderr, "bench --peers: --net: '%s' is not allowed; expected mlp or cnn (the nets the peer "
+                                "scripts build)\n", v);
+                return EXIT_USAGE;
+            }
+            cnn = !strcmp(v, "cnn");
+        }
         else if (i + 1 < argc && !strcmp(argv[i], "--data")) data = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--out")) out = argv[++i];
         else {
-            fprintf(stderr, "bench --peers: unknown flag or missing value '%s'; expected --epochs N --batch N --threads N --data DIR --out DIR\n", argv[i]);
+            fprintf(stderr, "bench --peers: unknown flag or missing value '%s'; expected --net mlp|cnn --epochs N --batch N "
+                            "--threads N --lr X --data DIR --out DIR\n", argv[i]);
             return EXIT_USAGE;
         }
     }
@@ -131,21 +143,26 @@ int bench_peers_main(int argc, char **argv)
     int n = 0;
     for (int ti = 0; ti < nt; ti++) {
         const int threads = tlist[ti];
-        /* scratchnet itself, same run, same hyperparameters as the peers: momentum 0.9,
-         * lr 0.05, cosine schedule, He init, 50,000 train / 10,000 validation. */
+        /* scratchnet itself, same run, same hyperparameters as the peers: the MLP with
+         * momentum 0.9 and lr 0.05, or the cnn preset with Adam and lr 0.002 (or --lr);
+         * cosine schedule, He init, 50,000 train / 10,000 validation. */
         sn_net m;
         sn_trainer t;
-        int sizes[] = { 784, 50, 25, 10 };
+        sn_layer layers[SN_MAX_LAYERS];
+        int nl;
         sn_train_config cfg = sn_train_defaults();
         cfg.epochs = epochs, cfg.batch = batch, cfg.threads = threads;
+        cfg.opt = cnn ? SN_OPT_ADAM : SN_OPT_MOMENTUM;
+        cfg.lr = lr > 0.0f ? lr : sn_opt_default_lr(cfg.opt);
         sn_dataset train = sn_dataset_slice(&all, 0, 50000), val = sn_dataset_slice(&all, 50000, 10000);
-        if (sn_net_create_mlp(&m, sizes, 4, &err) || sn_trainer_create(&t, &m, &cfg, 50000, &err)) {
+        if (sn_net_parse(cnn ? "cnn" : "mlp", layers, &nl, &err) || sn_net_create(&m, layers, nl, &err) ||
+            sn_trainer_create(&t, &m, &cfg, 50000, &err)) {
             fprintf(stderr, "bench: %s\n", err.msg);
             return EXIT_RUNTIME;
         }
         peer_row *r = &rows[n++];
         memset(r, 0, sizeof *r);
-        snprintf(r->name, sizeof r->name, "scratchnet(%s)", sn_isa_name(sn_isa_active()));
+        snprintf(r->name, sizeof r->name, "scratchnet%s(%s)", cnn ? "-cnn" : "", sn_isa_name(sn_isa_active()));
         r->epochs = epochs, r->batch = batch, r->threads = threads;
         sn_fit_result fit;
         if (sn_fit(&t, &train, NULL, 0, NULL, &fit, &err)) {
@@ -165,12 +182,14 @@ int bench_peers_main(int argc, char **argv)
         r->ok = 1;
         sn_trainer_free(&t);
         sn_net_free(&m);
-        static const char *const scripts[] = { "bench/peers/numpy_mlp.py", "bench/peers/torch_mlp.py" };
-        for (int s = 0; s < 2; s++) {
+        static const char *const mlp_scripts[] = { "bench/peers/numpy_mlp.py", "bench/peers/torch_mlp.py", NULL };
+        static const char *const cnn_scripts[] = { "bench/peers/torch_cnn.py", NULL };
+        const char *const *scripts = cnn ? cnn_scripts : mlp_scripts;
+        for (int s = 0; scripts[s]; s++) {
             peer_row *p = &rows[n];
             memset(p, 0, sizeof *p);
             fprintf(stderr, "bench --peers: running %s with %d thread(s) ...\n", scripts[s], threads);
-            if (run_peer(scripts[s], dir, epochs, batch, threads, p)) p->ok = 1, n++;
+            if (run_peer(scripts[s], dir, epochs, batch, threads, cfg.lr, p)) p->ok = 1, n++;
             else fprintf(stderr, "bench --peers: %s did not run (python3-numpy / python3-torch installed?)\n", scripts[s]);
         }
     }
