@@ -116,29 +116,39 @@ static void conv_init(const sn_layer *l, sn_rng *rng)
     memset(l->b, 0, sizeof(float) * (size_t)l->oc);
 }
 
-/* One image's patch matrix: col (P x E) from x (ih x iw x ic). For each output pixel and
- * kernel row, the kernel's columns that fall inside the image are one run of the input
- * row (NHWC: K * ic contiguous floats); the rest is zero padding. */
-static void im2col(const sn_layer *l, const float *restrict x, float *restrict col)
+/* Columns [q0 * ic, q1 * ic) of one image's patch matrix (kernel positions q0..q1-1, in
+ * order q = ky * K + kx), as a P x ((q1 - q0) * ic) matrix, from x (ih x iw x ic); the
+ * whole patch matrix (P x E) is positions 0..K*K. Positions of one kernel row that fall
+ * inside the image are one run of the input row (NHWC: channels contiguous); the rest is
+ * zero padding. */
+static void im2col_positions(const sn_layer *l, const float *restrict x, float *restrict col, int q0, int q1)
 {
-    const int k = l->k, ic = l->ic, pad = pad_of(l), E = patch(l);
+    const int k = l->k, ic = l->ic, pad = pad_of(l), width = (q1 - q0) * ic;
     for (int oy = 0; oy < l->oh; oy++)
         for (int ox = 0; ox < l->ow; ox++) {
-            float *row = col + ((size_t)oy * l->ow + ox) * E;
+            float *row = col + ((size_t)oy * l->ow + ox) * width;
             const int x0 = ox - pad, kx_lo = x0 < 0 ? -x0 : 0, kx_hi = x0 + k > l->iw ? l->iw - x0 : k;
-            for (int ky = 0; ky < k; ky++) {
-                float *dst = row + (size_t)ky * k * ic;
+            for (int ky = q0 / k; ky * k < q1; ky++) {
+                /* this kernel row's positions in [q0, q1): kx in [a, b) */
+                const int a = ky * k < q0 ? q0 - ky * k : 0, b = (ky + 1) * k > q1 ? q1 - ky * k : k;
+                float *dst = row + (size_t)(ky * k + a - q0) * ic;
                 const int y = oy + ky - pad;
-                if (y < 0 || y >= l->ih || kx_hi <= kx_lo) {
-                    memset(dst, 0, sizeof(float) * (size_t)k * ic);
+                const int in_a = a > kx_lo ? a : kx_lo, in_b = b < kx_hi ? b : kx_hi;
+                if (y < 0 || y >= l->ih || in_b <= in_a) {
+                    memset(dst, 0, sizeof(float) * (size_t)(b - a) * ic);
                     continue;
                 }
-                if (kx_lo) memset(dst, 0, sizeof(float) * (size_t)kx_lo * ic);
-                memcpy(dst + (size_t)kx_lo * ic, x + ((size_t)y * l->iw + x0 + kx_lo) * ic,
-                       sizeof(float) * (size_t)(kx_hi - kx_lo) * ic);
-                if (kx_hi < k) memset(dst + (size_t)kx_hi * ic, 0, sizeof(float) * (size_t)(k - kx_hi) * ic);
+                if (in_a > a) memset(dst, 0, sizeof(float) * (size_t)(in_a - a) * ic);
+                memcpy(dst + (size_t)(in_a - a) * ic, x + ((size_t)y * l->iw + x0 + in_a) * ic,
+                       sizeof(float) * (size_t)(in_b - in_a) * ic);
+                if (b > in_b) memset(dst + (size_t)(in_b - a) * ic, 0, sizeof(float) * (size_t)(b - in_b) * ic);
             }
         }
+}
+
+static void im2col(const sn_layer *l, const float *restrict x, float *restrict col)
+{
+    im2col_positions(l, x, col, 0, l->k * l->k);
 }
 
 /* dx (ih x iw x ic) = col2im(dcol): each input element sums its patch entries, in the
@@ -256,25 +266,6 @@ static int conv_grad_items(const sn_layer *l, int n, int parts)
     (void)n;
     const int per = positions_per_group(l);
     return parts + (l->k * l->k + per - 1) / per;
-}
-
-/* Columns [q0 * ic, q1 * ic) of one image's patch matrix (kernel positions q0..q1-1),
- * as a P x ((q1 - q0) * ic) matrix. */
-static void im2col_positions(const sn_layer *l, const float *restrict x, float *restrict col, int q0, int q1)
-{
-    const int k = l->k, ic = l->ic, pad = pad_of(l), width = (q1 - q0) * ic;
-    for (int oy = 0; oy < l->oh; oy++)
-        for (int ox = 0; ox < l->ow; ox++) {
-            float *row = col + ((size_t)oy * l->ow + ox) * width;
-            for (int q = q0; q < q1; q++) {
-                const int y = oy + q / k - pad, xx = ox + q % k - pad;
-                float *dst = row + (size_t)(q - q0) * ic;
-                if (y < 0 || y >= l->ih || xx < 0 || xx >= l->iw)
-                    memset(dst, 0, sizeof(float) * (size_t)ic);
-                else
-                    memcpy(dst, x + ((size_t)y * l->iw + xx) * ic, sizeof(float) * (size_t)ic);
-            }
-        }
 }
 
 static void conv_grad_item(const sn_layer *l, int item, int n, int parts, const float *X, const float *dY, float *gW,
