@@ -34,6 +34,14 @@ void sn_linear_backward_input(float *dX, const float *dY, const float *W, const 
     sn_gemm_local(SN_N, SN_T, B, in, out, dY, out, W, out, 0.0f, dX, in, mask ? &ep : NULL, ws);
 }
 
+void sn_bias_grad_add(float *restrict db, const float *restrict dY, int B, int out)
+{
+    for (int r = 0; r < B; r++) {
+        const float *restrict y = dY + (size_t)r * out;
+        for (int j = 0; j < out; j++) db[j] += y[j];
+    }
+}
+
 void sn_bias_grad(float *db, const float *dY, int B, int out, int j0, int j1)
 {
     /* Rows outer, columns inner: the inner loop vectorises across columns, and each

@@ -96,25 +96,75 @@ static inline int beats(float x, float best)
 }
 
 /* Y (rows x oh*ow*oc) from X (rows x ih*iw*ic): for each window, channels innermost (each
- * input row of a window is a run of p * ic floats). */
+ * input row of a window is a run of p * ic floats). 2 x 2 windows, the common case, in
+ * one pass over the four inputs. */
 static void pool_forward(const sn_layer *l, float *Y, const float *X, int rows, float *ws)
 {
     (void)ws;
     const int p = l->k, ic = l->ic;
+    const size_t down = (size_t)l->iw * ic; /* one input row */
     for (int r = 0; r < rows; r++) {
         const float *x = X + (size_t)r * l->in;
         float *y = Y + (size_t)r * l->out;
         for (int oy = 0; oy < l->oh; oy++)
             for (int ox = 0; ox < l->ow; ox++) {
                 float *restrict yo = y + ((size_t)oy * l->ow + ox) * ic;
-                const float *x0 = x + ((size_t)oy * p * l->iw + (size_t)ox * p) * ic;
+                const float *restrict x0 = x + ((size_t)oy * p * l->iw + (size_t)ox * p) * ic;
+                if (p == 2) {
+                    const float *restrict x1 = x0 + ic, *restrict x2 = x0 + down, *restrict x3 = x2 + ic;
+                    for (int c = 0; c < ic; c++) {
+                        float m = x0[c];
+                        m = beats(x1[c], m) ? x1[c] : m;
+                        m = beats(x2[c], m) ? x2[c] : m;
+                        yo[c] = beats(x3[c], m) ? x3[c] : m;
+                    }
+                    continue;
+                }
                 memcpy(yo, x0, sizeof(float) * (size_t)ic);
                 for (int dy = 0; dy < p; dy++)
                     for (int dx = 0; dx < p; dx++) {
-                        const float *restrict xs = x0 + ((size_t)dy * l->iw + dx) * ic;
+                        const float *restrict xs = x0 + (size_t)dy * down + (size_t)dx * ic;
                         for (int c = 0; c < ic; c++) yo[c] = beats(xs[c], yo[c]) ? xs[c] : yo[c];
                     }
             }
+    }
+}
+
+/* 2 x 2 windows: each of the four inputs gets the gradient if it won, else 0, written
+ * directly (the windows tile the input but for a dropped last row or column, zeroed
+ * apart): no clearing pass, no scatter. */
+static void pool2_backward_row(const sn_layer *l, float *dx, const float *dy, const float *x, int relu_in)
+{
+    const int ic = l->ic;
+    const size_t down = (size_t)l->iw * ic;
+    if (l->ih > 2 * l->oh) memset(dx + (size_t)2 * l->oh * down, 0, sizeof(float) * down);
+    for (int oy = 0; oy < l->oh; oy++) {
+        if (l->iw > 2 * l->ow) memset(dx + (size_t)2 * oy * down + (size_t)2 * l->ow * ic, 0, sizeof(float) * ic);
+        if (l->iw > 2 * l->ow) memset(dx + (size_t)(2 * oy + 1) * down + (size_t)2 * l->ow * ic, 0, sizeof(float) * ic);
+        for (int ox = 0; ox < l->ow; ox++) {
+            const size_t at = (size_t)2 * oy * down + (size_t)2 * ox * ic;
+            const float *restrict x0 = x + at, *restrict x1 = x0 + ic, *restrict x2 = x0 + down, *restrict x3 = x2 + ic;
+            float *restrict d0 = dx + at, *restrict d1 = d0 + ic, *restrict d2 = d0 + down, *restrict d3 = d2 + ic;
+            const float *restrict g = dy + ((size_t)oy * l->ow + ox) * ic;
+            for (int c = 0; c < ic; c++) {
+                /* selects, not branches: this loop vectorises */
+                float m = x0[c];
+                int w = 0;
+                const int b1 = beats(x1[c], m);
+                m = b1 ? x1[c] : m, w = b1 ? 1 : w;
+                const int b2 = beats(x2[c], m);
+                m = b2 ? x2[c] : m, w = b2 ? 2 : w;
+                const int b3 = beats(x3[c], m);
+                m = b3 ? x3[c] : m, w = b3 ? 3 : w;
+                /* After a ReLU, a window of zeros passes no gradient (ReLU'(0) = 0). */
+                const float gc = g[c];
+                const float v = relu_in & !isgreater(m, 0.0f) ? 0.0f : gc;
+                d0[c] = w == 0 ? v : 0.0f;
+                d1[c] = w == 1 ? v : 0.0f;
+                d2[c] = w == 2 ? v : 0.0f;
+                d3[c] = w == 3 ? v : 0.0f;
+            }
+        }
     }
 }
 
@@ -129,6 +179,10 @@ static void pool_backward_input(const sn_layer *l, float *dX, const float *dY, c
     for (int r = 0; r < rows; r++) {
         const float *x = X + (size_t)r * l->in, *dy = dY + (size_t)r * l->out;
         float *dx = dX + (size_t)r * l->in;
+        if (p == 2) {
+            pool2_backward_row(l, dx, dy, x, relu_in);
+            continue;
+        }
         memset(dx, 0, sizeof(float) * (size_t)l->in);
         for (int oy = 0; oy < l->oh; oy++)
             for (int ox = 0; ox < l->ow; ox++) {

@@ -26,6 +26,9 @@ void sn_linear_backward_input(float *dX, const float *dY, const float *W, const 
  * in row order: the same bits however the columns are split among threads. Calling
  * thread only. */
 void sn_bias_grad(float *db, const float *dY, int B, int out, int j0, int j1);
+/* db (out) += the B rows of dY (B x out), in row order: sn_bias_grad continued over more
+ * rows (the same additions in the same order). */
+void sn_bias_grad_add(float *db, const float *dY, int B, int out);
 
 /* Fused softmax + cross-entropy over logits Z (B x C) with labels y (B), calling thread only:
  *   loss[b] = logsumexp(Z[b]) - Z[b][y[b]]   (stable for any finite logits)
