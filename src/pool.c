@@ -92,7 +92,7 @@ static void pool_init(const sn_layer *l, sn_rng *rng)
  * that call this. */
 static inline int beats(float x, float best)
 {
-    return isgreater(x, best) | isunordered(x, x);
+    return isgreater(x, best) | (x != x); /* != is a quiet compare too */
 }
 
 /* Y (rows x oh*ow*oc) from X (rows x ih*iw*ic): for each window, channels innermost (each
@@ -147,7 +147,6 @@ static void pool2_backward_row(const sn_layer *l, float *dx, const float *dy, co
             float *restrict d0 = dx + at, *restrict d1 = d0 + ic, *restrict d2 = d0 + down, *restrict d3 = d2 + ic;
             const float *restrict g = dy + ((size_t)oy * l->ow + ox) * ic;
             for (int c = 0; c < ic; c++) {
-                /* selects, not branches: this loop vectorises */
                 float m = x0[c];
                 int w = 0;
                 const int b1 = beats(x1[c], m);
@@ -158,7 +157,7 @@ static void pool2_backward_row(const sn_layer *l, float *dx, const float *dy, co
                 m = b3 ? x3[c] : m, w = b3 ? 3 : w;
                 /* After a ReLU, a window of zeros passes no gradient (ReLU'(0) = 0). */
                 const float gc = g[c];
-                const float v = relu_in & !isgreater(m, 0.0f) ? 0.0f : gc;
+                const float v = relu_in && !isgreater(m, 0.0f) ? 0.0f : gc;
                 d0[c] = w == 0 ? v : 0.0f;
                 d1[c] = w == 1 ? v : 0.0f;
                 d2[c] = w == 2 ? v : 0.0f;
