@@ -34,6 +34,8 @@ def args(description):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--report-epochs", action="store_true",
+                   help="print the validation accuracy after each epoch (not timed)")
     return p.parse_args()
 
 

@@ -32,6 +32,18 @@ opt = torch.optim.Adam(net.parameters(), lr=a.lr)
 steps = ((50000 + a.batch - 1) // a.batch) * a.epochs
 sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
 loss_fn = nn.CrossEntropyLoss()
+
+
+def batched(x, y):
+    """(mean loss, accuracy) over x in chunks of 1000 (a whole set at once is ~1 GB)."""
+    loss, correct = 0.0, 0
+    for s in range(0, len(x), 1000):
+        z = net(x[s:s + 1000])
+        loss += loss_fn(z, y[s:s + 1000]).item() * len(z)
+        correct += (z.argmax(1) == y[s:s + 1000]).sum().item()
+    return loss / len(x), correct / len(x)
+
+
 train_s, train_loss = 0.0, 0.0
 for epoch in range(a.epochs):
     order = torch.from_numpy(rng.permutation(50000))
@@ -49,16 +61,12 @@ for epoch in range(a.epochs):
         loss_sum += loss.item() * len(idx)
     train_s += time.perf_counter() - t0
     train_loss = loss_sum / 50000
-
-
-def batched(x, y):
-    """(mean loss, accuracy) over x in chunks of 1000 (a whole set at once is ~1 GB)."""
-    loss, correct = 0.0, 0
-    for s in range(0, len(x), 1000):
-        z = net(x[s:s + 1000])
-        loss += loss_fn(z, y[s:s + 1000]).item() * len(z)
-        correct += (z.argmax(1) == y[s:s + 1000]).sum().item()
-    return loss / len(x), correct / len(x)
+    if a.report_epochs:  # untimed: the validation accuracy after each epoch, for time-to-accuracy
+        with torch.no_grad():
+            net.eval()
+            _, acc = batched(x_val, y_val)
+            net.train()
+        print(f"epoch {epoch + 1} val_acc={acc:.4f} train_s={train_s:.3f}", flush=True)
 
 
 with torch.no_grad():

@@ -5,10 +5,13 @@
  * b_l); W[l] and b[l] point into it. The default is the MLP 784-50-25-10: dense layers
  * with ReLU fused into all but the last.
  *
- * A net spec names the layers: the input width, then items "TYPE[:ARG]" (layer.c's
- * registry: "dense:N", "relu", "leaky[:SLOPE]"), or a bare width N for a dense layer
- * with ReLU unless it is the last item. "784,50,25,10" is the default MLP, and so is
- * "784,dense:50,relu,dense:25,relu,dense:10" (a relu after a dense layer is fused). */
+ * A net spec names the layers (docs/cli.md has the grammar): a preset ("mlp", "cnn",
+ * "lenet5"), or an optional input (a width N, or an image HxWxC; else 28x28x1) and items
+ * "TYPEARG" (compact: a dense or convolution layer gets a ReLU unless it is the last
+ * item) or "TYPE:ARG" (explicit: no ReLU), from layer.c's registry: "dense50",
+ * "conv3x3x32/same", "pool2", "relu", "leaky:0.1"; a bare width N is "denseN".
+ * "784,50,25,10" is the default MLP, and so is "784,dense:50,relu,dense:25,relu,
+ * dense:10" (a relu after a dense layer is fused). */
 #ifndef SCRATCHNET_MODEL_H
 #define SCRATCHNET_MODEL_H
 
