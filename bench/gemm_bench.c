@@ -241,7 +241,7 @@ int bench_gemm_main(int argc, char **argv)
     }
     printf("# cpu: %s; build: %s; commit %s\n", cli_cpu_model(), cli_build_info(), cli_commit());
 
-    gemm_case cases[32]; /* 7 per batch size, 3 batch sizes, the square */
+    gemm_case cases[48]; /* 7 per batch size, 3 batch sizes, the square, the CNNs' 14 */
     int nc = 0;
     static const int batches[] = { 32, 64, 128 };
     for (int b = 0; b < 3; b++) {
@@ -256,6 +256,26 @@ int bench_gemm_main(int argc, char **argv)
         /* ... and the first layer's two with W stored out x in, as nn.Linear keeps it. */
         cases[nc++] = (gemm_case){ SN_N, SN_T, B, 50, 784, "fwd1 X*W1^T (W1 out x in)" };
         cases[nc++] = (gemm_case){ SN_T, SN_N, 50, 784, B, "dW1 = dY1^T*X (out x in)" };
+    }
+    if (!only_batch || only_batch == 128) {
+        /* The products a training step of --net cnn and --net lenet5 runs (conv.c: a
+         * forward product stacks 4 images' patch matrices, the input gradient is one
+         * image's, the weight gradient a group of kernel positions over one image,
+         * accumulated image by image; dense.c: dW in groups of 128 rows); batch 128. */
+        cases[nc++] = (gemm_case){ SN_N, SN_N, 4 * 676, 32, 9, "cnn conv1 fwd col*W (4 images)" };
+        cases[nc++] = (gemm_case){ SN_T, SN_N, 9, 32, 676, "cnn conv1 dW = col^T*dY" };
+        cases[nc++] = (gemm_case){ SN_N, SN_N, 4 * 121, 64, 288, "cnn conv2 fwd col*W (4 images)" };
+        cases[nc++] = (gemm_case){ SN_N, SN_N, 121, 288, 64, "cnn conv2 dcol = dY*W^T" };
+        cases[nc++] = (gemm_case){ SN_T, SN_N, 128, 64, 121, "cnn conv2 dW = col^T*dY (4 positions)" };
+        cases[nc++] = (gemm_case){ SN_N, SN_N, 128, 128, 1600, "cnn dense1 fwd" };
+        cases[nc++] = (gemm_case){ SN_N, SN_T, 128, 1600, 128, "cnn dense1 dX = dY*W^T" };
+        cases[nc++] = (gemm_case){ SN_T, SN_N, 128, 128, 128, "cnn dense1 dW (128 rows)" };
+        cases[nc++] = (gemm_case){ SN_N, SN_N, 4 * 784, 6, 25, "lenet5 conv1 fwd (4 images)" };
+        cases[nc++] = (gemm_case){ SN_T, SN_N, 25, 6, 784, "lenet5 conv1 dW" };
+        cases[nc++] = (gemm_case){ SN_N, SN_N, 4 * 100, 16, 150, "lenet5 conv2 fwd (4 images)" };
+        cases[nc++] = (gemm_case){ SN_N, SN_N, 100, 150, 16, "lenet5 conv2 dcol" };
+        cases[nc++] = (gemm_case){ SN_T, SN_N, 126, 16, 100, "lenet5 conv2 dW (21 positions)" };
+        cases[nc++] = (gemm_case){ SN_N, SN_N, 128, 120, 400, "lenet5 dense1 fwd" };
     }
     if (!quick) cases[nc++] = (gemm_case){ SN_N, SN_N, 1024, 1024, 1024, "large square" };
 

@@ -58,6 +58,8 @@ static gemm_alg choose(const sn_kernels *kr, sn_trans ta, sn_trans tb, int m, in
      * 128 dense layer's input gradient, 64 rows: 87 -> 94 GFLOP/s on Sapphire Rapids;
      * 121 x 288 x 64: 67 -> 108). */
     if (ta == SN_N && tb == SN_T) return k >= SHORT_K && n <= SMALL_N ? ALG_DOT : ALG_OUTER;
+    /* An n narrower than one direct tile would be all dot tail: masked narrow tiles. */
+    if (ta == SN_N && tb == SN_N && n < kr->dir_nr && n <= kr->nar_nr) return ALG_NARROW;
     if (ta == SN_N && tb == SN_N && n <= SMALL_N) return ALG_DIRECT; /* direct + dot tail */
     if (ta == SN_T && tb == SN_N && n <= SMALL_N) return ALG_COL;    /* A^T rows are m-vectors */
     return ALG_OUTER;
