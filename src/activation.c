@@ -39,41 +39,6 @@ static void name_only(const sn_layer *l, int compact, char *out, size_t cap)
     snprintf(out, cap, "%s", l->ops->type);
 }
 
-static size_t none(const sn_layer *l)
-{
-    (void)l;
-    return 0;
-}
-
-static size_t no_workspace(const sn_layer *l, int rows)
-{
-    (void)l, (void)rows;
-    return 0;
-}
-
-static void no_init(const sn_layer *l, sn_rng *rng)
-{
-    (void)l, (void)rng;
-}
-
-static int no_grad_items(const sn_layer *l, int n, int parts)
-{
-    (void)l, (void)n, (void)parts;
-    return 0;
-}
-
-static void no_grad_item(const sn_layer *l, int item, int n, int parts, const float *X, const float *dY, float *gW,
-                         float *gb, const sn_epilogue *update, float *ws)
-{
-    (void)l, (void)item, (void)n, (void)parts, (void)X, (void)dY, (void)gW, (void)gb, (void)update, (void)ws;
-}
-
-static int any_owner(const sn_layer *l, int item, int n, int parts)
-{
-    (void)l, (void)item, (void)n, (void)parts;
-    return -1;
-}
-
 /* ---- relu ------------------------------------------------------------------------ */
 
 /* Y, X: rows x in. */
@@ -100,15 +65,15 @@ const sn_layer_ops sn_relu_ops = {
     .check = same_width,
     .spec = name_only,
     .reshape = sn_layer_same_output,
-    .nweights = none,
-    .nbiases = none,
-    .init = no_init,
-    .workspace = no_workspace,
+    .nweights = sn_layer_none,
+    .nbiases = sn_layer_none,
+    .init = sn_layer_no_init,
+    .workspace = sn_layer_no_workspace,
     .forward = relu_forward,
     .backward_input = relu_backward_input,
-    .grad_items = no_grad_items,
-    .grad_item = no_grad_item,
-    .grad_item_owner = any_owner,
+    .grad_items = sn_layer_no_grad_items,
+    .grad_item = sn_layer_no_grad_item,
+    .grad_item_owner = sn_layer_any_owner,
 };
 
 /* ---- leaky ReLU -------------------------------------------------------------------- */
@@ -192,13 +157,13 @@ const sn_layer_ops sn_leaky_ops = {
     .check = leaky_check,
     .spec = leaky_spec,
     .reshape = sn_layer_same_output,
-    .nweights = none,
-    .nbiases = none,
-    .init = no_init,
-    .workspace = no_workspace,
+    .nweights = sn_layer_none,
+    .nbiases = sn_layer_none,
+    .init = sn_layer_no_init,
+    .workspace = sn_layer_no_workspace,
     .forward = leaky_forward,
     .backward_input = leaky_backward_input,
-    .grad_items = no_grad_items,
-    .grad_item = no_grad_item,
-    .grad_item_owner = any_owner,
+    .grad_items = sn_layer_no_grad_items,
+    .grad_item = sn_layer_no_grad_item,
+    .grad_item_owner = sn_layer_any_owner,
 };

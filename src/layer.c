@@ -56,3 +56,40 @@ size_t sn_layer_nparams(const sn_layer *l)
 {
     return l->ops->nweights(l) + l->ops->nbiases(l);
 }
+
+/* ---- the ops of a layer without parameters -------------------------------------- */
+
+size_t sn_layer_none(const sn_layer *l)
+{
+    (void)l;
+    return 0;
+}
+
+size_t sn_layer_no_workspace(const sn_layer *l, int rows)
+{
+    (void)l, (void)rows;
+    return 0;
+}
+
+void sn_layer_no_init(const sn_layer *l, sn_rng *rng)
+{
+    (void)l, (void)rng;
+}
+
+int sn_layer_no_grad_items(const sn_layer *l, int n, int parts)
+{
+    (void)l, (void)n, (void)parts;
+    return 0;
+}
+
+void sn_layer_no_grad_item(const sn_layer *l, int item, int n, int parts, const float *X, const float *dY, float *gW,
+                           float *gb, const sn_epilogue *update, float *ws)
+{
+    (void)l, (void)item, (void)n, (void)parts, (void)X, (void)dY, (void)gW, (void)gb, (void)update, (void)ws;
+}
+
+int sn_layer_any_owner(const sn_layer *l, int item, int n, int parts)
+{
+    (void)l, (void)item, (void)n, (void)parts;
+    return -1;
+}

@@ -69,21 +69,10 @@ static void pool_load(sn_layer *l, const uint32_t *f)
     if ((long)l->ih * l->iw * l->ic != l->in) l->ih = l->iw = 0; /* refused by check */
 }
 
-static size_t none(const sn_layer *l)
-{
-    (void)l;
-    return 0;
-}
-
 static size_t pool_workspace(const sn_layer *l, int rows)
 {
     (void)rows;
     return 2 * (size_t)l->ic; /* the backward pass's best[] and at[] */
-}
-
-static void pool_init(const sn_layer *l, sn_rng *rng)
-{
-    (void)l, (void)rng;
 }
 
 /* Whether x beats the best so far: larger, or NaN (a diverged activation stays
@@ -206,24 +195,6 @@ static void pool_backward_input(const sn_layer *l, float *dX, const float *dY, c
     }
 }
 
-static int pool_grad_items(const sn_layer *l, int n, int parts)
-{
-    (void)l, (void)n, (void)parts;
-    return 0;
-}
-
-static void pool_grad_item(const sn_layer *l, int item, int n, int parts, const float *X, const float *dY, float *gW,
-                           float *gb, const sn_epilogue *update, float *ws)
-{
-    (void)l, (void)item, (void)n, (void)parts, (void)X, (void)dY, (void)gW, (void)gb, (void)update, (void)ws;
-}
-
-static int pool_grad_item_owner(const sn_layer *l, int item, int n, int parts)
-{
-    (void)l, (void)item, (void)n, (void)parts;
-    return -1;
-}
-
 const sn_layer_ops sn_pool_ops = {
     .type = "pool",
     .file_id = 5,
@@ -234,13 +205,13 @@ const sn_layer_ops sn_pool_ops = {
     .reshape = pool_reshape,
     .check = pool_check,
     .spec = pool_spec,
-    .nweights = none,
-    .nbiases = none,
-    .init = pool_init,
+    .nweights = sn_layer_none,
+    .nbiases = sn_layer_none,
+    .init = sn_layer_no_init,
     .workspace = pool_workspace,
     .forward = pool_forward,
     .backward_input = pool_backward_input,
-    .grad_items = pool_grad_items,
-    .grad_item = pool_grad_item,
-    .grad_item_owner = pool_grad_item_owner,
+    .grad_items = sn_layer_no_grad_items,
+    .grad_item = sn_layer_no_grad_item,
+    .grad_item_owner = sn_layer_any_owner,
 };

@@ -43,3 +43,39 @@ def result(name, a, train_loss, val_loss, test_acc, train_s):
     print(f"result name={name} epochs={a.epochs} batch={a.batch} threads={a.threads} "
           f"train_loss={train_loss:.6f} val_loss={val_loss:.6f} test_acc={test_acc:.6f} "
           f"train_s={train_s:.6f} samples_per_s={50000 * a.epochs / train_s:.0f}", flush=True)
+
+
+def torch_train(net, opt, x_train, y_train, a, rng, after_epoch=None):
+    """Trains net (PyTorch) for a.epochs on uint8 images x_train (scaled to [0, 1] per
+    batch), shuffled by rng, with a cosine learning rate over all steps. Only the
+    training passes are timed. after_epoch(epoch, train_s), if given, runs untimed after
+    each epoch. Returns (last epoch's mean loss, training seconds)."""
+    import math
+    import time
+
+    import torch
+
+    n = len(x_train)
+    steps = ((n + a.batch - 1) // a.batch) * a.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    train_s, train_loss = 0.0, 0.0
+    for epoch in range(a.epochs):
+        order = torch.from_numpy(rng.permutation(n))
+        loss_sum = 0.0
+        t0 = time.perf_counter()
+        for s in range(0, n, a.batch):
+            idx = order[s:s + a.batch]
+            x = x_train[idx].float() / 255.0
+            y = y_train[idx]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(net(x), y)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += loss.item() * len(idx)
+        train_s += time.perf_counter() - t0
+        train_loss = loss_sum / n
+        if after_epoch:
+            after_epoch(epoch, train_s)
+    return train_loss, train_s

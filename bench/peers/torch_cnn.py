@@ -3,9 +3,6 @@
 dense 128, ReLU, dense 10 (valid convolutions, as scratchnet's --net cnn), cross-entropy,
 He-normal init (fan in), Adam, cosine learning rate, 50k/10k split. Only training passes
 are timed. Images are NCHW here (PyTorch's native layout on CPU)."""
-import math
-import time
-
 import numpy as np
 import torch
 
@@ -29,8 +26,6 @@ for m in net:
         nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
         nn.init.zeros_(m.bias)
 opt = torch.optim.Adam(net.parameters(), lr=a.lr)
-steps = ((50000 + a.batch - 1) // a.batch) * a.epochs
-sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
 loss_fn = nn.CrossEntropyLoss()
 
 
@@ -44,31 +39,18 @@ def batched(x, y):
     return loss / len(x), correct / len(x)
 
 
-train_s, train_loss = 0.0, 0.0
-for epoch in range(a.epochs):
-    order = torch.from_numpy(rng.permutation(50000))
-    loss_sum = 0.0
-    t0 = time.perf_counter()
-    for s in range(0, 50000, a.batch):
-        idx = order[s:s + a.batch]
-        x = x_train[idx].float() / 255.0
-        y = y_train[idx]
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(net(x), y)
-        loss.backward()
-        opt.step()
-        sched.step()
-        loss_sum += loss.item() * len(idx)
-    train_s += time.perf_counter() - t0
-    train_loss = loss_sum / 50000
-    if a.report_epochs:  # untimed: the validation accuracy after each epoch, for time-to-accuracy
-        with torch.no_grad():
-            net.eval()
-            _, acc = batched(x_val, y_val)
-            net.train()
-        print(f"epoch {epoch + 1} val_acc={acc:.4f} train_s={train_s:.3f}", flush=True)
+def report(epoch, train_s):
+    """--report-epochs: the validation accuracy after each epoch (untimed)."""
+    if not a.report_epochs:
+        return
+    with torch.no_grad():
+        net.eval()
+        _, acc = batched(x_val, y_val)
+        net.train()
+    print(f"epoch {epoch + 1} val_acc={acc:.4f} train_s={train_s:.3f}", flush=True)
 
 
+train_loss, train_s = mnist_io.torch_train(net, opt, x_train, y_train, a, rng, report)
 with torch.no_grad():
     net.eval()
     val_loss, _ = batched(x_val, y_val)

@@ -1,9 +1,6 @@
 #!/usr/bin/env python3
 """The same MLP in PyTorch: 784-50-25-10, ReLU, cross-entropy, He-normal init, SGD with
 momentum 0.9, cosine learning rate, 50k/10k split. Only training passes are timed."""
-import math
-import time
-
 import numpy as np
 import torch
 
@@ -26,26 +23,8 @@ for m in net:
         torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
         torch.nn.init.zeros_(m.bias)
 opt = torch.optim.SGD(net.parameters(), lr=a.lr, momentum=0.9)
-steps = ((50000 + a.batch - 1) // a.batch) * a.epochs
-sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
 loss_fn = torch.nn.CrossEntropyLoss()
-train_s, train_loss = 0.0, 0.0
-for epoch in range(a.epochs):
-    order = torch.from_numpy(rng.permutation(50000))
-    loss_sum = 0.0
-    t0 = time.perf_counter()
-    for s in range(0, 50000, a.batch):
-        idx = order[s:s + a.batch]
-        x = x_train[idx].float() / 255.0
-        y = y_train[idx]
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(net(x), y)
-        loss.backward()
-        opt.step()
-        sched.step()
-        loss_sum += loss.item() * len(idx)
-    train_s += time.perf_counter() - t0
-    train_loss = loss_sum / 50000
+train_loss, train_s = mnist_io.torch_train(net, opt, x_train, y_train, a, rng)
 with torch.no_grad():
     val_loss = loss_fn(net(x_val), y_val).item()
     xt = torch.from_numpy(x_test.copy()).float() / 255.0

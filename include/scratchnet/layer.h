@@ -90,6 +90,16 @@ struct sn_layer {
     float *W, *b;   /* this layer's parameters in the model's block (NULL: none, or a description) */
 };
 
+/* The ops of a layer without parameters (activations, pooling): no weights, no
+ * workspace, nothing to initialise, no weight-gradient items. */
+size_t sn_layer_none(const sn_layer *l);
+size_t sn_layer_no_workspace(const sn_layer *l, int rows);
+void sn_layer_no_init(const sn_layer *l, sn_rng *rng);
+int sn_layer_no_grad_items(const sn_layer *l, int n, int parts);
+void sn_layer_no_grad_item(const sn_layer *l, int item, int n, int parts, const float *X, const float *dY, float *gW,
+                           float *gb, const sn_epilogue *update, float *ws);
+int sn_layer_any_owner(const sn_layer *l, int item, int n, int parts);
+
 /* reshape for a layer whose output is flat (1 x 1 x out), or the same image as its input. */
 void sn_layer_flat_output(sn_layer *l);
 void sn_layer_same_output(sn_layer *l);
