@@ -1,7 +1,7 @@
 /* The 2-D convolution layer: KxK kernels, stride 1, 'valid' (no padding) or 'same' (zero
  * padding (K - 1) / 2 each side, odd K), bias, ReLU fused; NHWC images. Through the
- * project's GEMM by im2col, one image at a time (an image's patch matrix, at most a few
- * hundred KiB, stays in L2 between its copy and its product):
+ * project's GEMM by im2col, a few images at a time (their patch matrices, a few hundred
+ * KiB, stay in L2 between the copy and the product):
  *   col (P x E), P = oh * ow output pixels, E = K * K * ic patch elements, element
  *       e = (ky * K + kx) * ic + c of pixel (oy, ox) = input (oy + ky - pad, ox + kx - pad, c)
  *   forward:        Y (P x oc) = relu(col W + b)       W: E x oc (as a dense layer's in x out)
