@@ -76,7 +76,8 @@ static size_t pool_workspace(const sn_layer *l, int rows)
 }
 
 /* Whether x beats the best so far: larger, or NaN (a diverged activation stays
- * visible: nothing beats a NaN, and a NaN beats anything); the first of equals stays.
+ * visible: no number beats a NaN, and a NaN beats anything); the first of equal numbers
+ * stays.
  * Quiet comparisons (isgreater, isunordered) let gcc vectorise the loops over channels
  * that call this. */
 static inline int beats(float x, float best)
@@ -119,6 +120,17 @@ static void pool_forward(const sn_layer *l, float *Y, const float *X, int rows, 
     }
 }
 
+#if defined(__GNUC__)
+typedef float v4f __attribute__((vector_size(16)));
+typedef int v4i __attribute__((vector_size(16)));
+
+/* mask ? a : b, lane by lane (mask lanes all ones or all zeros) */
+static inline v4f pick(v4i mask, v4f a, v4f b)
+{
+    return (v4f)((mask & (v4i)a) | (~mask & (v4i)b));
+}
+#endif
+
 /* 2 x 2 windows: each of the four inputs gets the gradient if it won, else 0, written
  * directly (the windows tile the input but for a dropped last row or column, zeroed
  * apart): no clearing pass, no scatter. */
@@ -135,7 +147,31 @@ static void pool2_backward_row(const sn_layer *l, float *dx, const float *dy, co
             const float *restrict x0 = x + at, *restrict x1 = x0 + ic, *restrict x2 = x0 + down, *restrict x3 = x2 + ic;
             float *restrict d0 = dx + at, *restrict d1 = d0 + ic, *restrict d2 = d0 + down, *restrict d3 = d2 + ic;
             const float *restrict g = dy + ((size_t)oy * l->ow + ox) * ic;
-            for (int c = 0; c < ic; c++) {
+            int c = 0;
+#if defined(__GNUC__)
+            /* 4 channels at a time, in the compiler's vector extension (SSE2 on x86-64,
+             * NEON elsewhere): gcc will not vectorise the scalar loop below (it keeps a
+             * branch for the selects), and that loop was 10% of a cnn step. The same
+             * compares and selects as the scalar loop, so the same results. */
+            for (; c + 4 <= ic; c += 4) {
+                v4f a0, a1, a2, a3, gv;
+                memcpy(&a0, x0 + c, 16), memcpy(&a1, x1 + c, 16), memcpy(&a2, x2 + c, 16), memcpy(&a3, x3 + c, 16);
+                memcpy(&gv, g + c, 16);
+                const v4i b1 = (a1 > a0) | (a1 != a1);
+                const v4f m1 = pick(b1, a1, a0);
+                const v4i b2 = (a2 > m1) | (a2 != a2);
+                const v4f m2 = pick(b2, a2, m1);
+                const v4i b3 = (a3 > m2) | (a3 != a3);
+                const v4f m = pick(b3, a3, m2);
+                const v4i keep = relu_in ? (m > (v4f){ 0, 0, 0, 0 }) : (v4i){ -1, -1, -1, -1 };
+                const v4f v = pick(keep, gv, (v4f){ 0, 0, 0, 0 });
+                const v4f zero = { 0, 0, 0, 0 };
+                const v4f o3 = pick(b3, v, zero), o2 = pick(b2 & ~b3, v, zero);
+                const v4f o1 = pick(b1 & ~b2 & ~b3, v, zero), o0 = pick(~b1 & ~b2 & ~b3, v, zero);
+                memcpy(d0 + c, &o0, 16), memcpy(d1 + c, &o1, 16), memcpy(d2 + c, &o2, 16), memcpy(d3 + c, &o3, 16);
+            }
+#endif
+            for (; c < ic; c++) {
                 float m = x0[c];
                 int w = 0;
                 const int b1 = beats(x1[c], m);

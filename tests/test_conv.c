@@ -262,3 +262,40 @@ Test(conv, small_cnn_learns_same_bits_1_2_3_threads, .timeout = 240)
     for (int k = 0; k < 3; k++) sn_net_free(&m[k]);
     sn_dataset_free(&train), sn_dataset_free(&test);
 }
+
+/* Pooling's 4-channel vector path against a direct reference on inputs full of ties
+ * (values from a few levels) and a few NaNs, with and without the ReLU mask, for 13 channels
+ * (three vectors and a scalar tail), 7 x 6 (a dropped column). Reference: the first of
+ * the largest wins (a NaN over any number), and takes the gradient. */
+Test(pool, vector_path_ties_nan_against_reference)
+{
+    float *params;
+    enum { H = 7, W = 6, C = 13 };
+    sn_layer l = make_layer("pool2", H, W, C, &params);
+    float X[H * W * C], Y[3 * 3 * C], G[3 * 3 * C], dX[H * W * C], ref[H * W * C], ws[64];
+    tu_fill(X, H * W * C, 17);
+    for (int i = 0; i < H * W * C; i++) X[i] = roundf(X[i] * 2.0f); /* a few levels: ties in most windows */
+    X[5] = X[40] = X[77] = __builtin_nanf("");
+    tu_fill(G, 3 * 3 * C, 3);
+    l.ops->forward(&l, Y, X, 1, ws);
+    for (int relu_in = 0; relu_in < 2; relu_in++) {
+        l.ops->backward_input(&l, dX, G, X, relu_in, 1, ws);
+        memset(ref, 0, sizeof ref);
+        for (int oy = 0; oy < 3; oy++)
+            for (int ox = 0; ox < 3; ox++)
+                for (int c = 0; c < C; c++) {
+                    int best = -1;
+                    for (int dy = 0; dy < 2; dy++)
+                        for (int dx = 0; dx < 2; dx++) {
+                            const int at = ((oy * 2 + dy) * W + ox * 2 + dx) * C + c;
+                            if (best < 0 || X[at] > X[best] || isnan(X[at])) best = best >= 0 && isnan(X[best]) ? best : at;
+                        }
+                    const float y = Y[(oy * 3 + ox) * C + c];
+                    cr_assert(isnan(X[best]) ? isnan(y) : y == X[best], "forward (%d,%d) channel %d", oy, ox, c);
+                    ref[best] = relu_in && !(X[best] > 0.0f) ? 0.0f : G[(oy * 3 + ox) * C + c];
+                }
+        for (int i = 0; i < H * W * C; i++)
+            cr_assert_eq(dX[i], ref[i], "relu_in=%d: dx[%d] = %g, reference %g (x = %g)", relu_in, i, dX[i], ref[i], X[i]);
+    }
+    free(params);
+}
