@@ -91,9 +91,10 @@ static size_t workspace_for(const sn_kernels *kr, sn_trans ta, sn_trans tb, int 
          * (an upper bound: both operands packed). */
         const int rem = n % kr->dir_nr;
         const size_t kp = sn_round_up((size_t)k, kr->dot_kv);
-        return sn_round_up((size_t)kr->dir_mr * k, 16) + (rem ? sn_round_up(sn_round_up((size_t)m, kr->dot_mr) * kp, 16) +
-                                                                 sn_round_up(sn_round_up((size_t)rem, kr->dot_nr) * kp, 16)
-                                                           : 0);
+        const size_t dot = sn_round_up(sn_round_up((size_t)m, kr->dot_mr) * kp, 16) +
+                           sn_round_up(sn_round_up((size_t)rem, kr->dot_nr) * kp, 16);
+        const size_t narrow = sn_round_up((size_t)kr->nar_mr * k, 16);
+        return sn_round_up((size_t)kr->dir_mr * k, 16) + (rem ? (dot > narrow ? dot : narrow) : 0);
     }
     case ALG_NARROW: /* op(A)'s ragged last row panel; B^T for nt */
         return sn_round_up((size_t)kr->nar_mr * k, 16) + (tb == SN_T ? sn_round_up((size_t)k * n, 16) : 0);
@@ -421,6 +422,8 @@ static void direct_tail(const sn_kernels *kr, const gemm_args *g, const float *a
     }
 }
 
+static void gemm_narrow(const sn_kernels *kr, const gemm_args *g, float *ws);
+
 static void gemm_direct(const sn_kernels *kr, const gemm_args *g, float *ws)
 {
     const int mr = kr->dir_mr, nr = kr->dir_nr, k = g->k;
@@ -468,7 +471,13 @@ static void gemm_direct(const sn_kernels *kr, const gemm_args *g, float *ws)
         t.B = g->B + n_main;
         t.C = g->C + n_main;
         t.ep = g->ep ? &tail_ep : NULL;
-        gemm_dot(kr, &t, ws + sn_round_up((size_t)mr * k, 16));
+        /* A tail one narrow tile covers runs there, B read in place (n = 64 = 48 + 16:
+         * the dot kernel's packing and horizontal sums made its 16 columns cost as much
+         * as the other 48); wider tails take the dot kernel. */
+        if (t.n <= kr->nar_nr)
+            gemm_narrow(kr, &t, ws + sn_round_up((size_t)mr * k, 16));
+        else
+            gemm_dot(kr, &t, ws + sn_round_up((size_t)mr * k, 16));
     }
 }
 
