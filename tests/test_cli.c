@@ -47,7 +47,7 @@ Test(cli, bad_arguments_exit_2_and_write_nothing)
 
 /* --net: a network with its own activation layers trains, saves, evaluates to the same
  * figures, and `info` lists its layers with their arguments. */
-Test(cli, net_spec_trains_and_reloads, .timeout = 120)
+Test(cli, net_spec_trains_and_reloads)
 {
     const char *dir = tu_tmpdir();
     char cmd[4096], ta[64], ea[64];
@@ -257,7 +257,7 @@ Test(cli, checkpoint_survives_kill_9, .timeout = 120)
 
 /* A CNN through every command: train (Adam by default for a net with convolutions),
  * eval to the same figures, info's layer table with image shapes, predict on a PGM. */
-Test(cli, cnn_trains_evaluates_predicts, .timeout = 240)
+Test(cli, cnn_trains_evaluates_predicts)
 {
     const char *dir = tu_tmpdir();
     char cmd[4096], ta[64], ea[64];

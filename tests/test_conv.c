@@ -228,7 +228,7 @@ Test(gradcheck, pool)
 
 /* A small CNN on the subset (3,000 images): it learns, and the saved bits are the same for
  * 1, 2 and 3 threads (image layers run per row, their weight gradients in fixed order). */
-Test(conv, small_cnn_learns_same_bits_1_2_3_threads, .timeout = 240)
+Test(conv, small_cnn_learns_same_bits_1_2_3_threads)
 {
     sn_dataset train, test;
     sn_error err;

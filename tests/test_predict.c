@@ -156,3 +156,23 @@ Test(draw, canvas_reads_synthetic_strokes_headless, .init = setup, .fini = teard
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 1);
     cr_assert(strstr(err, "scratchnet train"), "%s", err);
 }
+
+/* draw with a convolutional model: the canvas's image goes through every layer type
+ * (a small CNN trained here on the subset; the test checks the program runs it and
+ * prints a reading, not the reading, which a 3-epoch net on 3,000 images may miss). */
+Test(draw, canvas_runs_a_cnn_model)
+{
+    if (!tu_exists(SN_TEST_BUILD_DIR "/draw")) cr_skip_test("draw not built (SDL2 missing)");
+    const char *dir = tu_tmpdir();
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s train --quiet --epochs 3 --batch 64 --val 0 --net conv3x3x8,pool2,dense10 --data %s "
+             "--save %s/cnn.bin", TU_SCRATCHNET, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    snprintf(cmd, sizeof cmd, "SDL_VIDEODRIVER=dummy %s/draw --model %s/cnn.bin --replay %s/tests/draw/seven.events",
+             SN_TEST_BUILD_DIR, dir, SN_TEST_SOURCE_DIR);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    int digit = -1;
+    float p = 0;
+    cr_assert_eq(sscanf(out, "digit=%d p=%f", &digit, &p), 2, "%s", out);
+    cr_assert(digit >= 0 && digit <= 9 && p > 0.0f && p <= 1.0f, "%s", out);
+}

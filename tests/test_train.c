@@ -93,7 +93,7 @@ Test(train, bit_identical_across_1_2_3_threads, .init = load, .fini = unload, .t
 
 /* A net with activation layers of its own trains like the MLP (learns, and the same
  * bits on 1, 2 and 3 threads): the trainer walks whatever layers it is given. */
-Test(train, net_with_activation_layers_learns_same_bits, .init = load, .fini = unload, .timeout = 120)
+Test(train, net_with_activation_layers_learns_same_bits, .init = load, .fini = unload)
 {
     sn_layer layers[SN_MAX_LAYERS];
     int nl;
@@ -311,7 +311,7 @@ Test(train, step_gradient_matches_double_reference_on_every_isa, .init = load, .
 
 /* The same check through activation layers of their own (leaky ReLUs, a standalone
  * ReLU, dense layers without a fused ReLU before them), on every ISA. */
-Test(train, step_gradient_through_activation_layers, .init = load, .fini = unload, .timeout = 120)
+Test(train, step_gradient_through_activation_layers, .init = load, .fini = unload)
 {
     static const char *const nets[] = { "784,dense:40,leaky:0.1,dense:20,leaky,dense:10",
                                         "784,dense:30,leaky:0.2,relu,dense:10" };
