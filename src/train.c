@@ -315,10 +315,6 @@ static void input_block_forward(sn_trainer *t, const sn_dataset *ds, int first, 
     sn_dense_block_forward(&m->layer[0], t->partial + b * partial_floats, xb, k0, k1, n, sn_forward_ctx_local_ws(c));
 }
 
-/* Phase 2, rows [r0, r0 + rows) of the batch: their labels, the first layer's output
- * from the partial products (summed in block order, then the bias, then ReLU), or, for a
- * first layer that is not dense, the rows' inputs and the first layer; the other layers,
- * the loss, and back to dLoss/dH1. */
 enum { ROWS_IN_CACHE = 4 };
 
 /* The first layer whose output is a flat row: image layers come before it. (A dense
@@ -362,6 +358,10 @@ static void backward_layers(const sn_trainer *t, int l0, int l1, int r0, int row
     }
 }
 
+/* Phase 2, rows [r0, r0 + rows) of the batch: their labels, the first layer's output
+ * from the partial products (summed in block order, then the bias, then ReLU), or, for a
+ * first layer that is not dense, the rows' inputs and the first layer; the other layers,
+ * the loss, and back to dLoss/dH1. */
 static void rows_forward_backward(sn_trainer *t, const sn_dataset *ds, int first, int n, int r0, int rows)
 {
     const sn_net *m = t->model;
