@@ -41,7 +41,8 @@ static void conv_reshape(sn_layer *l)
     l->oh = l->ih + 2 * pad - l->k + 1;
     l->ow = l->iw + 2 * pad - l->k + 1;
     /* oc is the type's parameter: set by configure or the record */
-    l->out = l->oh > 0 && l->ow > 0 ? l->oh * l->ow * l->oc : 0;
+    const long out = l->oh > 0 && l->ow > 0 ? (long)l->oh * l->ow * l->oc : 0;
+    l->out = out <= SN_MAX_WIDTH ? (int)out : 0; /* 0: refused by configure and check */
 }
 
 /* "convKxKxC" or "convKxKxC/same" (and "conv:..." without the ReLU). */
@@ -58,7 +59,7 @@ static int conv_configure(sn_layer *l, const char *arg, int fuse_relu, sn_error 
     l->k = k1, l->oc = c, l->same = *rest != '\0';
     if (l->same && k1 % 2 == 0) return sn_fail(err, SN_EINVAL, "conv%s: 'same' padding needs an odd K", arg);
     conv_reshape(l);
-    if (l->oh < 1 || l->ow < 1 || l->out > SN_MAX_WIDTH)
+    if (l->oh < 1 || l->ow < 1 || l->out < 1)
         return sn_fail(err, SN_EINVAL, "conv%s: a %dx%d kernel does not fit a %dx%dx%d input (or the output exceeds %d)",
                        arg, k1, k1, l->ih, l->iw, l->ic, SN_MAX_WIDTH);
     l->relu = fuse_relu, l->arg = 0.0f;
@@ -71,8 +72,8 @@ static int conv_check(const sn_layer *l, sn_error *err)
     conv_reshape(&shaped);
     if (l->k < 1 || l->k > 15 || l->oc < 1 || l->oc > 1024 || (l->same != 0 && l->same != 1) ||
         (l->same && l->k % 2 == 0) || l->oh < 1 || l->ow < 1 || shaped.oh != l->oh || shaped.ow != l->ow ||
-        l->out != l->oh * l->ow * l->oc || (l->relu != 0 && l->relu != 1) || l->arg != 0.0f ||
-        l->ih * l->iw * l->ic != l->in)
+        l->out != (long)l->oh * l->ow * l->oc || (l->relu != 0 && l->relu != 1) || l->arg != 0.0f ||
+        (long)l->ih * l->iw * l->ic != l->in)
         return sn_fail(err, SN_EFORMAT, "conv %dx%dx%d -> %dx%dx%d with %dx%d kernels (same=%d): inconsistent shapes",
                        l->ih, l->iw, l->ic, l->oh, l->ow, l->oc, l->k, l->k, l->same);
     return SN_OK;

@@ -50,7 +50,8 @@ int sn_net_check(const sn_layer *layers, int nlayers, sn_error *err)
         if (l && layer->in != layers[l - 1].out)
             return sn_fail(err, SN_EINVAL, "layer %d (%s) takes %d inputs but layer %d gives %d", l + 1,
                            layer->ops->type, layer->in, l, layers[l - 1].out);
-        if (layer->ih * layer->iw * layer->ic != layer->in || layer->oh * layer->ow * layer->oc != layer->out)
+        if ((long)layer->ih * layer->iw * layer->ic != layer->in ||
+            (long)layer->oh * layer->ow * layer->oc != layer->out)
             return sn_fail(err, SN_EINVAL, "layer %d (%s): %dx%dx%d in and %dx%dx%d out are not %d and %d floats", l + 1,
                            layer->ops->type, layer->ih, layer->iw, layer->ic, layer->oh, layer->ow, layer->oc,
                            layer->in, layer->out);

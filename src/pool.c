@@ -19,7 +19,7 @@ static void pool_reshape(sn_layer *l)
     l->oh = l->k > 0 ? l->ih / l->k : 0;
     l->ow = l->k > 0 ? l->iw / l->k : 0;
     l->oc = l->ic;
-    l->out = l->oh * l->ow * l->oc;
+    l->out = (long)l->oh * l->ow * l->oc <= SN_MAX_WIDTH ? l->oh * l->ow * l->oc : 0; /* 0: refused by check */
 }
 
 /* "poolP", P = 2..8. */
@@ -44,8 +44,8 @@ static int pool_check(const sn_layer *l, sn_error *err)
     sn_layer shaped = *l;
     pool_reshape(&shaped);
     if (l->k < 2 || l->k > 8 || l->oh < 1 || l->ow < 1 || shaped.oh != l->oh || shaped.ow != l->ow ||
-        l->oc != l->ic || l->out != l->oh * l->ow * l->oc || l->relu != 0 || l->arg != 0.0f || l->same != 0 ||
-        l->ih * l->iw * l->ic != l->in)
+        l->oc != l->ic || l->out != (long)l->oh * l->ow * l->oc || l->relu != 0 || l->arg != 0.0f || l->same != 0 ||
+        (long)l->ih * l->iw * l->ic != l->in)
         return sn_fail(err, SN_EFORMAT, "pool %dx%dx%d -> %dx%dx%d with %dx%d windows: inconsistent shapes", l->ih,
                        l->iw, l->ic, l->oh, l->ow, l->oc, l->k, l->k);
     return SN_OK;

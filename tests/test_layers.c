@@ -340,6 +340,13 @@ Test(layer, net_spec_refusals)
         { "784,,dense:10", "empty" },
         { "784,dense:10,", "empty" },
         { "784,dense:70000", "dense:70000" },
+        { "conv3x3x1024", "exceeds 65536" },
+        { "conv31x31x8", "conv31x31x8" },
+        { "conv4x4x8/same", "odd K" },
+        { "conv3x3x8,pool9", "P = 2..8" },
+        { "conv3x3x8,pool2,pool2,pool2,pool2", "does not fit" },
+        { "conv3x3x8/valid", "convKxKxC or convKxKxC/same" },
+        { "4x4x1,conv5x5x2", "does not fit" },
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         sn_layer l[SN_MAX_LAYERS];
