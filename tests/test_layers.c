@@ -344,7 +344,7 @@ Test(layer, net_spec_refusals)
         { "conv31x31x8", "conv31x31x8" },
         { "conv4x4x8/same", "odd K" },
         { "conv3x3x8,pool9", "P = 2..8" },
-        { "conv3x3x8,pool2,pool2,pool2,pool2", "does not fit" },
+        { "conv3x3x8,pool2,pool2,pool2,pool2,pool2", "does not fit" },
         { "conv3x3x8/valid", "convKxKxC or convKxKxC/same" },
         { "4x4x1,conv5x5x2", "does not fit" },
     };
