@@ -386,10 +386,28 @@ void sn_share_rows(int n, int granule, int part, int parts, int *r0, int *rows)
 }
 
 
+int sn_net_first_flat_layer(const sn_net *m)
+{
+    int l = 0;
+    while (l < m->nlayers && (m->layer[l].oh > 1 || m->layer[l].ow > 1)) l++;
+    return l;
+}
+
+/* Layers whose output is an image run IMAGE_ROWS rows at a time, so that a few images'
+ * large activations stay in cache through all of them; flat layers take all the rows. */
+enum { IMAGE_ROWS = 4 };
+
 void sn_net_forward_rows(const sn_net *m, sn_forward_ctx *c, int r0, int rows, float *ws)
 {
     if (rows <= 0) return;
-    for (int l = 0; l < m->nlayers; l++)
+    const int flat = sn_net_first_flat_layer(m);
+    for (int done = 0; done < rows; done += IMAGE_ROWS) {
+        const int r = r0 + done, k = rows - done < IMAGE_ROWS ? rows - done : IMAGE_ROWS;
+        for (int l = 0; l < flat; l++)
+            m->layer[l].ops->forward(&m->layer[l], c->act[l + 1] + (size_t)r * m->sizes[l + 1],
+                                     c->act[l] + (size_t)r * m->sizes[l], k, ws);
+    }
+    for (int l = flat; l < m->nlayers; l++)
         m->layer[l].ops->forward(&m->layer[l], c->act[l + 1] + (size_t)r0 * m->sizes[l + 1],
                                  c->act[l] + (size_t)r0 * m->sizes[l], rows, ws);
 }

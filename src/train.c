@@ -317,16 +317,6 @@ static void input_block_forward(sn_trainer *t, const sn_dataset *ds, int first, 
 
 enum { ROWS_IN_CACHE = 4 };
 
-/* The first layer whose output is a flat row: image layers come before it. (A dense
- * layer after a pool takes an image but gives a row: it runs on the whole share, its
- * product wants the rows; by 4 rows it ran at a third of the speed.) */
-static int first_flat_layer(const sn_net *m)
-{
-    int l = 0;
-    while (l < m->nlayers && (m->layer[l].oh > 1 || m->layer[l].ow > 1)) l++;
-    return l;
-}
-
 /* Layers [l0, l1) forward on rows [r0, r0 + rows), ROWS_IN_CACHE rows at a time when
  * `chunked`: an image layer's activations are large (a 26x26x32 map is 86 KiB an image),
  * and a few images at a time through all of them stay in L2, a whole share would not.
@@ -380,7 +370,10 @@ static void rows_forward_backward(sn_trainer *t, const sn_dataset *ds, int first
         sn_dense_block_output(&m->layer[0], c->act[1] + (size_t)r0 * out1, t->partial + (size_t)r0 * out1,
                               partial_floats, SN_INPUT_BLOCKS, rows);
     }
-    const int flat = first_flat_layer(m) > from ? first_flat_layer(m) : from;
+    /* Image layers by ROWS_IN_CACHE rows, the rest on the whole share (a dense layer after
+     * a pool takes an image but gives a row: by 4 rows its product ran at a third of the
+     * speed). */
+    const int flat = sn_net_first_flat_layer(m) > from ? sn_net_first_flat_layer(m) : from;
     forward_layers(m, c, from, flat, r0, rows, 1, ws);
     forward_layers(m, c, flat, L, r0, rows, 0, ws);
     const int C = m->sizes[L];

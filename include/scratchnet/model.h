@@ -83,6 +83,10 @@ void sn_forward_ctx_free(sn_forward_ctx *c);
 /* This thread's workspace (thread number from OpenMP; 0 outside a parallel region). */
 float *sn_forward_ctx_local_ws(const sn_forward_ctx *c);
 
+/* The first layer whose output is a flat row (1 x 1 x out): the layers before it give
+ * images, whose activations are large; nlayers if there is none. */
+int sn_net_first_flat_layer(const sn_net *m);
+
 /* Rows [r0, r0 + rows) of act[0] through the network on the calling thread alone, with
  * workspace ws (sn_forward_ctx_local_ws); several threads may run disjoint rows at once.
  * Per element, the result does not depend on how the rows are split. */
