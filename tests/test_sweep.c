@@ -210,6 +210,13 @@ Test(sweep_run, bad_keys_exit_2_before_any_work)
     cr_assert(!tu_exists(tu_path(dir, "o")), "output directory created before validation");
     snprintf(cmd, sizeof cmd, "%s --frob", TU_BENCH);
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", err);
+    snprintf(cmd, sizeof cmd, "%s --sweep net=cnn layers=784,10 --data %s --out %s/o", TU_BENCH, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", err);
+    cr_assert(strstr(err, "give one"), "%s", err);
+    /* the peers' nets are the ones their scripts build */
+    snprintf(cmd, sizeof cmd, "%s --peers --net lenet5 --data %s", TU_BENCH, TU_SUBSET);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", err);
+    cr_assert(strstr(err, "expected mlp or cnn"), "%s", err);
 }
 
 Test(sweep_run, resume_skips_finished_runs, .timeout = 120)
