@@ -76,6 +76,9 @@ row "--lr nan" $B/scratchnet train --lr nan
 row "--lr -1" $B/scratchnet train --lr -1
 row "--threads 0" $B/scratchnet train --threads 0
 row "--layers 784,0,10" $B/scratchnet train --layers 784,0,10
+row "--net: unknown layer type" $B/scratchnet train --net 784,dense:50,tanh,dense10
+row "--net: a pool window larger than its input" $B/scratchnet train --net conv3x3x8,pool2,pool2,pool2,pool2,pool2
+row "--net: even kernel with same padding" $B/scratchnet train --net conv4x4x8/same,pool2,dense10
 row "--epochs 1e3" $B/scratchnet train --epochs 1e3
 row "unknown flag" $B/scratchnet train --frobnicate
 row "resume with other --lr" $B/scratchnet train --epochs 2 --val 0 --lr 0.1 --resume $T/ck.bin --data $sub --save $T/m.bin
