@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "scratchnet/layer.h"
 
 static void pool_reshape(sn_layer *l)
@@ -93,23 +94,19 @@ static void pool_forward(const sn_layer *l, float *Y, const float *X, int rows, 
     (void)ws;
     const int p = l->k, ic = l->ic;
     const size_t down = (size_t)l->iw * ic; /* one input row */
+    const sn_kernels *kr = sn_kernels_active();
     for (int r = 0; r < rows; r++) {
         const float *x = X + (size_t)r * l->in;
         float *y = Y + (size_t)r * l->out;
-        for (int oy = 0; oy < l->oh; oy++)
+        for (int oy = 0; oy < l->oh; oy++) {
+            if (p == 2) { /* a row of windows by the ISA's kernel (kernels.h) */
+                const float *x0 = x + (size_t)oy * 2 * down;
+                kr->maxpool4(x0, x0 + ic, x0 + down, x0 + down + ic, y + (size_t)oy * l->ow * ic, ic, l->ow);
+                continue;
+            }
             for (int ox = 0; ox < l->ow; ox++) {
                 float *restrict yo = y + ((size_t)oy * l->ow + ox) * ic;
                 const float *restrict x0 = x + ((size_t)oy * p * l->iw + (size_t)ox * p) * ic;
-                if (p == 2) {
-                    const float *restrict x1 = x0 + ic, *restrict x2 = x0 + down, *restrict x3 = x2 + ic;
-                    for (int c = 0; c < ic; c++) {
-                        float m = x0[c];
-                        m = beats(x1[c], m) ? x1[c] : m;
-                        m = beats(x2[c], m) ? x2[c] : m;
-                        yo[c] = beats(x3[c], m) ? x3[c] : m;
-                    }
-                    continue;
-                }
                 memcpy(yo, x0, sizeof(float) * (size_t)ic);
                 for (int dy = 0; dy < p; dy++)
                     for (int dx = 0; dx < p; dx++) {
@@ -117,78 +114,28 @@ static void pool_forward(const sn_layer *l, float *Y, const float *X, int rows, 
                         for (int c = 0; c < ic; c++) yo[c] = beats(xs[c], yo[c]) ? xs[c] : yo[c];
                     }
             }
+        }
     }
 }
 
-#if defined(__GNUC__)
-typedef float v4f __attribute__((vector_size(16)));
-typedef int v4i __attribute__((vector_size(16)));
-
-/* mask ? a : b, lane by lane (mask lanes all ones or all zeros) */
-static inline v4f pick(v4i mask, v4f a, v4f b)
-{
-    return (v4f)((mask & (v4i)a) | (~mask & (v4i)b));
-}
-#endif
 
 /* 2 x 2 windows: each of the four inputs gets the gradient if it won, else 0, written
  * directly (the windows tile the input but for a dropped last row or column, zeroed
  * apart): no clearing pass, no scatter. */
 static void pool2_backward_row(const sn_layer *l, float *dx, const float *dy, const float *x, int relu_in)
 {
+    const sn_kernels *kr = sn_kernels_active();
     const int ic = l->ic;
     const size_t down = (size_t)l->iw * ic;
     if (l->ih > 2 * l->oh) memset(dx + (size_t)2 * l->oh * down, 0, sizeof(float) * down);
     for (int oy = 0; oy < l->oh; oy++) {
         if (l->iw > 2 * l->ow) memset(dx + (size_t)2 * oy * down + (size_t)2 * l->ow * ic, 0, sizeof(float) * ic);
         if (l->iw > 2 * l->ow) memset(dx + (size_t)(2 * oy + 1) * down + (size_t)2 * l->ow * ic, 0, sizeof(float) * ic);
-        for (int ox = 0; ox < l->ow; ox++) {
-            const size_t at = (size_t)2 * oy * down + (size_t)2 * ox * ic;
-            const float *restrict x0 = x + at, *restrict x1 = x0 + ic, *restrict x2 = x0 + down, *restrict x3 = x2 + ic;
-            float *restrict d0 = dx + at, *restrict d1 = d0 + ic, *restrict d2 = d0 + down, *restrict d3 = d2 + ic;
-            const float *restrict g = dy + ((size_t)oy * l->ow + ox) * ic;
-            int c = 0;
-#if defined(__GNUC__)
-            /* 4 channels at a time, in the compiler's vector extension (SSE2 on x86-64,
-             * NEON elsewhere): gcc will not vectorise the scalar loop below (it keeps a
-             * branch for the selects), and that loop was 10% of a cnn step. The same
-             * compares and selects as the scalar loop, so the same results. */
-            for (; c + 4 <= ic; c += 4) {
-                v4f a0, a1, a2, a3, gv;
-                memcpy(&a0, x0 + c, 16), memcpy(&a1, x1 + c, 16), memcpy(&a2, x2 + c, 16), memcpy(&a3, x3 + c, 16);
-                memcpy(&gv, g + c, 16);
-                const v4i b1 = (a1 > a0) | (a1 != a1);
-                const v4f m1 = pick(b1, a1, a0);
-                const v4i b2 = (a2 > m1) | (a2 != a2);
-                const v4f m2 = pick(b2, a2, m1);
-                const v4i b3 = (a3 > m2) | (a3 != a3);
-                const v4f m = pick(b3, a3, m2);
-                const v4i keep = relu_in ? (m > (v4f){ 0, 0, 0, 0 }) : (v4i){ -1, -1, -1, -1 };
-                const v4f v = pick(keep, gv, (v4f){ 0, 0, 0, 0 });
-                const v4f zero = { 0, 0, 0, 0 };
-                const v4f o3 = pick(b3, v, zero), o2 = pick(b2 & ~b3, v, zero);
-                const v4f o1 = pick(b1 & ~b2 & ~b3, v, zero), o0 = pick(~b1 & ~b2 & ~b3, v, zero);
-                memcpy(d0 + c, &o0, 16), memcpy(d1 + c, &o1, 16), memcpy(d2 + c, &o2, 16), memcpy(d3 + c, &o3, 16);
-            }
-#endif
-            for (; c < ic; c++) {
-                float m = x0[c];
-                int w = 0;
-                const int b1 = beats(x1[c], m);
-                m = b1 ? x1[c] : m, w = b1 ? 1 : w;
-                const int b2 = beats(x2[c], m);
-                m = b2 ? x2[c] : m, w = b2 ? 2 : w;
-                const int b3 = beats(x3[c], m);
-                m = b3 ? x3[c] : m, w = b3 ? 3 : w;
-                /* After a ReLU, a window of zeros passes no gradient (ReLU'(0) = 0). */
-                const float gc = g[c];
-                const float v = relu_in && !isgreater(m, 0.0f) ? 0.0f : gc;
-                d0[c] = w == 0 ? v : 0.0f;
-                d1[c] = w == 1 ? v : 0.0f;
-                d2[c] = w == 2 ? v : 0.0f;
-                d3[c] = w == 3 ? v : 0.0f;
-            }
-        }
+        const size_t at = (size_t)2 * oy * down;
+        const float *x0 = x + at;
+        float *d0 = dx + at;
+        kr->maxpool4_back(x0, x0 + ic, x0 + down, x0 + down + ic, dy + (size_t)oy * l->ow * ic, d0, d0 + ic, d0 + down,
+                          d0 + down + ic, ic, l->ow, relu_in);
     }
 }
 

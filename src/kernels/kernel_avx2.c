@@ -52,6 +52,14 @@ typedef __m256i vmask;
 #define COL_MV 2
 #define COL_NR 6
 #define SFMA(a, b, c) fmaf((a), (b), (c)) /* compiles to one FMA instruction with -mfma */
+/* compares and selects (max pooling): all-ones lanes */
+typedef __m256 vcmp;
+#define VGT(a, b) _mm256_cmp_ps((a), (b), _CMP_GT_OQ)
+#define VISNAN(a) _mm256_cmp_ps((a), (a), _CMP_UNORD_Q)
+#define VCMP_OR(a, b) _mm256_or_ps((a), (b))
+#define VCMP_ANDNOT(a, b) _mm256_andnot_ps((b), (a))
+#define VCMP_ALL _mm256_castsi256_ps(_mm256_set1_epi32(-1))
+#define VSEL(m, a, b) _mm256_blendv_ps((b), (a), (m))
 #define KNAME sn_kernels_avx2
 #define ISA_LABEL "avx2"
 #include "kernel_template.h"

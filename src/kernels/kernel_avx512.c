@@ -110,6 +110,14 @@ typedef __mmask16 vmask;
 #define COL_MV 2
 #define COL_NR 10
 #define SFMA(a, b, c) fmaf((a), (b), (c)) /* compiles to one FMA instruction with -mfma */
+/* compares and selects (max pooling): a mask register per compare */
+typedef __mmask16 vcmp;
+#define VGT(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ)
+#define VISNAN(a) _mm512_cmp_ps_mask((a), (a), _CMP_UNORD_Q)
+#define VCMP_OR(a, b) ((vcmp)((a) | (b)))
+#define VCMP_ANDNOT(a, b) ((vcmp)((a) & ~(b)))
+#define VCMP_ALL ((vcmp)0xFFFF)
+#define VSEL(m, a, b) _mm512_mask_blend_ps((m), (b), (a))
 #define KNAME sn_kernels_avx512
 #define ISA_LABEL "avx512"
 #include "kernel_template.h"

@@ -42,6 +42,14 @@ typedef int vmask;
 #define COL_MV 8
 #define COL_NR 4
 #define SFMA(a, b, c) ((c) + (a) * (b))
+/* compares and selects (max pooling) */
+typedef int vcmp;
+#define VGT(a, b) ((a) > (b))
+#define VISNAN(a) ((a) != (a))
+#define VCMP_OR(a, b) ((a) | (b))
+#define VCMP_ANDNOT(a, b) ((a) & !(b))
+#define VCMP_ALL 1
+#define VSEL(m, a, b) ((m) ? (a) : (b))
 #define KNAME sn_kernels_scalar
 #define ISA_LABEL "scalar"
 #include "kernel_template.h"

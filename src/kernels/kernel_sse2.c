@@ -85,6 +85,14 @@ static inline void storem(float *p, int lanes, __m128 v)
 #define COL_MV 2
 #define COL_NR 6
 #define SFMA(a, b, c) ((c) + (a) * (b)) /* two roundings, as VFMA: no FMA unit is assumed */
+/* compares and selects (max pooling): all-ones lanes, selected by and/andnot/or */
+typedef __m128 vcmp;
+#define VGT(a, b) _mm_cmpgt_ps((a), (b))
+#define VISNAN(a) _mm_cmpunord_ps((a), (a))
+#define VCMP_OR(a, b) _mm_or_ps((a), (b))
+#define VCMP_ANDNOT(a, b) _mm_andnot_ps((b), (a))
+#define VCMP_ALL _mm_castsi128_ps(_mm_set1_epi32(-1))
+#define VSEL(m, a, b) _mm_or_ps(_mm_and_ps((m), (a)), _mm_andnot_ps((m), (b)))
 #define KNAME sn_kernels_sse2
 #define ISA_LABEL "sse2"
 #include "kernel_template.h"

@@ -20,6 +20,10 @@
  *   SFMA(a, b, c)    the scalar a * b + c, rounded as VFMA rounds (tails of element-wise
  *                    loops must round like their vector bodies, so results do not depend
  *                    on where a range starts)
+ * Compares and selects (max pooling)
+ *   vcmp             a lane mask;  VGT(a, b)  a > b (ordered, quiet);  VISNAN(a)
+ *   VCMP_OR(m, n), VCMP_ANDNOT(m, n)  m | n, m & ~n;  VCMP_ALL  every lane
+ *   VSEL(m, a, b)    a where m, else b
  * Masked lanes
  *   vmask, VMASK(n)  lanes [0, n) of a vector (n may be <= 0 or >= VL)
  *   VLOADM(p, m), VSTOREM(p, m, v)  those lanes only (others read as 0, never touched:
@@ -411,6 +415,86 @@ static float fma_peak_probe(long iters)
     return VHSUM(s);
 }
 
+/* Max pooling over 2 x 2 windows, n channels: the four inputs' rows x0..x3 (channels
+ * contiguous, NHWC). The winner is the first largest, and a NaN beats any number (a
+ * diverged activation stays visible): x beats the best so far if x > best or x is NaN. */
+static inline vcmp vbeats(vec x, vec best)
+{
+    return VCMP_OR(VGT(x, best), VISNAN(x));
+}
+
+static inline int sbeats(float x, float best)
+{
+    return x > best || x != x;
+}
+
+/* A row of `windows` 2 x 2 windows of n channels each: window w's inputs at x0..x3 +
+ * w * 2n (the first's row x0, x1 = x0 + n, x2 and x3 a row down), its output at y + w * n.
+ * y[c] = the winner's value. */
+static void maxpool4(const float *x0, const float *x1, const float *x2, const float *x3, float *y, long n, long windows)
+{
+    for (long w = 0; w < windows; w++, x0 += 2 * n, x1 += 2 * n, x2 += 2 * n, x3 += 2 * n, y += n) {
+        long c = 0;
+        for (; c + VL <= n; c += VL) {
+            const vec a1 = VLOAD(x1 + c), a2 = VLOAD(x2 + c), a3 = VLOAD(x3 + c);
+            vec m = VLOAD(x0 + c);
+            m = VSEL(vbeats(a1, m), a1, m);
+            m = VSEL(vbeats(a2, m), a2, m);
+            m = VSEL(vbeats(a3, m), a3, m);
+            VSTORE(y + c, m);
+        }
+        for (; c < n; c++) {
+            float m = x0[c];
+            m = sbeats(x1[c], m) ? x1[c] : m;
+            m = sbeats(x2[c], m) ? x2[c] : m;
+            y[c] = sbeats(x3[c], m) ? x3[c] : m;
+        }
+    }
+}
+
+/* The same row of windows backward: the gradient g (+ w * n) to the winner (d_i = g if
+ * input i won, else 0; d0..d3 laid out as x0..x3); with relu_in (the inputs came out of
+ * a ReLU), nothing where the winner is not > 0. */
+static void maxpool4_back(const float *x0, const float *x1, const float *x2, const float *x3, const float *g, float *d0,
+                          float *d1, float *d2, float *d3, long n, long windows, int relu_in)
+{
+    const vec zero = VZERO();
+    for (long w = 0; w < windows; w++) {
+        const long at = w * 2 * n, gat = w * n;
+        long c = 0;
+        for (; c + VL <= n; c += VL) {
+            const vec a1 = VLOAD(x1 + at + c), a2 = VLOAD(x2 + at + c), a3 = VLOAD(x3 + at + c), gv = VLOAD(g + gat + c);
+            vec m = VLOAD(x0 + at + c);
+            const vcmp b1 = vbeats(a1, m);
+            m = VSEL(b1, a1, m);
+            const vcmp b2 = vbeats(a2, m);
+            m = VSEL(b2, a2, m);
+            const vcmp b3 = vbeats(a3, m);
+            m = VSEL(b3, a3, m);
+            const vec v = relu_in ? VSEL(VGT(m, zero), gv, zero) : gv;
+            const vcmp w2 = VCMP_ANDNOT(b2, b3), w1 = VCMP_ANDNOT(VCMP_ANDNOT(b1, b2), b3);
+            const vcmp w0 = VCMP_ANDNOT(VCMP_ANDNOT(VCMP_ANDNOT(VCMP_ALL, b1), b2), b3);
+            VSTORE(d0 + at + c, VSEL(w0, v, zero));
+            VSTORE(d1 + at + c, VSEL(w1, v, zero));
+            VSTORE(d2 + at + c, VSEL(w2, v, zero));
+            VSTORE(d3 + at + c, VSEL(b3, v, zero));
+        }
+        for (; c < n; c++) {
+            const long i = at + c;
+            float m = x0[i];
+            int win = 0;
+            if (sbeats(x1[i], m)) m = x1[i], win = 1;
+            if (sbeats(x2[i], m)) m = x2[i], win = 2;
+            if (sbeats(x3[i], m)) m = x3[i], win = 3;
+            const float v = relu_in && !(m > 0.0f) ? 0.0f : g[gat + c];
+            d0[i] = win == 0 ? v : 0.0f;
+            d1[i] = win == 1 ? v : 0.0f;
+            d2[i] = win == 2 ? v : 0.0f;
+            d3[i] = win == 3 ? v : 0.0f;
+        }
+    }
+}
+
 const sn_kernels KNAME = {
     .name = ISA_LABEL,
     .outer_mr = OUT_MR,
@@ -440,4 +524,6 @@ const sn_kernels KNAME = {
     .momentum = momentum_update,
     .nesterov = nesterov_update,
     .adam = adam_update,
+    .maxpool4 = maxpool4,
+    .maxpool4_back = maxpool4_back,
 };

@@ -92,6 +92,14 @@ typedef struct sn_kernels {
     void (*sgd)(float *w, const float *g, long n, float lr);
     void (*momentum)(float *w, float *v, const float *g, long n, float lr, float mu);
     void (*nesterov)(float *w, float *v, const float *g, long n, float lr, float mu);
+    /* 2 x 2 max pooling (pool.c), a row of `windows` windows of n channels, window w's
+     * inputs at x_i + 2wn, its output at y + wn: y = the first largest of x0..x3 (a NaN
+     * beats any number); back: d_i = g where input i won, else 0 (and 0 where the winner
+     * is not > 0, with relu_in). */
+    void (*maxpool4)(const float *x0, const float *x1, const float *x2, const float *x3, float *y, long n,
+                     long windows);
+    void (*maxpool4_back)(const float *x0, const float *x1, const float *x2, const float *x3, const float *g,
+                          float *d0, float *d1, float *d2, float *d3, long n, long windows, int relu_in);
     void (*adam)(float *w, float *m, float *v, const float *g, long n, float step, float b1, float b2,
                  float eps);
 } sn_kernels;
