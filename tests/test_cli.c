@@ -7,6 +7,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "scratchnet/model.h"
 #include "test_util.h"
 
 static char out[65536], err[65536];
@@ -47,19 +48,28 @@ Test(cli, bad_arguments_exit_2_and_write_nothing)
 
 /* --net: a network with its own activation layers trains, saves, evaluates to the same
  * figures, and `info` lists its layers with their arguments. */
+/* `train --net NET` for 2 epochs on the subset into dir/model, at least min_acc on the
+ * test set, and `eval` of the saved model printing the same accuracy. */
+static void train_and_eval_net(const char *net, const char *dir, const char *model, double min_acc)
+{
+    char cmd[4096], ta[64], ea[64];
+    snprintf(cmd, sizeof cmd, "%s train --epochs 2 --val 500 --batch 64 --net %s --data %s --save %s/%s", TU_SCRATCHNET,
+             net, TU_SUBSET, dir, model);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(err, net) || sn_net_preset(net), "the start line names the net: %s", err);
+    const char *last = strstr(out, "test_acc=");
+    cr_assert(last && sscanf(last, "test_acc=%63s", ta) == 1, "%s", out);
+    cr_assert(atof(ta) > min_acc, "%s: accuracy %s after 2 epochs on 2,500 images", net, ta);
+    snprintf(cmd, sizeof cmd, "%s eval --model %s/%s --data %s", TU_SCRATCHNET, dir, model, TU_SUBSET);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(sscanf(strstr(out, "test_acc="), "test_acc=%63s", ea) == 1 && !strcmp(ea, ta), "eval %s, train %s", out, ta);
+}
+
 Test(cli, net_spec_trains_and_reloads)
 {
     const char *dir = tu_tmpdir();
-    char cmd[4096], ta[64], ea[64];
-    snprintf(cmd, sizeof cmd, "%s train --quiet --epochs 2 --val 500 --batch 64 --net 784,dense:40,leaky:0.1,dense:10 "
-             "--data %s --save %s/m.bin", TU_SCRATCHNET, TU_SUBSET, dir);
-    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
-    const char *last = strstr(out, "test_acc=");
-    cr_assert(last && sscanf(last, "test_acc=%63s", ta) == 1, "%s", out);
-    cr_assert(atof(ta) > 0.75, "accuracy %s after 2 epochs on 2,500 images", ta);
-    snprintf(cmd, sizeof cmd, "%s eval --model %s/m.bin --data %s", TU_SCRATCHNET, dir, TU_SUBSET);
-    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
-    cr_assert(sscanf(strstr(out, "test_acc="), "test_acc=%63s", ea) == 1 && !strcmp(ea, ta), "eval %s, train %s", out, ta);
+    char cmd[4096];
+    train_and_eval_net("784,dense:40,leaky:0.1,dense10", dir, "m.bin", 0.75);
     snprintf(cmd, sizeof cmd, "%s info --model %s/m.bin", TU_SCRATCHNET, dir);
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
     cr_assert(strstr(out, "layers: 784,dense:40,leaky:0.1,dense10"), "%s", out);
@@ -260,17 +270,12 @@ Test(cli, checkpoint_survives_kill_9, .timeout = 120)
 Test(cli, cnn_trains_evaluates_predicts)
 {
     const char *dir = tu_tmpdir();
-    char cmd[4096], ta[64], ea[64];
-    snprintf(cmd, sizeof cmd, "%s train --epochs 2 --val 500 --batch 64 --net conv3x3x8,pool2,dense10 --data %s "
-             "--save %s/c.bin", TU_SCRATCHNET, TU_SUBSET, dir);
+    char cmd[4096];
+    train_and_eval_net("conv3x3x8,pool2,dense10", dir, "c.bin", 0.80);
+    snprintf(cmd, sizeof cmd, "%s train --epochs 1 --val 500 --net conv3x3x8,pool2,dense10 --data %s --save %s/d.bin",
+             TU_SCRATCHNET, TU_SUBSET, dir);
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
-    cr_assert(strstr(err, "conv3x3x8,pool2,dense10") && strstr(err, "adam lr=0.002"), "%s", err);
-    const char *last = strstr(out, "test_acc=");
-    cr_assert(last && sscanf(last, "test_acc=%63s", ta) == 1, "%s", out);
-    cr_assert(atof(ta) > 0.80, "accuracy %s after 2 epochs on 2,500 images", ta);
-    snprintf(cmd, sizeof cmd, "%s eval --model %s/c.bin --data %s", TU_SCRATCHNET, dir, TU_SUBSET);
-    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
-    cr_assert(sscanf(strstr(out, "test_acc="), "test_acc=%63s", ea) == 1 && !strcmp(ea, ta), "eval %s, train %s", out, ta);
+    cr_assert(strstr(err, "adam lr=0.002"), "a net with convolutions trains with Adam by default: %s", err);
     snprintf(cmd, sizeof cmd, "%s info --model %s/c.bin", TU_SCRATCHNET, dir);
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
     cr_assert(strstr(out, "layer 1: conv 28x28x1 -> 26x26x8 relu (conv3x3x8), 80 parameters: W 9x8"), "%s", out);
