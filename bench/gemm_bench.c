@@ -263,18 +263,18 @@ int bench_gemm_main(int argc, char **argv)
          * image's, the weight gradient a group of kernel positions over one image,
          * accumulated image by image; dense.c: dW in groups of 128 rows); batch 128. */
         cases[nc++] = (gemm_case){ SN_N, SN_N, 4 * 676, 32, 9, "cnn conv1 fwd col*W (4 images)" };
-        cases[nc++] = (gemm_case){ SN_T, SN_N, 9, 32, 676, "cnn conv1 dW = col^T*dY" };
+        cases[nc++] = (gemm_case){ SN_N, SN_N, 9, 32, 676, "cnn conv1 dW = col^T*dY (col^T stored)" };
         cases[nc++] = (gemm_case){ SN_N, SN_N, 4 * 121, 64, 288, "cnn conv2 fwd col*W (4 images)" };
         cases[nc++] = (gemm_case){ SN_N, SN_N, 121, 288, 64, "cnn conv2 dcol = dY*W^T" };
-        cases[nc++] = (gemm_case){ SN_T, SN_N, 128, 64, 121, "cnn conv2 dW = col^T*dY (4 positions)" };
+        cases[nc++] = (gemm_case){ SN_T, SN_N, 160, 64, 121, "cnn conv2 dW = col^T*dY (5 positions)" };
         cases[nc++] = (gemm_case){ SN_N, SN_N, 128, 128, 1600, "cnn dense1 fwd" };
         cases[nc++] = (gemm_case){ SN_N, SN_T, 128, 1600, 128, "cnn dense1 dX = dY*W^T" };
         cases[nc++] = (gemm_case){ SN_T, SN_N, 128, 128, 128, "cnn dense1 dW (128 rows)" };
         cases[nc++] = (gemm_case){ SN_N, SN_N, 4 * 784, 6, 25, "lenet5 conv1 fwd (4 images)" };
-        cases[nc++] = (gemm_case){ SN_T, SN_N, 25, 6, 784, "lenet5 conv1 dW" };
+        cases[nc++] = (gemm_case){ SN_N, SN_N, 25, 6, 784, "lenet5 conv1 dW (col^T stored)" };
         cases[nc++] = (gemm_case){ SN_N, SN_N, 4 * 100, 16, 150, "lenet5 conv2 fwd (4 images)" };
         cases[nc++] = (gemm_case){ SN_N, SN_N, 100, 150, 16, "lenet5 conv2 dcol" };
-        cases[nc++] = (gemm_case){ SN_T, SN_N, 126, 16, 100, "lenet5 conv2 dW (21 positions)" };
+        cases[nc++] = (gemm_case){ SN_T, SN_N, 150, 16, 100, "lenet5 conv2 dW (25 positions)" };
         cases[nc++] = (gemm_case){ SN_N, SN_N, 128, 120, 400, "lenet5 dense1 fwd" };
     }
     if (!quick) cases[nc++] = (gemm_case){ SN_N, SN_N, 1024, 1024, 1024, "large square" };
