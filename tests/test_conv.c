@@ -201,30 +201,38 @@ Test(pool, forward_backward_ties_and_nan)
 }
 
 /* The pool's gradient against finite differences (distinct values, gaps > 2h: exact). */
-Test(gradcheck, pool)
+static void check_pool_gradient(const char *item, int h, int w, int c)
 {
     float *params;
-    sn_layer l = make_layer("pool2", 6, 7, 4, &params);
-    float X[168], Y[36], G[36], dX[168], ws[16];
-    for (int i = 0; i < 168; i++) X[i] = (float)((i * 37) % 168) * 0.01f; /* distinct, 0.01 apart */
-    tu_fill(G, 36, 5);
+    sn_layer l = make_layer(item, h, w, c, &params);
+    float *X = malloc(sizeof(float) * l.in), *Y = malloc(sizeof(float) * l.out), *G = malloc(sizeof(float) * l.out);
+    float *dX = malloc(sizeof(float) * l.in), *ws = malloc(sizeof(float) * (2 * (size_t)c + 16));
+    for (int i = 0; i < l.in; i++) X[i] = (float)((i * 37) % l.in) * 0.01f; /* distinct, 0.01 apart (37 is coprime to both sizes used, 168) */
+    tu_fill(G, (size_t)l.out, 5);
     l.ops->backward_input(&l, dX, G, X, 0, 1, ws);
-    for (int i = 0; i < 168; i++) {
+    for (int i = 0; i < l.in; i++) {
         const float keep = X[i];
         double L[2];
         for (int s = 0; s < 2; s++) {
             X[i] = keep + (s ? -1e-3f : 1e-3f);
             l.ops->forward(&l, Y, X, 1, ws);
             L[s] = 0;
-            for (int j = 0; j < 36; j++) L[s] += (double)Y[j] * G[j];
+            for (int j = 0; j < l.out; j++) L[s] += (double)Y[j] * G[j];
         }
         X[i] = keep;
         const double fd = (L[0] - L[1]) / 2e-3;
-        cr_assert(fabs(fd - dX[i]) <= 1e-3 * (1 + fabs(dX[i])), "x[%d]: finite difference %.6g, analytic %.6g", i, fd,
-                  dX[i]);
+        cr_assert(fabs(fd - dX[i]) <= 1e-3 * (1 + fabs(dX[i])), "%s: x[%d]: finite difference %.6g, analytic %.6g", item,
+                  i, fd, dX[i]);
     }
-    free(params);
+    free(X), free(Y), free(G), free(dX), free(ws), free(params);
 }
+
+/* The 2x2 kernels and the generic P x P path (3x3 on 7 x 8: a dropped row and two
+ * dropped columns), against finite differences: with distinct inputs 0.01 apart and
+ * h = 1e-3, max is linear around every input, so the difference is exact up to float
+ * rounding (1e-3 relative is generous). */
+Test(gradcheck, pool) { check_pool_gradient("pool2", 6, 7, 4); }
+Test(gradcheck, pool3_generic_path) { check_pool_gradient("pool3", 7, 8, 3); }
 
 /* A small CNN on the subset (3,000 images): it learns, and the saved bits are the same for
  * 1, 2 and 3 threads (image layers run per row, their weight gradients in fixed order). */
