@@ -162,6 +162,10 @@ Test(gradcheck, conv_valid) { check_conv_gradients("conv3x3x4", 6, 5, 3, 0); }
 Test(gradcheck, conv_same_relu) { check_conv_gradients("conv3x3x4/same", 5, 6, 2, 1); }
 Test(gradcheck, conv_5x5_same) { check_conv_gradients("conv5x5x3/same", 7, 7, 2, 0); }
 Test(gradcheck, conv_1x1) { check_conv_gradients("conv1x1x6", 4, 3, 5, 1); }
+/* One input channel takes its own paths (a strided patch copy forward, the transposed
+ * patch matrix for the weight gradient): both paddings. */
+Test(gradcheck, conv_one_channel) { check_conv_gradients("conv3x3x5", 7, 6, 1, 1); }
+Test(gradcheck, conv_one_channel_same) { check_conv_gradients("conv3x3x4/same", 6, 5, 1, 0); }
 
 /* Max pool: against a direct max, the first of equal values wins, NaN wins, the
  * gradient goes to the winner only, and after a ReLU a window of zeros passes none. */
