@@ -86,8 +86,10 @@ void bench_usage(FILE *f)
             "usage: bench --sweep KEY=V1,V2,... [KEY=...] [--epochs N] [--out DIR] [--data DIR] [--no-plot]\n"
             "                    [--val N] [--resume] [--quiet] [--load N]\n"
             "       bench --gemm [--threads 1,2] [--csv FILE] [--no-blas] [--isa NAME] [--batch N] [--quick]\n"
-            "       bench --peers [--epochs N] [--batch N] [--threads 1,2] [--out DIR] [--load N]\n"
-            "sweep keys: batch, lr, threads, epochs, opt, seed, layers (784:50:25:10,784:100:10)\n"
+            "       bench --peers [--net mlp|cnn] [--epochs N] [--batch N] [--threads 1,2] [--lr X] [--out DIR]\n"
+            "                     [--load N]\n"
+            "sweep keys: batch, lr, threads, epochs, opt, seed, layers (784:50:25:10,784:100:10),\n"
+            "            net (mlp,cnn or specs separated by ';')\n"
             "--load N: N busy processes beside the runs (a busy machine, reproducibly)\n");
 }
 

@@ -24,7 +24,7 @@ static void usage(FILE *f)
     char isas[128];
     sn_isa_names(isas, sizeof isas, "|", "|");
     fprintf(f,
-            "usage: scratchnet train [--data DIR] [--net 784,50,25,10] [--epochs 10] [--batch 128]\n"
+            "usage: scratchnet train [--data DIR] [--net mlp|cnn|lenet5|SPEC] [--epochs 10] [--batch 128]\n"
             "                        [--lr 0.05] [--opt sgd|momentum|nesterov|adam] [--threads N] [--seed 42]\n"
             "                        [--val 10000] [--eval-every 1] [--save FILE] [--csv FILE] [--quiet]\n"
             "                        [--checkpoint FILE] [--resume FILE] [--schedule cosine|constant]\n"
