@@ -393,23 +393,24 @@ int sn_net_first_flat_layer(const sn_net *m)
     return l;
 }
 
-/* Layers whose output is an image run IMAGE_ROWS rows at a time, so that a few images'
- * large activations stay in cache through all of them; flat layers take all the rows. */
-enum { IMAGE_ROWS = 4 };
-
-void sn_net_forward_rows(const sn_net *m, sn_forward_ctx *c, int r0, int rows, float *ws)
+void sn_net_forward_from(const sn_net *m, sn_forward_ctx *c, int l0, int r0, int rows, float *ws)
 {
     if (rows <= 0) return;
-    const int flat = sn_net_first_flat_layer(m);
-    for (int done = 0; done < rows; done += IMAGE_ROWS) {
-        const int r = r0 + done, k = rows - done < IMAGE_ROWS ? rows - done : IMAGE_ROWS;
-        for (int l = 0; l < flat; l++)
+    const int flat = sn_net_first_flat_layer(m) > l0 ? sn_net_first_flat_layer(m) : l0;
+    for (int done = 0; done < rows; done += SN_IMAGE_ROWS) {
+        const int r = r0 + done, k = rows - done < SN_IMAGE_ROWS ? rows - done : SN_IMAGE_ROWS;
+        for (int l = l0; l < flat; l++)
             m->layer[l].ops->forward(&m->layer[l], c->act[l + 1] + (size_t)r * m->sizes[l + 1],
                                      c->act[l] + (size_t)r * m->sizes[l], k, ws);
     }
     for (int l = flat; l < m->nlayers; l++)
         m->layer[l].ops->forward(&m->layer[l], c->act[l + 1] + (size_t)r0 * m->sizes[l + 1],
                                  c->act[l] + (size_t)r0 * m->sizes[l], rows, ws);
+}
+
+void sn_net_forward_rows(const sn_net *m, sn_forward_ctx *c, int r0, int rows, float *ws)
+{
+    sn_net_forward_from(m, c, 0, r0, rows, ws);
 }
 
 const float *sn_net_forward(const sn_net *m, sn_forward_ctx *c, int n)

@@ -315,30 +315,12 @@ static void input_block_forward(sn_trainer *t, const sn_dataset *ds, int first, 
     sn_dense_block_forward(&m->layer[0], t->partial + b * partial_floats, xb, k0, k1, n, sn_forward_ctx_local_ws(c));
 }
 
-enum { ROWS_IN_CACHE = 4 };
-
-/* Layers [l0, l1) forward on rows [r0, r0 + rows), ROWS_IN_CACHE rows at a time when
- * `chunked`: an image layer's activations are large (a 26x26x32 map is 86 KiB an image),
- * and a few images at a time through all of them stay in L2, a whole share would not.
- * (Flat layers take the whole share: their products want the rows, and the bits are
- * the same either way, every row being computed alone.) */
-static void forward_layers(const sn_net *m, sn_forward_ctx *c, int l0, int l1, int r0, int rows, int chunked,
-                           float *ws)
-{
-    const int step = chunked ? ROWS_IN_CACHE : rows;
-    for (int done = 0; done < rows; done += step) {
-        const int r = r0 + done, k = rows - done < step ? rows - done : step;
-        for (int l = l0; l < l1; l++)
-            m->layer[l].ops->forward(&m->layer[l], c->act[l + 1] + (size_t)r * m->sizes[l + 1],
-                                     c->act[l] + (size_t)r * m->sizes[l], k, ws);
-    }
-}
-
-/* Layers l1 - 1 down to l0, input gradients, likewise. */
+/* Layers l1 - 1 down to l0, input gradients, SN_IMAGE_ROWS rows at a time when
+ * `chunked` (image layers, as sn_net_forward_from runs them forward). */
 static void backward_layers(const sn_trainer *t, int l0, int l1, int r0, int rows, int chunked, float *ws)
 {
     const sn_net *m = t->model;
-    const int step = chunked ? ROWS_IN_CACHE : rows;
+    const int step = chunked ? SN_IMAGE_ROWS : rows;
     for (int done = 0; done < rows; done += step) {
         const int r = r0 + done, k = rows - done < step ? rows - done : step;
         for (int l = l1 - 1; l >= l0; l--)
@@ -370,12 +352,8 @@ static void rows_forward_backward(sn_trainer *t, const sn_dataset *ds, int first
         sn_dense_block_output(&m->layer[0], c->act[1] + (size_t)r0 * out1, t->partial + (size_t)r0 * out1,
                               partial_floats, SN_INPUT_BLOCKS, rows);
     }
-    /* Image layers by ROWS_IN_CACHE rows, the rest on the whole share (a dense layer after
-     * a pool takes an image but gives a row: by 4 rows its product ran at a third of the
-     * speed). */
+    sn_net_forward_from(m, c, from, r0, rows, ws);
     const int flat = sn_net_first_flat_layer(m) > from ? sn_net_first_flat_layer(m) : from;
-    forward_layers(m, c, from, flat, r0, rows, 1, ws);
-    forward_layers(m, c, flat, L, r0, rows, 0, ws);
     const int C = m->sizes[L];
     sn_softmax_xent(t->dact[L] + (size_t)r0 * C, c->loss + r0, NULL, c->act[L] + (size_t)r0 * C, c->y + r0, rows,
                     C, 1.0f / (float)n);
