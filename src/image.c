@@ -114,7 +114,154 @@ int sn_center_of_mass(const float *px, int w, int h, double *cx, double *cy)
 
 enum { FIELD = 28, BOX = 20 };
 
-int sn_canvas_to_mnist(const float *ink, int w, int h, float *out, sn_error *err)
+double sn_deskew(const float *src, float *dst, int w, int h)
+{
+    double m = 0, sx = 0, sy = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            const double v = src[(size_t)y * w + x];
+            m += v, sx += v * x, sy += v * y;
+        }
+    double slope = 0;
+    if (m > 0) {
+        const double cx = sx / m, cy = sy / m;
+        double mu11 = 0, mu02 = 0;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                const double v = src[(size_t)y * w + x];
+                mu11 += v * (x - cx) * (y - cy), mu02 += v * (y - cy) * (y - cy);
+            }
+        /* A single row of ink has no vertical extent to measure a slant along. */
+        if (mu02 > 1e-3 * m) slope = mu11 / mu02;
+        /* Row y samples the source at x + slope (y - cy): the centre of mass stays put
+         * and the principal axis becomes vertical. Only x moves, so the interpolation
+         * is linear along the row. */
+        for (int y = 0; y < h; y++) {
+            const double shift = slope * (y - cy);
+            const int whole = (int)floor(shift);
+            const float frac = (float)(shift - whole);
+            const float *row = src + (size_t)y * w;
+            for (int x = 0; x < w; x++) {
+                const int x0 = x + whole;
+                const float a = x0 >= 0 && x0 < w ? row[x0] : 0.0f, b = x0 + 1 >= 0 && x0 + 1 < w ? row[x0 + 1] : 0.0f;
+                dst[(size_t)y * w + x] = a + frac * (b - a);
+            }
+        }
+        return slope;
+    }
+    memcpy(dst, src, (size_t)w * h * sizeof(float));
+    return 0;
+}
+
+double sn_stroke_width(const float *px, int w, int h)
+{
+    /* Forward differences over the image padded with one ring of zeros, so a stroke's
+     * edges at the border count too. Isotropic, so diagonal strokes measure as wide as
+     * upright ones. */
+    double mass = 0, tv = 0;
+    for (int y = -1; y < h; y++)
+        for (int x = -1; x < w; x++) {
+            const int in = x >= 0 && y >= 0;
+            const double v = in ? px[(size_t)y * w + x] : 0.0;
+            const double right = y >= 0 && x + 1 < w ? px[(size_t)y * w + x + 1] : 0.0;
+            const double down = x >= 0 && y + 1 < h ? px[(size_t)(y + 1) * w + x] : 0.0;
+            mass += v;
+            tv += sqrt((right - v) * (right - v) + (down - v) * (down - v));
+        }
+    return tv > 0 ? 2.0 * mass / tv : 0.0;
+}
+
+/* Plus-shaped grey erosion: each pixel the least of itself and its four neighbours
+ * (zero outside). */
+static void erode_plus(const float *src, float *dst, int w, int h)
+{
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            float v = src[(size_t)y * w + x];
+            const float l = x > 0 ? src[(size_t)y * w + x - 1] : 0.0f, r = x + 1 < w ? src[(size_t)y * w + x + 1] : 0.0f;
+            const float u = y > 0 ? src[(size_t)(y - 1) * w + x] : 0.0f, d = y + 1 < h ? src[(size_t)(y + 1) * w + x] : 0.0f;
+            v = l < v ? l : v, v = r < v ? r : v, v = u < v ? u : v, v = d < v ? d : v;
+            dst[(size_t)y * w + x] = v;
+        }
+}
+
+/* In place: the strongest pixel becomes full ink, as in MNIST where every digit reaches
+ * 255 (upscaled strokes are flat plateaus below 1 after the area filter). */
+static void stretch_to_one(float *px, int n)
+{
+    float mx = 0;
+    for (int i = 0; i < n; i++) mx = px[i] > mx ? px[i] : mx;
+    if (mx > 0)
+        for (int i = 0; i < n; i++) px[i] /= mx;
+}
+
+/* Stroke-width normalisation. The crop is resampled to FINE times the box's size, where
+ * one plus-shaped erosion thins a stroke by 2 / FINE box pixels; eroded copies E_0..E_k
+ * are blended (E_j + f (E_{j+1} - E_j)), so the thinning is continuous in
+ * e = j + f, and e is found by bisection so the box image's width is at most max_width.
+ * A digit at or under the width is untouched; thinning stops before a level with no
+ * ink left. */
+enum { FINE = 4, MAX_EROSIONS = 16, BISECTIONS = 12 };
+
+typedef struct thinning {
+    float *level[MAX_EROSIONS + 1]; /* E_0 .. E_nlevels-1, fw x fh each */
+    int nlevels, fw, fh;
+    float *mix;
+} thinning;
+
+static void thinned_box(const thinning *t, double e, float *box, int nw, int nh)
+{
+    int j = (int)e;
+    if (j >= t->nlevels - 1) j = t->nlevels - 1, e = j;
+    const float f = (float)(e - j);
+    const size_t n = (size_t)t->fw * t->fh;
+    const float *a = t->level[j], *b = t->level[j + (j + 1 < t->nlevels)];
+    for (size_t i = 0; i < n; i++) t->mix[i] = a[i] + f * (b[i] - a[i]);
+    sn_resample_area(box, nw, nh, t->mix, t->fw, t->fh);
+    stretch_to_one(box, nw * nh);
+}
+
+/* box (nh x nw) from crop (bh x bw), thinned to max_width. SN_ENOMEM only. */
+static int fit_thinned(const float *crop, int bw, int bh, float max_width, float *box, int nw, int nh, sn_error *err)
+{
+    thinning t = { .fw = nw * FINE, .fh = nh * FINE };
+    const size_t n = (size_t)t.fw * t.fh;
+    float *mem = malloc((MAX_EROSIONS + 2) * n * sizeof(float));
+    if (!mem) return sn_fail(err, SN_ENOMEM, "out of memory");
+    t.mix = mem;
+    t.level[0] = mem + n;
+    sn_resample_area(t.level[0], t.fw, t.fh, crop, bw, bh);
+    stretch_to_one(t.level[0], (int)n);
+    t.nlevels = 1;
+    thinned_box(&t, 0, box, nw, nh);
+    double hi = 0;
+    if (sn_stroke_width(box, nw, nh) > max_width) {
+        /* The first whole level thin enough, keeping only levels that still hold ink. */
+        while (t.nlevels <= MAX_EROSIONS) {
+            float *next = mem + (size_t)(t.nlevels + 1) * n;
+            erode_plus(t.level[t.nlevels - 1], next, t.fw, t.fh);
+            double ink = 0;
+            for (size_t i = 0; i < n; i++) ink += next[i];
+            if (!(ink > 0.5 * FINE * FINE)) break;
+            t.level[t.nlevels++] = next;
+            thinned_box(&t, t.nlevels - 1, box, nw, nh);
+            if (sn_stroke_width(box, nw, nh) <= max_width) break;
+        }
+        hi = t.nlevels - 1;
+        double lo = hi > 0 ? hi - 1 : 0;
+        for (int it = 0; it < BISECTIONS && hi > lo; it++) {
+            const double mid = 0.5 * (lo + hi);
+            thinned_box(&t, mid, box, nw, nh);
+            if (sn_stroke_width(box, nw, nh) <= max_width) hi = mid;
+            else lo = mid;
+        }
+        thinned_box(&t, hi, box, nw, nh);
+    }
+    free(mem);
+    return SN_OK;
+}
+
+int sn_canvas_to_mnist(const float *ink, int w, int h, const sn_preprocess *pre, float *out, sn_error *err)
 {
     memset(out, 0, FIELD * FIELD * sizeof(float));
     int x0, y0, x1, y1;
@@ -135,14 +282,14 @@ int sn_canvas_to_mnist(const float *ink, int w, int h, float *out, sn_error *err
     if (nw < 1) nw = 1;
     if (nh < 1) nh = 1;
     float box[BOX * BOX];
-    sn_resample_area(box, nw, nh, crop, bw, bh);
+    if (pre && pre->max_width > 0) {
+        const int rc = fit_thinned(crop, bw, bh, pre->max_width, box, nw, nh, err);
+        if (rc) { free(crop); return rc; }
+    } else {
+        sn_resample_area(box, nw, nh, crop, bw, bh);
+        stretch_to_one(box, nw * nh);
+    }
     free(crop);
-    /* Upscaled strokes are flat plateaus; rescale so the strongest pixel is full ink,
-     * as in MNIST where every digit reaches 255. */
-    float mx = 0;
-    for (int i = 0; i < nw * nh; i++) mx = box[i] > mx ? box[i] : mx;
-    if (mx > 0)
-        for (int i = 0; i < nw * nh; i++) box[i] = box[i] / mx;
     double cx = nw / 2.0, cy = nh / 2.0;
     sn_center_of_mass(box, nw, nh, &cx, &cy);
     int ox = (int)lround(FIELD / 2.0 - cx), oy = (int)lround(FIELD / 2.0 - cy);
@@ -152,17 +299,22 @@ int sn_canvas_to_mnist(const float *ink, int w, int h, float *out, sn_error *err
     if (oy + nh > FIELD) oy = FIELD - nh;
     for (int y = 0; y < nh; y++)
         for (int x = 0; x < nw; x++) out[(oy + y) * FIELD + ox + x] = box[y * nw + x];
+    if (pre && pre->deskew) {
+        float placed[FIELD * FIELD];
+        memcpy(placed, out, sizeof placed);
+        sn_deskew(placed, out, FIELD, FIELD);
+    }
     return SN_OK;
 }
 
-int sn_image_to_mnist(const sn_image *img, float *out, sn_error *err)
+int sn_image_to_mnist(const sn_image *img, const sn_preprocess *pre, float *out, sn_error *err)
 {
     sn_image work;
     int rc = sn_image_create(&work, img->w, img->h, err);
     if (rc) return rc;
     memcpy(work.px, img->px, (size_t)img->w * img->h * sizeof(float));
     sn_image_normalize_ink(&work);
-    rc = sn_canvas_to_mnist(work.px, work.w, work.h, out, err);
+    rc = sn_canvas_to_mnist(work.px, work.w, work.h, pre, out, err);
     sn_image_free(&work);
     return rc;
 }

@@ -12,6 +12,8 @@
 #include "scratchnet/train.h"
 
 enum { MAX_FIELDS = 16, MAX_PRE = 16 };
+/* Preprocessing record types (modelfile.h). */
+enum { PRE_DESKEW = 1, PRE_MAX_WIDTH = 2, PRE_AUGMENT = 3 };
 
 static const char MAGIC[8] = { 'S', 'C', 'R', 'N', 'T', 'N', 'E', 'T' };
 enum { KIND_MODEL = 1, KIND_CHECKPOINT = 2 };
@@ -163,7 +165,18 @@ static void put_header(bytes *b, int kind, const sn_net *m)
         put_u32(b, (uint32_t)layer->relu);
         for (int i = 0; i < layer->ops->nextra; i++) put_u32(b, extra[i]);
     }
-    put_u32(b, 0); /* preprocessing records */
+    /* Preprocessing records: only what differs from none, so a model trained without
+     * them is byte-identical to one written before they existed. */
+    const uint32_t npre = (uint32_t)(m->pre.deskew != 0) + (uint32_t)(m->pre.max_width > 0) +
+                          (uint32_t)sn_augment_active(&m->aug);
+    put_u32(b, npre);
+    if (m->pre.deskew) put_u32(b, PRE_DESKEW), put_u32(b, 0);
+    if (m->pre.max_width > 0) put_u32(b, PRE_MAX_WIDTH), put_u32(b, 4), put_f32s(b, &m->pre.max_width, 1);
+    if (sn_augment_active(&m->aug)) {
+        put_u32(b, PRE_AUGMENT), put_u32(b, 8 * SN_AUG_KINDS);
+        put_f32s(b, m->aug.range, SN_AUG_KINDS);
+        put_f32s(b, m->aug.prob, SN_AUG_KINDS);
+    }
 }
 
 /* Version 2's layer and preprocessing records: each layer's type (layer.c's registry),
@@ -171,7 +184,8 @@ static void put_header(bytes *b, int kind, const sn_net *m)
  * (ops->check), the whole a valid network; anything else is refused by name. A layer's
  * input image is what its own fields say (a convolution's), else the previous layer's
  * output, else a flat row. */
-static int read_records(reader *rd, const char *path, const int *sizes, int ns, sn_layer *layers, sn_error *err)
+static int read_records(reader *rd, const char *path, const int *sizes, int ns, sn_layer *layers, sn_preprocess *pre,
+                        sn_augment *aug, sn_error *err)
 {
     uint32_t nl = 0, npre = 0;
     if (!get_u32(rd, &nl) || nl != (uint32_t)(ns - 1))
@@ -209,11 +223,33 @@ static int read_records(reader *rd, const char *path, const int *sizes, int ns, 
     if (sn_net_check(layers, (int)nl, &why)) return sn_fail(err, SN_EFORMAT, "%s: %s", path, why.msg);
     if (!get_u32(rd, &npre) || npre > MAX_PRE)
         return sn_fail(err, SN_EFORMAT, "%s: %u preprocessing records, expected 0..%d", path, npre, MAX_PRE);
+    uint32_t seen = 0;
     for (uint32_t i = 0; i < npre; i++) {
-        uint32_t type = 0;
-        get_u32(rd, &type);
-        return sn_fail(err, SN_EUNSUPPORTED, "%s: preprocessing record type %u is not known to this program", path,
-                       type);
+        uint32_t type = 0, nbytes = 0;
+        if (!get_u32(rd, &type) || !get_u32(rd, &nbytes))
+            return sn_fail(err, SN_EFORMAT, "%s: preprocessing record %u is truncated", path, i + 1);
+        const uint32_t want = type == PRE_DESKEW ? 0 : type == PRE_MAX_WIDTH ? 4 : 8 * SN_AUG_KINDS;
+        if (type < PRE_DESKEW || type > PRE_AUGMENT)
+            return sn_fail(err, SN_EUNSUPPORTED, "%s: preprocessing record type %u is not known to this program",
+                           path, type);
+        if (nbytes != want || (seen & (1u << type)))
+            return sn_fail(err, SN_EFORMAT, "%s: preprocessing record %u (type %u) has %u bytes, expected %u once",
+                           path, i + 1, type, nbytes, want);
+        seen |= 1u << type;
+        if (type == PRE_DESKEW) pre->deskew = 1;
+        else if (type == PRE_MAX_WIDTH) {
+            if (!get_f32s(rd, &pre->max_width, 1) || !(pre->max_width > 0 && pre->max_width < 28))
+                return sn_fail(err, SN_EFORMAT, "%s: stroke width limit %g, expected 0..28 pixels", path,
+                               pre->max_width);
+        } else {
+            if (!get_f32s(rd, aug->range, SN_AUG_KINDS) || !get_f32s(rd, aug->prob, SN_AUG_KINDS))
+                return sn_fail(err, SN_EFORMAT, "%s: augmentation record is truncated", path);
+            for (int k = 0; k < SN_AUG_KINDS; k++)
+                if (!(aug->range[k] >= 0 && aug->range[k] <= sn_aug_kind_max((sn_aug_kind)k)) ||
+                    !(aug->prob[k] >= 0 && aug->prob[k] <= 1))
+                    return sn_fail(err, SN_EFORMAT, "%s: augmentation %s=%g@%g is out of range", path,
+                                   sn_aug_kind_name((sn_aug_kind)k), aug->range[k], aug->prob[k]);
+        }
     }
     return SN_OK;
 }
@@ -243,7 +279,7 @@ int sn_model_save(const sn_net *m, const char *path, sn_error *err)
  * reader is positioned after the header's network, which is in layers (version 1: the
  * MLP of its sizes). */
 static int read_checked(const char *path, int want_kind, unsigned char **data, reader *r,
-                        sn_layer *layers, int *nlayers, sn_error *err)
+                        sn_layer *layers, int *nlayers, sn_preprocess *pre, sn_augment *aug, sn_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return sn_fail(err, SN_EIO, "%s: cannot open: %s", path, strerror(errno));
@@ -286,7 +322,7 @@ static int read_checked(const char *path, int want_kind, unsigned char **data, r
         }
     }
     if (!rc && version >= 2) {
-        rc = read_records(&rd, path, sizes, (int)ns, layers, err);
+        rc = read_records(&rd, path, sizes, (int)ns, layers, pre, aug, err);
     } else if (!rc) {
         if (!sn_mlp_count_params(sizes, (int)ns))
             rc = sn_fail(err, SN_EFORMAT, "%s: absurd network shape (more than %d parameters)", path, SN_MAX_PARAMS);
@@ -332,8 +368,10 @@ int sn_model_load(sn_net *m, const char *path, sn_error *err)
     reader r;
     sn_layer layers[SN_MAX_LAYERS];
     int nl;
+    sn_preprocess pre = { 0 };
+    sn_augment aug = { 0 };
     memset(m, 0, sizeof *m);
-    int rc = read_checked(path, KIND_MODEL, &buf, &r, layers, &nl, err);
+    int rc = read_checked(path, KIND_MODEL, &buf, &r, layers, &nl, &pre, &aug, err);
     if (rc) return rc;
     size_t n = 0;
     for (int l = 0; l < nl; l++) n += sn_layer_nparams(&layers[l]);
@@ -342,6 +380,7 @@ int sn_model_load(sn_net *m, const char *path, sn_error *err)
                      path, n * 4, r.len - r.pos);
     } else if (!(rc = sn_net_create(m, layers, nl, err))) {
         get_f32s(&r, m->params, n);
+        m->pre = pre, m->aug = aug;
     }
     free(buf);
     return rc;
@@ -384,7 +423,9 @@ int sn_checkpoint_load(sn_trainer *t, const char *path, sn_error *err)
     reader r;
     sn_layer layers[SN_MAX_LAYERS];
     int nl;
-    int rc = read_checked(path, KIND_CHECKPOINT, &buf, &r, layers, &nl, err);
+    sn_preprocess pre = { 0 };
+    sn_augment aug = { 0 };
+    int rc = read_checked(path, KIND_CHECKPOINT, &buf, &r, layers, &nl, &pre, &aug, err);
     if (rc) return rc;
     const sn_net *m = t->model;
     uint32_t opt = 0, batch = 0, val = 0, epoch = 0, epochs = 0, cosine = 0;
@@ -397,9 +438,18 @@ int sn_checkpoint_load(sn_trainer *t, const char *path, sn_error *err)
     char have[512], want[512];
     sn_net_format(layers, nl, ',', have, sizeof have);
     sn_net_format(m->layer, m->nlayers, ',', want, sizeof want);
+    char aug_have[128], aug_want[128];
+    sn_augment_format(&aug, aug_have, sizeof aug_have);
+    sn_augment_format(&t->cfg.aug, aug_want, sizeof aug_want);
     if (!ok) rc = sn_fail(err, SN_EFORMAT, "%s: truncated checkpoint header", path);
     else if (!same_layers(layers, m->layer, nl, m->nlayers))
         rc = sn_fail(err, SN_EINVAL, "%s: made with --net %s, this run has --net %s", path, have, want);
+    else if (pre.deskew != m->pre.deskew)
+        rc = sn_fail(err, SN_EINVAL, "%s: made with --deskew %s, this run has --deskew %s", path,
+                     pre.deskew ? "on" : "off", m->pre.deskew ? "on" : "off");
+    else if (memcmp(&aug, &t->cfg.aug, sizeof aug) != 0)
+        rc = sn_fail(err, SN_EINVAL, "%s: made with --augment %s, this run has --augment %s", path, aug_have,
+                     aug_want);
     else if (opt != (uint32_t)t->cfg.opt)
         rc = sn_fail(err, SN_EINVAL, "%s: made with --opt %s, this run has --opt %s", path,
                      opt < SN_OPT_COUNT ? sn_opt_name((sn_opt_kind)opt) : "?", sn_opt_name(t->cfg.opt));

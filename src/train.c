@@ -51,6 +51,7 @@ void sn_trainer_free(sn_trainer *t)
     free(t->pref);
     free(t->step_base);
     free(t->step_solo);
+    free(t->aug_images);
     memset(t, 0, sizeof *t);
 }
 
@@ -82,7 +83,11 @@ int sn_trainer_create(sn_trainer *t, sn_net *model, const sn_train_config *cfg, 
     const size_t steps = (size_t)(ntrain + cap - 1) / (size_t)cap;
     t->step_base = malloc(sizeof(int) * steps);
     t->step_solo = malloc(steps);
-    if (!t->order || !t->grads || !t->dblock || !t->claims || !t->pref || !t->step_base || !t->step_solo) {
+    const int augment = sn_augment_active(&cfg->aug);
+    if (augment) t->aug_images = malloc((size_t)ntrain * (size_t)model->sizes[0]);
+    model->aug = cfg->aug; /* the model records how it was trained */
+    if (!t->order || !t->grads || !t->dblock || !t->claims || !t->pref || !t->step_base || !t->step_solo ||
+        (augment && !t->aug_images)) {
         rc = sn_fail(err, SN_ENOMEM, "out of memory for training buffers");
         goto fail;
     }
@@ -661,11 +666,19 @@ int sn_train_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st,
     for (int i = 0; i < t->ntrain; i++) t->order[i] = i;
     sn_shuffle(&t->rng, t->order, t->ntrain);
 
+    const double t0 = sn_now();
+    sn_dataset augmented;
+    if (sn_augment_active(&t->cfg.aug)) {
+        sn_augment_dataset(&t->cfg.aug, t->cfg.seed, t->epoch, ds, t->ntrain, t->aug_images, t->cfg.threads);
+        augmented = (sn_dataset){ .count = t->ntrain, .rows = ds->rows, .cols = ds->cols, .images = t->aug_images,
+                                  .labels = ds->labels };
+        ds = &augmented;
+        st->augment_s = sn_now() - t0;
+    }
     const int B = t->fwd.capacity;
     step_team team = { .t = t, .ds = ds, .steps = (t->ntrain + B - 1) / B, .apply_update = 1,
                        .fused = t->reduce == NULL, .progress = progress, .user = user };
     set_learning_rate(t);
-    const double t0 = sn_now();
     run_team(&team, step_threads(t->cfg.threads, B));
     const double seconds = sn_now() - t0 - team.progress_s;
     st->diverged = team.diverged;

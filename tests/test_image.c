@@ -85,7 +85,7 @@ Test(image, mnist_pipeline_fits_20x20_and_centres_mass)
     sn_image img;
     float out[784];
     rect_image(&img, 200, 150, 0.95f, 0.05f, 20, 10, 12, 120);
-    cr_assert_eq(sn_image_to_mnist(&img, out, NULL), SN_OK);
+    cr_assert_eq(sn_image_to_mnist(&img, NULL, out, NULL), SN_OK);
     int x0, y0, x1, y1;
     cr_assert(sn_ink_bbox(out, 28, 28, 0.05f, &x0, &y0, &x1, &y1));
     cr_assert_eq(y1 - y0, 20, "longer side must be 20, got %d", y1 - y0);
@@ -100,7 +100,7 @@ Test(image, mnist_pipeline_fits_20x20_and_centres_mass)
 
     /* Wide and small: a 6x3 block becomes 20x10, upscaled. */
     rect_image(&img, 28, 28, 0.0f, 1.0f, 0, 0, 6, 3);
-    cr_assert_eq(sn_image_to_mnist(&img, out, NULL), SN_OK);
+    cr_assert_eq(sn_image_to_mnist(&img, NULL, out, NULL), SN_OK);
     cr_assert(sn_ink_bbox(out, 28, 28, 0.05f, &x0, &y0, &x1, &y1));
     cr_assert(x1 - x0 == 20 && y1 - y0 == 10, "%dx%d", x1 - x0, y1 - y0);
     sn_image_free(&img);
@@ -112,10 +112,10 @@ Test(image, empty_input_is_reported_not_classified)
     float out[784];
     sn_error err;
     rect_image(&img, 50, 50, 1.0f, 1.0f, 0, 0, 0, 0);
-    cr_assert_eq(sn_image_to_mnist(&img, out, &err), SN_EINVAL);
+    cr_assert_eq(sn_image_to_mnist(&img, NULL, out, &err), SN_EINVAL);
     cr_assert(strstr(err.msg, "empty"), "%s", err.msg);
     img.px[10 * 50 + 10] = 0.9f; /* one faint-ish speck of dust on white paper */
-    cr_assert_eq(sn_image_to_mnist(&img, out, &err), SN_EINVAL, "a single speck is not a digit");
+    cr_assert_eq(sn_image_to_mnist(&img, NULL, out, &err), SN_EINVAL, "a single speck is not a digit");
     sn_image_free(&img);
 }
 

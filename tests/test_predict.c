@@ -88,7 +88,7 @@ Test(predict, pipeline_recovers_what_a_plain_resize_loses, .init = setup, .fini 
         drawing_like(i, &img, &rng);
         sn_resample_area(x, 28, 28, img.px, img.w, img.h);
         plain_ok += classify(&c, x) == test_set.labels[i];
-        cr_assert_eq(sn_image_to_mnist(&img, x, NULL), SN_OK);
+        cr_assert_eq(sn_image_to_mnist(&img, NULL, x, NULL), SN_OK);
         pipe_ok += classify(&c, x) == test_set.labels[i];
         sn_image_free(&img);
     }

@@ -41,12 +41,34 @@ void sn_resample_area(float *dst, int dw, int dh, const float *src, int sw, int 
  * Returns 0 if the total mass is 0. */
 int sn_center_of_mass(const float *px, int w, int h, double *cx, double *cy);
 
-/* The full MNIST pipeline into out (28 x 28, [0,1]). SN_EINVAL with "empty" in the
- * message if the image has (almost) no ink: it is not classified. */
-int sn_image_to_mnist(const sn_image *img, float *out, sn_error *err);
+/* What a model was trained on beyond MNIST's own pipeline (the model file records it;
+ * a model without records has none, and reads images exactly as before):
+ *   deskew      the 28x28 digit is deskewed (sn_deskew) after the MNIST pipeline;
+ *   max_width   > 0: strokes wider than this (sn_stroke_width, 28x28 pixels) are thinned
+ *               before the digit is placed; the limit comes from MNIST's training images
+ *               (their 90th percentile), never from drawn data. */
+typedef struct sn_preprocess {
+    int deskew;
+    float max_width;
+} sn_preprocess;
+
+/* The full MNIST pipeline into out (28 x 28, [0,1]), then pre (NULL: none). SN_EINVAL
+ * with "empty" in the message if the image has (almost) no ink: it is not classified. */
+int sn_image_to_mnist(const sn_image *img, const sn_preprocess *pre, float *out, sn_error *err);
 
 /* The same pipeline from a raw ink canvas (h x w, ink already light on dark), used by
  * draw; no polarity step. */
-int sn_canvas_to_mnist(const float *ink, int w, int h, float *out, sn_error *err);
+int sn_canvas_to_mnist(const float *ink, int w, int h, const sn_preprocess *pre, float *out, sn_error *err);
+
+/* Second-moment deskew (the classic MNIST slant correction): src (h x w) sheared along
+ * x about its centre of mass by the slope cov(x,y)/var(y), so its principal axis is
+ * upright, sampled bilinearly (zero outside) into dst (h x w; not src). An image with no
+ * mass, or too flat to have a slope, is copied. Returns the slope removed. */
+double sn_deskew(const float *src, float *dst, int w, int h);
+
+/* Estimated stroke width of an h x w image in pixels: 2 x ink mass / total variation
+ * (a stroke of width s and length L has mass sL and two edges of length L). 0 for an
+ * empty image. */
+double sn_stroke_width(const float *px, int w, int h);
 
 #endif

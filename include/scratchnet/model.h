@@ -18,7 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "scratchnet/augment.h"
 #include "scratchnet/error.h"
+#include "scratchnet/image.h"
 #include "scratchnet/layer.h"
 #include "scratchnet/rng.h"
 
@@ -33,6 +35,8 @@ typedef struct sn_net {
     float *W[SN_MAX_LAYERS];       /* point into params; don't free */
     float *b[SN_MAX_LAYERS];
     sn_layer layer[SN_MAX_LAYERS]; /* the network as layers (layer.h) */
+    sn_preprocess pre;             /* what its inputs go through (image.h); none by default */
+    sn_augment aug;                /* how it was trained (augment.h): recorded, not applied */
 } sn_net;
 
 /* A network of these layers (ops, in, out, relu, arg set; W and b ignored): checks them

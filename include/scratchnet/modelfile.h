@@ -6,7 +6,13 @@
  *   version 2:  u32 nlayers, then per layer: u32 type (layer.h: 1 dense)  u32 nfields
  *                 u32 fields[nfields]   (dense: in, out, relu)
  *               u32 npre, then per preprocessing record: u32 type  u32 nbytes  bytes[nbytes]
- *                 (none is written yet; a reader refuses types it does not know)
+ *                 1 deskew (0 bytes): inputs are deskewed (image.h, sn_preprocess)
+ *                 2 stroke width limit (f32, pixels): drawn strokes are thinned to it
+ *                 3 augmentation (f32 range[5], f32 prob[5]; augment.h): how it was
+ *                   trained; a checkpoint resumes only with the same
+ *                 each at most once; only what is on is written, so a model without
+ *                 them is byte-identical to one from before they existed; a reader
+ *                 refuses types it does not know
  *   kind 2 only: u32 opt  f32 lr  u32 batch  u32 val  u64 seed  u32 epochs  u32 cosine
  *                u32 epoch (done)  u64 step
  *                u64 rng[4]

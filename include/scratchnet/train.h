@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "scratchnet/augment.h"
 #include "scratchnet/data.h"
 #include "scratchnet/model.h"
 #include "scratchnet/optim.h"
@@ -24,6 +25,7 @@ typedef struct sn_train_config {
     int val;         /* last `val` training images held out; 0: none */
     int cosine;      /* 1: lr follows a cosine from lr down to 0 over all steps */
     int keep_denormals; /* 0 (default): training threads flush denormals to zero (FTZ/DAZ) */
+    sn_augment aug;  /* on-the-fly augmentation of the training images (augment.h); none */
 } sn_train_config;
 
 /* Defaults: 10 epochs, batch 128, momentum, lr 0.05, cosine schedule, 1 thread,
@@ -37,6 +39,7 @@ typedef struct sn_epoch_stats {
     double samples_per_s;
     int diverged;         /* a batch loss was NaN or infinite: training stopped */
     int solo_steps;       /* steps run on one thread because the team was outrun (pace.h) */
+    double augment_s;     /* of train_s: augmenting the epoch's images (cfg.aug) */
 } sn_epoch_stats;
 
 /* The first layer is split by input pixels into this many fixed blocks (see train.c). */
@@ -68,6 +71,7 @@ typedef struct sn_trainer {
     void (*reduce)(void *user, float *grads, size_t n); /* sn_trainer_set_reduce */
     void *reduce_user;
     void *dblock;
+    uint8_t *aug_images;    /* ntrain images: this epoch's augmented copy (cfg.aug), owned */
     sn_forward_ctx fwd;     /* activations, workspace, loss buffer */
 } sn_trainer;
 
@@ -82,7 +86,8 @@ int sn_train_config_check(const sn_train_config *cfg, sn_error *err);
  * return. The CLI draws its progress bar from it. */
 typedef void (*sn_progress_fn)(void *user, int done, int total);
 
-/* One epoch over rows [0, ntrain) of train, in a fresh seeded shuffle. */
+/* One epoch over rows [0, ntrain) of train, in a fresh seeded shuffle; with cfg.aug,
+ * over their augmentation for this epoch (augment.h), made first by the whole team. */
 int sn_train_epoch(sn_trainer *t, const sn_dataset *train, sn_epoch_stats *st,
                    sn_progress_fn progress, void *user);
 

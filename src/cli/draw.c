@@ -80,7 +80,7 @@ static void predict(app *a)
 {
     sn_error err;
     a->last_predict = SDL_GetTicks();
-    if (sn_canvas_to_mnist(a->ink, RES, RES, a->seen, &err) != SN_OK) {
+    if (sn_canvas_to_mnist(a->ink, RES, RES, &a->model.pre, a->seen, &err) != SN_OK) {
         a->empty = 1;
         a->has_prediction = 0;
         memset(a->seen, 0, sizeof a->seen);

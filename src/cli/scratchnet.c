@@ -74,6 +74,7 @@ typedef struct train_args {
     sn_layer net[SN_MAX_LAYERS]; /* --net / --layers: a description (W, b unset) */
     int nlayers, eval_every, quiet;
     int opt_given, lr_given;
+    int deskew, width_limit; /* --deskew, --width-limit: the model's preprocessing (image.h) */
     sn_train_config cfg;
 } train_args;
 
@@ -84,6 +85,7 @@ static int parse_train(int argc, char **argv, train_args *a)
     a->cfg.threads = default_threads();
     a->save = CLI_DEFAULT_MODEL;
     a->eval_every = 1;
+    a->deskew = a->width_limit = 1;
     sn_error err;
     const int def[] = { 784, 50, 25, 10 };
     sn_net_mlp_layers(def, 4, a->net);
@@ -97,7 +99,8 @@ static int parse_train(int argc, char **argv, train_args *a)
         }
         static const char *const with_value[] = { "--data", "--net", "--layers", "--epochs", "--batch", "--lr", "--opt",
                                                   "--threads", "--seed", "--val", "--eval-every", "--save",
-                                                  "--csv", "--checkpoint", "--resume", "--schedule", "--denormals", NULL };
+                                                  "--csv", "--checkpoint", "--resume", "--schedule", "--denormals",
+                                                  "--deskew", "--width-limit", "--augment", NULL };
         int known = 0;
         for (int k = 0; with_value[k]; k++) known |= !strcmp(f, with_value[k]);
         if (!known) {
@@ -120,6 +123,18 @@ static int parse_train(int argc, char **argv, train_args *a)
         else if (!strcmp(f, "--lr")) {
             if (!cli_float(PROG, f, v, 0.0, &a->cfg.lr)) return 0;
             a->lr_given = 1;
+        }
+        else if (!strcmp(f, "--deskew") || !strcmp(f, "--width-limit")) {
+            if (strcmp(v, "on") && strcmp(v, "off")) {
+                fprintf(stderr, "%s: %s: '%s' is not allowed; expected on or off\n", PROG, f, v);
+                return 0;
+            }
+            *(!strcmp(f, "--deskew") ? &a->deskew : &a->width_limit) = !strcmp(v, "on");
+        } else if (!strcmp(f, "--augment")) {
+            if (sn_augment_parse(v, &a->cfg.aug, &err) != SN_OK) {
+                fprintf(stderr, "%s: --augment: %s\n", PROG, err.msg);
+                return 0;
+            }
         }
         else if (!strcmp(f, "--denormals")) {
             if (strcmp(v, "flush") && strcmp(v, "keep")) {
@@ -232,7 +247,26 @@ static int cmd_train(int argc, char **argv)
     const int ntrain = all.count - a.cfg.val;
     sn_dataset train = sn_dataset_slice(&all, 0, ntrain), val = sn_dataset_slice(&all, ntrain, a.cfg.val);
 
-    if (sn_net_create(&model, a.net, a.nlayers, &err) || sn_trainer_create(&t, &model, &a.cfg, ntrain, &err)) {
+    if (sn_net_create(&model, a.net, a.nlayers, &err)) {
+        fprintf(stderr, "%s: %s\n", PROG, err.msg);
+        goto out;
+    }
+    /* The model's preprocessing: its training, validation and test images are deskewed
+     * once, here; predict, eval and draw do what the model file records. */
+    if (a.deskew) {
+        sn_dataset_deskew(&all, a.cfg.threads);
+        sn_dataset_deskew(&test, a.cfg.threads);
+        model.pre.deskew = 1;
+    }
+    if (a.width_limit) {
+        double width;
+        if (sn_dataset_stroke_width(&train, 0.9, a.cfg.threads, &width, &err)) {
+            fprintf(stderr, "%s: %s\n", PROG, err.msg);
+            goto out;
+        }
+        model.pre.max_width = (float)width;
+    }
+    if (sn_trainer_create(&t, &model, &a.cfg, ntrain, &err)) {
         fprintf(stderr, "%s: %s\n", PROG, err.msg);
         goto out;
     }
@@ -253,10 +287,14 @@ static int cmd_train(int argc, char **argv)
 
     char layers[512];
     sn_net_format(a.net, a.nlayers, ',', layers, sizeof layers);
+    char augment[128];
+    sn_augment_format(&a.cfg.aug, augment, sizeof augment);
     if (!a.quiet)
-        fprintf(stderr, "training %s (%zu parameters) on %d images, %s lr=%g batch=%d threads=%d isa=%s seed=%llu\n",
+        fprintf(stderr, "training %s (%zu parameters) on %d images, %s lr=%g batch=%d threads=%d isa=%s seed=%llu\n"
+                        "  deskew=%s width_limit=%.2f augment=%s\n",
                 layers, model.nparams, ntrain, sn_opt_name(a.cfg.opt), a.cfg.lr, a.cfg.batch,
-                a.cfg.threads, sn_isa_name(sn_isa_active()), (unsigned long long)a.cfg.seed);
+                a.cfg.threads, sn_isa_name(sn_isa_active()), (unsigned long long)a.cfg.seed,
+                a.deskew ? "on" : "off", model.pre.max_width, augment);
 
     train_report report = { .a = &a, .csv = csv };
     const sn_fit_hooks hooks = { .user = &report, .epoch_begin = report_epoch_begin, .progress = cli_progress_update,
@@ -369,6 +407,7 @@ static int cmd_eval(int argc, char **argv)
     sn_forward_ctx ctx;
     sn_error err;
     if (!cli_load_mnist(PROG, cli_data_dir(a.data), NULL, &test)) { sn_net_free(&m); return EXIT_RUNTIME; }
+    if (m.pre.deskew) sn_dataset_deskew(&test, a.threads); /* as the model was trained */
     if (sn_forward_ctx_create(&ctx, &m, 256, a.threads, &err)) {
         fprintf(stderr, "%s: %s\n", PROG, err.msg);
         sn_net_free(&m);
@@ -418,6 +457,12 @@ static int cmd_info(int argc, char **argv)
     printf("layers: %s (%s, softmax output)\nparameters: %zu\n", layers,
            sn_net_is_mlp(m.layer, m.nlayers) ? "ReLU hidden" : "net spec", m.nparams);
     if (stat(a.model, &st) == 0) printf("file_bytes: %lld\n", (long long)st.st_size);
+    char augment[128];
+    sn_augment_format(&m.aug, augment, sizeof augment);
+    printf("preprocessing: deskew %s, stroke width limit ", m.pre.deskew ? "on" : "off");
+    if (m.pre.max_width > 0) printf("%.2f px\n", m.pre.max_width);
+    else printf("off\n");
+    printf("trained with augmentation: %s\n", augment);
     for (int l = 0; l < m.nlayers; l++) {
         const sn_layer *layer = &m.layer[l];
         const size_t n = layer->ops->nweights(layer);
@@ -469,7 +514,7 @@ static int cmd_predict(int argc, char **argv)
             failures++;
             continue;
         }
-        int rc = sn_image_to_mnist(&img, ctx.act[0], &err);
+        int rc = sn_image_to_mnist(&img, &m.pre, ctx.act[0], &err);
         sn_image_free(&img);
         if (rc) {
             printf("%s empty\n", a.files[i]); /* reported as such, not classified */

@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (sn_image_read(&img, p, &err) != SN_OK) return 0;
     if ((long)img.w * img.h <= 1 << 20) { /* keep each execution fast */
         float out[784];
-        if (sn_image_to_mnist(&img, out, &err) == SN_OK)
+        if (sn_image_to_mnist(&img, NULL, out, &err) == SN_OK)
             for (int i = 0; i < 784; i++)
                 if (!(out[i] >= 0.0f && out[i] <= 1.0f)) abort(); /* MNIST range, never NaN */
     }
