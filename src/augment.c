@@ -9,6 +9,7 @@
 
 #include "scratchnet/image.h"
 #include "scratchnet/rng.h"
+#include "kernels/kernels.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -19,7 +20,7 @@ static const struct {
     float max;
 } KINDS[SN_AUG_KINDS] = {
     [SN_AUG_ROT] = { "rot", 45.0f },     [SN_AUG_SCALE] = { "scale", 0.5f }, [SN_AUG_SHEAR] = { "shear", 1.0f },
-    [SN_AUG_SHIFT] = { "shift", 8.0f },  [SN_AUG_THICK] = { "thick", 1.0f },
+    [SN_AUG_SHIFT] = { "shift", 8.0f },  [SN_AUG_THICK] = { "thick", 2.0f },
 };
 
 const char *sn_aug_kind_name(sn_aug_kind k) { return KINDS[k].name; }
@@ -37,7 +38,7 @@ int sn_augment_parse(const char *spec, sn_augment *a, sn_error *err)
     memset(a, 0, sizeof *a);
     if (!strcmp(spec, "none")) return SN_OK;
     char buf[256];
-    if (strlen(spec) >= sizeof buf || !*spec)
+    if (strlen(spec) >= sizeof buf || !*spec || spec[0] == ',' || spec[strlen(spec) - 1] == ',' || strstr(spec, ",,"))
         return sn_fail(err, SN_EINVAL, "augmentation '%s': expected none or KEY=RANGE[@PROB],...", spec);
     strcpy(buf, spec);
     for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
@@ -77,53 +78,39 @@ void sn_augment_format(const sn_augment *a, char *out, size_t cap)
 
 enum { MAX_SIDE = 64 };
 
-/* One plus-shaped grey dilation (grow = 1: max of the pixel and its 4 neighbours) or
- * erosion (min), zero outside, blended in by t in [0, 1]. */
-static void thicken(float *px, int rows, int cols, int grow, float t)
+/* Images are worked on in a zero-padded frame, PAD pixels on every side, so the loops
+ * below read neighbours and bilinear taps without bounds checks (and vectorise). */
+enum { PAD = 2, FRAME = MAX_SIDE + 2 * PAD };
+
+/* Whether any of n bytes is nonzero. */
+static int memchr_nonzero(const uint8_t *p, int n)
 {
-    float tmp[MAX_SIDE * MAX_SIDE];
-    memcpy(tmp, px, sizeof(float) * (size_t)rows * cols);
+    int any = 0;
+    for (int i = 0; i < n; i++) any |= p[i];
+    return any;
+}
+
+/* rows x cols floats into a zeroed frame (fw floats a row). */
+static void to_frame(const float *img, int rows, int cols, float *frame, int fw)
+{
+    memset(frame, 0, sizeof(float) * (size_t)(rows + 2 * PAD) * fw);
+    for (int y = 0; y < rows; y++) memcpy(frame + (y + PAD) * fw + PAD, img + y * cols, sizeof(float) * (size_t)cols);
+}
+
+/* Each output pixel's centre less a half (x + 0.5 - 0.5 = x, likewise y) as floats,
+ * rows x cols, for the warp's flat loop. */
+typedef struct pixel_grid {
+    float x[MAX_SIDE * MAX_SIDE], y[MAX_SIDE * MAX_SIDE];
+} pixel_grid;
+
+static void grid_init(pixel_grid *g, int rows, int cols)
+{
     for (int y = 0; y < rows; y++)
-        for (int x = 0; x < cols; x++) {
-            const float *c = tmp + y * cols + x;
-            const float l = x > 0 ? c[-1] : 0.0f, r = x + 1 < cols ? c[1] : 0.0f;
-            const float u = y > 0 ? c[-cols] : 0.0f, d = y + 1 < rows ? c[cols] : 0.0f;
-            float m = *c;
-            if (grow) m = fmaxf(fmaxf(fmaxf(m, l), fmaxf(r, u)), d);
-            else m = fminf(fminf(fminf(m, l), fminf(r, u)), d);
-            px[y * cols + x] = *c + t * (m - *c);
-        }
+        for (int x = 0; x < cols; x++) g->x[y * cols + x] = (float)x, g->y[y * cols + x] = (float)y;
 }
 
-/* dst = src warped by the inverse map q = A p + o (p an output pixel's centre, q where
- * it samples, pixel centres at +0.5), bilinear, zero outside. src is padded by one ring
- * of zeros so every sample's four taps are in bounds or wholly outside. */
-static void warp(const float *src, float *dst, int rows, int cols, const double A[4], const double o[2])
-{
-    enum { P = MAX_SIDE + 2 };
-    float pad[P * P];
-    const int pw = cols + 2;
-    memset(pad, 0, sizeof(float) * (size_t)(rows + 2) * pw);
-    for (int y = 0; y < rows; y++) memcpy(pad + (y + 1) * pw + 1, src + y * cols, sizeof(float) * (size_t)cols);
-    for (int y = 0; y < rows; y++) {
-        /* Along a row the sample point moves by (A[0], A[2]) per pixel. */
-        double qx = A[0] * 0.5 + A[1] * (y + 0.5) + o[0] - 0.5, qy = A[2] * 0.5 + A[3] * (y + 0.5) + o[1] - 0.5;
-        for (int x = 0; x < cols; x++, qx += A[0], qy += A[2]) {
-            const int x0 = (int)floor(qx), y0 = (int)floor(qy);
-            float v = 0.0f;
-            if (x0 >= -1 && x0 < cols && y0 >= -1 && y0 < rows) {
-                const float fx = (float)(qx - x0), fy = (float)(qy - y0);
-                const float *p = pad + (y0 + 1) * pw + x0 + 1;
-                const float top = p[0] + fx * (p[1] - p[0]), bottom = p[pw] + fx * (p[pw + 1] - p[pw]);
-                v = top + fy * (bottom - top);
-            }
-            dst[y * cols + x] = v;
-        }
-    }
-}
-
-void sn_augment_image(const sn_augment *a, uint64_t seed, int epoch, int row, const uint8_t *src, uint8_t *dst,
-                      int rows, int cols)
+static void augment_one(const sn_augment *a, uint64_t seed, int epoch, int row, const uint8_t *src, uint8_t *dst,
+                        int rows, int cols, const pixel_grid *grid)
 {
     /* Every kind draws its coin and its value whether it is on or not, so turning one
      * kind on or off leaves the others' draws unchanged. */
@@ -142,13 +129,37 @@ void sn_augment_image(const sn_augment *a, uint64_t seed, int epoch, int row, co
         memcpy(dst, src, (size_t)rows * cols);
         return;
     }
-    float img[MAX_SIDE * MAX_SIDE], out[MAX_SIDE * MAX_SIDE];
-    const int n = rows * cols;
-    for (int i = 0; i < n; i++) img[i] = src[i] * (1.0f / 255.0f);
-    float *cur = img;
+    const sn_kernels *kr = sn_kernels_active();
+    const int fw = cols + 2 * PAD, n = rows * cols;
+    /* Thickness first (a pen's width belongs to the drawing), then the warp. Two frames:
+     * each thickening step writes its rows straight into the other frame's interior. */
+    float frames[2][FRAME * FRAME], img[MAX_SIDE * MAX_SIDE];
+    int cur = 0;
+    kr->u8_to_f32(img, src, n, 1.0f / 255.0f);
+    to_frame(img, rows, cols, frames[0], fw);
+    /* The rows holding ink, grown by the thickening: the warp computes only output rows
+     * that can sample them. */
+    int ink0 = 0, ink1 = rows;
+    while (ink0 < rows && !memchr_nonzero(src + ink0 * cols, cols)) ink0++;
+    while (ink1 > ink0 && !memchr_nonzero(src + (ink1 - 1) * cols, cols)) ink1--;
+    const double t = on[SN_AUG_THICK] ? v[SN_AUG_THICK] : 0.0;
+    if (t != 0.0) {
+        memset(frames[1], 0, sizeof(float) * (size_t)(rows + 2 * PAD) * fw);
+        /* |t| > 1: whole steps first, then the fraction. */
+        for (double left = fabs(t); left > 0.0; left -= 1.0, cur ^= 1) {
+            const int last = !geometric && left <= 1.0;
+            for (int y = 0; y < rows; y++)
+                kr->img_thicken_row(frames[cur] + (y + PAD) * fw + PAD, fw,
+                                    last ? img + y * cols : frames[cur ^ 1] + (y + PAD) * fw + PAD, cols, t > 0,
+                                    left < 1.0 ? (float)left : 1.0f);
+            if (t > 0) ink0 = ink0 > 0 ? ink0 - 1 : 0, ink1 = ink1 < rows ? ink1 + 1 : rows;
+        }
+    }
     if (geometric) {
         /* Forward map M = rotation * zoom * shear about the centre, then the shift; the
-         * warp samples through its inverse. */
+         * warp samples through its inverse: q = M^-1 (p - centre - t) + centre, with p
+         * and q pixel centres (+0.5); in the grid's coordinates (p - 0.5) the offset is
+         * the same expression. */
         const double th = on[SN_AUG_ROT] ? v[SN_AUG_ROT] * (M_PI / 180.0) : 0.0;
         const double s = on[SN_AUG_SCALE] ? 1.0 + v[SN_AUG_SCALE] : 1.0;
         const double k = on[SN_AUG_SHEAR] ? v[SN_AUG_SHEAR] : 0.0;
@@ -157,27 +168,47 @@ void sn_augment_image(const sn_augment *a, uint64_t seed, int epoch, int row, co
         const double M[4] = { s * c, s * (c * k - sn), s * sn, s * (sn * k + c) };
         const double det = M[0] * M[3] - M[1] * M[2];
         const double A[4] = { M[3] / det, -M[1] / det, -M[2] / det, M[0] / det };
-        const double cx = cols / 2.0, cy = rows / 2.0;
-        /* q = A (p - centre - t) + centre */
-        const double o[2] = { cx - A[0] * (cx + tx) - A[1] * (cy + ty), cy - A[2] * (cx + tx) - A[3] * (cy + ty) };
-        warp(img, out, rows, cols, A, o);
-        cur = out;
+        const double cx = cols / 2.0 - 0.5, cy = rows / 2.0 - 0.5; /* the centre in grid coordinates */
+        const float map[6] = { (float)A[0], (float)A[1], (float)(cx - A[0] * (cx + tx) - A[1] * (cy + ty)),
+                               (float)A[2], (float)A[3], (float)(cy - A[2] * (cx + tx) - A[3] * (cy + ty)) };
+        /* Output row y samples source rows a2 x + a3 y + o1 for x in [0, cols): those in
+         * (ink0 - 1, ink1) can be nonzero. The rows outside [y0, y1) are paper. */
+        int y0 = rows, y1 = 0;
+        for (int y = 0; y < rows; y++) {
+            const float va = map[4] * (float)y + map[5], vb = va + map[3] * (float)(cols - 1);
+            const float lo = va < vb ? va : vb, hi = va < vb ? vb : va;
+            if (hi > (float)ink0 - 1.0f - 0.01f && lo < (float)ink1 + 0.01f) {
+                y0 = y < y0 ? y : y0;
+                y1 = y + 1;
+            }
+        }
+        memset(img, 0, sizeof(float) * (size_t)n);
+        if (y0 < y1)
+            kr->img_warp(frames[cur] + (PAD - 1) * fw + PAD - 1, fw, img + y0 * cols, grid->x + y0 * cols,
+                         grid->y + y0 * cols, (y1 - y0) * cols, map, (float)cols, (float)rows);
     }
-    if (on[SN_AUG_THICK]) thicken(cur, rows, cols, v[SN_AUG_THICK] > 0, (float)fabs(v[SN_AUG_THICK]));
-    for (int i = 0; i < n; i++) {
-        const float g = cur[i] * 255.0f + 0.5f;
-        dst[i] = (uint8_t)(g <= 0.0f ? 0 : g >= 255.0f ? 255 : (int)g);
-    }
+    kr->img_to_u8(dst, img, n);
+}
+
+void sn_augment_image(const sn_augment *a, uint64_t seed, int epoch, int row, const uint8_t *src, uint8_t *dst,
+                      int rows, int cols)
+{
+    pixel_grid grid;
+    grid_init(&grid, rows, cols);
+    augment_one(a, seed, epoch, row, src, dst, rows, cols, &grid);
 }
 
 void sn_augment_dataset(const sn_augment *a, uint64_t seed, int epoch, const sn_dataset *src, int count,
                         uint8_t *dst, int threads)
 {
     const size_t px = (size_t)src->rows * src->cols;
+    pixel_grid grid;
+    grid_init(&grid, src->rows, src->cols);
     (void)threads;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 256) /* dynamic: a descheduled thread takes fewer */
     for (int i = 0; i < count; i++)
-        sn_augment_image(a, seed, epoch, i, src->images + (size_t)i * px, dst + (size_t)i * px, src->rows, src->cols);
+        augment_one(a, seed, epoch, i, src->images + (size_t)i * px, dst + (size_t)i * px, src->rows, src->cols,
+                    &grid);
 }
 
 void sn_dataset_deskew(sn_dataset *ds, int threads)
@@ -191,10 +222,7 @@ void sn_dataset_deskew(sn_dataset *ds, int threads)
         uint8_t *img = ds->images + (size_t)i * px;
         for (size_t p = 0; p < px; p++) in[p] = img[p] * (1.0f / 255.0f);
         sn_deskew(in, out, cols, rows);
-        for (size_t p = 0; p < px; p++) {
-            const float g = out[p] * 255.0f + 0.5f;
-            img[p] = (uint8_t)(g <= 0.0f ? 0 : g >= 255.0f ? 255 : (int)g);
-        }
+        sn_kernels_active()->img_to_u8(img, out, (long)px);
     }
 }
 

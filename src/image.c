@@ -171,20 +171,6 @@ double sn_stroke_width(const float *px, int w, int h)
     return tv > 0 ? 2.0 * mass / tv : 0.0;
 }
 
-/* Plus-shaped grey erosion: each pixel the least of itself and its four neighbours
- * (zero outside). */
-static void erode_plus(const float *src, float *dst, int w, int h)
-{
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            float v = src[(size_t)y * w + x];
-            const float l = x > 0 ? src[(size_t)y * w + x - 1] : 0.0f, r = x + 1 < w ? src[(size_t)y * w + x + 1] : 0.0f;
-            const float u = y > 0 ? src[(size_t)(y - 1) * w + x] : 0.0f, d = y + 1 < h ? src[(size_t)(y + 1) * w + x] : 0.0f;
-            v = l < v ? l : v, v = r < v ? r : v, v = u < v ? u : v, v = d < v ? d : v;
-            dst[(size_t)y * w + x] = v;
-        }
-}
-
 /* In place: the strongest pixel becomes full ink, as in MNIST where every digit reaches
  * 255 (upscaled strokes are flat plateaus below 1 after the area filter). */
 static void stretch_to_one(float *px, int n)
@@ -195,101 +181,11 @@ static void stretch_to_one(float *px, int n)
         for (int i = 0; i < n; i++) px[i] /= mx;
 }
 
-/* Stroke-width normalisation. The crop is resampled to FINE times the box's size, where
- * one plus-shaped erosion thins a stroke by 2 / FINE box pixels; eroded copies E_0..E_k
- * are blended (E_j + f (E_{j+1} - E_j)), so the thinning is continuous in
- * e = j + f, and e is found by bisection so the box image's width is at most max_width.
- * A digit at or under the width is untouched; thinning stops before a level with no
- * ink left. */
-enum { FINE = 4, MAX_EROSIONS = 16, BISECTIONS = 12 };
-
-typedef struct thinning {
-    float *level[MAX_EROSIONS + 1]; /* E_0 .. E_nlevels-1, fw x fh each */
-    int nlevels, fw, fh;
-    float *mix;
-} thinning;
-
-static void thinned_box(const thinning *t, double e, float *box, int nw, int nh)
-{
-    int j = (int)e;
-    if (j >= t->nlevels - 1) j = t->nlevels - 1, e = j;
-    const float f = (float)(e - j);
-    const size_t n = (size_t)t->fw * t->fh;
-    const float *a = t->level[j], *b = t->level[j + (j + 1 < t->nlevels)];
-    for (size_t i = 0; i < n; i++) t->mix[i] = a[i] + f * (b[i] - a[i]);
-    sn_resample_area(box, nw, nh, t->mix, t->fw, t->fh);
-    stretch_to_one(box, nw * nh);
-}
-
-/* box (nh x nw) from crop (bh x bw), thinned to max_width. SN_ENOMEM only. */
-static int fit_thinned(const float *crop, int bw, int bh, float max_width, float *box, int nw, int nh, sn_error *err)
-{
-    thinning t = { .fw = nw * FINE, .fh = nh * FINE };
-    const size_t n = (size_t)t.fw * t.fh;
-    float *mem = malloc((MAX_EROSIONS + 2) * n * sizeof(float));
-    if (!mem) return sn_fail(err, SN_ENOMEM, "out of memory");
-    t.mix = mem;
-    t.level[0] = mem + n;
-    sn_resample_area(t.level[0], t.fw, t.fh, crop, bw, bh);
-    stretch_to_one(t.level[0], (int)n);
-    t.nlevels = 1;
-    thinned_box(&t, 0, box, nw, nh);
-    double hi = 0;
-    if (sn_stroke_width(box, nw, nh) > max_width) {
-        /* The first whole level thin enough, keeping only levels that still hold ink. */
-        while (t.nlevels <= MAX_EROSIONS) {
-            float *next = mem + (size_t)(t.nlevels + 1) * n;
-            erode_plus(t.level[t.nlevels - 1], next, t.fw, t.fh);
-            double ink = 0;
-            for (size_t i = 0; i < n; i++) ink += next[i];
-            if (!(ink > 0.5 * FINE * FINE)) break;
-            t.level[t.nlevels++] = next;
-            thinned_box(&t, t.nlevels - 1, box, nw, nh);
-            if (sn_stroke_width(box, nw, nh) <= max_width) break;
-        }
-        hi = t.nlevels - 1;
-        double lo = hi > 0 ? hi - 1 : 0;
-        for (int it = 0; it < BISECTIONS && hi > lo; it++) {
-            const double mid = 0.5 * (lo + hi);
-            thinned_box(&t, mid, box, nw, nh);
-            if (sn_stroke_width(box, nw, nh) <= max_width) hi = mid;
-            else lo = mid;
-        }
-        thinned_box(&t, hi, box, nw, nh);
-    }
-    free(mem);
-    return SN_OK;
-}
-
-int sn_canvas_to_mnist(const float *ink, int w, int h, const sn_preprocess *pre, float *out, sn_error *err)
+/* The box (nh x nw) placed in out (28 x 28) so that its centre of mass is at the centre,
+ * then deskewed if pre says so: what the network sees. */
+static void place(const float *box, int nw, int nh, const sn_preprocess *pre, float *out)
 {
     memset(out, 0, FIELD * FIELD * sizeof(float));
-    int x0, y0, x1, y1;
-    /* Faint specks (< 0.1) don't count as ink; under 0.5 pixel-equivalents in total is
-     * "nearly empty" and is not classified. */
-    double total = 0;
-    for (size_t i = 0; i < (size_t)w * h; i++) total += ink[i];
-    if (!sn_ink_bbox(ink, w, h, 0.1f, &x0, &y0, &x1, &y1) || total < 0.5 * (w * h) / (FIELD * FIELD) + 0.5)
-        return sn_fail(err, SN_EINVAL, "empty image: no ink to read");
-    int bw = x1 - x0, bh = y1 - y0;
-    float *crop = malloc((size_t)bw * bh * sizeof(float));
-    if (!crop) return sn_fail(err, SN_ENOMEM, "out of memory");
-    for (int y = 0; y < bh; y++) memcpy(crop + (size_t)y * bw, ink + (size_t)(y0 + y) * w + x0, (size_t)bw * sizeof(float));
-    /* Longer side -> 20 pixels, aspect ratio kept. */
-    int nw, nh;
-    if (bw >= bh) nw = BOX, nh = (int)lround((double)BOX * bh / bw);
-    else nh = BOX, nw = (int)lround((double)BOX * bw / bh);
-    if (nw < 1) nw = 1;
-    if (nh < 1) nh = 1;
-    float box[BOX * BOX];
-    if (pre && pre->max_width > 0) {
-        const int rc = fit_thinned(crop, bw, bh, pre->max_width, box, nw, nh, err);
-        if (rc) { free(crop); return rc; }
-    } else {
-        sn_resample_area(box, nw, nh, crop, bw, bh);
-        stretch_to_one(box, nw * nh);
-    }
-    free(crop);
     double cx = nw / 2.0, cy = nh / 2.0;
     sn_center_of_mass(box, nw, nh, &cx, &cy);
     int ox = (int)lround(FIELD / 2.0 - cx), oy = (int)lround(FIELD / 2.0 - cy);
@@ -304,7 +200,110 @@ int sn_canvas_to_mnist(const float *ink, int w, int h, const sn_preprocess *pre,
         memcpy(placed, out, sizeof placed);
         sn_deskew(placed, out, FIELD, FIELD);
     }
+}
+
+/* The longer side of a bw x bh ink box -> 20 pixels, aspect ratio kept. */
+static void box_size(int bw, int bh, int *nw, int *nh)
+{
+    if (bw >= bh) *nw = BOX, *nh = (int)lround((double)BOX * bh / bw);
+    else *nh = BOX, *nw = (int)lround((double)BOX * bw / bh);
+    if (*nw < 1) *nw = 1;
+    if (*nh < 1) *nh = 1;
+}
+
+/* The ink of [x0, x0 + bw) x [y0, y0 + bh) of an image w wide, resampled to fit the box,
+ * its strongest pixel made full ink, and placed. SN_ENOMEM only. */
+static int fit_and_place(const float *ink, int w, int x0, int y0, int bw, int bh, const sn_preprocess *pre,
+                         float *out, sn_error *err)
+{
+    float *crop = malloc((size_t)bw * bh * sizeof(float));
+    if (!crop) return sn_fail(err, SN_ENOMEM, "out of memory");
+    for (int y = 0; y < bh; y++) memcpy(crop + (size_t)y * bw, ink + (size_t)(y0 + y) * w + x0, (size_t)bw * sizeof(float));
+    int nw, nh;
+    box_size(bw, bh, &nw, &nh);
+    float box[BOX * BOX];
+    sn_resample_area(box, nw, nh, crop, bw, bh);
+    free(crop);
+    stretch_to_one(box, nw * nh);
+    place(box, nw, nh, pre, out);
     return SN_OK;
+}
+
+/* Stroke-width normalisation by a soft threshold: the ink is resampled to FINE times
+ * the box's size, its grey levels v become (v - t) / (1 - t) (0 below t), the result is
+ * fitted to the box again (the faint fringe that goes was part of the ink box) and
+ * placed, and t in [0, MAX_THRESHOLD] is found by bisection so that the stroke width
+ * of what the network sees (after deskewing, whose interpolation widens a slanted
+ * stroke) is at most max_width. A thick stroke's soft edges, and the half-filled holes
+ * where a wide pen's edges overlap inside a loop, are what goes first; a full-ink core
+ * wider than the limit stays (thinning it would erase thin parts of the same digit).
+ * Only digits over the limit come here. */
+enum { FINE = 4, BISECTIONS = 12 };
+#define MAX_THRESHOLD 0.95
+
+/* What the network sees with threshold t, and its stroke width; < 0 for want of memory. */
+static double thresholded(const float *fine, float *work, int fw, int fh, double t, const sn_preprocess *pre,
+                          float *out, sn_error *err)
+{
+    const float lo = (float)t, scale = 1.0f / (1.0f - (float)t);
+    for (size_t i = 0; i < (size_t)fw * fh; i++) {
+        const float v = (fine[i] - lo) * scale;
+        work[i] = v < 0.0f ? 0.0f : v;
+    }
+    int x0, y0, x1, y1;
+    if (!sn_ink_bbox(work, fw, fh, 0.1f, &x0, &y0, &x1, &y1)) x0 = y0 = 0, x1 = fw, y1 = fh;
+    if (fit_and_place(work, fw, x0, y0, x1 - x0, y1 - y0, pre, out, err)) return -1.0;
+    return sn_stroke_width(out, FIELD, FIELD);
+}
+
+/* out (28 x 28) from the ink box [x0, x0 + bw) x [y0, y0 + bh) of an image w wide, its
+ * strokes no wider than pre->max_width. SN_ENOMEM only. */
+static int fit_width_limited(const float *ink, int w, int x0, int y0, int bw, int bh, const sn_preprocess *pre,
+                             float *out, sn_error *err)
+{
+    int nw, nh;
+    box_size(bw, bh, &nw, &nh);
+    const int fw = nw * FINE, fh = nh * FINE;
+    const size_t n = (size_t)fw * fh;
+    float *fine = malloc(2 * n * sizeof(float)), *crop = malloc((size_t)bw * bh * sizeof(float));
+    if (!fine || !crop) {
+        free(fine), free(crop);
+        return sn_fail(err, SN_ENOMEM, "out of memory");
+    }
+    for (int y = 0; y < bh; y++) memcpy(crop + (size_t)y * bw, ink + (size_t)(y0 + y) * w + x0, (size_t)bw * sizeof(float));
+    sn_resample_area(fine, fw, fh, crop, bw, bh);
+    free(crop);
+    stretch_to_one(fine, (int)n);
+    const double max_width = pre->max_width;
+    double width = 0.0;
+    {
+        double lo = 0.0, hi = MAX_THRESHOLD;
+        for (int it = 0; it < BISECTIONS && width >= 0; it++) {
+            const double mid = 0.5 * (lo + hi);
+            if ((width = thresholded(fine, fine + n, fw, fh, mid, pre, out, err)) <= max_width) hi = mid;
+            else lo = mid;
+        }
+        /* hi: the smallest threshold found that is thin enough (or the largest tried). */
+        if (width >= 0) width = thresholded(fine, fine + n, fw, fh, hi, pre, out, err);
+    }
+    free(fine);
+    return width < 0 ? SN_ENOMEM : SN_OK;
+}
+
+int sn_canvas_to_mnist(const float *ink, int w, int h, const sn_preprocess *pre, float *out, sn_error *err)
+{
+    memset(out, 0, FIELD * FIELD * sizeof(float));
+    int x0, y0, x1, y1;
+    /* Faint specks (< 0.1) don't count as ink; under 0.5 pixel-equivalents in total is
+     * "nearly empty" and is not classified. */
+    double total = 0;
+    for (size_t i = 0; i < (size_t)w * h; i++) total += ink[i];
+    if (!sn_ink_bbox(ink, w, h, 0.1f, &x0, &y0, &x1, &y1) || total < 0.5 * (w * h) / (FIELD * FIELD) + 0.5)
+        return sn_fail(err, SN_EINVAL, "empty image: no ink to read");
+    const int rc = fit_and_place(ink, w, x0, y0, x1 - x0, y1 - y0, pre, out, err);
+    /* A digit within the width limit is exactly what it would be without one. */
+    if (rc || !pre || !(pre->max_width > 0) || sn_stroke_width(out, FIELD, FIELD) <= pre->max_width) return rc;
+    return fit_width_limited(ink, w, x0, y0, x1 - x0, y1 - y0, pre, out, err);
 }
 
 int sn_image_to_mnist(const sn_image *img, const sn_preprocess *pre, float *out, sn_error *err)

@@ -20,8 +20,9 @@ typedef enum sn_aug_kind {
     SN_AUG_SCALE, /* zoom factor U(1 - r, 1 + r) */
     SN_AUG_SHEAR, /* slant x += k (y - centre), k ~ U(-r, r) */
     SN_AUG_SHIFT, /* translation in pixels, each axis U(-r, r) */
-    SN_AUG_THICK, /* stroke thickness: t ~ U(-r, r) of a plus-shaped grey dilation (t > 0)
-                     or erosion (t < 0), blended: v + |t| (dilate/erode(v) - v); |t| <= 1 */
+    SN_AUG_THICK, /* stroke thickness: t ~ U(-r, r) plus-shaped grey dilations (t > 0) or
+                     erosions (t < 0), each of 3x3 cross, the last one blended in by the
+                     fraction: v + f (dilate/erode(v) - v); one step widens a stroke ~2 px */
     SN_AUG_KINDS
 } sn_aug_kind;
 
@@ -39,7 +40,7 @@ int sn_augment_parse(const char *spec, sn_augment *a, sn_error *err);
 void sn_augment_format(const sn_augment *a, char *out, size_t cap);
 int sn_augment_active(const sn_augment *a);
 const char *sn_aug_kind_name(sn_aug_kind k);
-/* Largest range each kind accepts (rot 45, scale 0.5, shear 1, shift 8, thick 1). */
+/* Largest range each kind accepts (rot 45, scale 0.5, shear 1, shift 8, thick 2). */
 float sn_aug_kind_max(sn_aug_kind k);
 
 /* One rows x cols image (<= 64 x 64) of uint8 grey levels, src -> dst (distinct), with the

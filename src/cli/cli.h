@@ -47,6 +47,9 @@ void cli_progress_begin(cli_progress *p, const char *label, int enabled);
 void cli_progress_update(void *p, int done, int total);
 void cli_progress_end(cli_progress *p);
 
+/* `scratchnet drawn` (drawn.c): accuracy on synthesised drawn digits. */
+int cli_cmd_drawn(int argc, char **argv);
+
 /* Compiler, flags, commit and CPU for reports. */
 const char *cli_cpu_model(void);
 const char *cli_build_info(void);

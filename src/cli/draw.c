@@ -22,6 +22,7 @@
 #endif
 
 #include "cli.h"
+#include "scratchnet/drawn.h"
 #include "scratchnet/gemm.h"
 #include "scratchnet/image.h"
 #include "scratchnet/layers.h"
@@ -53,17 +54,7 @@ typedef struct app {
 /* Soft disc at (cx, cy) in canvas pixels: full ink inside R - feather, fading to 0 at R. */
 static void stamp(app *a, float cx, float cy, int erase)
 {
-    int x0 = (int)floorf(cx - BRUSH_RADIUS), x1 = (int)ceilf(cx + BRUSH_RADIUS);
-    int y0 = (int)floorf(cy - BRUSH_RADIUS), y1 = (int)ceilf(cy + BRUSH_RADIUS);
-    for (int y = y0 < 0 ? 0 : y0; y <= y1 && y < RES; y++)
-        for (int x = x0 < 0 ? 0 : x0; x <= x1 && x < RES; x++) {
-            float d = sqrtf((x + 0.5f - cx) * (x + 0.5f - cx) + (y + 0.5f - cy) * (y + 0.5f - cy));
-            float v = (BRUSH_RADIUS - d) / BRUSH_FEATHER;
-            if (v <= 0) continue;
-            if (v > 1) v = 1;
-            float *p = &a->ink[y * RES + x];
-            *p = erase ? (*p < 1 - v ? *p : 1 - v) : (*p > v ? *p : v);
-        }
+    sn_brush_stamp(a->ink, RES, RES, cx, cy, BRUSH_RADIUS, BRUSH_FEATHER, erase);
     a->dirty = 1;
 }
 

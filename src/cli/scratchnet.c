@@ -548,7 +548,8 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
     if (!strcmp(argv[1], "predict")) return cmd_predict(argc, argv);
     if (!strcmp(argv[1], "info")) return cmd_info(argc, argv);
-    fprintf(stderr, "%s: unknown command '%s'; expected train, eval, predict or info\n", PROG, argv[1]);
+    if (!strcmp(argv[1], "drawn")) return cli_cmd_drawn(argc, argv);
+    fprintf(stderr, "%s: unknown command '%s'; expected train, eval, predict, info or drawn\n", PROG, argv[1]);
     usage(stderr);
     return EXIT_USAGE;
 }

@@ -495,6 +495,8 @@ static void maxpool4_back(const float *x0, const float *x1, const float *x2, con
     }
 }
 
+#include "kernel_image.h"
+
 const sn_kernels KNAME = {
     .name = ISA_LABEL,
     .outer_mr = OUT_MR,
@@ -524,6 +526,9 @@ const sn_kernels KNAME = {
     .momentum = momentum_update,
     .nesterov = nesterov_update,
     .adam = adam_update,
+    .img_thicken_row = img_thicken_row,
+    .img_warp = img_warp,
+    .img_to_u8 = img_to_u8,
     .maxpool4 = maxpool4,
     .maxpool4_back = maxpool4_back,
 };

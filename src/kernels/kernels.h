@@ -96,6 +96,11 @@ typedef struct sn_kernels {
      * inputs at x_i + 2wn, its output at y + wn: y = the first largest of x0..x3 (a NaN
      * beats any number); back: d_i = g where input i won, else 0 (and 0 where the winner
      * is not > 0, with relu_in). */
+    /* The image pipeline's pixel loops (kernel_image.h, augment.c). */
+    void (*img_thicken_row)(const float *c, long fw, float *out, int cols, int grow, float t);
+    void (*img_warp)(const float *origin, long fw, float *out, const float *gx, const float *gy, int n,
+                     const float *map, float umax, float vmax);
+    void (*img_to_u8)(uint8_t *dst, const float *src, long n);
     void (*maxpool4)(const float *x0, const float *x1, const float *x2, const float *x3, float *y, long n,
                      long windows);
     void (*maxpool4_back)(const float *x0, const float *x1, const float *x2, const float *x3, const float *g,
