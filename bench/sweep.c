@@ -24,20 +24,41 @@
 #endif
 
 static const char *SWEEP_HEADER =
-    "run,batch,lr,threads,opt,seed,layers,epoch,train_loss,val_loss,val_acc,epoch_s,samples_per_s,load,solo_steps";
+    "run,batch,lr,threads,opt,seed,layers,deskew,augment,epoch,train_loss,val_loss,val_acc,epoch_s,samples_per_s,"
+    "load,solo_steps";
 static const char *SUMMARY_HEADER =
-    "run,batch,lr,threads,opt,seed,layers,epochs,train_loss,val_loss,val_acc,test_loss,test_acc,train_s,"
+    "run,batch,lr,threads,opt,seed,layers,deskew,augment,epochs,train_loss,val_loss,val_acc,test_loss,test_acc,train_s,"
     "samples_per_s,status,load";
 
-/* Config columns shared by both CSVs: batch,lr,threads,opt,seed,layers */
+/* Config columns shared by both CSVs: batch,lr,threads,opt,seed,layers,deskew,augment */
 static void config_cols(char *out, size_t cap, const sweep_run *r)
 {
     /* An MLP as 784:50:25:10, as it always was; other nets with their items ' '-separated
      * (a spec's ',' would split the CSV field). */
-    char layers[512];
+    char layers[512], augment[128];
     sn_net_format(r->net, r->nlayers, sn_net_is_mlp(r->net, r->nlayers) ? ':' : ' ', layers, sizeof layers);
-    snprintf(out, cap, "%d,%g,%d,%s,%llu,%s", r->batch, r->lr, r->threads, sn_opt_name(r->opt),
-             (unsigned long long)r->seed, layers);
+    sn_augment_format(&r->aug, augment, sizeof augment);
+    for (char *p = augment; *p; p++)
+        if (*p == ',') *p = ' ';
+    snprintf(out, cap, "%d,%g,%d,%s,%llu,%s,%s,%s", r->batch, r->lr, r->threads, sn_opt_name(r->opt),
+             (unsigned long long)r->seed, layers, r->deskew ? "on" : "off", augment);
+}
+
+/* A deep copy of src into *dst; 0 for want of memory (dst then owns nothing). */
+static int copy_dataset(const sn_dataset *src, sn_dataset *dst)
+{
+    const size_t bytes = (size_t)src->count * src->rows * src->cols;
+    *dst = *src;
+    dst->images = malloc(bytes ? bytes : 1);
+    dst->labels = malloc(src->count ? (size_t)src->count : 1);
+    if (!dst->images || !dst->labels) {
+        free(dst->images), free(dst->labels);
+        memset(dst, 0, sizeof *dst);
+        return 0;
+    }
+    memcpy(dst->images, src->images, bytes);
+    memcpy(dst->labels, src->labels, (size_t)src->count);
+    return 1;
 }
 
 typedef struct run_result {
@@ -50,6 +71,7 @@ typedef struct sweep_ctx {
     const sweep_spec *spec;
     int nruns, val, quiet, load;
     sn_dataset all, test;
+    sn_dataset all_deskewed, test_deskewed; /* when a run has deskew=on */
     FILE *sweep_csv, *summary_csv;
 } sweep_ctx;
 
@@ -92,15 +114,16 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
     sn_trainer t;
     sn_train_config cfg = sn_train_defaults();
     cfg.epochs = r->epochs, cfg.batch = r->batch, cfg.lr = r->lr, cfg.opt = r->opt, cfg.threads = r->threads;
-    cfg.seed = r->seed, cfg.val = c->val;
+    cfg.seed = r->seed, cfg.val = c->val, cfg.aug = r->aug;
     memset(res, 0, sizeof *res);
-    const int ntrain = c->all.count - c->val;
-    sn_dataset train = sn_dataset_slice(&c->all, 0, ntrain), val = sn_dataset_slice(&c->all, ntrain, c->val);
+    const sn_dataset *all = r->deskew ? &c->all_deskewed : &c->all, *test = r->deskew ? &c->test_deskewed : &c->test;
+    const int ntrain = all->count - c->val;
+    sn_dataset train = sn_dataset_slice(all, 0, ntrain), val = sn_dataset_slice(all, ntrain, c->val);
     if (sn_net_create(&model, r->net, r->nlayers, &err) || sn_trainer_create(&t, &model, &cfg, ntrain, &err)) {
         fprintf(stderr, "bench: run %d: %s\n", index + 1, err.msg);
         return 0;
     }
-    char cols[640], label[640];
+    char cols[768], label[768];
     config_cols(cols, sizeof cols, r);
     sweep_run_label(c->spec, r, label, sizeof label);
     run_report report = { .c = c, .index = index, .epochs = r->epochs, .cols = cols, .label = label };
@@ -118,7 +141,7 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
     }
     if (!res->diverged) {
         double t0 = sn_now();
-        if (sn_evaluate(&model, &t.fwd, &c->test, r->threads, &res->test_loss, &res->test_acc, &err)) goto failed;
+        if (sn_evaluate(&model, &t.fwd, test, r->threads, &res->test_loss, &res->test_acc, &err)) goto failed;
         res->eval_s += sn_now() - t0;
     } else {
         res->train_loss = res->val_loss = res->val_acc = res->test_loss = res->test_acc = NAN;
@@ -144,7 +167,7 @@ static int read_finished(const char *path, const sweep_spec *spec, int nruns, un
 {
     FILE *f = fopen(path, "r");
     if (!f) return 0;
-    char line[1024];
+    char line[2048];
     int count = 0;
     while (fgets(line, sizeof line, f)) {
         if (line[0] == '#' || strncmp(line, "run,", 4) == 0) continue;
@@ -152,7 +175,7 @@ static int read_finished(const char *path, const sweep_spec *spec, int nruns, un
         if (run < 1 || run > nruns) continue;
         sweep_run r;
         sweep_spec_run(spec, run - 1, &r);
-        char cols[640], want[700];
+        char cols[768], want[800];
         config_cols(cols, sizeof cols, &r);
         snprintf(want, sizeof want, "%d,%s,%d,", run, cols, r.epochs);
         if (strncmp(line, want, strlen(want)) == 0) done[run - 1] = 1, count++;
@@ -224,8 +247,10 @@ int bench_sweep_main(int argc, char **argv)
 {
     const char *out = ".", *data = NULL;
     int no_plot = 0, resume = 0, quiet = 0, val = 10000, any_key = 0, load = 0;
+    /* train's defaults but for augmentation (none: a sweep compares configurations; the
+     * key augment= sweeps it) and epochs (10). */
     sweep_run defaults = { .batch = 128, .lr = 0.05f, .threads = 1, .epochs = 10, .opt = SN_OPT_MOMENTUM, .seed = 42,
-                           .nlayers = 3 };
+                           .nlayers = 3, .deskew = 1 };
     sn_net_mlp_layers((const int[]){ 784, 50, 25, 10 }, 4, defaults.net);
 #ifdef _OPENMP
     defaults.threads = omp_get_max_threads();
@@ -307,9 +332,26 @@ int bench_sweep_main(int argc, char **argv)
         sn_dataset_free(&c.all), sn_dataset_free(&c.test), sweep_spec_free(&spec);
         return EXIT_USAGE;
     }
+    /* Deskewed copies once, if a run wants them (as train does, before any epoch). */
+    int any_deskew = 0;
+    for (int i = 0; i < nruns; i++) {
+        sweep_run r;
+        sweep_spec_run(&spec, i, &r);
+        any_deskew |= r.deskew;
+    }
+    if (any_deskew) {
+        if (!copy_dataset(&c.all, &c.all_deskewed) || !copy_dataset(&c.test, &c.test_deskewed)) {
+            fprintf(stderr, "bench: out of memory for the deskewed images\n");
+            sn_dataset_free(&c.all), sn_dataset_free(&c.test), sn_dataset_free(&c.all_deskewed), sweep_spec_free(&spec);
+            return EXIT_RUNTIME;
+        }
+        sn_dataset_deskew(&c.all_deskewed, defaults.threads);
+        sn_dataset_deskew(&c.test_deskewed, defaults.threads);
+    }
     if (mkdir(out, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "bench: --out: cannot create %s: %s\n", out, strerror(errno));
         sn_dataset_free(&c.all), sn_dataset_free(&c.test), sweep_spec_free(&spec);
+        sn_dataset_free(&c.all_deskewed), sn_dataset_free(&c.test_deskewed);
         return EXIT_RUNTIME;
     }
     char sweep_path[4096], summary_path[4096], labels_path[4096];
@@ -394,6 +436,8 @@ int bench_sweep_main(int argc, char **argv)
     free(done);
     sn_dataset_free(&c.all);
     sn_dataset_free(&c.test);
+    sn_dataset_free(&c.all_deskewed);
+    sn_dataset_free(&c.test_deskewed);
     sweep_spec_free(&spec);
     return ok ? 0 : EXIT_RUNTIME;
 }

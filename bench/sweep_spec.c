@@ -6,9 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const key_names[KEY_COUNT] = { "batch", "lr", "threads", "epochs", "opt", "seed", "layers", "net" };
+static const char *const key_names[KEY_COUNT] = { "batch", "lr",     "threads", "epochs", "opt",
+                                                  "seed",  "layers", "net",     "deskew", "augment" };
 
-const char *sweep_keys_help(void) { return "batch, lr, threads, epochs, opt, seed, layers, net"; }
+const char *sweep_keys_help(void) { return "batch, lr, threads, epochs, opt, seed, layers, net, deskew, augment"; }
 
 void sweep_spec_init(sweep_spec *s, const sweep_run *defaults)
 {
@@ -84,6 +85,21 @@ static int parse_value(sweep_key k, const char *v, sweep_run *r, sn_error *err)
         }
         return 1;
     }
+    case KEY_DESKEW:
+        if (strcmp(v, "on") && strcmp(v, "off")) {
+            sn_fail(err, SN_EINVAL, "deskew: '%s' is not allowed; expected on or off", v);
+            return 0;
+        }
+        r->deskew = !strcmp(v, "on");
+        return 1;
+    case KEY_AUGMENT: {
+        sn_error e2;
+        if (sn_augment_parse(v, &r->aug, &e2)) {
+            sn_fail(err, SN_EINVAL, "augment: %s", e2.msg);
+            return 0;
+        }
+        return 1;
+    }
     default: return 0;
     }
 }
@@ -132,6 +148,7 @@ int sweep_spec_add(sweep_spec *s, const char *arg, sn_error *err)
     const char *sep = ",";
     if (k == KEY_LAYERS) sep = strchr(text, ':') ? "," : strchr(text, ';') ? ";" : "";
     if (k == KEY_NET) sep = strchr(text, ';') ? ";" : all_presets(text) ? "," : "";
+    if (k == KEY_AUGMENT) sep = strchr(text, ';') ? ";" : ""; /* a spec has ',' of its own */
     size_t len = strlen(text);
     const char doubled[3] = { *sep, *sep, 0 };
     if (!len || (*sep && (text[0] == *sep || text[len - 1] == *sep || strstr(text, doubled)))) {
@@ -206,6 +223,8 @@ void sweep_run_label(const sweep_spec *s, const sweep_run *r, char *out, size_t 
         case KEY_EPOCHS: snprintf(v, sizeof v, "%d", r->epochs); break;
         case KEY_OPT: snprintf(v, sizeof v, "%s", sn_opt_name(r->opt)); break;
         case KEY_SEED: snprintf(v, sizeof v, "%llu", (unsigned long long)r->seed); break;
+        case KEY_DESKEW: snprintf(v, sizeof v, "%s", r->deskew ? "on" : "off"); break;
+        case KEY_AUGMENT: sn_augment_format(&r->aug, v, sizeof v); break;
         default: sn_net_format(r->net, r->nlayers, '-', v, sizeof v); break;
         }
         len += (size_t)snprintf(out + len, cap - len, "%s%s=%s", len ? " " : "", key_names[k], v);

@@ -13,7 +13,8 @@
 #define SWEEP_MAX_RUNS 4096
 
 typedef enum sweep_key {
-    KEY_BATCH, KEY_LR, KEY_THREADS, KEY_EPOCHS, KEY_OPT, KEY_SEED, KEY_LAYERS, KEY_NET, KEY_COUNT
+    KEY_BATCH, KEY_LR, KEY_THREADS, KEY_EPOCHS, KEY_OPT, KEY_SEED, KEY_LAYERS, KEY_NET, KEY_DESKEW, KEY_AUGMENT,
+    KEY_COUNT
 } sweep_key;
 
 typedef struct sweep_run {
@@ -25,6 +26,8 @@ typedef struct sweep_run {
     uint64_t seed;
     sn_layer net[SN_MAX_LAYERS]; /* the network (layers= or net=; W, b unset) */
     int nlayers;
+    int deskew;      /* the images deskewed (augment.h) */
+    sn_augment aug;  /* on-the-fly augmentation */
 } sweep_run;
 
 typedef struct sweep_spec {
@@ -35,7 +38,8 @@ typedef struct sweep_spec {
     sweep_run base;        /* defaults for keys not swept */
 } sweep_spec;
 
-/* Valid keys, for messages: "batch, lr, threads, epochs, opt, seed, layers, net". */
+/* Valid keys, for messages: "batch, lr, threads, epochs, opt, seed, layers, net, deskew,
+ * augment". */
 const char *sweep_keys_help(void);
 
 void sweep_spec_init(sweep_spec *s, const sweep_run *defaults);
@@ -44,7 +48,9 @@ void sweep_spec_free(sweep_spec *s);
  * (784:50:25:10,784:100:10), or ';' between whole lists of ',' sizes, or a single
  * ',' list; net values (net specs, model.h) are separated by ';', or by ',' when every
  * value is a preset name (net=mlp,cnn); values may be quoted. layers and net name the
- * same thing: not both. SN_EINVAL with a message naming key and value. */
+ * same thing: not both. deskew values are on and off; augment values (augment.h specs)
+ * are separated by ';' (augment=none;thick=1,rot=8). SN_EINVAL with a message naming key
+ * and value. */
 int sweep_spec_add(sweep_spec *s, const char *arg, sn_error *err);
 /* Number of runs in the product (capped at SWEEP_MAX_RUNS + 1 to flag "too many"). */
 int sweep_spec_count(const sweep_spec *s);

@@ -199,7 +199,7 @@ Test(augment, same_bytes_on_any_thread_count_and_isa, .init = load, .fini = unlo
     free(ref), free(out);
 }
 
-Test(augment, training_with_augmentation_same_bits_on_1_and_3_threads, .init = load, .fini = unload, .timeout = 120)
+Test(augment, training_with_augmentation_same_bits_on_1_and_3_threads, .init = load, .fini = unload)
 {
     sn_net m[2];
     for (int r = 0; r < 2; r++) {

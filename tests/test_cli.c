@@ -44,6 +44,63 @@ Test(cli, bad_arguments_exit_2_and_write_nothing)
     expect_usage_error("--net 784,dense:50,tanh,dense:10", "unknown layer type 'tanh'");
     expect_usage_error("--net 784,dense:50,leaky:3,dense:10", "0 < SLOPE < 1");
     expect_usage_error("--net 784,dense:50,leaky", "10 outputs");
+    expect_usage_error("--augment spin=3", "augmentation item 'spin'");
+    expect_usage_error("--augment rot=90", "0..45");
+    expect_usage_error("--augment thick=1@2", "probability");
+    expect_usage_error("--deskew maybe", "--deskew: 'maybe'");
+    expect_usage_error("--width-limit 3", "--width-limit: '3'");
+}
+
+/* The drawn-digit pipeline as a user meets it: train records its preprocessing and
+ * augmentation (info shows them), `drawn` scores a model on synthesised drawn digits
+ * (with or without its width limit) and writes its table and canvases, and a model
+ * trained without any of it records none. */
+Test(cli, preprocessing_recorded_and_drawn_scores_it)
+{
+    char dir[256], cmd[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir()); /* tu_run's own directories reuse its buffers */
+    snprintf(cmd, sizeof cmd, "%s train --quiet --epochs 2 --val 0 --data %s --save %s/m.bin", TU_SCRATCHNET,
+             TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    snprintf(cmd, sizeof cmd, "%s info --model %s/m.bin", TU_SCRATCHNET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(out, "preprocessing: deskew on, stroke width limit "), "%s", out);
+    cr_assert(strstr(out, "trained with augmentation: rot=8,scale=0.1,shear=0.2,shift=1.5,thick=1"), "%s", out);
+
+    snprintf(cmd, sizeof cmd, "%s drawn --model %s/m.bin --data %s --count 60 --csv %s/drawn.csv --out %s",
+             TU_SCRATCHNET, dir, TU_SUBSET, dir, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    double acc = -1;
+    cr_assert(sscanf(out, "drawn_acc=%lf n=60", &acc) == 1, "%s", out);
+    /* 2 epochs on 3,000 images: well above chance (0.1) on drawn digits. */
+    cr_assert(acc > 0.4 && acc <= 1.0, "drawn accuracy %g", acc);
+    cr_assert(strstr(out, "pen    thick") && strstr(out, "slant  slanted"), "%s", out);
+    size_t len;
+    char *csv = (char *)tu_read(tu_path(dir, "drawn.csv"), &len);
+    const char *head = "group,bin,lo,hi,n,acc\nall,all,0,0,60,";
+    cr_assert(csv && len > strlen(head) && !strncmp(csv, head, strlen(head)), "%.80s", csv);
+    free(csv);
+    cr_assert(tu_exists(tu_path(dir, "drawn-00000-label7.pgm")), "the canvases are written (test digit 0 is a 7)");
+    snprintf(cmd, sizeof cmd, "%s predict --model %s/m.bin %s/drawn-00000-label7.pgm", TU_SCRATCHNET, dir, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(out, "digit="), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s drawn --model %s/m.bin --data %s --count 20 --width-limit off", TU_SCRATCHNET, dir,
+             TU_SUBSET);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    snprintf(cmd, sizeof cmd, "%s drawn --model %s/m.bin --data %s --out %s/missing", TU_SCRATCHNET, dir, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", err);
+    cr_assert(strstr(err, "missing") && strstr(err, "not an existing directory"), "%s", err);
+
+    snprintf(cmd, sizeof cmd, "%s train --quiet --epochs 1 --val 0 --deskew off --width-limit off --augment none "
+             "--data %s --save %s/plain.bin", TU_SCRATCHNET, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    snprintf(cmd, sizeof cmd, "%s info --model %s/plain.bin", TU_SCRATCHNET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(out, "preprocessing: deskew off, stroke width limit off") &&
+              strstr(out, "trained with augmentation: none"), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s drawn --model %s/plain.bin --data %s --width-limit on", TU_SCRATCHNET, dir,
+             TU_SUBSET);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "no limit recorded: %s", err);
 }
 
 /* --net: a network with its own activation layers trains, saves, evaluates to the same
@@ -233,7 +290,7 @@ Test(cli, checkpoint_survives_kill_9, .timeout = 120)
             dup2(devnull, 1), dup2(devnull, 2);
             execl(TU_SCRATCHNET, "scratchnet", "train", "--quiet", "--epochs", "1000", "--batch", "100", "--val", "0",
                   "--threads", "1", "--schedule", "constant", "--data", TU_SUBSET, "--checkpoint", ck,
-                  "--save", "/dev/null", (char *)NULL);
+                  "--deskew", "off", "--augment", "none", "--save", "/dev/null", (char *)NULL);
             _exit(127);
         }
         /* Round 0 waits for the first checkpoint; later rounds find one on disk and

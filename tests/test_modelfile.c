@@ -180,6 +180,8 @@ Test(modelfile, version_2_records_and_version_1_files)
     cr_assert_eq(sn_model_load(&b, p1, &err), SN_OK, "%s", err.msg);
     cr_assert_eq(b.nparams, a.nparams);
     cr_assert(memcmp(a.params, b.params, a.nparams * 4) == 0, "version 1 weights differ");
+    /* Old models read images exactly as before: no deskew, no width limit. */
+    cr_assert(!b.pre.deskew && b.pre.max_width == 0.0f && !sn_augment_active(&b.aug));
     free(d), free(bad), free(v1);
     sn_net_free(&a), sn_net_free(&b);
 }
@@ -238,4 +240,74 @@ Test(modelfile, any_net_round_trips)
     cr_assert(strstr(err.msg, "leaky:0.07") && strstr(err.msg, "leaky:0.08"), "%s", err.msg);
     sn_trainer_free(&t2), sn_trainer_free(&t);
     sn_net_free(&m2), sn_net_free(&a), sn_net_free(&b);
+}
+
+/* Preprocessing records (deskew, stroke width limit, augmentation): written only when
+ * set, so a model without them is the bytes it always was; read back exactly; a
+ * duplicated or out-of-range record refused. A checkpoint resumes only with the same
+ * deskew and augmentation. */
+Test(modelfile, preprocessing_records_round_trip)
+{
+    sn_net a, b;
+    make_model(&a);
+    const char *plain = tu_path(tu_tmpdir(), "plain.bin"), *p = tu_path(tu_tmpdir(), "pre.bin");
+    cr_assert_eq(sn_model_save(&a, plain, NULL), SN_OK);
+    a.pre.deskew = 1, a.pre.max_width = 3.37f;
+    cr_assert_eq(sn_augment_parse("thick=1,rot=8@0.5", &a.aug, NULL), SN_OK);
+    cr_assert_eq(sn_model_save(&a, p, NULL), SN_OK);
+    size_t lp, lq;
+    unsigned char *dp = tu_read(plain, &lp), *dq = tu_read(p, &lq);
+    /* deskew: 8 bytes, width: 12, augmentation: 8 + 40. */
+    cr_assert_eq(lq, lp + 8 + 12 + 48, "%zu vs %zu bytes", lq, lp);
+    const size_t npre_at = 36 + 4 + 3 * 20;
+    cr_assert_eq(dp[npre_at], 0, "no records without preprocessing");
+    cr_assert_eq(dq[npre_at], 3);
+    sn_error err;
+    cr_assert_eq(sn_model_load(&b, p, &err), SN_OK, "%s", err.msg);
+    cr_assert(b.pre.deskew == 1 && b.pre.max_width == 3.37f);
+    cr_assert(memcmp(&b.aug, &a.aug, sizeof a.aug) == 0);
+    sn_net_free(&b);
+    /* The second record (the width) made a second deskew record: refused. */
+    unsigned char *bad = malloc(lq);
+    memcpy(bad, dq, lq);
+    put32(bad + npre_at + 4 + 8, 1), put32(bad + npre_at + 4 + 12, 0);
+    put32(bad + lq - 4, (uint32_t)crc32(0L, bad + 8, (uInt)(lq - 12)));
+    expect_bad(bad, lq, "once");
+    /* A width limit out of range. */
+    memcpy(bad, dq, lq);
+    const float huge = 99.0f;
+    memcpy(bad + npre_at + 4 + 8 + 8, &huge, 4);
+    put32(bad + lq - 4, (uint32_t)crc32(0L, bad + 8, (uInt)(lq - 12)));
+    expect_bad(bad, lq, "stroke width limit");
+    free(bad), free(dp), free(dq);
+
+    /* Checkpoints: deskew and augmentation must match on resume. */
+    int sizes[] = { 784, 20, 10 };
+    sn_net m, m2;
+    sn_trainer t, t2;
+    sn_train_config cfg = sn_train_defaults();
+    cr_assert_eq(sn_augment_parse("thick=1", &cfg.aug, NULL), SN_OK);
+    cr_assert_eq(sn_net_create_mlp(&m, sizes, 3, NULL), SN_OK);
+    m.pre.deskew = 1;
+    cr_assert_eq(sn_trainer_create(&t, &m, &cfg, 100, NULL), SN_OK);
+    const char *ck = tu_path(tu_tmpdir(), "ck.bin");
+    cr_assert_eq(sn_checkpoint_save(&t, ck, &err), SN_OK, "%s", err.msg);
+    cr_assert_eq(sn_net_create_mlp(&m2, sizes, 3, NULL), SN_OK);
+    m2.pre.deskew = 1;
+    cr_assert_eq(sn_trainer_create(&t2, &m2, &cfg, 100, NULL), SN_OK);
+    cr_assert_eq(sn_checkpoint_load(&t2, ck, &err), SN_OK, "%s", err.msg);
+    sn_trainer_free(&t2);
+    cr_assert_eq(sn_augment_parse("thick=0.5", &cfg.aug, NULL), SN_OK);
+    cr_assert_eq(sn_trainer_create(&t2, &m2, &cfg, 100, NULL), SN_OK);
+    cr_assert_neq(sn_checkpoint_load(&t2, ck, &err), SN_OK);
+    cr_assert(strstr(err.msg, "--augment thick=1") && strstr(err.msg, "thick=0.5"), "%s", err.msg);
+    sn_trainer_free(&t2);
+    cr_assert_eq(sn_augment_parse("thick=1", &cfg.aug, NULL), SN_OK);
+    m2.pre.deskew = 0;
+    cr_assert_eq(sn_trainer_create(&t2, &m2, &cfg, 100, NULL), SN_OK);
+    cr_assert_neq(sn_checkpoint_load(&t2, ck, &err), SN_OK);
+    cr_assert(strstr(err.msg, "--deskew on") != NULL, "%s", err.msg);
+    sn_trainer_free(&t2);
+    sn_trainer_free(&t);
+    sn_net_free(&m), sn_net_free(&m2);
 }

@@ -87,6 +87,24 @@ Test(sweep_spec, every_key_and_layer_syntax)
     cr_assert_eq(sweep_spec_add(&s, "net=conv3x3x8,pool9,dense10", &err), SN_EINVAL);
     cr_assert(strstr(err.msg, "net: ") && strstr(err.msg, "pool9"), "%s", err.msg);
     sweep_spec_free(&s);
+    /* deskew=on,off; augment= specs separated by ';' (a single spec keeps its ','). */
+    sweep_spec_init(&s, &d);
+    cr_assert_eq(sweep_spec_add(&s, "deskew=off,on", NULL), SN_OK);
+    cr_assert_eq(sweep_spec_add(&s, "augment=none;thick=1,rot=8@0.5", NULL), SN_OK);
+    cr_assert_eq(sweep_spec_count(&s), 4);
+    sweep_spec_run(&s, 3, &r);
+    cr_assert(r.deskew == 1 && r.aug.range[SN_AUG_ROT] == 8.0f && r.aug.prob[SN_AUG_ROT] == 0.5f);
+    sweep_run_label(&s, &r, label, sizeof label);
+    cr_assert_str_eq(label, "deskew=on augment=rot=8@0.5,thick=1");
+    sweep_spec_run(&s, 0, &r);
+    cr_assert(r.deskew == 0 && !sn_augment_active(&r.aug));
+    sweep_spec_free(&s);
+    sweep_spec_init(&s, &d);
+    cr_assert_eq(sweep_spec_add(&s, "augment=thick=1,shift=2", NULL), SN_OK);
+    cr_assert_eq(sweep_spec_count(&s), 1, "one spec with ',' is one value");
+    cr_assert_eq(sweep_spec_add(&s, "deskew=maybe", &err), SN_EINVAL);
+    cr_assert(strstr(err.msg, "deskew: 'maybe'"), "%s", err.msg);
+    sweep_spec_free(&s);
 }
 
 Test(sweep_spec, bad_specs_refused_with_reason)
@@ -108,6 +126,8 @@ Test(sweep_spec, bad_specs_refused_with_reason)
         { "seed=-3", "seed" },
         { "layers=784:0:10", "layers" },
         { "layers=100:10", "784 inputs" },
+        { "augment=spin=2", "augment: augmentation item 'spin'" },
+        { "augment=none;;thick=1", "empty value" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         sweep_spec s;
@@ -164,13 +184,14 @@ Test(sweep_run, two_configurations_write_csvs_and_plots, .timeout = 120)
     size_t len;
     char *s = (char *)tu_read(tu_path(dir, "summary.csv"), &len);
     s[len] = 0;
-    cr_assert(strstr(s, "\nrun,batch,lr,threads,opt,seed,layers,epochs,train_loss,val_loss,val_acc,test_loss,"
-                        "test_acc,train_s,samples_per_s,status,load\n"), "%s", s);
+    cr_assert(strstr(s, "\nrun,batch,lr,threads,opt,seed,layers,deskew,augment,epochs,train_loss,val_loss,val_acc,"
+                        "test_loss,test_acc,train_s,samples_per_s,status,load\n"), "%s", s);
     cr_assert(strstr(s, "# kernel isa:") && strstr(s, "# cpu:") && strstr(s, "commit"), "provenance lines: %s", s);
     free(s);
     s = (char *)tu_read(tu_path(dir, "sweep.csv"), &len);
     s[len] = 0;
-    cr_assert(strstr(s, "\nrun,batch,lr,threads,opt,seed,layers,epoch,train_loss,val_loss,val_acc,epoch_s,samples_per_s,load,solo_steps\n"));
+    cr_assert(strstr(s, "\nrun,batch,lr,threads,opt,seed,layers,deskew,augment,epoch,train_loss,val_loss,val_acc,epoch_s,"
+                        "samples_per_s,load,solo_steps\n"));
     cr_assert(strstr(s, "\n2,128,0.05,"), "run 2 is batch=128: %s", s);
     free(s);
     if (system("command -v gnuplot >/dev/null 2>&1") == 0) {

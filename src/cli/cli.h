@@ -30,6 +30,9 @@ int cli_ensure_mnist(const char *prog, const char *dir);
 /* Loads train (all 60000) and test sets; prints the library's message on failure. */
 int cli_load_mnist(const char *prog, const char *dir, sn_dataset *train, sn_dataset *test);
 
+/* train's default augmentation (augment.h): what the drawn-digit measurements chose. */
+#define CLI_DEFAULT_AUGMENT "thick=1,rot=8,shear=0.2,scale=0.1,shift=1.5"
+
 /* Default model path: models/scratch.bin under the current directory. */
 #define CLI_DEFAULT_MODEL "models/scratch.bin"
 
