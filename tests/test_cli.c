@@ -101,6 +101,13 @@ Test(cli, preprocessing_recorded_and_drawn_scores_it)
     snprintf(cmd, sizeof cmd, "%s drawn --model %s/plain.bin --data %s --width-limit on", TU_SCRATCHNET, dir,
              TU_SUBSET);
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "no limit recorded: %s", err);
+    snprintf(cmd, sizeof cmd, "%s drawn --model %s/plain.bin --data %s --count 20 --width-limit 3.37", TU_SCRATCHNET,
+             dir, TU_SUBSET);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "a limit given: %s", err);
+    snprintf(cmd, sizeof cmd, "%s drawn --model %s/plain.bin --data %s --width-limit 0.1", TU_SCRATCHNET, dir,
+             TU_SUBSET);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", err);
+    cr_assert(strstr(err, "0.5..20"), "%s", err);
 }
 
 /* --net: a network with its own activation layers trains, saves, evaluates to the same

@@ -55,7 +55,8 @@ static int write_pgm(const char *dir, int index, int label, const float *canvas,
 int cli_cmd_drawn(int argc, char **argv)
 {
     const char *model_path = CLI_DEFAULT_MODEL, *data = NULL, *out = NULL, *csv = NULL;
-    int count = 2000, threads = 1, width_limit = -1; /* -1: as the model file says */
+    int count = 2000, threads = 1, width_limit = -1; /* -1: as the model file says; 2: width_px */
+    float width_px = 0;
     uint64_t seed = 1;
 #ifdef _OPENMP
     threads = omp_get_max_threads();
@@ -64,12 +65,12 @@ int cli_cmd_drawn(int argc, char **argv)
         const char *f = argv[i];
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             printf("usage: scratchnet drawn [--model FILE] [--data DIR] [--count 2000] [--seed 1] [--threads N]\n"
-                   "                        [--width-limit on|off] [--csv FILE] [--out DIR]\n"
+                   "                        [--width-limit on|off|PX] [--csv FILE] [--out DIR]\n"
                    "Accuracy on digits drawn the way people draw, synthesised from the first COUNT MNIST test\n"
                    "digits (their skeletons re-inked with draw's brush: pen width 0.06-0.30 of the height,\n"
                    "height 90-250 px, slant, rotation, aspect, off-centre, on a 280x280 canvas), read through\n"
                    "predict's pipeline with the model's preprocessing (--width-limit off: without its stroke\n"
-                   "width limit). --csv writes the per-bin table; --out writes the canvases as PGM.\n");
+                   "width limit; PX: with this one instead). --csv writes the per-bin table; --out writes the canvases as PGM.\n");
             return 0;
         }
         if (i + 1 >= argc || strncmp(f, "--", 2) != 0) {
@@ -82,11 +83,15 @@ int cli_cmd_drawn(int argc, char **argv)
         else if (!strcmp(f, "--out")) out = v;
         else if (!strcmp(f, "--csv")) csv = v;
         else if (!strcmp(f, "--width-limit")) {
-            if (strcmp(v, "on") && strcmp(v, "off")) {
-                fprintf(stderr, "%s: --width-limit: '%s' is not allowed; expected on or off\n", PROG, v);
+            char *end;
+            width_px = strtof(v, &end);
+            if (!strcmp(v, "on") || !strcmp(v, "off")) width_limit = !strcmp(v, "on");
+            else if (end != v && !*end && width_px >= 0.5f && width_px <= 20.0f) width_limit = 2;
+            else {
+                fprintf(stderr, "%s: --width-limit: '%s' is not allowed; expected on, off or a width in pixels "
+                                "0.5..20\n", PROG, v);
                 return EXIT_USAGE;
             }
-            width_limit = !strcmp(v, "on");
         }
         else if (!strcmp(f, "--count")) { if (!cli_int(PROG, f, v, 1, 10000, &count)) return EXIT_USAGE; }
         else if (!strcmp(f, "--threads")) { if (!cli_int(PROG, f, v, 1, 1024, &threads)) return EXIT_USAGE; }
@@ -124,6 +129,7 @@ int cli_cmd_drawn(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (width_limit == 0) m.pre.max_width = 0;
+    if (width_limit == 2) m.pre.max_width = width_px; /* e.g. MNIST's 3.37 on a model that predates the limit */
     sn_dataset test;
     if (!cli_load_mnist(PROG, cli_data_dir(data), NULL, &test)) {
         sn_net_free(&m);

@@ -35,7 +35,7 @@ static void usage(FILE *f)
             "       scratchnet eval    [--model FILE] [--data DIR] [--threads N]\n"
             "       scratchnet predict [--model FILE] [--probs] IMAGE...   (PGM or PNG)\n"
             "       scratchnet info    [--model FILE]\n"
-            "       scratchnet drawn   [--model FILE] [--count 2000] [--seed 1] [--width-limit on|off]\n"
+            "       scratchnet drawn   [--model FILE] [--count 2000] [--seed 1] [--width-limit on|off|PX]\n"
             "                          [--csv FILE] [--out DIR]   (accuracy on synthesised drawn digits)\n"
             "Environment: SCRATCHNET_DATA (data directory), SCRATCHNET_ISA=%s,\n"
             "OMP_NUM_THREADS, SCRATCHNET_TEAM=auto|always|solo|alternate (busy-machine policy).\n"
