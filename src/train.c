@@ -52,6 +52,7 @@ void sn_trainer_free(sn_trainer *t)
     free(t->step_base);
     free(t->step_solo);
     free(t->aug_images);
+    free(t->aug_work);
     memset(t, 0, sizeof *t);
 }
 
@@ -84,10 +85,13 @@ int sn_trainer_create(sn_trainer *t, sn_net *model, const sn_train_config *cfg, 
     t->step_base = malloc(sizeof(int) * steps);
     t->step_solo = malloc(steps);
     const int augment = sn_augment_active(&cfg->aug);
-    if (augment) t->aug_images = malloc((size_t)ntrain * (size_t)model->sizes[0]);
+    if (augment) {
+        t->aug_images = malloc((size_t)ntrain * (size_t)model->sizes[0]);
+        t->aug_work = malloc(sn_augment_workspace_bytes(cfg->threads));
+    }
     model->aug = cfg->aug; /* the model records how it was trained */
     if (!t->order || !t->grads || !t->dblock || !t->claims || !t->pref || !t->step_base || !t->step_solo ||
-        (augment && !t->aug_images)) {
+        (augment && (!t->aug_images || !t->aug_work))) {
         rc = sn_fail(err, SN_ENOMEM, "out of memory for training buffers");
         goto fail;
     }
@@ -669,7 +673,8 @@ int sn_train_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st,
     const double t0 = sn_now();
     sn_dataset augmented;
     if (sn_augment_active(&t->cfg.aug)) {
-        sn_augment_dataset(&t->cfg.aug, t->cfg.seed, t->epoch, ds, t->ntrain, t->aug_images, t->cfg.threads);
+        sn_augment_dataset(&t->cfg.aug, t->cfg.seed, t->epoch, ds, t->ntrain, t->aug_images, t->cfg.threads,
+                           t->aug_work);
         augmented = (sn_dataset){ .count = t->ntrain, .rows = ds->rows, .cols = ds->cols, .images = t->aug_images,
                                   .labels = ds->labels };
         ds = &augmented;

@@ -162,9 +162,10 @@ Test(augment, probability_zero_is_the_identity, .init = load, .fini = unload)
     sn_augment a;
     cr_assert_eq(sn_augment_parse("thick=1@0,rot=10@0,scale=0.1@0,shear=0.3@0,shift=2@0", &a, NULL), SN_OK);
     uint8_t *out = malloc((size_t)subset.count * 784);
-    sn_augment_dataset(&a, 42, 0, &subset, subset.count, out, 2);
+    void *ws = malloc(sn_augment_workspace_bytes(2));
+    sn_augment_dataset(&a, 42, 0, &subset, subset.count, out, 2, ws);
     cr_assert(memcmp(out, subset.images, (size_t)subset.count * 784) == 0);
-    free(out);
+    free(out), free(ws);
 }
 
 /* Augmented epochs: the same bytes on 1 and 3 threads and on every ISA; different epochs
@@ -176,27 +177,34 @@ Test(augment, same_bytes_on_any_thread_count_and_isa, .init = load, .fini = unlo
     cr_assert_eq(sn_augment_parse("thick=1,rot=10,scale=0.1,shear=0.2,shift=2", &a, NULL), SN_OK);
     const size_t bytes = (size_t)subset.count * 784;
     uint8_t *ref = malloc(bytes), *out = malloc(bytes);
+    void *ws = malloc(sn_augment_workspace_bytes(3));
     sn_isa_force(SN_ISA_SCALAR, NULL);
-    sn_augment_dataset(&a, 42, 3, &subset, subset.count, ref, 1);
+    sn_augment_dataset(&a, 42, 3, &subset, subset.count, ref, 1, ws);
     for (int isa = 0; isa < SN_ISA_COUNT; isa++) {
         if (!sn_isa_supported((sn_isa)isa)) continue;
         sn_isa_force((sn_isa)isa, NULL);
         for (int threads = 1; threads <= 3; threads += 2) {
             memset(out, 0xa5, bytes);
-            sn_augment_dataset(&a, 42, 3, &subset, subset.count, out, threads);
+            sn_augment_dataset(&a, 42, 3, &subset, subset.count, out, threads, ws);
             cr_assert(memcmp(out, ref, bytes) == 0, "%s, %d threads: different bytes", sn_isa_name((sn_isa)isa),
                       threads);
         }
     }
     sn_isa_init(NULL);
-    sn_augment_dataset(&a, 42, 4, &subset, subset.count, out, 2);
+    sn_augment_dataset(&a, 42, 4, &subset, subset.count, out, 2, ws);
     cr_assert(memcmp(out, ref, bytes) != 0, "epoch 4 repeats epoch 3");
-    sn_augment_dataset(&a, 43, 3, &subset, subset.count, out, 2);
+    sn_augment_dataset(&a, 43, 3, &subset, subset.count, out, 2, ws);
     cr_assert(memcmp(out, ref, bytes) != 0, "seed 43 repeats seed 42");
     int changed = 0;
     for (int i = 0; i < subset.count; i++) changed += memcmp(ref + (size_t)i * 784, subset.images + (size_t)i * 784, 784) != 0;
     cr_assert(changed > subset.count * 9 / 10, "only %d of %d images changed", changed, subset.count);
-    free(ref), free(out);
+    /* One image alone is what the dataset pass made of it. */
+    uint8_t one[784];
+    for (int i = 0; i < 5; i++) {
+        sn_augment_image(&a, 42, 3, i, subset.images + (size_t)i * 784, one, 28, 28);
+        cr_assert(memcmp(one, ref + (size_t)i * 784, 784) == 0, "image %d differs alone", i);
+    }
+    free(ref), free(out), free(ws);
 }
 
 Test(augment, training_with_augmentation_same_bits_on_1_and_3_threads, .init = load, .fini = unload)

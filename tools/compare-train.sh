@@ -2,10 +2,13 @@
 # Side-by-side training speed of two scratchnet binaries (or one, at two thread counts),
 # alternating runs so that a noisy minute hurts both alike; prints medians and ranges.
 #
-#   tools/compare-train.sh [--load N] [--reps R] [--batch B] [--epochs E] BIN[:THREADS] BIN[:THREADS] ...
+#   tools/compare-train.sh [--load N] [--reps R] [--batch B] [--epochs E] BIN[:THREADS[:ARGS]] ...
 #
 # e.g. tools/compare-train.sh --load 1 --reps 7 build/scratchnet:1 build/scratchnet:2
-#      tools/compare-train.sh --reps 7 /tmp/old/scratchnet:2 build/scratchnet:2
+#      tools/compare-train.sh --reps 7 /tmp/old/scratchnet:2 "build/scratchnet:2:--augment none --deskew off"
+#      tools/compare-train.sh "build/scratchnet:2:--augment none" build/scratchnet:2
+# ARGS are more train flags for that entry (train now augments by default; a binary from
+# before 2026-11-29 trains plain, so compare it with "--augment none --deskew off").
 # --load N starts N CPU-bound busy processes for the duration (killed on exit).
 set -euo pipefail
 load=0 reps=5 batch=128 epochs=2
@@ -28,9 +31,12 @@ tmp=$(mktemp -d)
 declare -A rates
 for r in $(seq 1 "$reps"); do
     for spec in "$@"; do
-        bin=${spec%%:*} threads=${spec#*:}
-        [ "$threads" = "$spec" ] && threads=2
-        line=$("$bin" train --epochs "$epochs" --batch "$batch" --threads "$threads" --quiet --save "$tmp/m.bin" | tail -1)
+        bin=${spec%%:*} rest=${spec#*:} extra=""
+        [ "$rest" = "$spec" ] && rest=2
+        threads=${rest%%:*}
+        [ "$threads" != "$rest" ] && extra=${rest#*:}
+        # shellcheck disable=SC2086 # extra is a list of flags
+        line=$("$bin" train --epochs "$epochs" --batch "$batch" --threads "$threads" --quiet --save "$tmp/m.bin" $extra | tail -1)
         rates[$spec]+="${line##*samples_per_s=} "
     done
 done

@@ -47,9 +47,12 @@ float sn_aug_kind_max(sn_aug_kind k);
  * draws of (seed, epoch, row). */
 void sn_augment_image(const sn_augment *a, uint64_t seed, int epoch, int row, const uint8_t *src, uint8_t *dst,
                       int rows, int cols);
-/* Images [0, count) of src into dst (count x rows*cols), on up to `threads` threads. */
+/* Images [0, count) of src into dst (count x rows*cols), on up to `threads` threads,
+ * with workspace (sn_augment_workspace_bytes(threads) bytes, any contents, 16-byte
+ * aligned as malloc gives). */
 void sn_augment_dataset(const sn_augment *a, uint64_t seed, int epoch, const sn_dataset *src, int count,
-                        uint8_t *dst, int threads);
+                        uint8_t *dst, int threads, void *workspace);
+size_t sn_augment_workspace_bytes(int threads);
 
 /* Deskews every image of ds in place (sn_deskew, rounded back to uint8), on up to
  * `threads` threads. */

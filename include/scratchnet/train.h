@@ -72,6 +72,7 @@ typedef struct sn_trainer {
     void *reduce_user;
     void *dblock;
     uint8_t *aug_images;    /* ntrain images: this epoch's augmented copy (cfg.aug), owned */
+    void *aug_work;         /* sn_augment_dataset's workspace, owned */
     sn_forward_ctx fwd;     /* activations, workspace, loss buffer */
 } sn_trainer;
 

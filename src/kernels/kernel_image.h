@@ -3,22 +3,25 @@
  * warp's taps become gathers with AVX2 and AVX-512). Element-wise and without fused
  * multiply-adds (ISO C: no contraction), so every ISA gives the same bits. */
 
-/* A row of a plus-shaped grey dilation (grow) or erosion of a zero-bordered frame (fw
- * floats a row; c points at the row's first pixel), blended in by t:
- * out[x] = c[x] + t (m - c[x]), m the max (min) of c[x] and its 4 neighbours. */
-static void img_thicken_row(const float *restrict c, long fw, float *restrict out, int cols, int grow, float t)
+/* A plus-shaped grey dilation (grow) or erosion of n floats of a frame whose rows are
+ * fw apart, each row and its neighbours above and below readable (src points into the
+ * frame's interior rows, whole rows): dst[i] = src[i] + t (m - src[i]), m the max (min)
+ * of src[i] and its 4 neighbours. One flat loop over whole padded rows: the caller
+ * clears the border columns of dst afterwards (a 28-pixel row alone would leave most
+ * of a 16-lane loop in its scalar tail). */
+static void img_thicken(const float *restrict src, float *restrict dst, long n, long fw, int grow, float t)
 {
     if (grow)
-        for (int x = 0; x < cols; x++) {
-            float m = c[x], l = c[x - 1], r = c[x + 1], u = c[x - fw], d = c[x + fw];
+        for (long i = 0; i < n; i++) {
+            float m = src[i], l = src[i - 1], r = src[i + 1], u = src[i - fw], d = src[i + fw];
             m = l > m ? l : m, m = r > m ? r : m, m = u > m ? u : m, m = d > m ? d : m;
-            out[x] = c[x] + t * (m - c[x]);
+            dst[i] = src[i] + t * (m - src[i]);
         }
     else
-        for (int x = 0; x < cols; x++) {
-            float m = c[x], l = c[x - 1], r = c[x + 1], u = c[x - fw], d = c[x + fw];
+        for (long i = 0; i < n; i++) {
+            float m = src[i], l = src[i - 1], r = src[i + 1], u = src[i - fw], d = src[i + fw];
             m = l < m ? l : m, m = r < m ? r : m, m = u < m ? u : m, m = d < m ? d : m;
-            out[x] = c[x] + t * (m - c[x]);
+            dst[i] = src[i] + t * (m - src[i]);
         }
 }
 
@@ -48,12 +51,15 @@ static void img_warp(const float *restrict origin, long fw, float *restrict out,
     }
 }
 
-/* dst = src * 255 rounded half up, clamped to 0..255. */
+/* dst = src * 255 rounded half up, for src in [0, 1] (what the pipeline makes: blends
+ * and bilinear mixes of such values; an ulp over 1 still gives 255). The integer clamp
+ * vectorises as a min and a truncating pack; a float clamp did not. */
 static void img_to_u8(uint8_t *restrict dst, const float *restrict src, long n)
 {
     for (long i = 0; i < n; i++) {
-        float g = src[i] * 255.0f + 0.5f;
-        g = g < 0.0f ? 0.0f : g > 255.0f ? 255.0f : g;
-        dst[i] = (uint8_t)(int)g;
+        int q = (int)(src[i] * 255.0f + 0.5f);
+        q = q > 255 ? 255 : q;
+        q = q < 0 ? 0 : q;
+        dst[i] = (uint8_t)q;
     }
 }

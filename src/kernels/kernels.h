@@ -97,7 +97,7 @@ typedef struct sn_kernels {
      * beats any number); back: d_i = g where input i won, else 0 (and 0 where the winner
      * is not > 0, with relu_in). */
     /* The image pipeline's pixel loops (kernel_image.h, augment.c). */
-    void (*img_thicken_row)(const float *c, long fw, float *out, int cols, int grow, float t);
+    void (*img_thicken)(const float *src, float *dst, long n, long fw, int grow, float t);
     void (*img_warp)(const float *origin, long fw, float *out, const float *gx, const float *gy, int n,
                      const float *map, float umax, float vmax);
     void (*img_to_u8)(uint8_t *dst, const float *src, long n);
