@@ -345,8 +345,13 @@ int bench_sweep_main(int argc, char **argv)
             sn_dataset_free(&c.all), sn_dataset_free(&c.test), sn_dataset_free(&c.all_deskewed), sweep_spec_free(&spec);
             return EXIT_RUNTIME;
         }
-        sn_dataset_deskew(&c.all_deskewed, defaults.threads);
-        sn_dataset_deskew(&c.test_deskewed, defaults.threads);
+        if (sn_dataset_deskew(&c.all_deskewed, defaults.threads, &err) ||
+            sn_dataset_deskew(&c.test_deskewed, defaults.threads, &err)) {
+            fprintf(stderr, "bench: %s\n", err.msg);
+            sn_dataset_free(&c.all), sn_dataset_free(&c.test), sweep_spec_free(&spec);
+            sn_dataset_free(&c.all_deskewed), sn_dataset_free(&c.test_deskewed);
+            return EXIT_RUNTIME;
+        }
     }
     if (mkdir(out, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "bench: --out: cannot create %s: %s\n", out, strerror(errno));

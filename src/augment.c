@@ -41,6 +41,7 @@ int sn_augment_parse(const char *spec, sn_augment *a, sn_error *err)
     if (strlen(spec) >= sizeof buf || !*spec || spec[0] == ',' || spec[strlen(spec) - 1] == ',' || strstr(spec, ",,"))
         return sn_fail(err, SN_EINVAL, "augmentation '%s': expected none or KEY=RANGE[@PROB],...", spec);
     strcpy(buf, spec);
+    unsigned seen = 0;
     for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(item, '=');
         int k = 0;
@@ -49,10 +50,16 @@ int sn_augment_parse(const char *spec, sn_augment *a, sn_error *err)
         if (!eq || k == SN_AUG_KINDS)
             return sn_fail(err, SN_EINVAL, "augmentation item '%s': expected KEY=RANGE[@PROB] with KEY one of "
                                            "rot, scale, shear, shift, thick", item);
+        if (seen & (1u << k)) return sn_fail(err, SN_EINVAL, "augmentation item '%s' given twice", item);
+        seen |= 1u << k;
         char *end;
         const double range = strtod(eq + 1, &end);
         double prob = 1.0;
-        if (*end == '@') prob = strtod(end + 1, &end);
+        if (*end == '@') {
+            const char *p = end + 1;
+            prob = strtod(p, &end);
+            if (end == p) prob = -1; /* '@' and no number */
+        }
         if (*end || eq[1] == '\0' || !(range >= 0 && range <= KINDS[k].max) || !(prob >= 0 && prob <= 1))
             return sn_fail(err, SN_EINVAL, "augmentation item '%s=%s': expected a range 0..%g and an optional "
                                            "@probability 0..1", item, eq + 1, KINDS[k].max);
@@ -76,7 +83,15 @@ void sn_augment_format(const sn_augment *a, char *out, size_t cap)
     if (!len) snprintf(out, cap, "none");
 }
 
-enum { MAX_SIDE = 64 };
+enum { MAX_SIDE = SN_AUGMENT_MAX_SIDE };
+
+static int check_side(int rows, int cols, sn_error *err)
+{
+    if (rows < 1 || cols < 1 || rows > MAX_SIDE || cols > MAX_SIDE)
+        return sn_fail(err, SN_EINVAL, "images of %dx%d pixels: the image pipeline takes 1..%d a side", rows, cols,
+                       MAX_SIDE);
+    return SN_OK;
+}
 
 /* Images are worked on in a zero-padded frame, PAD pixels on every side, so the loops
  * below read neighbours and bilinear taps without bounds checks (and vectorise). */
@@ -201,14 +216,17 @@ static void augment_one(const sn_augment *a, uint64_t seed, int epoch, int row, 
     kr->img_to_u8(dst, img, n);
 }
 
-void sn_augment_image(const sn_augment *a, uint64_t seed, int epoch, int row, const uint8_t *src, uint8_t *dst,
-                      int rows, int cols)
+int sn_augment_image(const sn_augment *a, uint64_t seed, int epoch, int row, const uint8_t *src, uint8_t *dst,
+                     int rows, int cols, sn_error *err)
 {
+    const int rc = check_side(rows, cols, err);
+    if (rc) return rc;
     pixel_grid grid;
     grid_init(&grid, rows, cols);
     frames work;
     memset(&work, 0, sizeof work);
     augment_one(a, seed, epoch, row, src, dst, rows, cols, &grid, &work);
+    return SN_OK;
 }
 
 size_t sn_augment_workspace_bytes(int threads)
@@ -216,9 +234,11 @@ size_t sn_augment_workspace_bytes(int threads)
     return sizeof(frames) * (size_t)(threads > 0 ? threads : 1);
 }
 
-void sn_augment_dataset(const sn_augment *a, uint64_t seed, int epoch, const sn_dataset *src, int count,
-                        uint8_t *dst, int threads, void *workspace)
+int sn_augment_dataset(const sn_augment *a, uint64_t seed, int epoch, const sn_dataset *src, int count,
+                       uint8_t *dst, int threads, void *workspace, sn_error *err)
 {
+    const int rc = check_side(src->rows, src->cols, err);
+    if (rc) return rc;
     const size_t px = (size_t)src->rows * src->cols;
     pixel_grid grid;
     grid_init(&grid, src->rows, src->cols);
@@ -236,11 +256,14 @@ void sn_augment_dataset(const sn_augment *a, uint64_t seed, int epoch, const sn_
             augment_one(a, seed, epoch, i, src->images + (size_t)i * px, dst + (size_t)i * px, src->rows, src->cols,
                         &grid, &work[tid]);
     }
+    return SN_OK;
 }
 
-void sn_dataset_deskew(sn_dataset *ds, int threads)
+int sn_dataset_deskew(sn_dataset *ds, int threads, sn_error *err)
 {
     const int rows = ds->rows, cols = ds->cols;
+    const int rc = check_side(rows, cols, err);
+    if (rc) return rc;
     const size_t px = (size_t)rows * cols;
     (void)threads;
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -251,6 +274,7 @@ void sn_dataset_deskew(sn_dataset *ds, int threads)
         sn_deskew(in, out, cols, rows);
         sn_kernels_active()->img_to_u8(img, out, (long)px);
     }
+    return SN_OK;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -261,6 +285,8 @@ static int cmp_double(const void *a, const void *b)
 
 int sn_dataset_stroke_width(const sn_dataset *ds, double q, int threads, double *width, sn_error *err)
 {
+    const int rc = check_side(ds->rows, ds->cols, err);
+    if (rc) return rc;
     const size_t px = (size_t)ds->rows * ds->cols;
     double *w = malloc(sizeof(double) * (size_t)(ds->count ? ds->count : 1));
     if (!w) return sn_fail(err, SN_ENOMEM, "out of memory for %d stroke widths", ds->count);

@@ -11,10 +11,14 @@ int sn_fit(sn_trainer *t, const sn_dataset *train, const sn_dataset *val, int ev
     memset(res, 0, sizeof *res);
     res->last.val_loss = res->last.val_acc = NAN;
     const int epochs = t->cfg.epochs;
+    if (sn_augment_active(&t->cfg.aug) && (train->rows > SN_AUGMENT_MAX_SIDE || train->cols > SN_AUGMENT_MAX_SIDE))
+        return sn_fail(err, SN_EINVAL, "training images are %dx%d pixels; augmentation takes at most %d a side",
+                       train->rows, train->cols, SN_AUGMENT_MAX_SIDE);
     while (t->epoch < epochs) {
         sn_fit_epoch e = { .val_loss = NAN, .val_acc = NAN };
         if (hooks->epoch_begin) hooks->epoch_begin(hooks->user, t->epoch + 1, epochs);
-        sn_train_epoch(t, train, &e.stats, hooks->progress, hooks->user);
+        const int ran = sn_train_epoch(t, train, &e.stats, hooks->progress, hooks->user);
+        if (ran) return sn_fail(err, ran, "epoch %d could not run (error %d)", t->epoch + 1, ran);
         res->epochs++;
         res->train_s += e.stats.train_s;
         res->samples += t->ntrain;

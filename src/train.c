@@ -673,8 +673,9 @@ int sn_train_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st,
     const double t0 = sn_now();
     sn_dataset augmented;
     if (sn_augment_active(&t->cfg.aug)) {
-        sn_augment_dataset(&t->cfg.aug, t->cfg.seed, t->epoch, ds, t->ntrain, t->aug_images, t->cfg.threads,
-                           t->aug_work);
+        const int rc = sn_augment_dataset(&t->cfg.aug, t->cfg.seed, t->epoch, ds, t->ntrain, t->aug_images,
+                                          t->cfg.threads, t->aug_work, NULL);
+        if (rc) return rc; /* images too large to augment: sn_fit says so first */
         augmented = (sn_dataset){ .count = t->ntrain, .rows = ds->rows, .cols = ds->cols, .images = t->aug_images,
                                   .labels = ds->labels };
         ds = &augmented;

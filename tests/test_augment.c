@@ -140,7 +140,9 @@ Test(augment, spec_parses_formats_and_refuses)
     cr_assert(!sn_augment_active(&a));
     sn_augment_format(&a, text, sizeof text);
     cr_assert_str_eq(text, "none");
-    const char *bad[] = { "", "rot", "rot=", "spin=3", "rot=90", "rot=5@2", "rot=-1", "rot=5x", "thick=1,,", NULL };
+    const char *bad[] = { "",       "rot",       "rot=",      "spin=3",    "rot=90",          "rot=5@2",
+                          "rot=-1", "rot=5x",    "thick=1,,", ",thick=1",  "rot=5,rot=6",     "rot=5@",
+                          NULL };
     for (int i = 0; bad[i]; i++) {
         sn_error err;
         cr_assert_eq(sn_augment_parse(bad[i], &a, &err), SN_EINVAL, "'%s' accepted", bad[i]);
@@ -163,7 +165,7 @@ Test(augment, probability_zero_is_the_identity, .init = load, .fini = unload)
     cr_assert_eq(sn_augment_parse("thick=1@0,rot=10@0,scale=0.1@0,shear=0.3@0,shift=2@0", &a, NULL), SN_OK);
     uint8_t *out = malloc((size_t)subset.count * 784);
     void *ws = malloc(sn_augment_workspace_bytes(2));
-    sn_augment_dataset(&a, 42, 0, &subset, subset.count, out, 2, ws);
+    sn_augment_dataset(&a, 42, 0, &subset, subset.count, out, 2, ws, NULL);
     cr_assert(memcmp(out, subset.images, (size_t)subset.count * 784) == 0);
     free(out), free(ws);
 }
@@ -179,21 +181,21 @@ Test(augment, same_bytes_on_any_thread_count_and_isa, .init = load, .fini = unlo
     uint8_t *ref = malloc(bytes), *out = malloc(bytes);
     void *ws = malloc(sn_augment_workspace_bytes(3));
     sn_isa_force(SN_ISA_SCALAR, NULL);
-    sn_augment_dataset(&a, 42, 3, &subset, subset.count, ref, 1, ws);
+    sn_augment_dataset(&a, 42, 3, &subset, subset.count, ref, 1, ws, NULL);
     for (int isa = 0; isa < SN_ISA_COUNT; isa++) {
         if (!sn_isa_supported((sn_isa)isa)) continue;
         sn_isa_force((sn_isa)isa, NULL);
         for (int threads = 1; threads <= 3; threads += 2) {
             memset(out, 0xa5, bytes);
-            sn_augment_dataset(&a, 42, 3, &subset, subset.count, out, threads, ws);
+            sn_augment_dataset(&a, 42, 3, &subset, subset.count, out, threads, ws, NULL);
             cr_assert(memcmp(out, ref, bytes) == 0, "%s, %d threads: different bytes", sn_isa_name((sn_isa)isa),
                       threads);
         }
     }
     sn_isa_init(NULL);
-    sn_augment_dataset(&a, 42, 4, &subset, subset.count, out, 2, ws);
+    sn_augment_dataset(&a, 42, 4, &subset, subset.count, out, 2, ws, NULL);
     cr_assert(memcmp(out, ref, bytes) != 0, "epoch 4 repeats epoch 3");
-    sn_augment_dataset(&a, 43, 3, &subset, subset.count, out, 2, ws);
+    sn_augment_dataset(&a, 43, 3, &subset, subset.count, out, 2, ws, NULL);
     cr_assert(memcmp(out, ref, bytes) != 0, "seed 43 repeats seed 42");
     int changed = 0;
     for (int i = 0; i < subset.count; i++) changed += memcmp(ref + (size_t)i * 784, subset.images + (size_t)i * 784, 784) != 0;
@@ -201,9 +203,16 @@ Test(augment, same_bytes_on_any_thread_count_and_isa, .init = load, .fini = unlo
     /* One image alone is what the dataset pass made of it. */
     uint8_t one[784];
     for (int i = 0; i < 5; i++) {
-        sn_augment_image(&a, 42, 3, i, subset.images + (size_t)i * 784, one, 28, 28);
+        cr_assert_eq(sn_augment_image(&a, 42, 3, i, subset.images + (size_t)i * 784, one, 28, 28, NULL), SN_OK);
         cr_assert(memcmp(one, ref + (size_t)i * 784, 784) == 0, "image %d differs alone", i);
     }
+    /* Images larger than the pipeline's buffers are refused, not overrun. */
+    sn_error err;
+    static uint8_t big[65 * 65], bigout[65 * 65];
+    cr_assert_eq(sn_augment_image(&a, 42, 3, 0, big, bigout, 65, 65, &err), SN_EINVAL);
+    cr_assert(strstr(err.msg, "65x65"), "%s", err.msg);
+    sn_dataset wide = { .count = 1, .rows = 10, .cols = 100, .images = big, .labels = bigout };
+    cr_assert_eq(sn_dataset_deskew(&wide, 1, &err), SN_EINVAL);
     free(ref), free(out), free(ws);
 }
 
@@ -235,7 +244,7 @@ Test(augment, dataset_deskew_and_width_quantile, .init = load, .fini = unload)
     sn_dataset copy = subset;
     copy.images = malloc((size_t)subset.count * 784);
     memcpy(copy.images, subset.images, (size_t)subset.count * 784);
-    sn_dataset_deskew(&copy, 2);
+    cr_assert_eq(sn_dataset_deskew(&copy, 2, NULL), SN_OK);
     /* Deskewed digits have (nearly) no slope left: the mean |slope| drops several-fold.
      * Rounding back to bytes leaves a little. */
     double before = 0, after = 0;

@@ -43,20 +43,24 @@ const char *sn_aug_kind_name(sn_aug_kind k);
 /* Largest range each kind accepts (rot 45, scale 0.5, shear 1, shift 8, thick 2). */
 float sn_aug_kind_max(sn_aug_kind k);
 
-/* One rows x cols image (<= 64 x 64) of uint8 grey levels, src -> dst (distinct), with the
- * draws of (seed, epoch, row). */
-void sn_augment_image(const sn_augment *a, uint64_t seed, int epoch, int row, const uint8_t *src, uint8_t *dst,
-                      int rows, int cols);
+/* Images up to this many pixels a side (MNIST's are 28): the pixel loops work in
+ * fixed buffers on the stack. Larger images are refused with SN_EINVAL. */
+#define SN_AUGMENT_MAX_SIDE 64
+
+/* One rows x cols image of uint8 grey levels, src -> dst (distinct), with the draws of
+ * (seed, epoch, row). */
+int sn_augment_image(const sn_augment *a, uint64_t seed, int epoch, int row, const uint8_t *src, uint8_t *dst,
+                     int rows, int cols, sn_error *err);
 /* Images [0, count) of src into dst (count x rows*cols), on up to `threads` threads,
  * with workspace (sn_augment_workspace_bytes(threads) bytes, any contents, 16-byte
  * aligned as malloc gives). */
-void sn_augment_dataset(const sn_augment *a, uint64_t seed, int epoch, const sn_dataset *src, int count,
-                        uint8_t *dst, int threads, void *workspace);
+int sn_augment_dataset(const sn_augment *a, uint64_t seed, int epoch, const sn_dataset *src, int count,
+                       uint8_t *dst, int threads, void *workspace, sn_error *err);
 size_t sn_augment_workspace_bytes(int threads);
 
 /* Deskews every image of ds in place (sn_deskew, rounded back to uint8), on up to
  * `threads` threads. */
-void sn_dataset_deskew(sn_dataset *ds, int threads);
+int sn_dataset_deskew(sn_dataset *ds, int threads, sn_error *err);
 
 /* The q-quantile (0..1) of sn_stroke_width over the images of ds: the prediction-time
  * width limit is MNIST's 90th percentile. SN_ENOMEM only. */

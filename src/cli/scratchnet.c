@@ -269,8 +269,10 @@ static int cmd_train(int argc, char **argv)
     /* The model's preprocessing: its training, validation and test images are deskewed
      * once, here; predict, eval and draw do what the model file records. */
     if (a.deskew) {
-        sn_dataset_deskew(&all, a.cfg.threads);
-        sn_dataset_deskew(&test, a.cfg.threads);
+        if (sn_dataset_deskew(&all, a.cfg.threads, &err) || sn_dataset_deskew(&test, a.cfg.threads, &err)) {
+            fprintf(stderr, "%s: %s\n", PROG, err.msg);
+            goto out;
+        }
         model.pre.deskew = 1;
     }
     if (a.width_limit) {
@@ -422,8 +424,9 @@ static int cmd_eval(int argc, char **argv)
     sn_forward_ctx ctx;
     sn_error err;
     if (!cli_load_mnist(PROG, cli_data_dir(a.data), NULL, &test)) { sn_net_free(&m); return EXIT_RUNTIME; }
-    if (m.pre.deskew) sn_dataset_deskew(&test, a.threads); /* as the model was trained */
-    if (sn_forward_ctx_create(&ctx, &m, 256, a.threads, &err)) {
+    /* As the model was trained. */
+    if ((m.pre.deskew && sn_dataset_deskew(&test, a.threads, &err)) ||
+        sn_forward_ctx_create(&ctx, &m, 256, a.threads, &err)) {
         fprintf(stderr, "%s: %s\n", PROG, err.msg);
         sn_net_free(&m);
         sn_dataset_free(&test);
