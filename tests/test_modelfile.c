@@ -280,6 +280,7 @@ Test(modelfile, preprocessing_records_round_trip)
     put32(bad + lq - 4, (uint32_t)crc32(0L, bad + 8, (uInt)(lq - 12)));
     expect_bad(bad, lq, "stroke width limit");
     free(bad), free(dp), free(dq);
+    sn_net_free(&a);
 
     /* Checkpoints: deskew and augmentation must match on resume. */
     int sizes[] = { 784, 20, 10 };
