@@ -9,14 +9,18 @@
 int main(int argc, char **argv)
 {
     cli_openmp_defaults(argv);
+    if (cli_asks_version(argc, argv, 1)) {
+        cli_print_version("bench");
+        return 0;
+    }
+    if (cli_asks_help(argc, argv, 1)) {
+        bench_usage(stdout);
+        return 0;
+    }
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--sweep")) return bench_sweep_main(argc, argv);
         if (!strcmp(argv[i], "--gemm")) return bench_gemm_main(argc, argv);
         if (!strcmp(argv[i], "--peers")) return bench_peers_main(argc, argv);
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            bench_usage(stdout);
-            return 0;
-        }
     }
     fprintf(stderr, "bench: expected --sweep, --gemm or --peers (see bench --help)\n");
     return EXIT_USAGE;

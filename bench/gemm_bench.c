@@ -182,6 +182,7 @@ int bench_gemm_main(int argc, char **argv)
         }
     }
     if (!nthreads) threads[0] = 1, threads[1] = 2, nthreads = 2;
+    if (csv_path && !cli_check_output("bench", "--csv", csv_path, 0)) return EXIT_USAGE;
     sn_error err;
     if (sn_isa_init(&err)) {
         fprintf(stderr, "bench: %s\n", err.msg);

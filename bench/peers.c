@@ -124,6 +124,7 @@ int bench_peers_main(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
+    if (out && !cli_check_output("bench", "--out", out, 1)) return EXIT_USAGE;
     sn_error err;
     sn_team_mode team;
     if (sn_isa_init(&err) || sn_team_mode_from_env(&team, &err)) {

@@ -325,6 +325,10 @@ int bench_sweep_main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
+    if (!cli_check_output("bench", "--out", out, 1)) {
+        sweep_spec_free(&spec);
+        return EXIT_USAGE;
+    }
     sweep_ctx c = { .spec = &spec, .nruns = nruns, .val = val, .quiet = quiet, .load = load };
     if (!cli_load_mnist("bench", cli_data_dir(data), &c.all, &c.test)) { sweep_spec_free(&spec); return EXIT_RUNTIME; }
     if (val >= c.all.count) {

@@ -6,13 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+int sn_image_check_size(long w, long h, sn_error *err)
+{
+    if (w < 1 || h < 1) return sn_fail(err, SN_EFORMAT, "image of %ldx%ld pixels: expected at least 1x1", w, h);
+    if (w > SN_IMAGE_MAX_SIDE || h > SN_IMAGE_MAX_SIDE || w * h > SN_IMAGE_MAX_PIXELS)
+        return sn_fail(err, SN_EFORMAT, "image of %ldx%ld = %lld pixels: too large; this program reads up to %d "
+                                        "pixels in all (64 Mi) and %d a side",
+                       w, h, (long long)w * h, SN_IMAGE_MAX_PIXELS, SN_IMAGE_MAX_SIDE);
+    return SN_OK;
+}
+
 int sn_image_create(sn_image *img, int w, int h, sn_error *err)
 {
     img->w = img->h = 0;
     img->px = NULL;
-    if (w < 1 || h < 1 || w > SN_IMAGE_MAX_SIDE || h > SN_IMAGE_MAX_SIDE || (long)w * h > SN_IMAGE_MAX_PIXELS)
-        return sn_fail(err, SN_EFORMAT, "image of %dx%d pixels: expected 1..%d a side and at most %d pixels",
-                       w, h, SN_IMAGE_MAX_SIDE, SN_IMAGE_MAX_PIXELS);
+    const int rc = sn_image_check_size(w, h, err);
+    if (rc) return rc;
     img->px = calloc((size_t)w * h, sizeof(float));
     if (!img->px) return sn_fail(err, SN_ENOMEM, "out of memory for a %dx%d image", w, h);
     img->w = w, img->h = h;
@@ -294,11 +303,15 @@ int sn_canvas_to_mnist(const float *ink, int w, int h, const sn_preprocess *pre,
 {
     memset(out, 0, FIELD * FIELD * sizeof(float));
     int x0, y0, x1, y1;
-    /* Faint specks (< 0.1) don't count as ink; under 0.5 pixel-equivalents in total is
-     * "nearly empty" and is not classified. */
-    double total = 0;
-    for (size_t i = 0; i < (size_t)w * h; i++) total += ink[i];
-    if (!sn_ink_bbox(ink, w, h, 0.1f, &x0, &y0, &x1, &y1) || total < 0.5 * (w * h) / (FIELD * FIELD) + 0.5)
+    /* Ink is what is > 0.1. Nothing to read: no ink at all, ink too faint to be a stroke
+     * (none reaches 0.2: a speck of dust, a grain of a scan), or fewer than 3 pixels at
+     * half the strongest (one speck). Not the amount of ink against the canvas's size:
+     * a small digit on a large canvas is still a digit. */
+    float strongest = 0;
+    for (size_t i = 0; i < (size_t)w * h; i++) strongest = ink[i] > strongest ? ink[i] : strongest;
+    size_t strong = 0;
+    for (size_t i = 0; i < (size_t)w * h && strong < 3; i++) strong += ink[i] >= 0.5f * strongest;
+    if (!sn_ink_bbox(ink, w, h, 0.1f, &x0, &y0, &x1, &y1) || strongest < 0.2f || strong < 3)
         return sn_fail(err, SN_EINVAL, "empty image: no ink to read");
     const int rc = fit_and_place(ink, w, x0, y0, x1 - x0, y1 - y0, pre, out, err);
     /* A digit within the width limit is exactly what it would be without one. */

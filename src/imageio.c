@@ -43,9 +43,8 @@ static int read_pgm(sn_image *img, FILE *f, const char *path, int binary, sn_err
         return sn_fail(err, SN_EFORMAT, "%s: bad PGM header: expected width, height and maxval", path);
     if (maxval < 1 || maxval > 65535)
         return sn_fail(err, SN_EFORMAT, "%s: PGM maxval %ld, expected 1..65535", path, maxval);
-    if (w < 1 || h < 1 || w > SN_IMAGE_MAX_SIDE || h > SN_IMAGE_MAX_SIDE)
-        return sn_fail(err, SN_EFORMAT, "%s: PGM of %ldx%ld pixels, expected 1..%d a side", path, w, h, SN_IMAGE_MAX_SIDE);
     sn_error cerr;
+    if (sn_image_check_size(w, h, &cerr)) return sn_fail(err, SN_EFORMAT, "%s: PGM %s", path, cerr.msg);
     int rc = sn_image_create(img, (int)w, (int)h, &cerr);
     if (rc) return sn_fail(err, rc, "%s: %s", path, cerr.msg);
     size_t n = (size_t)w * h;
@@ -79,11 +78,10 @@ static int read_png(sn_image *img, const char *path, sn_error *err)
     pi.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_file(&pi, path))
         return sn_fail(err, SN_EFORMAT, "%s: bad PNG: %s", path, pi.message);
-    if (pi.width < 1 || pi.height < 1 || pi.width > SN_IMAGE_MAX_SIDE || pi.height > SN_IMAGE_MAX_SIDE ||
-        (unsigned long)pi.width * pi.height > SN_IMAGE_MAX_PIXELS) {
+    sn_error serr;
+    if (sn_image_check_size((long)pi.width, (long)pi.height, &serr)) {
         png_image_free(&pi);
-        return sn_fail(err, SN_EFORMAT, "%s: PNG of %ux%u pixels, expected 1..%d a side", path, pi.width,
-                       pi.height, SN_IMAGE_MAX_SIDE);
+        return sn_fail(err, SN_EFORMAT, "%s: PNG %s", path, serr.msg);
     }
     pi.format = PNG_FORMAT_GRAY; /* libpng converts any colour type to 8-bit grey */
     size_t n = PNG_IMAGE_SIZE(pi);

@@ -23,6 +23,9 @@ typedef struct sn_image {
  * composited on white; needs libpng at build time). */
 int sn_image_read(sn_image *img, const char *path, sn_error *err);
 int sn_image_create(sn_image *img, int w, int h, sn_error *err); /* zeroed */
+/* SN_EFORMAT unless 1 <= w, h <= SN_IMAGE_MAX_SIDE and w h <= SN_IMAGE_MAX_PIXELS, the
+ * message saying which limit and both limits. */
+int sn_image_check_size(long w, long h, sn_error *err);
 void sn_image_free(sn_image *img);
 
 /* In place: makes the ink light (1) on a dark (0) background, whatever the input's

@@ -71,6 +71,61 @@ const char *cli_data_dir(const char *flag_value)
     return SN_SOURCE_DIR "/data/mnist";
 }
 
+/* The directory part of path into out ("." if none). */
+static void parent_of(const char *path, char *out, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(out, cap, ".");
+    else if (slash == path) snprintf(out, cap, "/");
+    else snprintf(out, cap, "%.*s", (int)(slash - path), path);
+}
+
+/* 0 if dir is an existing writable directory; else a reason. */
+static const char *unusable_dir(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) return "does not exist";
+    if (!S_ISDIR(st.st_mode)) return "is not a directory";
+    if (access(dir, W_OK | X_OK) != 0) return "is not writable";
+    return NULL;
+}
+
+int cli_check_output(const char *prog, const char *flag, const char *path, int dir)
+{
+    struct stat st;
+    char parent[4096], grand[4096];
+    if (!*path) {
+        fprintf(stderr, "%s: %s: an empty path\n", prog, flag);
+        return 0;
+    }
+    if (dir) {
+        if (stat(path, &st) == 0) {
+            const char *why = unusable_dir(path);
+            if (why) fprintf(stderr, "%s: %s: %s %s\n", prog, flag, path, why);
+            return why == NULL;
+        }
+        parent_of(path, parent, sizeof parent);
+        const char *why = unusable_dir(parent);
+        if (why) fprintf(stderr, "%s: %s: cannot create %s: %s %s\n", prog, flag, path, parent, why);
+        return why == NULL;
+    }
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "%s: %s: %s is a directory; expected a file name\n", prog, flag, path);
+        return 0;
+    }
+    parent_of(path, parent, sizeof parent);
+    const char *why = unusable_dir(parent);
+    if (why && !strcmp(why, "does not exist")) { /* one missing level is created */
+        parent_of(parent, grand, sizeof grand);
+        const char *up = unusable_dir(grand);
+        if (!up) return 1;
+        fprintf(stderr, "%s: %s: cannot write %s: %s %s\n", prog, flag, path, grand, up);
+        return 0;
+    }
+    if (why) fprintf(stderr, "%s: %s: cannot write %s: %s %s\n", prog, flag, path, parent, why);
+    return why == NULL;
+}
+
 int cli_find_resource(const char *rel, char *out, size_t cap)
 {
     const char *roots[] = { SN_SOURCE_DIR, SN_DATA_INSTALL_DIR };
@@ -85,6 +140,16 @@ int cli_find_resource(const char *rel, char *out, size_t cap)
 int cli_ensure_mnist(const char *prog, const char *dir)
 {
     if (sn_mnist_present(dir)) return 1;
+    /* A directory the user named (--data, SCRATCHNET_DATA) must exist: a typo must not
+     * create a directory and download 55 MB into it. Only the default one is made. */
+    struct stat st;
+    if (strcmp(dir, SN_SOURCE_DIR "/data/mnist") != 0 && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))) {
+        fprintf(stderr,
+                "%s: data directory %s %s (named by --data or SCRATCHNET_DATA); name the directory that holds the "
+                "MNIST files, or create it to have them fetched into it\n",
+                prog, dir, stat(dir, &st) != 0 ? "does not exist" : "is not a directory");
+        return 0;
+    }
     char script[4096];
     int have_script = cli_find_resource("data/fetch-mnist.sh", script, sizeof script) ||
                       cli_find_resource("fetch-mnist.sh", script, sizeof script);
@@ -222,3 +287,22 @@ const char *cli_build_info(void)
 }
 
 const char *cli_commit(void) { return SN_COMMIT; }
+
+#ifndef SN_VERSION
+#define SN_VERSION "unknown"
+#endif
+
+static int asks(int argc, char **argv, int from, const char *a, const char *b)
+{
+    for (int i = from; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], a) || (b && !strcmp(argv[i], b))) return 1;
+    return 0;
+}
+
+int cli_asks_help(int argc, char **argv, int from) { return asks(argc, argv, from, "--help", "-h"); }
+int cli_asks_version(int argc, char **argv, int from) { return asks(argc, argv, from, "--version", NULL); }
+
+void cli_print_version(const char *prog)
+{
+    printf("%s %s (commit %s)\n", prog, SN_VERSION, SN_COMMIT);
+}

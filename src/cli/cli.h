@@ -33,6 +33,13 @@ int cli_load_mnist(const char *prog, const char *dir, sn_dataset *train, sn_data
 /* train's default augmentation (augment.h): what the drawn-digit measurements chose. */
 #define CLI_DEFAULT_AUGMENT "thick=1,rot=8,shear=0.2,scale=0.1,shift=1.5"
 
+/* Output paths are checked before any work (the README's promise): a file to write
+ * must not be a directory, and its directory must exist and be writable, or be one
+ * missing level under one that is (it is created, as models/ is). A directory to
+ * write into (dir = 1) must exist, or be one missing level under a writable one.
+ * Prints "prog: FLAG: PATH: why" and returns 0 if not. */
+int cli_check_output(const char *prog, const char *flag, const char *path, int dir);
+
 /* Default model path: models/scratch.bin under the current directory. */
 #define CLI_DEFAULT_MODEL "models/scratch.bin"
 
@@ -52,6 +59,13 @@ void cli_progress_end(cli_progress *p);
 
 /* `scratchnet drawn` (drawn.c): accuracy on synthesised drawn digits. */
 int cli_cmd_drawn(int argc, char **argv);
+
+/* -h / --help and --version, anywhere in argv[from..] before a "--": every program and
+ * subcommand answers them (usage on stdout, exit 0). */
+int cli_asks_help(int argc, char **argv, int from);
+int cli_asks_version(int argc, char **argv, int from);
+/* "PROG 0.1.0 (commit abc1234)" on stdout. */
+void cli_print_version(const char *prog);
 
 /* Compiler, flags, commit and CPU for reports. */
 const char *cli_cpu_model(void);

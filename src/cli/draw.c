@@ -166,7 +166,8 @@ static void render(app *a)
     SDL_RenderCopy(a->ren, a->seen_tex, NULL, &seen);
     SDL_SetRenderDrawColor(a->ren, 90, 90, 100, 255);
     SDL_RenderDrawRect(a->ren, &seen);
-    text(a, a->font, "left button: draw    right button: erase    R: clear", MARGIN, MARGIN + VIEW + 8, grey);
+    text(a, a->font, "left button: draw    right button: erase    R: clear    Q or Esc: quit", MARGIN,
+         MARGIN + VIEW + 8, grey);
     SDL_RenderPresent(a->ren);
 }
 
@@ -276,16 +277,36 @@ int main(int argc, char **argv)
 {
     cli_openmp_defaults(argv);
     const char *model_path = CLI_DEFAULT_MODEL, *replay = NULL, *shot = NULL;
+    static const char *const USAGE = "usage: draw [--model FILE] [--replay EVENTS] [--screenshot OUT.png]\n";
+    if (cli_asks_version(argc, argv, 1)) {
+        cli_print_version("draw");
+        return 0;
+    }
+    if (cli_asks_help(argc, argv, 1)) {
+        printf("%s"
+               "An SDL2 canvas that reads a digit as it is drawn: left button draws, right button erases,\n"
+               "R clears, Q or Esc quits. --replay feeds mouse events from a file (lines 'down X Y',\n"
+               "'move X Y', 'up X Y', 'clear'; X, Y in cells 0..28), prints the prediction and exits;\n"
+               "--screenshot saves the window as PNG. The model defaults to %s.\n",
+               USAGE, CLI_DEFAULT_MODEL);
+        return 0;
+    }
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && !strcmp(argv[i], "--model")) model_path = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--replay")) replay = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--screenshot")) shot = argv[++i];
         else {
-            fprintf(stderr, "draw: unknown flag or missing value '%s'\n"
-                            "usage: draw [--model FILE] [--replay EVENTS] [--screenshot OUT.png]\n", argv[i]);
+            fprintf(stderr, "draw: unknown flag or missing value '%s'\n%s", argv[i], USAGE);
             return EXIT_USAGE;
         }
     }
+    if (shot && !cli_check_output("draw", "--screenshot", shot, 0)) return EXIT_USAGE;
+    FILE *rf = replay ? fopen(replay, "r") : NULL;
+    if (replay && !rf) { /* a file that cannot be read is a runtime failure, found before any window */
+        fprintf(stderr, "draw: --replay: cannot open %s\n", replay);
+        return EXIT_RUNTIME;
+    }
+    if (rf) fclose(rf);
     static app a;
     sn_error err;
     if (sn_isa_init(&err)) { fprintf(stderr, "draw: %s\n", err.msg); return EXIT_USAGE; }
@@ -325,7 +346,7 @@ int main(int argc, char **argv)
     a.canvas_tex = SDL_CreateTexture(a.ren, SDL_PIXELFORMAT_ARGB8888, SDL_TEXTUREACCESS_STREAMING, RES, RES);
     a.seen_tex = SDL_CreateTexture(a.ren, SDL_PIXELFORMAT_ARGB8888, SDL_TEXTUREACCESS_STREAMING, CELLS, CELLS);
     a.empty = 1;
-    if (replay && !queue_replay(replay)) { SDL_Quit(); return EXIT_USAGE; }
+    if (replay && !queue_replay(replay)) { SDL_Quit(); return EXIT_RUNTIME; }
 
     int running = 1;
     while (running) {

@@ -63,6 +63,10 @@ int cli_cmd_drawn(int argc, char **argv)
 #endif
     for (int i = 2; i < argc; i++) {
         const char *f = argv[i];
+        if (!strcmp(f, "--version")) {
+            cli_print_version("scratchnet");
+            return 0;
+        }
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             printf("usage: scratchnet drawn [--model FILE] [--data DIR] [--count 2000] [--seed 1] [--threads N]\n"
                    "                        [--width-limit on|off|PX] [--csv FILE] [--out DIR]\n"
@@ -73,8 +77,9 @@ int cli_cmd_drawn(int argc, char **argv)
                    "width limit; PX: with this one instead). --csv writes the per-bin table; --out writes the canvases as PGM.\n");
             return 0;
         }
-        if (i + 1 >= argc || strncmp(f, "--", 2) != 0) {
-            fprintf(stderr, "%s: %s '%s'\n", PROG, strncmp(f, "--", 2) ? "unexpected argument" : "missing a value for", f);
+        if (i + 1 >= argc || strncmp(f, "--", 2) != 0 || !strncmp(argv[i + 1], "--", 2)) {
+            if (strncmp(f, "--", 2)) fprintf(stderr, "%s: unexpected argument '%s'\n", PROG, f);
+            else fprintf(stderr, "%s: %s needs a value\n", PROG, f);
             return EXIT_USAGE;
         }
         const char *v = argv[++i];
@@ -101,6 +106,7 @@ int cli_cmd_drawn(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
+    if (csv && !cli_check_output(PROG, "--csv", csv, 0)) return EXIT_USAGE;
     struct stat st;
     if (out && (stat(out, &st) != 0 || !S_ISDIR(st.st_mode))) {
         fprintf(stderr, "%s: --out: %s is not an existing directory\n", PROG, out);

@@ -52,10 +52,12 @@ static int default_threads(void)
 #endif
 }
 
-/* Returns the value after flag argv[*i], or NULL with a message. */
+/* Returns the value after flag argv[*i], or NULL with a message. The next flag is not
+ * a value: `--epochs --save x` is an --epochs without one (a negative number still is a
+ * value, for the range message). */
 static const char *value_of(int argc, char **argv, int *i)
 {
-    if (*i + 1 >= argc) {
+    if (*i + 1 >= argc || !strncmp(argv[*i + 1], "--", 2)) {
         fprintf(stderr, "%s: %s needs a value\n", PROG, argv[*i]);
         return NULL;
     }
@@ -189,7 +191,9 @@ static int parse_train(int argc, char **argv, train_args *a)
      * on 2 threads), 10 for one with convolutions (each epoch costs ~50x more). */
     if (!a->augment_given) sn_augment_parse(CLI_DEFAULT_AUGMENT, &a->cfg.aug, NULL);
     if (!a->epochs_given) a->cfg.epochs = has_conv ? 10 : 20;
-    return 1;
+    /* Every output path before any work: not after ten epochs. */
+    return cli_check_output(PROG, "--save", a->save, 0) && (!a->csv || cli_check_output(PROG, "--csv", a->csv, 0)) &&
+           (!a->checkpoint || cli_check_output(PROG, "--checkpoint", a->checkpoint, 0));
 }
 
 static void csv_write_header(FILE *f)
@@ -536,7 +540,7 @@ static int cmd_predict(int argc, char **argv)
         sn_image_free(&img);
         if (rc) {
             printf("%s empty\n", a.files[i]); /* reported as such, not classified */
-            fprintf(stderr, "%s: %s\n", PROG, err.msg);
+            fprintf(stderr, "%s: %s: %s\n", PROG, a.files[i], err.msg);
             continue;
         }
         float p[10];
@@ -558,9 +562,20 @@ static int cmd_predict(int argc, char **argv)
 int main(int argc, char **argv)
 {
     cli_openmp_defaults(argv);
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_USAGE : 0;
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    /* --version and --help anywhere (before a "--"), for the program and every command:
+     * the usage is short enough to show whole. */
+    if (cli_asks_version(argc, argv, 1)) {
+        cli_print_version("scratchnet");
+        return 0;
+    }
+    if (cli_asks_help(argc, argv, 1)) {
+        if (!strcmp(argv[1], "drawn")) return cli_cmd_drawn(argc, argv); /* its own, longer help */
+        usage(stdout);
+        return 0;
     }
     if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
