@@ -162,9 +162,12 @@ failed:
 
 /* ---- resume: keep the runs summary.csv records as finished ------------------- */
 
-/* Reads finished run numbers whose configuration matches the planned run. */
-static int read_finished(const char *path, const sweep_spec *spec, int nruns, unsigned char *done)
+/* Reads finished run numbers whose configuration matches the planned run. A recorded
+ * run that is not this grid's run of that number (another grid's results) sets *foreign
+ * to its number: resuming would drop it, so the caller refuses. */
+static int read_finished(const char *path, const sweep_spec *spec, int nruns, unsigned char *done, int *foreign)
 {
+    *foreign = 0;
     FILE *f = fopen(path, "r");
     if (!f) return 0;
     char line[2048];
@@ -172,13 +175,17 @@ static int read_finished(const char *path, const sweep_spec *spec, int nruns, un
     while (fgets(line, sizeof line, f)) {
         if (line[0] == '#' || strncmp(line, "run,", 4) == 0) continue;
         int run = atoi(line);
-        if (run < 1 || run > nruns) continue;
+        if (run < 1 || run > nruns) {
+            if (!*foreign) *foreign = run;
+            continue;
+        }
         sweep_run r;
         sweep_spec_run(spec, run - 1, &r);
         char cols[768], want[800];
         config_cols(cols, sizeof cols, &r);
         snprintf(want, sizeof want, "%d,%s,%d,", run, cols, r.epochs);
         if (strncmp(line, want, strlen(want)) == 0) done[run - 1] = 1, count++;
+        else if (!*foreign) *foreign = run;
     }
     fclose(f);
     return count;
@@ -224,7 +231,8 @@ static int gnuplot_available(void)
 }
 
 /* Runs gnuplot on plots/NAME.gp with the CSV paths and the legend labels. */
-static int render(const char *script, const char *outdir, const char *labels_path, int nruns)
+static int render(const char *script, const char *outdir, const char *labels_path, int nruns, int val,
+                  const char *note)
 {
     char gp[4096], cmd[16384];
     if (!cli_find_resource(script, gp, sizeof gp)) {
@@ -232,8 +240,9 @@ static int render(const char *script, const char *outdir, const char *labels_pat
         return 0;
     }
     snprintf(cmd, sizeof cmd,
-             "gnuplot -e \"sweep='%s/sweep.csv'; summary='%s/summary.csv'; labels='%s'; nruns=%d; outdir='%s'\" '%s'",
-             outdir, outdir, labels_path, nruns, outdir, gp);
+             "gnuplot -e \"sweep='%s/sweep.csv'; summary='%s/summary.csv'; labels='%s'; nruns=%d; outdir='%s'; "
+             "val=%d; note='%s'\" '%s'",
+             outdir, outdir, labels_path, nruns, outdir, val, note, gp);
     int st = system(cmd);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         fprintf(stderr, "bench: warning: gnuplot failed on %s\n", gp);
@@ -246,7 +255,7 @@ static int render(const char *script, const char *outdir, const char *labels_pat
 int bench_sweep_main(int argc, char **argv)
 {
     const char *out = ".", *data = NULL;
-    int no_plot = 0, resume = 0, quiet = 0, val = 10000, any_key = 0, load = 0;
+    int no_plot = 0, resume = 0, force = 0, quiet = 0, val = 10000, any_key = 0, load = 0;
     /* train's defaults but for augmentation (none: a sweep compares configurations; the
      * key augment= sweeps it) and epochs (10). */
     sweep_run defaults = { .batch = 128, .lr = 0.05f, .threads = 1, .epochs = 10, .opt = SN_OPT_MOMENTUM, .seed = 42,
@@ -277,6 +286,7 @@ int bench_sweep_main(int argc, char **argv)
             }
         } else if (!strcmp(a, "--no-plot")) no_plot = 1;
         else if (!strcmp(a, "--resume")) resume = 1;
+        else if (!strcmp(a, "--force")) force = 1;
         else if (!strcmp(a, "--quiet")) quiet = 1;
         else if ((!strcmp(a, "--out") || !strcmp(a, "--data") || !strcmp(a, "--epochs") || !strcmp(a, "--val") ||
                   !strcmp(a, "--load")) &&
@@ -329,11 +339,50 @@ int bench_sweep_main(int argc, char **argv)
         sweep_spec_free(&spec);
         return EXIT_USAGE;
     }
+    char sweep_path[4096], summary_path[4096], labels_path[4096];
+    snprintf(sweep_path, sizeof sweep_path, "%s/sweep.csv", out);
+    snprintf(summary_path, sizeof summary_path, "%s/summary.csv", out);
+    snprintf(labels_path, sizeof labels_path, "%s/labels.txt", out);
+    /* Results already there are not lost silently: replacing them takes --force,
+     * continuing them --resume with the same grid. */
+    struct stat st;
+    if (resume && force) {
+        fprintf(stderr, "bench: --resume continues the sweep in %s, --force replaces it: give one\n", out);
+        sweep_spec_free(&spec);
+        return EXIT_USAGE;
+    }
+    if (!resume && !force && (stat(summary_path, &st) == 0 || stat(sweep_path, &st) == 0)) {
+        fprintf(stderr, "bench: --out %s already holds a sweep (summary.csv, sweep.csv); add --resume to continue it, "
+                        "--force to replace it, or name another --out\n", out);
+        sweep_spec_free(&spec);
+        return EXIT_USAGE;
+    }
+    unsigned char *done = calloc((size_t)nruns ? (size_t)nruns : 1, 1);
+    int finished = 0;
+    if (!done) {
+        fprintf(stderr, "bench: out of memory\n");
+        sweep_spec_free(&spec);
+        return EXIT_RUNTIME;
+    }
+    if (resume) {
+        int foreign = 0;
+        finished = read_finished(summary_path, &spec, nruns, done, &foreign);
+        if (foreign) {
+            fprintf(stderr, "bench: --resume: %s records run %d of another grid (its keys differ from these); "
+                            "resuming would drop it. Resume with the same keys, name another --out, or --force "
+                            "to replace it\n", summary_path, foreign);
+            free(done), sweep_spec_free(&spec);
+            return EXIT_USAGE;
+        }
+    }
     sweep_ctx c = { .spec = &spec, .nruns = nruns, .val = val, .quiet = quiet, .load = load };
-    if (!cli_load_mnist("bench", cli_data_dir(data), &c.all, &c.test)) { sweep_spec_free(&spec); return EXIT_RUNTIME; }
+    if (!cli_load_mnist("bench", cli_data_dir(data), &c.all, &c.test)) {
+        free(done), sweep_spec_free(&spec);
+        return EXIT_RUNTIME;
+    }
     if (val >= c.all.count) {
         fprintf(stderr, "bench: --val: '%d' is not allowed; the training set has %d images\n", val, c.all.count);
-        sn_dataset_free(&c.all), sn_dataset_free(&c.test), sweep_spec_free(&spec);
+        free(done), sn_dataset_free(&c.all), sn_dataset_free(&c.test), sweep_spec_free(&spec);
         return EXIT_USAGE;
     }
     /* Deskewed copies once, if a run wants them (as train does, before any epoch). */
@@ -346,32 +395,25 @@ int bench_sweep_main(int argc, char **argv)
     if (any_deskew) {
         if (!copy_dataset(&c.all, &c.all_deskewed) || !copy_dataset(&c.test, &c.test_deskewed)) {
             fprintf(stderr, "bench: out of memory for the deskewed images\n");
-            sn_dataset_free(&c.all), sn_dataset_free(&c.test), sn_dataset_free(&c.all_deskewed), sweep_spec_free(&spec);
+            free(done), sn_dataset_free(&c.all), sn_dataset_free(&c.test), sn_dataset_free(&c.all_deskewed);
+            sweep_spec_free(&spec);
             return EXIT_RUNTIME;
         }
         if (sn_dataset_deskew(&c.all_deskewed, defaults.threads, &err) ||
             sn_dataset_deskew(&c.test_deskewed, defaults.threads, &err)) {
             fprintf(stderr, "bench: %s\n", err.msg);
-            sn_dataset_free(&c.all), sn_dataset_free(&c.test), sweep_spec_free(&spec);
+            free(done), sn_dataset_free(&c.all), sn_dataset_free(&c.test), sweep_spec_free(&spec);
             sn_dataset_free(&c.all_deskewed), sn_dataset_free(&c.test_deskewed);
             return EXIT_RUNTIME;
         }
     }
     if (mkdir(out, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "bench: --out: cannot create %s: %s\n", out, strerror(errno));
-        sn_dataset_free(&c.all), sn_dataset_free(&c.test), sweep_spec_free(&spec);
+        free(done), sn_dataset_free(&c.all), sn_dataset_free(&c.test), sweep_spec_free(&spec);
         sn_dataset_free(&c.all_deskewed), sn_dataset_free(&c.test_deskewed);
         return EXIT_RUNTIME;
     }
-    char sweep_path[4096], summary_path[4096], labels_path[4096];
-    snprintf(sweep_path, sizeof sweep_path, "%s/sweep.csv", out);
-    snprintf(summary_path, sizeof summary_path, "%s/summary.csv", out);
-    snprintf(labels_path, sizeof labels_path, "%s/labels.txt", out);
-
-    unsigned char *done = calloc((size_t)nruns, 1);
-    int finished = 0;
     if (resume) {
-        finished = read_finished(summary_path, &spec, nruns, done);
         if (!keep_finished_rows(sweep_path, done, nruns) || !keep_finished_rows(summary_path, done, nruns)) {
             fprintf(stderr, "bench: --resume: cannot rewrite the CSVs in %s\n", out);
             return EXIT_RUNTIME;
@@ -435,9 +477,14 @@ int bench_sweep_main(int argc, char **argv)
         if (!gnuplot_available()) {
             fprintf(stderr, "bench: warning: gnuplot not found (apt-get install gnuplot-nox); CSVs written, no PNGs\n");
         } else {
-            int n = render("plots/loss.gp", out, labels_path, nruns);
-            n += render("plots/accuracy.gp", out, labels_path, nruns);
-            n += render("plots/throughput.gp", out, labels_path, nruns);
+            /* Runs that differ only in threads train the same bits: their curves coincide. */
+            const char *note = spec.given[KEY_THREADS] && spec.nvalues[KEY_THREADS] > 1
+                                   ? "runs that differ only in threads coincide: training is bit-identical for any "
+                                     "thread count"
+                                   : "";
+            int n = render("plots/loss.gp", out, labels_path, nruns, val, note);
+            n += render("plots/accuracy.gp", out, labels_path, nruns, val, note);
+            n += render("plots/throughput.gp", out, labels_path, nruns, val, "");
             if (!quiet && n) fprintf(stderr, "bench: wrote %s/loss.png, accuracy.png, throughput.png\n", out);
         }
     }

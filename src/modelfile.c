@@ -417,6 +417,42 @@ static int same_layers(const sn_layer *a, const sn_layer *b, int na, int nb)
     return 1;
 }
 
+/* The run's record after a checkpoint's network: its arguments, progress and RNG. */
+typedef struct run_record {
+    uint32_t opt, batch, val, epoch, epochs, cosine;
+    uint64_t seed, step, rng[4];
+    float lr;
+} run_record;
+
+static int get_run_record(reader *r, run_record *c)
+{
+    return get_u32(r, &c->opt) && get_f32s(r, &c->lr, 1) && get_u32(r, &c->batch) && get_u32(r, &c->val) &&
+           get_u64(r, &c->seed) && get_u32(r, &c->epochs) && get_u32(r, &c->cosine) && get_u32(r, &c->epoch) &&
+           get_u64(r, &c->step) && get_u64(r, &c->rng[0]) && get_u64(r, &c->rng[1]) && get_u64(r, &c->rng[2]) &&
+           get_u64(r, &c->rng[3]);
+}
+
+int sn_checkpoint_info_read(const char *path, sn_checkpoint_info *info, sn_error *err)
+{
+    unsigned char *buf;
+    reader r;
+    memset(info, 0, sizeof *info);
+    int rc = read_checked(path, KIND_CHECKPOINT, &buf, &r, info->layers, &info->nlayers, &info->pre, &info->aug, err);
+    if (rc) return rc;
+    run_record c;
+    if (!get_run_record(&r, &c)) rc = sn_fail(err, SN_EFORMAT, "%s: truncated checkpoint header", path);
+    else if (c.opt >= SN_OPT_COUNT) rc = sn_fail(err, SN_EFORMAT, "%s: optimiser %u is not known", path, c.opt);
+    else {
+        info->cfg = sn_train_defaults();
+        info->cfg.opt = (sn_opt_kind)c.opt, info->cfg.lr = c.lr, info->cfg.batch = (int)c.batch;
+        info->cfg.val = (int)c.val, info->cfg.seed = c.seed, info->cfg.epochs = (int)c.epochs;
+        info->cfg.cosine = (int)c.cosine, info->cfg.aug = info->aug;
+        info->epoch = (int)c.epoch, info->step = (long)c.step;
+    }
+    free(buf);
+    return rc;
+}
+
 int sn_checkpoint_load(sn_trainer *t, const char *path, sn_error *err)
 {
     unsigned char *buf;
@@ -428,13 +464,11 @@ int sn_checkpoint_load(sn_trainer *t, const char *path, sn_error *err)
     int rc = read_checked(path, KIND_CHECKPOINT, &buf, &r, layers, &nl, &pre, &aug, err);
     if (rc) return rc;
     const sn_net *m = t->model;
-    uint32_t opt = 0, batch = 0, val = 0, epoch = 0, epochs = 0, cosine = 0;
-    uint64_t seed = 0, step = 0, rng[4] = { 0 };
-    float lr = 0;
-    int ok = get_u32(&r, &opt) && get_f32s(&r, &lr, 1) && get_u32(&r, &batch) &&
-             get_u32(&r, &val) && get_u64(&r, &seed) && get_u32(&r, &epochs) && get_u32(&r, &cosine) && get_u32(&r, &epoch) &&
-             get_u64(&r, &step) && get_u64(&r, &rng[0]) && get_u64(&r, &rng[1]) &&
-             get_u64(&r, &rng[2]) && get_u64(&r, &rng[3]);
+    run_record c;
+    const int ok = get_run_record(&r, &c);
+    const uint32_t opt = c.opt, batch = c.batch, val = c.val, epoch = c.epoch, epochs = c.epochs, cosine = c.cosine;
+    const uint64_t seed = c.seed, step = c.step, *rng = c.rng;
+    const float lr = c.lr;
     char have[512], want[512];
     sn_net_format(layers, nl, ',', have, sizeof have);
     sn_net_format(m->layer, m->nlayers, ',', want, sizeof want);
@@ -481,7 +515,7 @@ int sn_checkpoint_load(sn_trainer *t, const char *path, sn_error *err)
             if (t->opt.v) get_f32s(&r, t->opt.v, n);
             t->epoch = (int)epoch;
             t->opt.step = (long)step;
-            memcpy(t->rng.s, rng, sizeof rng);
+            memcpy(t->rng.s, rng, sizeof t->rng.s);
         }
     }
     free(buf);

@@ -261,11 +261,31 @@ Test(cli, resume_equals_uninterrupted_run, .timeout = 120)
     unsigned char *a = tu_read(tu_path(dir, "straight.bin"), &la), *b = tu_read(tu_path(dir, "resumed.bin"), &lb);
     cr_assert(a && b && la == lb && memcmp(a, b, la) == 0, "2 epochs + resume to 3 != 3 straight epochs");
     free(a), free(b);
-    /* A checkpoint made with other arguments is refused (exit 1), naming the flag. */
-    snprintf(cmd, sizeof cmd, "%s train --quiet --val 0 --batch 50 --schedule constant --opt adam --lr 0.002 --epochs 3 "
+    /* The checkpoint alone carries the run: --resume with no other settings (and more
+     * epochs, which a constant schedule allows) gives the same bits. */
+    snprintf(cmd, sizeof cmd, "%s train --quiet --epochs 3 --data %s --save %s/alone.bin --resume %s/ck.bin",
+             TU_SCRATCHNET, TU_SUBSET, dir, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    a = tu_read(tu_path(dir, "straight.bin"), &la), b = tu_read(tu_path(dir, "alone.bin"), &lb);
+    cr_assert(a && b && la == lb && memcmp(a, b, la) == 0, "resume from the checkpoint alone differs");
+    free(a), free(b);
+    /* Explicit settings that differ from the checkpoint's are a usage error naming them,
+     * before any work. */
+    snprintf(cmd, sizeof cmd, "%s train --quiet --val 0 --batch 50 --schedule constant --opt sgd --lr 0.002 --epochs 3 "
              "--data %s --save %s/x.bin --resume %s/ck.bin", TU_SCRATCHNET, TU_SUBSET, dir, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", err);
+    cr_assert(strstr(err, "--batch 50 conflicts") && strstr(err, "made with --batch 100") && strstr(err, "--opt sgd"),
+              "%s", err);
+    cr_assert(!tu_exists(tu_path(dir, "x.bin")));
+    /* info describes a checkpoint: its progress, its settings, how to resume. */
+    snprintf(cmd, sizeof cmd, "%s info --model %s/ck.bin", TU_SCRATCHNET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(out, "progress: 2 of 2 epochs done (60 steps)") && strstr(out, "--opt adam --lr 0.002 --batch 100") &&
+              strstr(out, "resume with: scratchnet train --resume"), "%s", out);
+    /* A missing checkpoint is a runtime failure naming it. */
+    snprintf(cmd, sizeof cmd, "%s train --quiet --data %s --resume %s/none.bin", TU_SCRATCHNET, TU_SUBSET, dir);
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 1, "%s", err);
-    cr_assert(strstr(err, "--batch"), "%s", err);
+    cr_assert(strstr(err, "none.bin"), "%s", err);
 }
 
 #include <fcntl.h>

@@ -27,6 +27,7 @@
 
 #include "scratchnet/error.h"
 #include "scratchnet/model.h"
+#include "scratchnet/train.h"
 
 typedef struct sn_trainer sn_trainer; /* train.h; checkpoints read and write one */
 
@@ -45,6 +46,21 @@ int sn_checkpoint_save(const sn_trainer *t, const char *path, sn_error *err);
 /* Loads into a trainer created with the same configuration; refuses a checkpoint
  * whose arguments differ, naming the first mismatch. */
 int sn_checkpoint_load(sn_trainer *t, const char *path, sn_error *err);
+
+/* What a checkpoint says of its run, read without a trainer: the network, its
+ * preprocessing, the arguments that must match on resume (cfg: opt, lr, batch, val,
+ * seed, epochs, cosine, aug; the rest defaults) and its progress. For `train --resume`
+ * alone and `info`. */
+typedef struct sn_checkpoint_info {
+    sn_layer layers[SN_MAX_LAYERS];
+    int nlayers;
+    sn_preprocess pre;
+    sn_augment aug;
+    sn_train_config cfg;
+    int epoch;  /* epochs done */
+    long step;  /* optimiser steps done */
+} sn_checkpoint_info;
+int sn_checkpoint_info_read(const char *path, sn_checkpoint_info *info, sn_error *err);
 
 /* Writes len bytes to path atomically (temp file + fsync + rename). Also used by the
  * CSV/PNG writers. */

@@ -1,9 +1,11 @@
 /* scratchnet — train, evaluate, inspect and apply the MLP (see docs/cli.md). */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "scratchnet/gemm.h"
@@ -82,8 +84,76 @@ typedef struct train_args {
     int nlayers, eval_every, quiet;
     int opt_given, lr_given, epochs_given, augment_given;
     int deskew, width_limit; /* --deskew, --width-limit: the model's preprocessing (image.h) */
+    const char *given[64];   /* the flags given, in order (--layers recorded as --net) */
+    int ngiven;
+    int resume_failed;       /* --resume's checkpoint could not be read: a runtime failure */
     sn_train_config cfg;
 } train_args;
+
+static int was_given(const train_args *a, const char *flag)
+{
+    for (int i = 0; i < a->ngiven; i++)
+        if (!strcmp(a->given[i], flag)) return 1;
+    return 0;
+}
+
+/* `--resume FILE` alone continues the run FILE holds: every setting the checkpoint
+ * records (network, optimiser, lr, batch, val, seed, schedule, epochs, deskew, width
+ * limit, augmentation) is taken from it; one given on the command line that differs is
+ * a usage error naming both (--epochs may grow a constant-schedule run). */
+static int take_checkpoint_settings(train_args *a)
+{
+    sn_checkpoint_info ck;
+    sn_error err;
+    if (sn_checkpoint_info_read(a->resume, &ck, &err)) {
+        fprintf(stderr, "%s: --resume: %s\n", PROG, err.msg);
+        a->resume_failed = 1;
+        return 0;
+    }
+    char mine[512], theirs[512];
+    int conflicts = 0;
+#define CONFLICT(flag, fmt, have, want)                                                                       \
+    do {                                                                                                      \
+        fprintf(stderr, "%s: %s " fmt " conflicts with the checkpoint %s, made with %s " fmt "\n", PROG, flag, \
+                want, a->resume, flag, have);                                                                 \
+        conflicts++;                                                                                          \
+    } while (0)
+    sn_net_format(ck.layers, ck.nlayers, ',', theirs, sizeof theirs);
+    sn_net_format(a->net, a->nlayers, ',', mine, sizeof mine);
+    if (was_given(a, "--net") && strcmp(mine, theirs)) CONFLICT("--net", "%s", theirs, mine);
+    memcpy(a->net, ck.layers, sizeof ck.layers), a->nlayers = ck.nlayers;
+    if (was_given(a, "--opt") && a->cfg.opt != ck.cfg.opt)
+        CONFLICT("--opt", "%s", sn_opt_name(ck.cfg.opt), sn_opt_name(a->cfg.opt));
+    if (was_given(a, "--lr") && a->cfg.lr != ck.cfg.lr) CONFLICT("--lr", "%g", ck.cfg.lr, a->cfg.lr);
+    if (was_given(a, "--batch") && a->cfg.batch != ck.cfg.batch) CONFLICT("--batch", "%d", ck.cfg.batch, a->cfg.batch);
+    if (was_given(a, "--val") && a->cfg.val != ck.cfg.val) CONFLICT("--val", "%d", ck.cfg.val, a->cfg.val);
+    if (was_given(a, "--seed") && a->cfg.seed != ck.cfg.seed)
+        CONFLICT("--seed", "%llu", (unsigned long long)ck.cfg.seed, (unsigned long long)a->cfg.seed);
+    if (was_given(a, "--schedule") && a->cfg.cosine != ck.cfg.cosine)
+        CONFLICT("--schedule", "%s", ck.cfg.cosine ? "cosine" : "constant", a->cfg.cosine ? "cosine" : "constant");
+    if (was_given(a, "--epochs") && ck.cfg.cosine && a->cfg.epochs != ck.cfg.epochs)
+        CONFLICT("--epochs", "%d", ck.cfg.epochs, a->cfg.epochs);
+    if (was_given(a, "--epochs") && a->cfg.epochs < ck.epoch) {
+        fprintf(stderr, "%s: --epochs %d: the checkpoint %s has done %d epochs already\n", PROG, a->cfg.epochs,
+                a->resume, ck.epoch);
+        conflicts++;
+    }
+    if (was_given(a, "--deskew") && a->deskew != ck.pre.deskew)
+        CONFLICT("--deskew", "%s", ck.pre.deskew ? "on" : "off", a->deskew ? "on" : "off");
+    if (was_given(a, "--width-limit") && a->width_limit != (ck.pre.max_width > 0))
+        CONFLICT("--width-limit", "%s", ck.pre.max_width > 0 ? "on" : "off", a->width_limit ? "on" : "off");
+    sn_augment_format(&ck.aug, theirs, sizeof theirs);
+    sn_augment_format(&a->cfg.aug, mine, sizeof mine);
+    if (was_given(a, "--augment") && memcmp(&a->cfg.aug, &ck.aug, sizeof ck.aug)) CONFLICT("--augment", "%s", theirs, mine);
+#undef CONFLICT
+    if (conflicts) return 0;
+    a->cfg.opt = ck.cfg.opt, a->cfg.lr = ck.cfg.lr, a->cfg.batch = ck.cfg.batch, a->cfg.val = ck.cfg.val;
+    a->cfg.seed = ck.cfg.seed, a->cfg.cosine = ck.cfg.cosine, a->cfg.aug = ck.aug;
+    if (!was_given(a, "--epochs")) a->cfg.epochs = ck.cfg.epochs;
+    a->deskew = ck.pre.deskew, a->width_limit = ck.pre.max_width > 0;
+    a->opt_given = a->lr_given = a->epochs_given = a->augment_given = 1; /* no defaults over them */
+    return 1;
+}
 
 static int parse_train(int argc, char **argv, train_args *a)
 {
@@ -116,6 +186,7 @@ static int parse_train(int argc, char **argv, train_args *a)
             return 0;
         }
         if (!(v = value_of(argc, argv, &i))) return 0;
+        if (a->ngiven < 64) a->given[a->ngiven++] = !strcmp(f, "--layers") ? "--net" : f;
         if (!strcmp(f, "--data")) a->data = v;
         else if (!strcmp(f, "--save")) a->save = v;
         else if (!strcmp(f, "--csv")) a->csv = v;
@@ -178,6 +249,7 @@ static int parse_train(int argc, char **argv, train_args *a)
 
         }
     }
+    if (a->resume && !take_checkpoint_settings(a)) return 0;
     /* Defaults that depend on other flags: a network with convolutions trains with Adam
      * (the cnn preset, 1 epoch: 0.9839 against momentum's 0.9796), and each optimiser at
      * its own learning rate (optim.h). */
@@ -203,6 +275,47 @@ static void csv_write_header(FILE *f)
     fprintf(f, "epoch,train_loss,val_loss,val_acc,epoch_s,samples_per_s\n");
 }
 
+/* Ctrl-C (or SIGTERM) during `train --checkpoint`: say how to continue and exit 130,
+ * at once, or right after a checkpoint being written is whole. The messages are made
+ * before training, since a signal handler may only write(). */
+static struct {
+    volatile sig_atomic_t saving, saved, pending;
+    char resume[4200], none[200];
+    size_t resume_len, none_len;
+} ctrl_c;
+
+static void say_resume_and_exit(void)
+{
+    if (ctrl_c.saved) (void)!write(STDERR_FILENO, ctrl_c.resume, ctrl_c.resume_len);
+    else (void)!write(STDERR_FILENO, ctrl_c.none, ctrl_c.none_len);
+    _exit(130);
+}
+
+static void on_ctrl_c(int sig)
+{
+    (void)sig;
+    if (ctrl_c.saving) ctrl_c.pending = 1;
+    else say_resume_and_exit();
+}
+
+static void catch_ctrl_c(const char *checkpoint)
+{
+    snprintf(ctrl_c.resume, sizeof ctrl_c.resume,
+             "\n%s: interrupted; %s holds the last finished epoch. Continue with:\n  scratchnet train --resume %s\n",
+             PROG, checkpoint, checkpoint);
+    snprintf(ctrl_c.none, sizeof ctrl_c.none, "\n%s: interrupted before the first epoch ended: no checkpoint yet\n",
+             PROG);
+    ctrl_c.resume_len = strlen(ctrl_c.resume), ctrl_c.none_len = strlen(ctrl_c.none);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_ctrl_c;
+    sigemptyset(&sa.sa_mask);
+    /* An ignored SIGINT (a background job, nohup) stays ignored. */
+    struct sigaction old;
+    if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 /* The fit loop's hooks: a progress bar per epoch, then the epoch line, the CSV row and
  * the checkpoint. */
 typedef struct train_report {
@@ -226,8 +339,10 @@ static int report_epoch_end(void *user, const sn_trainer *t, const sn_fit_epoch 
     const sn_epoch_stats *st = &e->stats;
     cli_progress_end(&r->bar);
     if (e->evaluated || r->a->cfg.val == 0) {
-        printf("epoch %d/%d train_loss=%.4f val_loss=%.4f val_acc=%.4f epoch_s=%.3f samples_per_s=%.0f\n", st->epoch,
-               r->a->cfg.epochs, st->train_loss, e->val_loss, e->val_acc, st->train_s, st->samples_per_s);
+        char vl[32] = "-", va[32] = "-"; /* no validation set (--val 0): '-', not nan */
+        if (e->evaluated) snprintf(vl, sizeof vl, "%.4f", e->val_loss), snprintf(va, sizeof va, "%.4f", e->val_acc);
+        printf("epoch %d/%d train_loss=%.4f val_loss=%s val_acc=%s epoch_s=%.3f samples_per_s=%.0f\n", st->epoch,
+               r->a->cfg.epochs, st->train_loss, vl, va, st->train_s, st->samples_per_s);
         fflush(stdout);
     }
     if (r->csv) {
@@ -236,8 +351,12 @@ static int report_epoch_end(void *user, const sn_trainer *t, const sn_fit_epoch 
         fflush(r->csv);
     }
     if (r->a->checkpoint) {
+        ctrl_c.saving = 1; /* Ctrl-C now waits for the file to be whole */
         const int rc = sn_checkpoint_save(t, r->a->checkpoint, err);
         r->checkpoint_failed = rc != SN_OK;
+        ctrl_c.saved |= rc == SN_OK;
+        ctrl_c.saving = 0;
+        if (ctrl_c.pending) say_resume_and_exit();
         return rc;
     }
     return SN_OK;
@@ -246,7 +365,7 @@ static int report_epoch_end(void *user, const sn_trainer *t, const sn_fit_epoch 
 static int cmd_train(int argc, char **argv)
 {
     train_args a;
-    if (!parse_train(argc, argv, &a)) return EXIT_USAGE;
+    if (!parse_train(argc, argv, &a)) return a.resume_failed ? EXIT_RUNTIME : EXIT_USAGE;
     if (!isa_or_die()) return EXIT_USAGE;
 
     sn_dataset all, test;
@@ -317,6 +436,10 @@ static int cmd_train(int argc, char **argv)
                 a.cfg.threads, sn_isa_name(sn_isa_active()), (unsigned long long)a.cfg.seed,
                 a.deskew ? "on" : "off", model.pre.max_width, augment);
 
+    if (a.checkpoint) {
+        ctrl_c.saved = a.resume && !strcmp(a.resume, a.checkpoint); /* it holds an epoch already */
+        catch_ctrl_c(a.checkpoint);
+    }
     train_report report = { .a = &a, .csv = csv };
     const sn_fit_hooks hooks = { .user = &report, .epoch_begin = report_epoch_begin, .progress = cli_progress_update,
                                  .epoch_end = report_epoch_end };
@@ -463,6 +586,23 @@ static int cmd_info(int argc, char **argv)
     int ok = parse_common(argc, argv, &a, 0, 0);
     free(a.files);
     if (!ok) return EXIT_USAGE;
+    /* A checkpoint: its run, and how to continue it. */
+    sn_checkpoint_info ck;
+    sn_error ckerr;
+    if (sn_checkpoint_info_read(a.model, &ck, &ckerr) == SN_OK) {
+        char net[512], augment[128];
+        sn_net_format(ck.layers, ck.nlayers, ',', net, sizeof net);
+        sn_augment_format(&ck.aug, augment, sizeof augment);
+        printf("checkpoint: %s\nlayers: %s\nprogress: %d of %d epochs done (%ld steps)\n", a.model, net, ck.epoch,
+               ck.cfg.epochs, ck.step);
+        printf("settings: --net %s --opt %s --lr %g --batch %d --val %d --seed %llu --schedule %s --epochs %d "
+               "--deskew %s --width-limit %s --augment %s\n",
+               net, sn_opt_name(ck.cfg.opt), ck.cfg.lr, ck.cfg.batch, ck.cfg.val, (unsigned long long)ck.cfg.seed,
+               ck.cfg.cosine ? "cosine" : "constant", ck.cfg.epochs, ck.pre.deskew ? "on" : "off",
+               ck.pre.max_width > 0 ? "on" : "off", augment);
+        printf("resume with: scratchnet train --resume %s\n", a.model);
+        return 0;
+    }
     sn_net m;
     if (!load_model(a.model, &m)) return EXIT_RUNTIME;
     char layers[512];
