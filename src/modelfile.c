@@ -13,7 +13,15 @@
 
 enum { MAX_FIELDS = 16, MAX_PRE = 16 };
 /* Preprocessing record types (modelfile.h). */
-enum { PRE_DESKEW = 1, PRE_MAX_WIDTH = 2, PRE_AUGMENT = 3 };
+enum { PRE_DESKEW = 1, PRE_MAX_WIDTH = 2, PRE_AUGMENT = 3, REC_TRAINING = 4 };
+enum { TRAINING_FIXED = 28 }; /* record 4: u64 saved_at, u32 epochs, batch, opt, f32 lr, test_acc; then the commit */
+
+/* What a file's records say beside the network. */
+typedef struct file_extras {
+    sn_preprocess pre;
+    sn_augment aug;
+    sn_train_record record;
+} file_extras;
 
 static const char MAGIC[8] = { 'S', 'C', 'R', 'N', 'T', 'N', 'E', 'T' };
 enum { KIND_MODEL = 1, KIND_CHECKPOINT = 2 };
@@ -168,7 +176,7 @@ static void put_header(bytes *b, int kind, const sn_net *m)
     /* Preprocessing records: only what differs from none, so a model trained without
      * them is byte-identical to one written before they existed. */
     const uint32_t npre = (uint32_t)(m->pre.deskew != 0) + (uint32_t)(m->pre.max_width > 0) +
-                          (uint32_t)sn_augment_active(&m->aug);
+                          (uint32_t)sn_augment_active(&m->aug) + (uint32_t)(m->record.present != 0);
     put_u32(b, npre);
     if (m->pre.deskew) put_u32(b, PRE_DESKEW), put_u32(b, 0);
     if (m->pre.max_width > 0) put_u32(b, PRE_MAX_WIDTH), put_u32(b, 4), put_f32s(b, &m->pre.max_width, 1);
@@ -177,6 +185,15 @@ static void put_header(bytes *b, int kind, const sn_net *m)
         put_f32s(b, m->aug.range, SN_AUG_KINDS);
         put_f32s(b, m->aug.prob, SN_AUG_KINDS);
     }
+    if (m->record.present) {
+        const sn_train_record *r = &m->record;
+        const size_t clen = strnlen(r->commit, sizeof r->commit - 1);
+        put_u32(b, REC_TRAINING), put_u32(b, TRAINING_FIXED + (uint32_t)clen);
+        put_u64(b, (uint64_t)r->saved_at);
+        put_u32(b, (uint32_t)r->epochs), put_u32(b, (uint32_t)r->batch), put_u32(b, (uint32_t)r->opt);
+        put_f32s(b, &r->lr, 1), put_f32s(b, &r->test_acc, 1);
+        put(b, r->commit, clen);
+    }
 }
 
 /* Version 2's layer and preprocessing records: each layer's type (layer.c's registry),
@@ -184,9 +201,11 @@ static void put_header(bytes *b, int kind, const sn_net *m)
  * (ops->check), the whole a valid network; anything else is refused by name. A layer's
  * input image is what its own fields say (a convolution's), else the previous layer's
  * output, else a flat row. */
-static int read_records(reader *rd, const char *path, const int *sizes, int ns, sn_layer *layers, sn_preprocess *pre,
-                        sn_augment *aug, sn_error *err)
+static int read_records(reader *rd, const char *path, const int *sizes, int ns, sn_layer *layers, file_extras *x,
+                        sn_error *err)
 {
+    sn_preprocess *pre = &x->pre;
+    sn_augment *aug = &x->aug;
     uint32_t nl = 0, npre = 0;
     if (!get_u32(rd, &nl) || nl != (uint32_t)(ns - 1))
         return sn_fail(err, SN_EFORMAT, "%s: %u layer records for %d layer sizes", path, nl, ns);
@@ -228,16 +247,29 @@ static int read_records(reader *rd, const char *path, const int *sizes, int ns, 
         uint32_t type = 0, nbytes = 0;
         if (!get_u32(rd, &type) || !get_u32(rd, &nbytes))
             return sn_fail(err, SN_EFORMAT, "%s: preprocessing record %u is truncated", path, i + 1);
-        const uint32_t want = type == PRE_DESKEW ? 0 : type == PRE_MAX_WIDTH ? 4 : 8 * SN_AUG_KINDS;
-        if (type < PRE_DESKEW || type > PRE_AUGMENT)
+        if (type < PRE_DESKEW || type > REC_TRAINING)
             return sn_fail(err, SN_EUNSUPPORTED, "%s: preprocessing record type %u is not known to this program",
                            path, type);
+        uint32_t want = type == PRE_DESKEW ? 0 : type == PRE_MAX_WIDTH ? 4 : 8 * SN_AUG_KINDS;
+        if (type == REC_TRAINING) /* its commit is 0..47 bytes */
+            want = nbytes >= TRAINING_FIXED && nbytes < TRAINING_FIXED + sizeof x->record.commit ? nbytes : TRAINING_FIXED;
         if (nbytes != want || (seen & (1u << type)))
             return sn_fail(err, SN_EFORMAT, "%s: preprocessing record %u (type %u) has %u bytes, expected %u once",
                            path, i + 1, type, nbytes, want);
         seen |= 1u << type;
         if (type == PRE_DESKEW) pre->deskew = 1;
-        else if (type == PRE_MAX_WIDTH) {
+        else if (type == REC_TRAINING) {
+            sn_train_record *r = &x->record;
+            uint64_t at = 0;
+            uint32_t epochs = 0, batch = 0, opt = 0;
+            if (!get_u64(rd, &at) || !get_u32(rd, &epochs) || !get_u32(rd, &batch) || !get_u32(rd, &opt) ||
+                !get_f32s(rd, &r->lr, 1) || !get_f32s(rd, &r->test_acc, 1) || rd->len - rd->pos < nbytes - TRAINING_FIXED)
+                return sn_fail(err, SN_EFORMAT, "%s: training record is truncated", path);
+            memcpy(r->commit, rd->p + rd->pos, nbytes - TRAINING_FIXED);
+            r->commit[nbytes - TRAINING_FIXED] = '\0';
+            rd->pos += nbytes - TRAINING_FIXED;
+            r->present = 1, r->saved_at = (int64_t)at, r->epochs = (int)epochs, r->batch = (int)batch, r->opt = (int)opt;
+        } else if (type == PRE_MAX_WIDTH) {
             if (!get_f32s(rd, &pre->max_width, 1) || !(pre->max_width > 0 && pre->max_width < 28))
                 return sn_fail(err, SN_EFORMAT, "%s: stroke width limit %g, expected 0..28 pixels", path,
                                pre->max_width);
@@ -279,7 +311,7 @@ int sn_model_save(const sn_net *m, const char *path, sn_error *err)
  * reader is positioned after the header's network, which is in layers (version 1: the
  * MLP of its sizes). */
 static int read_checked(const char *path, int want_kind, unsigned char **data, reader *r,
-                        sn_layer *layers, int *nlayers, sn_preprocess *pre, sn_augment *aug, sn_error *err)
+                        sn_layer *layers, int *nlayers, file_extras *x, sn_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return sn_fail(err, SN_EIO, "%s: cannot open: %s", path, strerror(errno));
@@ -322,7 +354,7 @@ static int read_checked(const char *path, int want_kind, unsigned char **data, r
         }
     }
     if (!rc && version >= 2) {
-        rc = read_records(&rd, path, sizes, (int)ns, layers, pre, aug, err);
+        rc = read_records(&rd, path, sizes, (int)ns, layers, x, err);
     } else if (!rc) {
         if (!sn_mlp_count_params(sizes, (int)ns))
             rc = sn_fail(err, SN_EFORMAT, "%s: absurd network shape (more than %d parameters)", path, SN_MAX_PARAMS);
@@ -368,10 +400,10 @@ int sn_model_load(sn_net *m, const char *path, sn_error *err)
     reader r;
     sn_layer layers[SN_MAX_LAYERS];
     int nl;
-    sn_preprocess pre = { 0 };
-    sn_augment aug = { 0 };
+    file_extras x;
+    memset(&x, 0, sizeof x);
     memset(m, 0, sizeof *m);
-    int rc = read_checked(path, KIND_MODEL, &buf, &r, layers, &nl, &pre, &aug, err);
+    int rc = read_checked(path, KIND_MODEL, &buf, &r, layers, &nl, &x, err);
     if (rc) return rc;
     size_t n = 0;
     for (int l = 0; l < nl; l++) n += sn_layer_nparams(&layers[l]);
@@ -380,7 +412,7 @@ int sn_model_load(sn_net *m, const char *path, sn_error *err)
                      path, n * 4, r.len - r.pos);
     } else if (!(rc = sn_net_create(m, layers, nl, err))) {
         get_f32s(&r, m->params, n);
-        m->pre = pre, m->aug = aug;
+        m->pre = x.pre, m->aug = x.aug, m->record = x.record;
     }
     free(buf);
     return rc;
@@ -437,7 +469,10 @@ int sn_checkpoint_info_read(const char *path, sn_checkpoint_info *info, sn_error
     unsigned char *buf;
     reader r;
     memset(info, 0, sizeof *info);
-    int rc = read_checked(path, KIND_CHECKPOINT, &buf, &r, info->layers, &info->nlayers, &info->pre, &info->aug, err);
+    file_extras x;
+    memset(&x, 0, sizeof x);
+    int rc = read_checked(path, KIND_CHECKPOINT, &buf, &r, info->layers, &info->nlayers, &x, err);
+    info->pre = x.pre, info->aug = x.aug;
     if (rc) return rc;
     run_record c;
     if (!get_run_record(&r, &c)) rc = sn_fail(err, SN_EFORMAT, "%s: truncated checkpoint header", path);
@@ -459,10 +494,12 @@ int sn_checkpoint_load(sn_trainer *t, const char *path, sn_error *err)
     reader r;
     sn_layer layers[SN_MAX_LAYERS];
     int nl;
-    sn_preprocess pre = { 0 };
-    sn_augment aug = { 0 };
-    int rc = read_checked(path, KIND_CHECKPOINT, &buf, &r, layers, &nl, &pre, &aug, err);
+    file_extras x;
+    memset(&x, 0, sizeof x);
+    int rc = read_checked(path, KIND_CHECKPOINT, &buf, &r, layers, &nl, &x, err);
     if (rc) return rc;
+    const sn_preprocess pre = x.pre;
+    const sn_augment aug = x.aug;
     const sn_net *m = t->model;
     run_record c;
     const int ok = get_run_record(&r, &c);

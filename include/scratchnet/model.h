@@ -27,6 +27,16 @@
 #define SN_MAX_LAYERS 16      /* layers of a network */
 #define SN_MAX_PARAMS 100000000 /* 400 MB of float32: refuse larger models */
 
+/* A model's provenance, written by `train` (model file record 4). */
+typedef struct sn_train_record {
+    int present;
+    int64_t saved_at;   /* Unix seconds (SOURCE_DATE_EPOCH when set, for reproducible files) */
+    int epochs, batch;
+    int opt;            /* sn_opt_kind */
+    float lr, test_acc; /* test_acc < 0: not measured */
+    char commit[48];    /* the program's git commit */
+} sn_train_record;
+
 typedef struct sn_net {
     int nlayers;                   /* layers (sizes has nlayers + 1 entries) */
     int sizes[SN_MAX_LAYERS + 1];
@@ -37,6 +47,7 @@ typedef struct sn_net {
     sn_layer layer[SN_MAX_LAYERS]; /* the network as layers (layer.h) */
     sn_preprocess pre;             /* what its inputs go through (image.h); none by default */
     sn_augment aug;                /* how it was trained (augment.h): recorded, not applied */
+    sn_train_record record;        /* when and how it was trained, for `info`; may be absent */
 } sn_net;
 
 /* A network of these layers (ops, in, out, relu, arg set; W and b ignored): checks them

@@ -10,6 +10,8 @@
  *                 2 stroke width limit (f32, pixels): drawn strokes are thinned to it
  *                 3 augmentation (f32 range[5], f32 prob[5]; augment.h): how it was
  *                   trained; a checkpoint resumes only with the same
+ *                 4 training record (u64 saved_at, u32 epochs, batch, opt, f32 lr,
+ *                   test_acc, then the commit, 0..47 bytes): provenance for `info`
  *                 each at most once; only what is on is written, so a model without
  *                 them is byte-identical to one from before they existed; a reader
  *                 refuses types it does not know

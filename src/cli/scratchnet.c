@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -462,6 +463,13 @@ static int cmd_train(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", PROG, err.msg);
         goto out;
     }
+    /* Provenance for `info`. SOURCE_DATE_EPOCH (the reproducible-builds convention)
+     * pins the date, so two runs can save byte-identical files. */
+    model.record = (sn_train_record){ .present = 1, .epochs = t.epoch, .batch = a.cfg.batch, .opt = (int)a.cfg.opt,
+                                      .lr = a.cfg.lr, .test_acc = (float)ta };
+    const char *epoch_env = getenv("SOURCE_DATE_EPOCH");
+    model.record.saved_at = epoch_env && *epoch_env ? (int64_t)strtoll(epoch_env, NULL, 10) : (int64_t)time(NULL);
+    snprintf(model.record.commit, sizeof model.record.commit, "%s", cli_commit());
     if (sn_model_save(&model, a.save, &err)) {
         fprintf(stderr, "%s: --save: %s\n", PROG, err.msg);
         goto out;
@@ -625,6 +633,18 @@ static int cmd_info(int argc, char **argv)
     if (m.pre.max_width > 0) printf("%.2f px\n", m.pre.max_width);
     else printf("off\n");
     printf("trained with augmentation: %s\n", augment);
+    if (m.record.present) {
+        char when[64] = "?";
+        const time_t at = (time_t)m.record.saved_at;
+        struct tm utc;
+        if (gmtime_r(&at, &utc)) strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &utc);
+        printf("trained: %s, %d epoch%s, %s lr %g, batch %d, test accuracy %.4f, commit %s\n", when, m.record.epochs,
+               m.record.epochs == 1 ? "" : "s",
+               m.record.opt >= 0 && m.record.opt < SN_OPT_COUNT ? sn_opt_name((sn_opt_kind)m.record.opt) : "?",
+               m.record.lr, m.record.batch, m.record.test_acc, m.record.commit[0] ? m.record.commit : "unknown");
+    } else {
+        printf("trained: no record (a file written before 2026-11-29, or not by scratchnet train)\n");
+    }
     for (int l = 0; l < m.nlayers; l++) {
         const sn_layer *layer = &m.layer[l];
         const size_t n = layer->ops->nweights(layer);
