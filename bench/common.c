@@ -84,12 +84,14 @@ void bench_usage(FILE *f)
 {
     fprintf(f,
             "usage: bench --sweep KEY=V1,V2,... [KEY=...] [--epochs N] [--out DIR] [--data DIR] [--no-plot]\n"
-            "                    [--val N] [--resume] [--quiet] [--load N]\n"
+            "                    [--val N] [--resume|--force] [--quiet] [--load N]\n"
             "       bench --gemm [--threads 1,2] [--csv FILE] [--no-blas] [--isa NAME] [--batch N] [--quick]\n"
             "       bench --peers [--net mlp|cnn] [--epochs N] [--batch N] [--threads 1,2] [--lr X] [--out DIR]\n"
             "                     [--load N]\n"
             "sweep keys: batch, lr, threads, epochs, opt, seed, layers (784:50:25:10,784:100:10),\n"
-            "            net (mlp,cnn or specs separated by ';')\n"
+            "            net (mlp,cnn or specs separated by ';'), deskew (on,off),\n"
+            "            augment (specs separated by ';': 'none;thick=1,rot=8')\n"
+            "--resume continues the sweep in --out, --force replaces it (one of them when --out has one)\n"
             "--load N: N busy processes beside the runs (a busy machine, reproducibly)\n");
 }
 
