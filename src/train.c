@@ -707,6 +707,8 @@ typedef struct eval_team {
     const sn_dataset *ds;
     float *loss;      /* ds->count */
     uint8_t *correct; /* ds->count */
+    uint8_t *pred;    /* ds->count or NULL: each row's predicted class */
+    float *prob;      /* ds->count or NULL: its softmax probability */
     int chunk;        /* rows per chunk: the context's capacity over the team */
     atomic_int next;  /* chunks handed out */
 } eval_team;
@@ -728,18 +730,34 @@ static void eval_chunks(eval_team *et)
         const int rows = ds->count - first < et->chunk ? ds->count - first : et->chunk;
         sn_batch_gather(ds, NULL, first, rows, c->act[0] + (size_t)r0 * in, c->y + r0);
         sn_net_forward_rows(m, c, r0, rows, ws);
-        sn_softmax_xent(NULL, et->loss + first, et->correct + first, c->act[L] + (size_t)r0 * C, c->y + r0, rows, C,
-                        0.0f);
+        const float *logits = c->act[L] + (size_t)r0 * C;
+        if (et->pred) /* argmax (the first of equals) and its probability, from the logits */
+            for (int r = 0; r < rows; r++) {
+                const float *z = logits + (size_t)r * C;
+                int best = 0;
+                for (int k = 1; k < C; k++)
+                    if (z[k] > z[best]) best = k;
+                double s = 0;
+                for (int k = 0; k < C; k++) s += exp((double)z[k] - z[best]);
+                et->pred[first + r] = (uint8_t)best, et->prob[first + r] = (float)(1.0 / s);
+            }
+        sn_softmax_xent(NULL, et->loss + first, et->correct + first, logits, c->y + r0, rows, C, 0.0f);
     }
 }
 
 int sn_evaluate(const sn_net *m, sn_forward_ctx *c, const sn_dataset *ds, int threads,
                 double *loss, double *acc, sn_error *err)
 {
+    return sn_evaluate_rows(m, c, ds, threads, loss, acc, NULL, NULL, err);
+}
+
+int sn_evaluate_rows(const sn_net *m, sn_forward_ctx *c, const sn_dataset *ds, int threads, double *loss, double *acc,
+                     uint8_t *pred, float *prob, sn_error *err)
+{
     if (threads > c->threads) threads = c->threads;
     if (threads > c->capacity) threads = c->capacity;
     threads = sn_idle_cpus(threads, 0.0); /* over in milliseconds: no time to adapt as it runs */
-    eval_team et = { .m = m, .c = c, .ds = ds, .chunk = c->capacity / threads };
+    eval_team et = { .m = m, .c = c, .ds = ds, .chunk = c->capacity / threads, .pred = pred, .prob = prob };
     et.loss = malloc(sizeof(float) * (size_t)(ds->count > 0 ? ds->count : 1));
     et.correct = malloc((size_t)(ds->count > 0 ? ds->count : 1));
     if (!et.loss || !et.correct) {

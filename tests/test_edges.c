@@ -226,3 +226,52 @@ Test(edges, sweeps_keep_their_results)
     cr_assert_eq(run(cmd), 0, "%s", err);
     cr_assert(strstr(out, "val_loss=- val_acc=-") && !strstr(out, "nan"), "%s", out);
 }
+
+/* eval's reports: the confusion matrix (rows sum to each digit's count, the diagonal to
+ * the accuracy), JSON with the same figures, and the gallery of mistakes as a PNG. */
+Test(edges, eval_confusion_json_and_error_gallery)
+{
+    char dir[512], cmd[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s train --quiet --epochs 1 --val 0 --augment none --data %s --save %s/m.bin",
+             TU_SCRATCHNET, TU_SUBSET, dir);
+    cr_assert_eq(run(cmd), 0, "%s", err);
+    snprintf(cmd, sizeof cmd, "%s eval --model %s/m.bin --data %s --confusion", TU_SCRATCHNET, dir, TU_SUBSET);
+    cr_assert_eq(run(cmd), 0, "%s", err);
+    double acc = 0;
+    cr_assert(sscanf(out, "test_loss=%*f test_acc=%lf", &acc) == 1, "%s", out);
+    const char *rowp = strstr(out, "acc\n");
+    cr_assert(rowp, "%s", out);
+    rowp += 4;
+    long total = 0, diagonal = 0;
+    for (int t = 0; t < 10; t++) {
+        int digit, used;
+        long v;
+        cr_assert(sscanf(rowp, "%d%n", &digit, &used) == 1 && digit == t, "row %d: %.60s", t, rowp);
+        rowp += used;
+        for (int p = 0; p < 10; p++) {
+            cr_assert(sscanf(rowp, "%ld%n", &v, &used) == 1);
+            rowp += used, total += v, diagonal += p == t ? v : 0;
+        }
+        rowp = strchr(rowp, '\n') + 1;
+    }
+    cr_assert_eq(total, 1000, "the subset's 1,000 test digits");
+    cr_assert(diagonal == (long)(acc * 1000 + 0.5), "diagonal %ld, accuracy %g", diagonal, acc);
+    snprintf(cmd, sizeof cmd, "%s eval --model %s/m.bin --data %s --json", TU_SCRATCHNET, dir, TU_SUBSET);
+    cr_assert_eq(run(cmd), 0, "%s", err);
+    long n = 0, errors = 0;
+    cr_assert(out[0] == '{' && strstr(out, "\"confusion\": [[") && strstr(out, "\"per_class_acc\": ["), "%s", out);
+    cr_assert(sscanf(strstr(out, "\"n\": "), "\"n\": %ld", &n) == 1 && n == 1000);
+    cr_assert(sscanf(strstr(out, "\"errors\": "), "\"errors\": %ld", &errors) == 1 && errors == 1000 - diagonal);
+    snprintf(cmd, sizeof cmd, "%s eval --model %s/m.bin --data %s --errors %s/errors.png", TU_SCRATCHNET, dir, TU_SUBSET,
+             dir);
+    cr_assert_eq(run(cmd), 0, "%s", err);
+    size_t len;
+    unsigned char *png = tu_read(tu_path(dir, "errors.png"), &len);
+    cr_assert(png && len > 100 && !memcmp(png, "\x89PNG", 4), "no gallery");
+    free(png);
+    cr_assert(strstr(err, "misclassified"), "%s", err);
+    snprintf(cmd, sizeof cmd, "%s eval --model %s/m.bin --data %s --errors %s/no/dir/e.png", TU_SCRATCHNET, dir,
+             TU_SUBSET, dir);
+    cr_assert_eq(run(cmd), 2, "%s", err);
+}

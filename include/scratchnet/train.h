@@ -115,6 +115,11 @@ double sn_trainer_gradient(sn_trainer *t, int n);
  * Fails only for want of memory (4 bytes + 1 per row). */
 int sn_evaluate(const sn_net *m, sn_forward_ctx *ctx, const sn_dataset *ds, int threads,
                 double *loss, double *acc, sn_error *err);
+/* The same, and each row's predicted class (pred, ds->count bytes) and its softmax
+ * probability (prob, ds->count floats), for confusion matrices and error galleries.
+ * pred and prob both NULL: sn_evaluate. */
+int sn_evaluate_rows(const sn_net *m, sn_forward_ctx *ctx, const sn_dataset *ds, int threads, double *loss,
+                     double *acc, uint8_t *pred, float *prob, sn_error *err);
 
 double sn_now(void); /* monotonic seconds */
 

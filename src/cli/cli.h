@@ -57,6 +57,13 @@ void cli_progress_begin(cli_progress *p, const char *label, int enabled);
 void cli_progress_update(void *p, int done, int total);
 void cli_progress_end(cli_progress *p);
 
+/* `scratchnet eval`'s reports (eval_report.c): the confusion matrix (confusion), JSON
+ * (json: instead of the text), a PNG gallery of the misclassified digits (errors_png).
+ * pred and prob: each test row's prediction and its probability. 0 on a write error. */
+int cli_eval_report(const char *prog, const char *model, const sn_dataset *test, const uint8_t *pred,
+                    const float *prob, double loss, double acc, int confusion, const char *errors_png, int json);
+int cli_png_supported(void);
+
 /* `scratchnet drawn` (drawn.c): accuracy on synthesised drawn digits. */
 int cli_cmd_drawn(int argc, char **argv);
 

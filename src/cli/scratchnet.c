@@ -35,7 +35,8 @@ static void usage(FILE *f)
             "                        [--augment none|KEY=RANGE[@PROB],...]\n"
             "         (epochs: 20 for a dense net, 10 with convolutions; augment: " CLI_DEFAULT_AUGMENT ";\n"
             "          keys rot, scale, shear, shift, thick)\n"
-            "       scratchnet eval    [--model FILE] [--data DIR] [--threads N]\n"
+            "       scratchnet eval    [--model FILE] [--data DIR] [--threads N] [--confusion] [--json]\n"
+            "                          [--errors OUT.png]\n"
             "       scratchnet predict [--model FILE] [--probs] IMAGE...   (PGM or PNG)\n"
             "       scratchnet info    [--model FILE]\n"
             "       scratchnet drawn   [--model FILE] [--count 2000] [--seed 1] [--width-limit on|off|PX]\n"
@@ -491,6 +492,8 @@ out:
 typedef struct common_args {
     const char *model, *data;
     int threads, probs;
+    int confusion, json;  /* eval */
+    const char *errors;   /* eval --errors OUT.png */
     char **files;
     int nfiles;
 } common_args;
@@ -510,6 +513,18 @@ static int parse_common(int argc, char **argv, common_args *a, int allow_files, 
         } else if (allow_data && !strcmp(f, "--data")) {
             if (!(v = value_of(argc, argv, &i))) return 0;
             a->data = v;
+        } else if (allow_data && !strcmp(f, "--confusion")) {
+            a->confusion = 1;
+        } else if (allow_data && !strcmp(f, "--json")) {
+            a->json = 1;
+        } else if (allow_data && !strcmp(f, "--errors")) {
+            if (!(v = value_of(argc, argv, &i))) return 0;
+            if (!cli_png_supported()) {
+                fprintf(stderr, "%s eval: --errors writes PNG, and this build has no libpng\n", PROG);
+                return 0;
+            }
+            if (!cli_check_output(PROG, "--errors", v, 0)) return 0;
+            a->errors = v;
         } else if (!strcmp(f, "--threads")) {
             if (!(v = value_of(argc, argv, &i)) || !cli_int(PROG, f, v, 1, 1024, &a->threads)) return 0;
         } else if (allow_files && !strcmp(f, "--probs")) {
@@ -568,11 +583,19 @@ static int cmd_eval(int argc, char **argv)
         return EXIT_RUNTIME;
     }
     double loss, acc;
-    const int failed = sn_evaluate(&m, &ctx, &test, a.threads, &loss, &acc, &err);
-    if (failed)
+    uint8_t *pred = malloc((size_t)test.count);
+    float *prob = malloc(sizeof(float) * (size_t)test.count);
+    int failed = !pred || !prob;
+    if (failed) fprintf(stderr, "%s: out of memory\n", PROG);
+    else if ((failed = sn_evaluate_rows(&m, &ctx, &test, a.threads, &loss, &acc, pred, prob, &err) != SN_OK))
         fprintf(stderr, "%s: %s\n", PROG, err.msg);
-    else
-        printf("test_loss=%.4f test_acc=%.4f\n", loss, acc);
+    else {
+        if (!a.json) printf("test_loss=%.4f test_acc=%.4f\n", loss, acc);
+        if ((a.confusion || a.json || a.errors) &&
+            !cli_eval_report(PROG, a.model, &test, pred, prob, loss, acc, a.confusion, a.errors, a.json))
+            failed = 1;
+    }
+    free(pred), free(prob);
     sn_forward_ctx_free(&ctx);
     sn_net_free(&m);
     sn_dataset_free(&test);
