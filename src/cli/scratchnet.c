@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "scratchnet/export.h"
 #include "scratchnet/gemm.h"
 #include "scratchnet/image.h"
 #include "scratchnet/layers.h"
@@ -39,6 +40,7 @@ static void usage(FILE *f)
             "                          [--errors OUT.png]\n"
             "       scratchnet predict [--model FILE] [--probs] IMAGE...   (PGM or PNG)\n"
             "       scratchnet info    [--model FILE]\n"
+            "       scratchnet export  --format onnx|npz MODEL OUT   (for onnxruntime, NumPy, ...)\n"
             "       scratchnet drawn   [--model FILE] [--count 2000] [--seed 1] [--width-limit on|off|PX]\n"
             "                          [--csv FILE] [--out DIR]   (accuracy on synthesised drawn digits)\n"
             "Environment: SCRATCHNET_DATA (data directory), SCRATCHNET_ISA=%s,\n"
@@ -742,6 +744,39 @@ static int cmd_predict(int argc, char **argv)
     return failures ? EXIT_RUNTIME : 0;
 }
 
+/* ---- export ---------------------------------------------------------------------- */
+static int cmd_export(int argc, char **argv)
+{
+    const char *format = NULL, *files[2] = { NULL, NULL };
+    int nfiles = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--format")) {
+            if (!(format = value_of(argc, argv, &i))) return EXIT_USAGE;
+        } else if (strncmp(argv[i], "--", 2) && nfiles < 2) {
+            files[nfiles++] = argv[i];
+        } else {
+            fprintf(stderr, "%s export: unexpected argument '%s'\n", PROG, argv[i]);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (!format || (strcmp(format, "onnx") && strcmp(format, "npz")) || nfiles != 2) {
+        fprintf(stderr, "%s export: expected --format onnx|npz MODEL OUT%s%s%s\n", PROG, format ? " (got '" : "",
+                format ? format : "", format ? "')" : "");
+        return EXIT_USAGE;
+    }
+    if (!cli_check_output(PROG, "OUT", files[1], 0)) return EXIT_USAGE;
+    sn_net m;
+    if (!load_model(files[0], &m)) return EXIT_RUNTIME;
+    sn_error err;
+    const int rc = !strcmp(format, "onnx") ? sn_export_onnx(&m, files[1], &err) : sn_export_npz(&m, files[1], &err);
+    if (rc) fprintf(stderr, "%s: %s\n", PROG, err.msg);
+    else printf("wrote %s (%s, %zu parameters; its input is the 784 preprocessed pixels of a digit)\n", files[1], format,
+                m.nparams);
+    sn_net_free(&m);
+    return rc ? EXIT_RUNTIME : 0;
+}
+
 int main(int argc, char **argv)
 {
     cli_openmp_defaults(argv);
@@ -765,7 +800,8 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "predict")) return cmd_predict(argc, argv);
     if (!strcmp(argv[1], "info")) return cmd_info(argc, argv);
     if (!strcmp(argv[1], "drawn")) return cli_cmd_drawn(argc, argv);
-    fprintf(stderr, "%s: unknown command '%s'; expected train, eval, predict, info or drawn\n", PROG, argv[1]);
+    if (!strcmp(argv[1], "export")) return cmd_export(argc, argv);
+    fprintf(stderr, "%s: unknown command '%s'; expected train, eval, predict, info, drawn or export\n", PROG, argv[1]);
     usage(stderr);
     return EXIT_USAGE;
 }
