@@ -287,3 +287,27 @@ Test(edges, eval_confusion_json_and_error_gallery)
              TU_SUBSET, dir);
     cr_assert_eq(run(cmd), 2, "%s", err);
 }
+
+/* bench --gemm says when a row beats the FMA ceiling (a ceiling measured on a busy core:
+ * here forced with SCRATCHNET_FMA_CEILING), and its chart labels the shapes. */
+Test(edges, gemm_ceiling_warning_and_chart)
+{
+    char dir[512], cmd[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "SCRATCHNET_FMA_CEILING=0.5 %s --gemm --quick --no-blas --threads 1 --batch 32 --csv %s/g.csv",
+             TU_BENCH, dir);
+    cr_assert_eq(run(cmd), 0, "%s", err);
+    cr_assert(strstr(out, "over the FMA ceiling") && strstr(err, "warning:") && strstr(err, "unreliable"), "%s / %s", out,
+              err);
+    if (run("gnuplot --version") != 0) cr_skip_test("gnuplot not installed");
+    snprintf(cmd, sizeof cmd, "gnuplot -e \"csv='%s/g.csv'; out='%s/g.png'; threads=1\" %s/plots/gflops.gp", dir, dir,
+             SN_TEST_SOURCE_DIR);
+    cr_assert_eq(run(cmd), 0, "%s", err);
+    cr_assert(!strstr(err, "warning"), "gnuplot: %s", err);
+    cr_assert(tu_exists(tu_path(dir, "g.png")));
+    /* The labels are the shapes: set xtics ("nn 32x50x784" 1, ...). */
+    /* (one command reading the file: tu_run's </dev/null would be the stdin of a pipe's end) */
+    snprintf(cmd, sizeof cmd, "awk -F, '!/^#/ && ++n == 2 { print $2, $3 \"x\" $4 \"x\" $5 }' %s/g.csv", dir);
+    cr_assert_eq(run(cmd), 0);
+    cr_assert(!strncmp(out, "nn 32x50x784", 12), "%s", out);
+}
