@@ -41,8 +41,8 @@ static void usage(FILE *f)
             "       scratchnet predict [--model FILE] [--probs] IMAGE...   (PGM or PNG)\n"
             "       scratchnet info    [--model FILE]\n"
             "       scratchnet export  --format onnx|npz MODEL OUT   (for onnxruntime, NumPy, ...)\n"
-            "       scratchnet drawn   [--model FILE] [--count 2000] [--seed 1] [--width-limit on|off|PX]\n"
-            "                          [--csv FILE] [--out DIR]   (accuracy on synthesised drawn digits)\n"
+            "       scratchnet drawn   [--model FILE] [--data DIR] [--count 2000] [--seed 1] [--threads N]\n"
+            "                          [--width-limit on|off|PX] [--csv FILE] [--out DIR]   (drawn-digit accuracy)\n"
             "Environment: SCRATCHNET_DATA (data directory), SCRATCHNET_ISA=%s,\n"
             "OMP_NUM_THREADS, SCRATCHNET_TEAM=auto|always|solo|alternate (busy-machine policy).\n"
             "Exit codes: 0 ok, 1 runtime failure, 2 usage error. The contract: docs/cli.md.\n",
