@@ -311,3 +311,18 @@ Test(edges, gemm_ceiling_warning_and_chart)
     cr_assert_eq(run(cmd), 0);
     cr_assert(!strncmp(out, "nn 32x50x784", 12), "%s", out);
 }
+
+/* Each optimiser trains at its own default rate: Adam at 0.002, not momentum's 0.05. */
+Test(edges, optimisers_default_to_their_own_learning_rate)
+{
+    char dir[512], cmd[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    static const char *const opts[][2] = { { "adam", "adam lr=0.002" }, { "nesterov", "nesterov lr=0.05" },
+                                           { "sgd", "sgd lr=0.05" } };
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "%s train --opt %s --epochs 1 --val 0 --augment none --data %s --save %s/m.bin",
+                 TU_SCRATCHNET, opts[i][0], TU_SUBSET, dir);
+        cr_assert_eq(run(cmd), 0, "%s", err);
+        cr_assert(strstr(err, opts[i][1]), "--opt %s: %s", opts[i][0], err);
+    }
+}
