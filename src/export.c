@@ -9,49 +9,14 @@
 #include <zlib.h>
 
 #include "scratchnet/modelfile.h"
+#include "util.h"
 
-/* ---- a growable byte buffer ------------------------------------------------------ */
-typedef struct buf {
-    unsigned char *p;
-    size_t len, cap;
-    int oom;
-} buf;
-
-static void put(buf *b, const void *src, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n) cap *= 2;
-        unsigned char *p = realloc(b->p, cap);
-        if (!p) { b->oom = 1; return; }
-        b->p = p, b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
-
-static void put_le(buf *b, uint64_t v, int bytes)
-{
-    unsigned char d[8];
-    for (int i = 0; i < bytes; i++) d[i] = (unsigned char)(v >> (8 * i));
-    put(b, d, (size_t)bytes);
-}
-
-static void put_f32s(buf *b, const float *f, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &f[i], 4);
-        put_le(b, u, 4);
-    }
-}
-
-static void drop(buf *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof *b);
-}
+/* ---- the file in memory: util.h's byte buffer ---------------------------------- */
+typedef sn_bytes buf;
+#define put sn_bytes_put
+#define put_le sn_bytes_put_le
+#define put_f32s sn_bytes_put_f32s
+#define drop sn_bytes_free
 
 /* ---- protobuf wire format: varints, keys, length-delimited fields ----------------- */
 enum { WIRE_VARINT = 0, WIRE_BYTES = 2, WIRE_FIXED32 = 5 };

@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include "scratchnet/train.h"
+#include "util.h"
 
 enum { MAX_FIELDS = 16, MAX_PRE = 16 };
 /* Preprocessing record types (modelfile.h). */
@@ -27,47 +28,12 @@ static const char MAGIC[8] = { 'S', 'C', 'R', 'N', 'T', 'N', 'E', 'T' };
 enum { KIND_MODEL = 1, KIND_CHECKPOINT = 2 };
 #define MAX_FILE_BYTES ((size_t)SN_MAX_PARAMS * 4 * 3 + 4096)
 
-/* ---- a growable little-endian byte buffer ---------------------------------- */
-typedef struct bytes {
-    unsigned char *p;
-    size_t len, cap;
-    int oom;
-} bytes;
-
-static void put(bytes *b, const void *src, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 4096;
-        while (nc < b->len + n) nc *= 2;
-        unsigned char *np = realloc(b->p, nc);
-        if (!np) { b->oom = 1; return; }
-        b->p = np, b->cap = nc;
-    }
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
-
-static void put_u32(bytes *b, uint32_t v)
-{
-    unsigned char s[4] = { (unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24) };
-    put(b, s, 4);
-}
-
-static void put_u64(bytes *b, uint64_t v)
-{
-    put_u32(b, (uint32_t)v);
-    put_u32(b, (uint32_t)(v >> 32));
-}
-
-static void put_f32s(bytes *b, const float *f, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u = 0;
-        memcpy(&u, &f[i], 4);
-        put_u32(b, u);
-    }
-}
+/* ---- the file in memory: util.h's byte buffer --------------------------------- */
+typedef sn_bytes bytes;
+#define put sn_bytes_put
+#define put_f32s sn_bytes_put_f32s
+static void put_u32(bytes *b, uint32_t v) { sn_bytes_put_le(b, v, 4); }
+static void put_u64(bytes *b, uint64_t v) { sn_bytes_put_le(b, v, 8); }
 
 /* ---- a bounds-checked reader ------------------------------------------------ */
 typedef struct reader {

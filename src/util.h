@@ -4,6 +4,7 @@
 #define SN_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Monotonic seconds (util.c; declared in scratchnet/train.h for the programs too). */
 double sn_now(void);
@@ -19,5 +20,18 @@ static inline size_t sn_align_floats(size_t n)
 {
     return sn_round_up(n, 16);
 }
+
+/* A growable byte buffer for files built in memory (model files, exports). A failed
+ * allocation sets oom and later puts do nothing: check it once, at the end. */
+typedef struct sn_bytes {
+    unsigned char *p;
+    size_t len, cap;
+    int oom;
+} sn_bytes;
+
+void sn_bytes_put(sn_bytes *b, const void *src, size_t n);
+void sn_bytes_put_le(sn_bytes *b, uint64_t v, int nbytes); /* v's low nbytes, little-endian */
+void sn_bytes_put_f32s(sn_bytes *b, const float *f, size_t n); /* little-endian IEEE floats */
+void sn_bytes_free(sn_bytes *b);                            /* and zeroes it */
 
 #endif

@@ -18,6 +18,15 @@ static char out[65536], err[65536];
 
 static int run(const char *cmd) { return tu_run(cmd, out, sizeof out, err, sizeof err); }
 
+/* A quick model (1 plain epoch on the subset) at dir/m.bin. */
+static void train_quick(const char *dir)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s train --quiet --epochs 1 --val 0 --augment none --data %s --save %s/m.bin",
+             TU_SCRATCHNET, TU_SUBSET, dir);
+    cr_assert_eq(run(cmd), 0, "%s", err);
+}
+
 Test(edges, named_data_directory_must_exist)
 {
     char cmd[4096], dir[512];
@@ -183,9 +192,7 @@ Test(edges, small_digit_on_a_large_canvas_is_read)
 {
     char dir[512], cmd[4096];
     snprintf(dir, sizeof dir, "%s", tu_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s train --quiet --epochs 1 --val 0 --augment none --data %s --save %s/m.bin",
-             TU_SCRATCHNET, TU_SUBSET, dir);
-    cr_assert_eq(run(cmd), 0, "%s", err);
+    train_quick(dir);
     /* A 104-pixel-tall "7" with 12-pixel strokes on a 2000 x 2000 page: 2,200 pixels of
      * ink, 0.06% of the page; it used to be "empty" (the threshold grew with the page). */
     const int seven[][4] = { { 900, 900, 980, 912 }, { 968, 900, 980, 1004 } };
@@ -245,9 +252,7 @@ Test(edges, eval_confusion_json_and_error_gallery)
 {
     char dir[512], cmd[4096];
     snprintf(dir, sizeof dir, "%s", tu_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s train --quiet --epochs 1 --val 0 --augment none --data %s --save %s/m.bin",
-             TU_SCRATCHNET, TU_SUBSET, dir);
-    cr_assert_eq(run(cmd), 0, "%s", err);
+    train_quick(dir);
     snprintf(cmd, sizeof cmd, "%s eval --model %s/m.bin --data %s --confusion", TU_SCRATCHNET, dir, TU_SUBSET);
     cr_assert_eq(run(cmd), 0, "%s", err);
     double acc = 0;

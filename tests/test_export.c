@@ -68,6 +68,15 @@ static void compare(const char *what, const float *ours, const char *path)
 
 static int have(const char *probe) { return tu_run(probe, out, sizeof out, err, sizeof err) == 0; }
 
+/* Net n made as make() does, its input rows in a fresh dir/input.f32 (dir: 512 bytes). */
+static void prepare(int n, sn_net *m, float *ours, char *dir)
+{
+    static float x[ROWS * 784];
+    make(NETS[n], m, x, ours);
+    snprintf(dir, 512, "%s", tu_tmpdir());
+    tu_write(tu_path(dir, "input.f32"), x, sizeof x);
+}
+
 Test(export, onnx_passes_the_checker)
 {
     if (!have("/usr/bin/python3 -c 'import onnx'")) cr_skip_test("python3-onnx not installed (apt-get install python3-onnx)");
@@ -95,11 +104,9 @@ Test(export, onnxruntime_computes_our_logits)
         cr_skip_test("onnxruntime-node not installed (npm ci --ignore-scripts --prefix tools/onnx)");
     for (int n = 0; n < NNETS; n++) {
         sn_net m;
-        static float x[ROWS * 784], ours[ROWS * 10];
-        make(NETS[n], &m, x, ours);
+        static float ours[ROWS * 10];
         char dir[512], cmd[4096];
-        snprintf(dir, sizeof dir, "%s", tu_tmpdir());
-        tu_write(tu_path(dir, "input.f32"), x, sizeof x);
+        prepare(n, &m, ours, dir);
         sn_error e;
         cr_assert_eq(sn_export_onnx(&m, tu_path(dir, "m.onnx"), &e), SN_OK, "%s", e.msg);
         snprintf(cmd, sizeof cmd, "node %s/tools/onnx/run.mjs %s/m.onnx %s/input.f32 %d %s/ort.f32", SN_TEST_SOURCE_DIR,
@@ -115,11 +122,9 @@ Test(export, npz_in_the_numpy_peer_computes_our_logits)
     if (!have("/usr/bin/python3 -c 'import numpy'")) cr_skip_test("python3-numpy not installed");
     for (int n = 0; n < NNETS; n++) {
         sn_net m;
-        static float x[ROWS * 784], ours[ROWS * 10];
-        make(NETS[n], &m, x, ours);
+        static float ours[ROWS * 10];
         char dir[512], cmd[4096];
-        snprintf(dir, sizeof dir, "%s", tu_tmpdir());
-        tu_write(tu_path(dir, "input.f32"), x, sizeof x);
+        prepare(n, &m, ours, dir);
         sn_error e;
         cr_assert_eq(sn_export_npz(&m, tu_path(dir, "m.npz"), &e), SN_OK, "%s", e.msg);
         /* Every net loads, with its arrays in the documented shapes. */
