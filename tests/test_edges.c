@@ -299,7 +299,8 @@ Test(edges, gemm_ceiling_warning_and_chart)
 {
     char dir[512], cmd[4096];
     snprintf(dir, sizeof dir, "%s", tu_tmpdir());
-    snprintf(cmd, sizeof cmd, "SCRATCHNET_FMA_CEILING=0.5 %s --gemm --quick --no-blas --threads 1 --batch 32 --csv %s/g.csv",
+    snprintf(cmd, sizeof cmd,
+             "SCRATCHNET_FMA_CEILING=0.5 %s --gemm --quick --no-blas --isa sse2 --threads 1 --batch 32 --csv %s/g.csv",
              TU_BENCH, dir);
     cr_assert_eq(run(cmd), 0, "%s", err);
     cr_assert(strstr(out, "over the FMA ceiling") && strstr(err, "warning:") && strstr(err, "unreliable"), "%s / %s", out,

@@ -4,10 +4,11 @@
  * saying so, where the tool is absent; CI installs them (python3-onnx, python3-numpy,
  * onnxruntime-node through tools/onnx).
  *
- * Tolerance: |theirs - ours| <= 1e-5 (1 + |ours|). Both sides compute in float32 with
- * other summation orders: for a dot product of n terms the difference is bounded by
- * about n u sum|a b| (u = 6e-8); with n <= 1,600 and these activations that stays under
- * 1e-5 relative, while any wrong layout (a transposed kernel, NCHW against NHWC
+ * Tolerance: |theirs - ours| <= 1e-5. Both sides compute in float32 with other
+ * summation orders: for a dot product of n terms the difference is bounded by about
+ * n u sum|a b| (u = 6e-8); with n <= 1,600 and these activations (logits of a few units)
+ * the bound is ~1e-5 and the measured worst is 2.6e-6 (the cnn preset; SN_TEST_REPORT=1
+ * prints it), while any wrong layout (a transposed kernel, NCHW against NHWC
  * flattening) changes logits by O(1). */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -57,12 +58,13 @@ static void compare(const char *what, const float *ours, const char *path)
     size_t len;
     float *theirs = (float *)tu_read(path, &len);
     cr_assert(theirs && len == sizeof(float) * ROWS * 10, "%s: %zu bytes of logits", what, theirs ? len : 0);
-    double worst = 0;
+    double worst = 0, worst_abs = 0;
     for (int i = 0; i < ROWS * 10; i++) {
-        const double d = fabs((double)theirs[i] - ours[i]) / (1.0 + fabs(ours[i]));
-        worst = d > worst ? d : worst;
+        const double a = fabs((double)theirs[i] - ours[i]), d = a / (1.0 + fabs(ours[i]));
+        worst = d > worst ? d : worst, worst_abs = a > worst_abs ? a : worst_abs;
     }
-    cr_assert(worst <= 1e-5, "%s: logits differ by %g (relative)", what, worst);
+    if (getenv("SN_TEST_REPORT")) fprintf(stderr, "%s: %s: worst difference %.3g absolute, %.3g relative\n", what, path, worst_abs, worst);
+    cr_assert(worst_abs <= 1e-5, "%s: logits differ by %g (absolute; %g relative)", what, worst_abs, worst);
     free(theirs);
 }
 
