@@ -21,7 +21,8 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--sweep")) return bench_sweep_main(argc, argv);
         if (!strcmp(argv[i], "--gemm")) return bench_gemm_main(argc, argv);
         if (!strcmp(argv[i], "--peers")) return bench_peers_main(argc, argv);
+        if (!strcmp(argv[i], "--merge")) return bench_merge_main(argc, argv);
     }
-    fprintf(stderr, "bench: expected --sweep, --gemm or --peers (see bench --help)\n");
+    fprintf(stderr, "bench: expected --sweep, --gemm, --peers or --merge (see bench --help)\n");
     return EXIT_USAGE;
 }

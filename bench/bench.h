@@ -14,6 +14,15 @@ int bench_peers_main(int argc, char **argv);
  * date. */
 void bench_write_provenance(FILE *f, const char *what);
 
+/* sweep.c: whether gnuplot runs here; a chart script (plots/, found in the source tree
+ * or the install) rendered from DIR's sweep.csv, summary.csv and labels (0 on failure, with
+ * a warning); note: a line under the title, "" for none. */
+int bench_gnuplot_available(void);
+int bench_render(const char *script, const char *outdir, const char *labels_path, int nruns, int val,
+                 const char *note);
+/* merge.c: bench --merge DIR... combines the parts of a sweep (--part K/N). */
+int bench_merge_main(int argc, char **argv);
+
 /* common.c: the usage lines of every mode. */
 void bench_usage(FILE *f);
 

@@ -225,14 +225,14 @@ static int keep_finished_rows(const char *path, const unsigned char *done, int n
 
 /* ---- plots -------------------------------------------------------------------- */
 
-static int gnuplot_available(void)
+int bench_gnuplot_available(void)
 {
     return system("command -v gnuplot >/dev/null 2>&1") == 0;
 }
 
 /* Runs gnuplot on plots/NAME.gp with the CSV paths and the legend labels. */
-static int render(const char *script, const char *outdir, const char *labels_path, int nruns, int val,
-                  const char *note)
+int bench_render(const char *script, const char *outdir, const char *labels_path, int nruns, int val,
+                 const char *note)
 {
     char gp[4096], cmd[16384];
     if (!cli_find_resource(script, gp, sizeof gp)) {
@@ -256,6 +256,8 @@ int bench_sweep_main(int argc, char **argv)
 {
     const char *out = ".", *data = NULL;
     int no_plot = 0, resume = 0, force = 0, quiet = 0, val = 10000, any_key = 0, load = 0;
+    int part = 1, parts = 1;  /* --part K/N: this process runs runs i with i % N == K - 1 */
+    char grid[2048] = "";     /* the sweep keys as given: the grid, for --merge to check */
     /* train's defaults but for augmentation (none: a sweep compares configurations; the
      * key augment= sweeps it) and epochs (10). */
     sweep_run defaults = { .batch = 128, .lr = 0.05f, .threads = 1, .epochs = 10, .opt = SN_OPT_MOMENTUM, .seed = 42,
@@ -282,11 +284,25 @@ int bench_sweep_main(int argc, char **argv)
                     sweep_spec_free(&spec);
                     return EXIT_USAGE;
                 }
+                const size_t gl = strlen(grid);
+                snprintf(grid + gl, sizeof grid - gl, "%s%s", gl ? " " : "", argv[i]);
                 any_key = 1;
             }
         } else if (!strcmp(a, "--no-plot")) no_plot = 1;
         else if (!strcmp(a, "--resume")) resume = 1;
         else if (!strcmp(a, "--force")) force = 1;
+        else if (!strcmp(a, "--part") && i + 1 < argc) {
+            char *end;
+            const char *v = argv[++i];
+            const long k = strtol(v, &end, 10), n = *end == '/' ? strtol(end + 1, &end, 10) : 0;
+            if (*end || k < 1 || n < 1 || k > n || n > SWEEP_MAX_RUNS) {
+                fprintf(stderr, "bench: --part: '%s' is not allowed; expected K/N with 1 <= K <= N (this slice of N)\n",
+                        v);
+                sweep_spec_free(&spec);
+                return EXIT_USAGE;
+            }
+            part = (int)k, parts = (int)n;
+        }
         else if (!strcmp(a, "--quiet")) quiet = 1;
         else if ((!strcmp(a, "--out") || !strcmp(a, "--data") || !strcmp(a, "--epochs") || !strcmp(a, "--val") ||
                   !strcmp(a, "--load")) &&
@@ -432,6 +448,10 @@ int bench_sweep_main(int argc, char **argv)
         bench_write_provenance(c.summary_csv, "bench --sweep");
         fprintf(c.sweep_csv, "# load: %d busy processes beside the runs (--load)\n", load);
         fprintf(c.summary_csv, "# load: %d busy processes beside the runs (--load)\n", load);
+        /* What bench --merge checks: the same grid in every part, and which part this is. */
+        for (FILE *f = c.sweep_csv; f; f = f == c.sweep_csv ? c.summary_csv : NULL)
+            fprintf(f, "# grid: %s epochs=%d val=%d (%d runs)\n# part: %d/%d\n", grid, spec.base.epochs, val, nruns,
+                    part, parts);
         fprintf(c.sweep_csv, "%s\n", SWEEP_HEADER);
         fprintf(c.summary_csv, "%s\n", SUMMARY_HEADER);
     }
@@ -440,21 +460,22 @@ int bench_sweep_main(int argc, char **argv)
     bench_load busy;
     if (!bench_load_start(load, &busy)) return EXIT_RUNTIME;
     if (load && !quiet) fprintf(stderr, "bench: --load: %d busy processes started beside the runs\n", load);
-    int ok = 1;
+    int ok = 1, ran = 0;
     double start = sn_now();
     for (int i = 0; i < nruns && ok; i++) {
-        if (done[i]) continue;
+        if (done[i] || i % parts != part - 1) continue;
         sweep_run r;
         sweep_spec_run(&spec, i, &r);
         run_result res;
         ok = run_one(&c, i, &r, &res);
+        ran++;
         if (ok && !quiet) {
             double el = sn_now() - start;
             int left = 0;
-            for (int j = i + 1; j < nruns; j++) left += !done[j];
+            for (int j = i + 1; j < nruns; j++) left += !done[j] && j % parts == part - 1;
             fprintf(stderr, "run %d/%d done: test_acc=%.4f samples_per_s=%.0f train_s=%.2f eval_s=%.2f; ETA %.0f s\n",
                     i + 1, nruns, res.test_acc, res.train_s > 0 ? res.samples / res.train_s : 0, res.train_s,
-                    res.eval_s, left * el / (i + 1 - finished));
+                    res.eval_s, left * el / ran);
         }
     }
     bench_load_stop(&busy);
@@ -473,8 +494,10 @@ int bench_sweep_main(int argc, char **argv)
         }
         fclose(lf);
     }
-    if (ok && !no_plot) {
-        if (!gnuplot_available()) {
+    if (ok && !no_plot && parts > 1) {
+        if (!quiet) fprintf(stderr, "bench: part %d/%d done; the charts come from bench --merge of all parts\n", part, parts);
+    } else if (ok && !no_plot) {
+        if (!bench_gnuplot_available()) {
             fprintf(stderr, "bench: warning: gnuplot not found (apt-get install gnuplot-nox); CSVs written, no PNGs\n");
         } else {
             /* Runs that differ only in threads train the same bits: their curves coincide. */
@@ -482,9 +505,9 @@ int bench_sweep_main(int argc, char **argv)
                                    ? "runs that differ only in threads coincide: training is bit-identical for any "
                                      "thread count"
                                    : "";
-            int n = render("plots/loss.gp", out, labels_path, nruns, val, note);
-            n += render("plots/accuracy.gp", out, labels_path, nruns, val, note);
-            n += render("plots/throughput.gp", out, labels_path, nruns, val, "");
+            int n = bench_render("plots/loss.gp", out, labels_path, nruns, val, note);
+            n += bench_render("plots/accuracy.gp", out, labels_path, nruns, val, note);
+            n += bench_render("plots/throughput.gp", out, labels_path, nruns, val, "");
             if (!quiet && n) fprintf(stderr, "bench: wrote %s/loss.png, accuracy.png, throughput.png\n", out);
         }
     }

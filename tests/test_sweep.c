@@ -301,3 +301,68 @@ Test(bench_gemm, validates_and_prints_every_case)
     snprintf(cmd, sizeof cmd, "%s --gemm --threads 0,2", TU_BENCH);
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", err);
 }
+
+/* The data rows of path with their first ncols columns only (the configuration and the
+ * learning figures; the timing columns differ between any two runs). */
+static char *rows_without_timing(const char *path, int ncols)
+{
+    size_t len;
+    char *d = (char *)tu_read(path, &len), *out = calloc(len + 1, 1);
+    cr_assert(d && out, "%s", path);
+    d[len] = 0;
+    for (char *line = strtok(d, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#') continue;
+        char *p = line;
+        for (int c = 0; c < ncols && p; c++) p = strchr(p + (c > 0), ',');
+        if (p) *p = 0;
+        strcat(out, line), strcat(out, "\n");
+    }
+    free(d);
+    return out;
+}
+
+/* Array-job sweeps: --part K/N runs a slice of the grid, bench --merge makes one sweep of
+ * the parts whose rows equal a sweep run in one piece (timing aside), with its charts;
+ * a missing, repeated or foreign part is refused. */
+Test(sweep_run, parts_merge_into_the_whole_sweep)
+{
+    char dir[512], cmd[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    const char *grid = "batch=32,64,128 opt=momentum,adam --epochs 1 --val 500 --quiet";
+    snprintf(cmd, sizeof cmd, "%s --sweep %s --no-plot --data %s --out %s/whole", TU_BENCH, grid, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    for (int k = 1; k <= 4; k++) {
+        snprintf(cmd, sizeof cmd, "%s --sweep %s --data %s --out %s/p%d --part %d/4", TU_BENCH, grid, TU_SUBSET, dir, k, k);
+        cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    }
+    cr_assert_eq(count_data_rows(tu_path(dir, "p1/summary.csv"), ",ok"), 2, "runs 1 and 5 of 6");
+    cr_assert_eq(count_data_rows(tu_path(dir, "p4/summary.csv"), ",ok"), 1, "run 4");
+    snprintf(cmd, sizeof cmd, "%s --merge %s/p4 %s/p2 %s/p1 %s/p3 --out %s/merged", TU_BENCH, dir, dir, dir, dir, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    static const struct { const char *file; int cols; } files[] = { { "summary.csv", 15 }, { "sweep.csv", 13 } };
+    for (int f = 0; f < 2; f++) {
+        char a[600], b[600];
+        snprintf(a, sizeof a, "%s/whole/%s", dir, files[f].file);
+        snprintf(b, sizeof b, "%s/merged/%s", dir, files[f].file);
+        char *x = rows_without_timing(a, files[f].cols), *y = rows_without_timing(b, files[f].cols);
+        cr_assert_str_eq(y, x, "%s differs from the sweep in one piece", files[f].file);
+        free(x), free(y);
+    }
+    size_t len;
+    cr_assert(has_png_signature(tu_path(dir, "merged/loss.png"), &len), "the merged sweep's chart");
+    snprintf(cmd, sizeof cmd, "%s --merge %s/p1 %s/p2 %s/p3 --out %s/m2", TU_BENCH, dir, dir, dir, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 1);
+    cr_assert(strstr(err, "part 4/4 is missing"), "%s", err);
+    snprintf(cmd, sizeof cmd, "%s --merge %s/p1 %s/p1 %s/p3 %s/p4 --out %s/m2", TU_BENCH, dir, dir, dir, dir, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 1);
+    cr_assert(strstr(err, "given twice"), "%s", err);
+    snprintf(cmd, sizeof cmd, "%s --sweep batch=16 --epochs 1 --val 500 --quiet --data %s --out %s/other --part 1/1",
+             TU_BENCH, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    snprintf(cmd, sizeof cmd, "%s --merge %s/p1 %s/other --out %s/m2", TU_BENCH, dir, dir, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 1);
+    cr_assert(strstr(err, "different sweeps"), "%s", err);
+    snprintf(cmd, sizeof cmd, "%s --sweep batch=16 --part 3/2 --out %s/x", TU_BENCH, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2);
+    cr_assert(strstr(err, "--part: '3/2'"), "%s", err);
+}
