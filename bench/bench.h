@@ -18,6 +18,9 @@ void bench_write_provenance(FILE *f, const char *what);
  * or the install) rendered from DIR's sweep.csv, summary.csv and labels (0 on failure, with
  * a warning); note: a line under the title, "" for none. */
 int bench_gnuplot_available(void);
+/* Appends " [diverged]" / " [collapsed]" to the legend labels of runs summary.csv
+ * records so (replacing older marks); 0 if the files could not be read or written. */
+int bench_mark_labels(const char *labels_path, const char *summary_path, int nruns);
 int bench_render(const char *script, const char *outdir, const char *labels_path, int nruns, int val,
                  const char *note);
 /* merge.c: bench --merge DIR... combines the parts of a sweep (--part K/N). */

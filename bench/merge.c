@@ -251,6 +251,7 @@ int bench_merge_main(int argc, char **argv)
             rc = EXIT_RUNTIME;
         }
         free(text);
+        if (!rc) bench_mark_labels(labels, summary, nruns);
         if (!rc && !no_plot) {
             if (!bench_gnuplot_available()) {
                 fprintf(stderr, "bench: warning: gnuplot not found (apt-get install gnuplot-nox); CSVs written, no PNGs\n");

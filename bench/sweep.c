@@ -64,7 +64,7 @@ static int copy_dataset(const sn_dataset *src, sn_dataset *dst)
 typedef struct run_result {
     double train_loss, val_loss, val_acc, test_loss, test_acc, train_s, eval_s;
     long samples;
-    int diverged;
+    int diverged, collapsed;
 } run_result;
 
 typedef struct sweep_ctx {
@@ -143,12 +143,21 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
         double t0 = sn_now();
         if (sn_evaluate(&model, &t.fwd, test, r->threads, &res->test_loss, &res->test_acc, &err)) goto failed;
         res->eval_s += sn_now() - t0;
+        /* Learned nothing: the validation accuracy (the test's without a validation set)
+         * near chance. Marked, and kept out of the speed chart. */
+        const double acc = c->val > 0 ? res->val_acc : res->test_acc;
+        if (acc < SN_COLLAPSED_ACC) {
+            res->collapsed = 1;
+            fprintf(stderr, "run %d/%d (%s): collapsed (accuracy %.4f, chance is 0.10); recorded as collapsed\n",
+                    index + 1, c->nruns, label, acc);
+        }
     } else {
         res->train_loss = res->val_loss = res->val_acc = res->test_loss = res->test_acc = NAN;
     }
     fprintf(c->summary_csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.0f,%s,%d\n", index + 1, cols, r->epochs,
             res->train_loss, res->val_loss, res->val_acc, res->test_loss, res->test_acc, res->train_s,
-            res->train_s > 0 ? res->samples / res->train_s : 0.0, res->diverged ? "diverged" : "ok", c->load);
+            res->train_s > 0 ? res->samples / res->train_s : 0.0,
+            res->diverged ? "diverged" : res->collapsed ? "collapsed" : "ok", c->load);
     fflush(c->summary_csv);
     sn_trainer_free(&t);
     sn_net_free(&model);
@@ -224,6 +233,54 @@ static int keep_finished_rows(const char *path, const unsigned char *done, int n
 }
 
 /* ---- plots -------------------------------------------------------------------- */
+
+int bench_mark_labels(const char *labels_path, const char *summary_path, int nruns)
+{
+    /* Statuses from the summary's last-but-one column, by run. */
+    char *status = calloc((size_t)nruns + 1, 1);
+    FILE *f = fopen(summary_path, "r");
+    char line[4096];
+    if (!status || !f) {
+        free(status);
+        if (f) fclose(f);
+        return 0;
+    }
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || !strncmp(line, "run,", 4)) continue;
+        const int run = atoi(line);
+        if (run < 1 || run > nruns) continue;
+        status[run] = strstr(line, ",diverged,") ? 'd' : strstr(line, ",collapsed,") ? 'c' : 0;
+    }
+    fclose(f);
+    /* The labels: nruns quoted words; any earlier mark is replaced. */
+    f = fopen(labels_path, "r");
+    char *text = f ? malloc(1 << 20) : NULL;
+    size_t len = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
+    if (f) fclose(f);
+    if (!text) { free(status); return 0; }
+    text[len] = 0;
+    char *outbuf = malloc(len + (size_t)nruns * 16 + 2);
+    size_t o = 0;
+    int run = 0;
+    for (char *p = text; outbuf && (p = strchr(p, '"')) && run < nruns;) {
+        char *end = strchr(p + 1, '"');
+        if (!end) break;
+        run++;
+        char *mark = strstr(p, " [");
+        const size_t n = (size_t)((mark && mark < end ? mark : end) - p - 1);
+        o += (size_t)sprintf(outbuf + o, "%s\"%.*s%s\"", run > 1 ? " " : "", (int)n, p + 1,
+                             status[run] == 'd' ? " [diverged]" : status[run] == 'c' ? " [collapsed]" : "");
+        p = end + 1;
+    }
+    int ok = 0;
+    if (outbuf && run == nruns) {
+        outbuf[o++] = '\n';
+        sn_error err;
+        ok = sn_write_file_atomic(labels_path, outbuf, o, &err) == SN_OK;
+    }
+    free(outbuf), free(text), free(status);
+    return ok;
+}
 
 int bench_gnuplot_available(void)
 {
@@ -494,6 +551,7 @@ int bench_sweep_main(int argc, char **argv)
         }
         fclose(lf);
     }
+    bench_mark_labels(labels_path, summary_path, nruns);
     if (ok && !no_plot && parts > 1) {
         if (!quiet) fprintf(stderr, "bench: part %d/%d done; the charts come from bench --merge of all parts\n", part, parts);
     } else if (ok && !no_plot) {

@@ -11,15 +11,17 @@ set title "scratchnet: training throughput per run (training passes only)"
 set ylabel "samples per second"
 set format y "%.1s%c"
 # Headroom above the tallest bar for its label.
-stats summary using (column("samples_per_s")) nooutput
-set yrange [0:(STATS_max > 0 ? STATS_max * 1.1 : 1)]
+stats summary using (strcol("status") eq "ok" ? column("samples_per_s") : 1/0) nooutput
+set yrange [0:(exists("STATS_max") && STATS_max > 0 ? STATS_max * 1.1 : 1)]
 set grid ytics lc rgb "#dddddd"
 set style fill solid 0.7 border -1
 set boxwidth 0.6
 set xtics rotate by -25 left
 unset key
 set xrange [0.3:nruns + 0.7]
-plot summary using (column("run")):(column("samples_per_s")):(column("run")):xtic(word(L, int(column("run")))) \
+# Only runs that learned: a diverged or collapsed run's speed is not a result.
+ok(s) = strcol("status") eq "ok" ? s : 1/0
+plot summary using (column("run")):(ok(column("samples_per_s"))):(column("run")):xtic(word(L, int(column("run")))) \
         with boxes lc variable, \
-     summary using (column("run")):(column("samples_per_s")):(sprintf("%.0fk", column("samples_per_s") / 1000)) \
+     summary using (column("run")):(ok(column("samples_per_s"))):(sprintf("%.0fk", column("samples_per_s") / 1000)) \
         with labels offset 0,1 notitle

@@ -332,3 +332,30 @@ Test(edges, optimisers_default_to_their_own_learning_rate)
         cr_assert(strstr(err, opts[i][1]), "--opt %s: %s", opts[i][0], err);
     }
 }
+
+/* A run that learns nothing is not "ok": train exits 1 without a model, a sweep marks it
+ * "collapsed" (and its legend label), and the speed chart leaves it out. */
+Test(edges, runs_that_learn_nothing_are_collapsed)
+{
+    char dir[512], cmd[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s train --quiet --lr 5 --epochs 2 --val 500 --augment none --data %s --save %s/m.bin",
+             TU_SCRATCHNET, TU_SUBSET, dir);
+    cr_assert_eq(run(cmd), 1, "%s", err);
+    cr_assert(strstr(err, "collapsed") && strstr(err, "No model saved"), "%s", err);
+    cr_assert(!tu_exists(tu_path(dir, "m.bin")));
+    snprintf(cmd, sizeof cmd, "%s --sweep lr=0.05,5 --epochs 1 --val 500 --quiet --data %s --out %s/s", TU_BENCH,
+             TU_SUBSET, dir);
+    cr_assert_eq(run(cmd), 0, "%s", err);
+    size_t len;
+    char *s = (char *)tu_read(tu_path(dir, "s/summary.csv"), &len);
+    cr_assert(s);
+    s[len] = 0;
+    cr_assert(strstr(s, ",collapsed,") && strstr(s, ",ok,"), "%s", s);
+    free(s);
+    s = (char *)tu_read(tu_path(dir, "s/labels.txt"), &len);
+    cr_assert(s);
+    s[len] = 0;
+    cr_assert(strstr(s, "\"lr=0.05\" \"lr=5 [collapsed]\""), "%s", s);
+    free(s);
+}

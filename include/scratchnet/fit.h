@@ -26,6 +26,11 @@ typedef struct sn_fit_hooks {
     int (*epoch_end)(void *user, const sn_trainer *t, const sn_fit_epoch *e, sn_error *err);
 } sn_fit_hooks;
 
+/* A run whose accuracy ends below this learned nothing (chance is 0.1 on 10 classes):
+ * "collapsed", not a result (train exits 1, sweeps mark it and leave it out of the speed
+ * figures). */
+#define SN_COLLAPSED_ACC 0.2
+
 typedef struct sn_fit_result {
     int epochs;          /* epochs trained by this call, the diverged one included */
     int diverged;        /* stopped because a batch loss became NaN or infinite */

@@ -466,6 +466,12 @@ static int cmd_train(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", PROG, err.msg);
         goto out;
     }
+    /* A run that learned nothing is not a model: like a diverged one, no file. */
+    if (ta < SN_COLLAPSED_ACC) {
+        fprintf(stderr, "%s: training collapsed: test accuracy %.4f is near chance (0.10), the network learned "
+                        "nothing; try a smaller --lr. No model saved.\n", PROG, ta);
+        goto out;
+    }
     /* Provenance for `info`. SOURCE_DATE_EPOCH (the reproducible-builds convention)
      * pins the date, so two runs can save byte-identical files. */
     model.record = (sn_train_record){ .present = 1, .epochs = t.epoch, .batch = a.cfg.batch, .opt = (int)a.cfg.opt,
