@@ -1,5 +1,5 @@
-/* bench --peers: the same network and hyperparameters in NumPy and PyTorch (our own
- * scripts in bench/peers/), measured in the same run as scratchnet, one table.
+/* bench --peers: the same network and hyperparameters in NumPy, PyTorch and TensorFlow.js
+ * (our own scripts in bench/peers/), measured in the same run as scratchnet, one table.
  * OpenBLAS (under NumPy and PyTorch) gets the strongest OPENBLAS_CORETYPE for the CPU
  * (bench_set_openblas_coretype) so that we race the peers at their best; the table says so. */
 #include <errno.h>
@@ -45,10 +45,12 @@ static int run_peer(const char *script, const char *data, int epochs, int batch,
     /* Debian's python3-numpy and python3-torch belong to the system interpreter, which
      * a pyenv or venv earlier in PATH would hide. */
     const char *python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+    const size_t len = strlen(path);
+    const int node = len > 4 && !strcmp(path + len - 4, ".mjs"); /* the TF.js peer */
     snprintf(cmd, sizeof cmd,
              "OMP_NUM_THREADS=%d OPENBLAS_NUM_THREADS=%d "
              "%s '%s' --data '%s' --epochs %d --batch %d --threads %d --lr %.9g 2>&1",
-             threads, threads, python, path, data, epochs, batch, threads, lr);
+             threads, threads, node ? "node" : python, path, data, epochs, batch, threads, lr);
     FILE *p = popen(cmd, "r");
     if (!p) return 0;
     char line[1024];
@@ -192,6 +194,23 @@ int bench_peers_main(int argc, char **argv)
             fprintf(stderr, "bench --peers: running %s with %d thread(s) ...\n", scripts[s], threads);
             if (run_peer(scripts[s], dir, epochs, batch, threads, cfg.lr, p)) p->ok = 1, n++;
             else fprintf(stderr, "bench --peers: %s did not run (python3-numpy / python3-torch installed?)\n", scripts[s]);
+        }
+        /* TensorFlow.js (wasm backend, one thread under Node): once, beside the first
+         * thread count; skipped, saying so, without node or its packages. */
+        char tfjs[4096];
+        if (!cnn && ti == 0) {
+            if (system("command -v node >/dev/null 2>&1") != 0)
+                fprintf(stderr, "bench --peers: tfjs: skipped, node is not installed\n");
+            else if (!cli_find_resource("bench/peers/tfjs/node_modules/@tensorflow/tfjs-backend-wasm", tfjs, sizeof tfjs))
+                fprintf(stderr, "bench --peers: tfjs: skipped, its packages are not installed "
+                                "(npm ci --prefix bench/peers/tfjs)\n");
+            else {
+                peer_row *p = &rows[n];
+                memset(p, 0, sizeof *p);
+                fprintf(stderr, "bench --peers: running bench/peers/tfjs/tfjs_mlp.mjs (1 thread) ...\n");
+                if (run_peer("bench/peers/tfjs/tfjs_mlp.mjs", dir, epochs, batch, 1, cfg.lr, p)) p->ok = 1, n++;
+                else fprintf(stderr, "bench --peers: tfjs_mlp.mjs did not run\n");
+            }
         }
     }
     bench_load_stop(&busy);
