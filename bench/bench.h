@@ -23,6 +23,11 @@ int bench_gnuplot_available(void);
 int bench_mark_labels(const char *labels_path, const char *summary_path, int nruns);
 int bench_render(const char *script, const char *outdir, const char *labels_path, int nruns, int val,
                  const char *note);
+/* env.c: DIR/env.json, the environment of a benchmark (CPU, features, cores, SMT, ISA,
+ * compiler, commit and dirty state, OS kernel, governor, load and steal at start, OpenMP
+ * and BLAS settings, SHA-256 of the MNIST files in data_dir). 0 (with a message) on failure. */
+int bench_write_env_json(const char *dir, const char *data_dir);
+
 /* merge.c: bench --merge DIR... combines the parts of a sweep (--part K/N). */
 int bench_merge_main(int argc, char **argv);
 

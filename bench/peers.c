@@ -232,5 +232,7 @@ int bench_peers_main(int argc, char **argv)
                rows[i].batch, rows[i].threads, rows[i].train_loss, rows[i].val_loss, rows[i].test_acc, rows[i].train_s,
                rows[i].samples_per_s, best_ours / rows[i].samples_per_s);
     if (best_peer > 0) printf("\nbest scratchnet / best peer: %.2fx\n", best_ours / best_peer);
-    return out ? write_csv(out, rows, n, load) : 0;
+    if (!out) return 0;
+    const int rc = write_csv(out, rows, n, load);
+    return rc ? rc : bench_write_env_json(out, dir) ? 0 : EXIT_RUNTIME;
 }

@@ -486,6 +486,11 @@ int bench_sweep_main(int argc, char **argv)
         sn_dataset_free(&c.all_deskewed), sn_dataset_free(&c.test_deskewed);
         return EXIT_RUNTIME;
     }
+    if (!bench_write_env_json(out, cli_data_dir(data))) {
+        free(done), sn_dataset_free(&c.all), sn_dataset_free(&c.test), sweep_spec_free(&spec);
+        sn_dataset_free(&c.all_deskewed), sn_dataset_free(&c.test_deskewed);
+        return EXIT_RUNTIME;
+    }
     if (resume) {
         if (!keep_finished_rows(sweep_path, done, nruns) || !keep_finished_rows(summary_path, done, nruns)) {
             fprintf(stderr, "bench: --resume: cannot rewrite the CSVs in %s\n", out);

@@ -224,6 +224,16 @@ Test(edges, sweeps_keep_their_results)
              TU_SUBSET, dir);
     cr_assert_eq(run(cmd), 0, "%s", err);
     cr_assert(tu_exists(tu_path(dir, "loss.png")) && tu_exists(tu_path(dir, "accuracy.png")));
+    /* env.json: the environment, for telling results comparable or not. */
+    size_t elen;
+    char *env = (char *)tu_read(tu_path(dir, "env.json"), &elen);
+    cr_assert(env, "no env.json");
+    env[elen] = 0;
+    cr_assert(env[0] == '{' && strstr(env, "\"cpu_model\": ") && strstr(env, "\"commit\": ") &&
+                  strstr(env, "\"kernel_isa\": ") && strstr(env, "\"mnist_sha256\": {") &&
+                  strstr(env, "\"t10k-labels-idx1-ubyte.gz\": \""),
+              "%s", env);
+    free(env);
     cr_assert(!strstr(err, "warning"), "gnuplot complained: %s", err);
     size_t before;
     unsigned char *first = tu_read(tu_path(dir, "summary.csv"), &before);
