@@ -28,7 +28,7 @@ static const char *SWEEP_HEADER =
     "load,solo_steps";
 static const char *SUMMARY_HEADER =
     "run,batch,lr,threads,opt,seed,layers,deskew,augment,epochs,train_loss,val_loss,val_acc,test_loss,test_acc,train_s,"
-    "samples_per_s,status,load";
+    "samples_per_s,status,load,tta_s";
 
 /* Config columns shared by both CSVs: batch,lr,threads,opt,seed,layers,deskew,augment */
 static void config_cols(char *out, size_t cap, const sweep_run *r)
@@ -65,6 +65,7 @@ typedef struct run_result {
     double train_loss, val_loss, val_acc, test_loss, test_acc, train_s, eval_s;
     long samples;
     int diverged, collapsed;
+    double tta_s; /* < 0: the target was not reached (or none was set) */
 } run_result;
 
 typedef struct sweep_ctx {
@@ -72,6 +73,7 @@ typedef struct sweep_ctx {
     int nruns, val, quiet, load;
     sn_dataset all, test;
     sn_dataset all_deskewed, test_deskewed; /* when a run has deskew=on */
+    double target_acc;                      /* --target-acc: > 0 adds time-to-accuracy */
     FILE *sweep_csv, *summary_csv;
 } sweep_ctx;
 
@@ -82,6 +84,8 @@ typedef struct run_report {
     int index, epochs;
     const char *cols, *label;
     char blabel[300];
+    double train_s;   /* training seconds so far */
+    double tta_s;     /* training seconds until the first evaluation at or above --target-acc; < 0: not yet */
 } run_report;
 
 static void run_epoch_begin(void *user, int epoch, int epochs)
@@ -97,6 +101,8 @@ static int run_epoch_end(void *user, const sn_trainer *t, const sn_fit_epoch *e,
     const sn_epoch_stats *st = &e->stats;
     (void)t, (void)err;
     cli_progress_end(&r->bar);
+    r->train_s += st->train_s;
+    if (r->c->target_acc > 0 && r->tta_s < 0 && e->evaluated && e->val_acc >= r->c->target_acc) r->tta_s = r->train_s;
     fprintf(r->c->sweep_csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6f,%.0f,%d,%d\n", r->index + 1, r->cols, st->epoch,
             st->train_loss, e->val_loss, e->val_acc, st->train_s, st->samples_per_s, r->c->load, st->solo_steps);
     fflush(r->c->sweep_csv);
@@ -126,13 +132,14 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
     char cols[768], label[768];
     config_cols(cols, sizeof cols, r);
     sweep_run_label(c->spec, r, label, sizeof label);
-    run_report report = { .c = c, .index = index, .epochs = r->epochs, .cols = cols, .label = label };
+    run_report report = { .c = c, .index = index, .epochs = r->epochs, .cols = cols, .label = label, .tta_s = -1 };
     const sn_fit_hooks hooks = { .user = &report, .epoch_begin = run_epoch_begin, .progress = cli_progress_update,
                                  .epoch_end = run_epoch_end };
     sn_fit_result fit;
     if (sn_fit(&t, &train, &val, 1, &hooks, &fit, &err)) goto failed;
     res->train_s = fit.train_s, res->samples = fit.samples, res->eval_s = fit.eval_s;
     res->train_loss = fit.last.stats.train_loss, res->val_loss = fit.last.val_loss, res->val_acc = fit.last.val_acc;
+    res->tta_s = report.tta_s;
     if (fit.diverged) {
         cli_progress_end(&report.bar);
         res->diverged = 1;
@@ -154,10 +161,12 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
     } else {
         res->train_loss = res->val_loss = res->val_acc = res->test_loss = res->test_acc = NAN;
     }
-    fprintf(c->summary_csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.0f,%s,%d\n", index + 1, cols, r->epochs,
+    char tta[32] = ""; /* empty: no target, or not reached */
+    if (res->tta_s >= 0 && !res->diverged) snprintf(tta, sizeof tta, "%.6f", res->tta_s);
+    fprintf(c->summary_csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.0f,%s,%d,%s\n", index + 1, cols, r->epochs,
             res->train_loss, res->val_loss, res->val_acc, res->test_loss, res->test_acc, res->train_s,
             res->train_s > 0 ? res->samples / res->train_s : 0.0,
-            res->diverged ? "diverged" : res->collapsed ? "collapsed" : "ok", c->load);
+            res->diverged ? "diverged" : res->collapsed ? "collapsed" : "ok", c->load, tta);
     fflush(c->summary_csv);
     sn_trainer_free(&t);
     sn_net_free(&model);
@@ -233,6 +242,65 @@ static int keep_finished_rows(const char *path, const unsigned char *done, int n
 }
 
 /* ---- plots -------------------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Time to accuracy across seeds, MLPerf-style: the runs of one configuration but for the
+ * seed are a group; its figure is the olympic mean of their tta_s (the fastest and the
+ * slowest dropped when there are 3 or more), and the runs that never reached the target
+ * are counted, not averaged. Printed to stdout, one line a group. */
+static void report_tta(const char *summary_path, double target)
+{
+    enum { MAXG = 512, MAXV = 256 };
+    static char key[MAXG][700];
+    static double v[MAXG][MAXV];
+    static int nv[MAXG], miss[MAXG];
+    int ng = 0;
+    FILE *f = fopen(summary_path, "r");
+    char line[4096];
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || !strncmp(line, "run,", 4)) continue;
+        line[strcspn(line, "\n")] = 0;
+        /* Fields: run,batch,lr,threads,opt,seed,layers,deskew,augment,epochs,...,tta_s (last). */
+        char *field[32];
+        int nf = 0;
+        for (char *p = line; p && nf < 32; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) field[nf++] = p;
+        for (int i = 1; i < nf; i++) field[i][-1] = 0;
+        if (nf < 20) continue;
+        char k[700];
+        snprintf(k, sizeof k, "batch=%s lr=%s threads=%s opt=%s layers=%s deskew=%s augment=%s epochs=%s", field[1],
+                 field[2], field[3], field[4], field[6], field[7], field[8], field[9]);
+        int g = 0;
+        while (g < ng && strcmp(key[g], k)) g++;
+        if (g == ng) {
+            if (ng == MAXG) continue;
+            snprintf(key[ng], sizeof key[ng], "%s", k), nv[ng] = miss[ng] = 0, ng++;
+        }
+        if (field[nf - 1][0] && nv[g] < MAXV) v[g][nv[g]++] = atof(field[nf - 1]);
+        else miss[g]++;
+    }
+    fclose(f);
+    for (int g = 0; g < ng; g++) {
+        const int n = nv[g], runs = n + miss[g];
+        if (!n) {
+            printf("tta (target %.4f): %s: not reached by any of %d run%s\n", target, key[g], runs, runs > 1 ? "s" : "");
+            continue;
+        }
+        qsort(v[g], (size_t)n, sizeof(double), cmp_double);
+        const int lo = n >= 3, hi = n >= 3 ? n - 1 : n;
+        double sum = 0;
+        for (int i = lo; i < hi; i++) sum += v[g][i];
+        printf("tta (target %.4f): %s: %s %.3f s over %d run%s (range %.3f-%.3f s)", target, key[g],
+               n >= 3 ? "olympic mean" : "mean", sum / (hi - lo), runs, runs > 1 ? "s" : "", v[g][0], v[g][n - 1]);
+        if (miss[g]) printf("; %d of %d did not reach it", miss[g], runs);
+        printf("\n");
+    }
+}
 
 int bench_mark_labels(const char *labels_path, const char *summary_path, int nruns)
 {
@@ -313,6 +381,7 @@ int bench_sweep_main(int argc, char **argv)
 {
     const char *out = ".", *data = NULL;
     int no_plot = 0, resume = 0, force = 0, quiet = 0, val = 10000, any_key = 0, load = 0;
+    double target_acc = 0;    /* --target-acc A: time to the first validation accuracy >= A */
     int part = 1, parts = 1;  /* --part K/N: this process runs runs i with i % N == K - 1 */
     char grid[2048] = "";     /* the sweep keys as given: the grid, for --merge to check */
     /* train's defaults but for augmentation (none: a sweep compares configurations; the
@@ -361,6 +430,15 @@ int bench_sweep_main(int argc, char **argv)
             part = (int)k, parts = (int)n;
         }
         else if (!strcmp(a, "--quiet")) quiet = 1;
+        else if (!strcmp(a, "--target-acc") && i + 1 < argc) {
+            char *end;
+            target_acc = strtod(argv[++i], &end);
+            if (*end || !(target_acc > 0 && target_acc < 1)) {
+                fprintf(stderr, "bench: --target-acc: '%s' is not allowed; expected an accuracy in (0, 1)\n", argv[i]);
+                sweep_spec_free(&spec);
+                return EXIT_USAGE;
+            }
+        }
         else if ((!strcmp(a, "--out") || !strcmp(a, "--data") || !strcmp(a, "--epochs") || !strcmp(a, "--val") ||
                   !strcmp(a, "--load")) &&
                  i + 1 < argc) {
@@ -384,6 +462,11 @@ int bench_sweep_main(int argc, char **argv)
     }
     if (!any_key) {
         fprintf(stderr, "bench: --sweep needs KEY=V1,V2,...; valid keys: %s\n", sweep_keys_help());
+        sweep_spec_free(&spec);
+        return EXIT_USAGE;
+    }
+    if (target_acc > 0 && val == 0) {
+        fprintf(stderr, "bench: --target-acc needs a validation set (--val N > 0): time to accuracy is measured there\n");
         sweep_spec_free(&spec);
         return EXIT_USAGE;
     }
@@ -448,7 +531,7 @@ int bench_sweep_main(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    sweep_ctx c = { .spec = &spec, .nruns = nruns, .val = val, .quiet = quiet, .load = load };
+    sweep_ctx c = { .spec = &spec, .nruns = nruns, .val = val, .quiet = quiet, .load = load, .target_acc = target_acc };
     if (!cli_load_mnist("bench", cli_data_dir(data), &c.all, &c.test)) {
         free(done), sweep_spec_free(&spec);
         return EXIT_RUNTIME;
@@ -571,9 +654,11 @@ int bench_sweep_main(int argc, char **argv)
             int n = bench_render("plots/loss.gp", out, labels_path, nruns, val, note);
             n += bench_render("plots/accuracy.gp", out, labels_path, nruns, val, note);
             n += bench_render("plots/throughput.gp", out, labels_path, nruns, val, "");
+            if (target_acc > 0) n += bench_render("plots/tta.gp", out, labels_path, nruns, val, "");
             if (!quiet && n) fprintf(stderr, "bench: wrote %s/loss.png, accuracy.png, throughput.png\n", out);
         }
     }
+    if (ok && target_acc > 0) report_tta(summary_path, target_acc);
     if (!quiet) fprintf(stderr, "bench: wrote %s and %s\n", sweep_path, summary_path);
     free(done);
     sn_dataset_free(&c.all);

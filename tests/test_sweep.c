@@ -1,6 +1,7 @@
 /* The sweep harness: the spec parser on good and bad specs, and whole sweeps on the
  * committed subset (CSV files, plots, divergence, resume). */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,7 +186,7 @@ Test(sweep_run, two_configurations_write_csvs_and_plots, .timeout = 120)
     char *s = (char *)tu_read(tu_path(dir, "summary.csv"), &len);
     s[len] = 0;
     cr_assert(strstr(s, "\nrun,batch,lr,threads,opt,seed,layers,deskew,augment,epochs,train_loss,val_loss,val_acc,"
-                        "test_loss,test_acc,train_s,samples_per_s,status,load\n"), "%s", s);
+                        "test_loss,test_acc,train_s,samples_per_s,status,load,tta_s\n"), "%s", s);
     cr_assert(strstr(s, "# kernel isa:") && strstr(s, "# cpu:") && strstr(s, "commit"), "provenance lines: %s", s);
     free(s);
     s = (char *)tu_read(tu_path(dir, "sweep.csv"), &len);
@@ -365,4 +366,52 @@ Test(sweep_run, parts_merge_into_the_whole_sweep)
     snprintf(cmd, sizeof cmd, "%s --sweep batch=16 --part 3/2 --out %s/x", TU_BENCH, dir);
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2);
     cr_assert(strstr(err, "--part: '3/2'"), "%s", err);
+}
+
+/* --target-acc: tta_s is the training time summed over the epochs up to the first whose
+ * validation accuracy reaches the target, as sweep.csv's rows give it; a run that never
+ * reaches it has none, and the olympic-mean line counts it. */
+Test(sweep_run, time_to_accuracy_from_the_epochs)
+{
+    char dir[512], cmd[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s --sweep lr=0.05,0.0005 seed=1,2,3 --epochs 3 --val 500 --target-acc 0.85 --quiet "
+             "--data %s --out %s", TU_BENCH, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(out, "tta (target 0.8500): batch=128 lr=0.05") && strstr(out, "olympic mean") &&
+                  strstr(out, "lr=0.0005") && strstr(out, "not reached by any of 3 runs"),
+              "%s", out);
+    size_t len;
+    char *sweep = (char *)tu_read(tu_path(dir, "sweep.csv"), &len), *summary = NULL;
+    cr_assert(sweep);
+    sweep[len] = 0;
+    double sum[7] = { 0 }, hand[7] = { -1, -1, -1, -1, -1, -1, -1 };
+    for (char *line = strtok(sweep, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#' || !strncmp(line, "run,", 4)) continue;
+        /* run,batch,lr,threads,opt,seed,layers,deskew,augment,epoch,train_loss,val_loss,val_acc,epoch_s,... */
+        char *f[20];
+        int nf = 0;
+        for (char *p = line; p && nf < 20; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) f[nf++] = p;
+        const int run = atoi(f[0]);
+        sum[run] += atof(f[13]);
+        if (hand[run] < 0 && atof(f[12]) >= 0.85) hand[run] = sum[run];
+    }
+    summary = (char *)tu_read(tu_path(dir, "summary.csv"), &len);
+    cr_assert(summary);
+    summary[len] = 0;
+    int checked = 0;
+    for (char *line = strtok(summary, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#' || !strncmp(line, "run,", 4)) continue;
+        const int run = atoi(line);
+        const char *tta = strrchr(line, ',') + 1;
+        if (hand[run] < 0) cr_assert_eq(*tta, 0, "run %d: tta_s '%s' but the target was never reached", run, tta);
+        else cr_assert(fabs(atof(tta) - hand[run]) < 1e-5, "run %d: tta_s %s, by hand %.6f", run, tta, hand[run]);
+        checked++;
+    }
+    cr_assert_eq(checked, 6);
+    cr_assert(hand[1] > 0 && hand[4] < 0, "lr 0.05 reaches 0.85 in 3 epochs, lr 0.0005 does not");
+    free(sweep), free(summary);
+    snprintf(cmd, sizeof cmd, "%s --sweep batch=64 --target-acc 0.9 --val 0 --out %s/x", TU_BENCH, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2);
+    cr_assert(strstr(err, "needs a validation set"), "%s", err);
 }
