@@ -18,6 +18,9 @@ void bench_write_provenance(FILE *f, const char *what);
  * or the install) rendered from DIR's sweep.csv, summary.csv and labels (0 on failure, with
  * a warning); note: a line under the title, "" for none. */
 int bench_gnuplot_available(void);
+/* sweep.c: time to accuracy per configuration across seeds (olympic mean, range, runs
+ * that never reached the target) from a summary.csv, on stdout. */
+void bench_report_tta(const char *summary_path, double target);
 /* Appends " [diverged]" / " [collapsed]" to the legend labels of runs summary.csv
  * records so (replacing older marks); 0 if the files could not be read or written. */
 int bench_mark_labels(const char *labels_path, const char *summary_path, int nruns);

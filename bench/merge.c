@@ -252,26 +252,29 @@ int bench_merge_main(int argc, char **argv)
         }
         free(text);
         if (!rc) bench_mark_labels(labels, summary, nruns);
+        /* The grid line says val=V, the target accuracy, and whether threads were swept. */
+        int val = 10000;
+        double target = 0;
+        const char *note = "";
+        csv c;
+        if (!rc && csv_read(dirs[0], "summary.csv", &c)) {
+            const char *v = strstr(c.grid, " val="), *tg = strstr(c.grid, " target=");
+            if (v) val = atoi(v + 5);
+            if (tg) target = atof(tg + 8);
+            const char *t = strstr(c.grid, "threads=");
+            if (t && memchr(t, ',', strcspn(t, " \n")))
+                note = "runs that differ only in threads coincide: training is bit-identical for any thread count";
+            csv_free(&c);
+        }
+        if (!rc && target > 0) bench_report_tta(summary, target);
         if (!rc && !no_plot) {
             if (!bench_gnuplot_available()) {
                 fprintf(stderr, "bench: warning: gnuplot not found (apt-get install gnuplot-nox); CSVs written, no PNGs\n");
             } else {
-                /* The grid line says val=V and whether threads were swept. */
-                csv c;
-                int val = 10000;
-                const char *note = "";
-                if (csv_read(dirs[0], "summary.csv", &c)) {
-                    const char *v = strstr(c.grid, " val=");
-                    if (v) val = atoi(v + 5);
-                    const char *t = strstr(c.grid, "threads=");
-                    if (t && t[strcspn(t, " \n")] && memchr(t, ',', strcspn(t, " \n")))
-                        note = "runs that differ only in threads coincide: training is bit-identical for any thread "
-                               "count";
-                    csv_free(&c);
-                }
                 int n = bench_render("plots/loss.gp", out, labels, nruns, val, note);
                 n += bench_render("plots/accuracy.gp", out, labels, nruns, val, note);
                 n += bench_render("plots/throughput.gp", out, labels, nruns, val, "");
+                if (target > 0) n += bench_render("plots/tta.gp", out, labels, nruns, val, "");
                 if (!quiet && n) fprintf(stderr, "bench: wrote %s/loss.png, accuracy.png, throughput.png\n", out);
             }
         }

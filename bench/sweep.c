@@ -253,7 +253,7 @@ static int cmp_double(const void *a, const void *b)
  * seed are a group; its figure is the olympic mean of their tta_s (the fastest and the
  * slowest dropped when there are 3 or more), and the runs that never reached the target
  * are counted, not averaged. Printed to stdout, one line a group. */
-static void report_tta(const char *summary_path, double target)
+void bench_report_tta(const char *summary_path, double target)
 {
     enum { MAXG = 512, MAXV = 256 };
     static char key[MAXG][700];
@@ -595,8 +595,8 @@ int bench_sweep_main(int argc, char **argv)
         fprintf(c.summary_csv, "# load: %d busy processes beside the runs (--load)\n", load);
         /* What bench --merge checks: the same grid in every part, and which part this is. */
         for (FILE *f = c.sweep_csv; f; f = f == c.sweep_csv ? c.summary_csv : NULL)
-            fprintf(f, "# grid: %s epochs=%d val=%d (%d runs)\n# part: %d/%d\n", grid, spec.base.epochs, val, nruns,
-                    part, parts);
+            fprintf(f, "# grid: %s epochs=%d val=%d target=%g (%d runs)\n# part: %d/%d\n", grid, spec.base.epochs, val,
+                    target_acc, nruns, part, parts);
         fprintf(c.sweep_csv, "%s\n", SWEEP_HEADER);
         fprintf(c.summary_csv, "%s\n", SUMMARY_HEADER);
     }
@@ -658,7 +658,7 @@ int bench_sweep_main(int argc, char **argv)
             if (!quiet && n) fprintf(stderr, "bench: wrote %s/loss.png, accuracy.png, throughput.png\n", out);
         }
     }
-    if (ok && target_acc > 0) report_tta(summary_path, target_acc);
+    if (ok && target_acc > 0 && parts == 1) bench_report_tta(summary_path, target_acc);
     if (!quiet) fprintf(stderr, "bench: wrote %s and %s\n", sweep_path, summary_path);
     free(done);
     sn_dataset_free(&c.all);
