@@ -673,6 +673,8 @@ int sn_train_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st,
     const double t0 = sn_now();
     sn_dataset augmented;
     if (sn_augment_active(&t->cfg.aug)) {
+        /* The augmented copy was sized for rows of the network's input width. */
+        if (ds->rows * ds->cols != t->model->sizes[0] || ds->count < t->ntrain) return SN_EINVAL;
         const int rc = sn_augment_dataset(&t->cfg.aug, t->cfg.seed, t->epoch, ds, t->ntrain, t->aug_images,
                                           t->cfg.threads, t->aug_work, NULL);
         if (rc) return rc; /* images too large to augment: sn_fit says so first */
