@@ -83,9 +83,9 @@ static int csv_read(const char *dir, const char *name, csv *c)
     return ok;
 }
 
-/* Data rows sort by run, then epoch (sweep.csv's third column after the config: its
- * position is found from the header). */
-static int epoch_column;
+/* Data rows sort by run, then epoch, then repetition (sweep.csv's; their positions are
+ * found from the header). */
+static int epoch_column, rep_column;
 static int field_int(const char *row, int col)
 {
     for (int i = 0; i < col && row; i++) row = strchr(row, ',') ? strchr(row, ',') + 1 : NULL;
@@ -98,7 +98,9 @@ static int by_run_epoch(const void *a, const void *b)
     if (rx != ry) return (rx > ry) - (rx < ry);
     if (epoch_column < 0) return 0;
     const int ex = field_int(x, epoch_column), ey = field_int(y, epoch_column);
-    return (ex > ey) - (ex < ey);
+    if (ex != ey || rep_column < 0) return (ex > ey) - (ex < ey);
+    const int px = field_int(x, rep_column), py = field_int(y, rep_column);
+    return (px > py) - (px < py);
 }
 
 static int column_of(const char *header, const char *name)
@@ -176,7 +178,7 @@ static int merge_file(char **dirs, int ndirs, const char *name, const char *out,
                 ok = 0;
             }
     if (ok && rows) {
-        epoch_column = column_of(c[0].header, "epoch");
+        epoch_column = column_of(c[0].header, "epoch"), rep_column = column_of(c[0].header, "rep");
         qsort(rows, (size_t)n, sizeof(char *), by_run_epoch);
         char *text = append(NULL, c[0].comments ? c[0].comments : "");
         char line[512];

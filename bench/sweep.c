@@ -17,6 +17,7 @@
 #include "scratchnet/gemm.h"
 #include "scratchnet/modelfile.h"
 #include "scratchnet/train.h"
+#include "stats.h"
 #include "sweep_spec.h"
 
 #ifdef _OPENMP
@@ -25,10 +26,10 @@
 
 static const char *SWEEP_HEADER =
     "run,batch,lr,threads,opt,seed,layers,deskew,augment,epoch,train_loss,val_loss,val_acc,epoch_s,samples_per_s,"
-    "load,solo_steps";
+    "load,solo_steps,rep";
 static const char *SUMMARY_HEADER =
     "run,batch,lr,threads,opt,seed,layers,deskew,augment,epochs,train_loss,val_loss,val_acc,test_loss,test_acc,train_s,"
-    "samples_per_s,status,load,tta_s";
+    "samples_per_s,status,load,tta_s,reps,samples_per_s_mad,samples_per_s_ci_lo,samples_per_s_ci_hi";
 
 /* Config columns shared by both CSVs: batch,lr,threads,opt,seed,layers,deskew,augment */
 static void config_cols(char *out, size_t cap, const sweep_run *r)
@@ -66,6 +67,7 @@ typedef struct run_result {
     long samples;
     int diverged, collapsed;
     double tta_s; /* < 0: the target was not reached (or none was set) */
+    double speed; /* samples/s of the timed epochs (with --repeat, epoch 1 is a warm-up) */
 } run_result;
 
 typedef struct sweep_ctx {
@@ -74,6 +76,7 @@ typedef struct sweep_ctx {
     sn_dataset all, test;
     sn_dataset all_deskewed, test_deskewed; /* when a run has deskew=on */
     double target_acc;                      /* --target-acc: > 0 adds time-to-accuracy */
+    int repeat, rep;                        /* --repeat: blocks; the one running (1-based) */
     FILE *sweep_csv, *summary_csv;
 } sweep_ctx;
 
@@ -85,6 +88,8 @@ typedef struct run_report {
     const char *cols, *label;
     char blabel[300];
     double train_s;   /* training seconds so far */
+    double timed_s;   /* of them, the epochs that count for speed (with --repeat, epoch 1 warms up) */
+    long timed_rows;
     double tta_s;     /* training seconds until the first evaluation at or above --target-acc; < 0: not yet */
 } run_report;
 
@@ -99,12 +104,14 @@ static int run_epoch_end(void *user, const sn_trainer *t, const sn_fit_epoch *e,
 {
     run_report *r = user;
     const sn_epoch_stats *st = &e->stats;
-    (void)t, (void)err;
+    (void)err;
     cli_progress_end(&r->bar);
     r->train_s += st->train_s;
+    if (r->c->repeat == 1 || st->epoch > 1 || r->epochs == 1) r->timed_s += st->train_s, r->timed_rows += t->ntrain;
     if (r->c->target_acc > 0 && r->tta_s < 0 && e->evaluated && e->val_acc >= r->c->target_acc) r->tta_s = r->train_s;
-    fprintf(r->c->sweep_csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6f,%.0f,%d,%d\n", r->index + 1, r->cols, st->epoch,
-            st->train_loss, e->val_loss, e->val_acc, st->train_s, st->samples_per_s, r->c->load, st->solo_steps);
+    fprintf(r->c->sweep_csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6f,%.0f,%d,%d,%d\n", r->index + 1, r->cols, st->epoch,
+            st->train_loss, e->val_loss, e->val_acc, st->train_s, st->samples_per_s, r->c->load, st->solo_steps,
+            r->c->rep);
     fflush(r->c->sweep_csv);
     if (!r->c->quiet)
         fprintf(stderr, "run %d/%d (%s) epoch %d/%d train_loss=%.4f val_acc=%.4f samples_per_s=%.0f eval_s=%.3f\n",
@@ -140,6 +147,7 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
     res->train_s = fit.train_s, res->samples = fit.samples, res->eval_s = fit.eval_s;
     res->train_loss = fit.last.stats.train_loss, res->val_loss = fit.last.val_loss, res->val_acc = fit.last.val_acc;
     res->tta_s = report.tta_s;
+    res->speed = report.timed_s > 0 ? (double)report.timed_rows / report.timed_s : 0.0;
     if (fit.diverged) {
         cli_progress_end(&report.bar);
         res->diverged = 1;
@@ -161,13 +169,6 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
     } else {
         res->train_loss = res->val_loss = res->val_acc = res->test_loss = res->test_acc = NAN;
     }
-    char tta[32] = ""; /* empty: no target, or not reached */
-    if (res->tta_s >= 0 && !res->diverged) snprintf(tta, sizeof tta, "%.6f", res->tta_s);
-    fprintf(c->summary_csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.0f,%s,%d,%s\n", index + 1, cols, r->epochs,
-            res->train_loss, res->val_loss, res->val_acc, res->test_loss, res->test_acc, res->train_s,
-            res->train_s > 0 ? res->samples / res->train_s : 0.0,
-            res->diverged ? "diverged" : res->collapsed ? "collapsed" : "ok", c->load, tta);
-    fflush(c->summary_csv);
     sn_trainer_free(&t);
     sn_net_free(&model);
     return 1;
@@ -176,6 +177,39 @@ failed:
     sn_trainer_free(&t);
     sn_net_free(&model);
     return 0;
+}
+
+/* One configuration's summary.csv row from its n repetitions (1 without --repeat): the
+ * learning figures of the first (training is bit-identical, so every repetition's are the
+ * same), the median training time, and the speed as the median over the repetitions that
+ * learned, with its median absolute deviation and a bootstrap 95% interval. */
+static void write_summary(sweep_ctx *c, int index, const sweep_run *r, const run_result *reps, int n, double *median,
+                          double *lo, double *hi)
+{
+    const run_result *res = &reps[0];
+    char cols[768];
+    config_cols(cols, sizeof cols, r);
+    double speeds[256], times[256];
+    int ns = 0;
+    for (int k = 0; k < n && k < 256; k++) {
+        times[k] = reps[k].train_s;
+        if (!reps[k].diverged && !reps[k].collapsed) speeds[ns++] = n == 1 ? reps[k].samples / reps[k].train_s : reps[k].speed;
+    }
+    double mad = 0;
+    *median = *lo = *hi = 0;
+    if (ns) {
+        *median = stats_median(speeds, ns), mad = stats_mad(speeds, ns);
+        stats_median_ci(speeds, ns, 2000, 0x5eed + (uint64_t)index, lo, hi);
+    } else if (res->train_s > 0) {
+        *median = *lo = *hi = res->samples / res->train_s;
+    }
+    char tta[32] = ""; /* empty: no target, or not reached */
+    if (res->tta_s >= 0 && !res->diverged) snprintf(tta, sizeof tta, "%.6f", res->tta_s);
+    fprintf(c->summary_csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.0f,%s,%d,%s,%d,%.0f,%.0f,%.0f\n", index + 1, cols,
+            r->epochs, res->train_loss, res->val_loss, res->val_acc, res->test_loss, res->test_acc,
+            stats_median(times, n < 256 ? n : 256), *median, res->diverged ? "diverged" : res->collapsed ? "collapsed" : "ok",
+            c->load, tta, n, mad, *lo, *hi);
+    fflush(c->summary_csv);
 }
 
 /* ---- resume: keep the runs summary.csv records as finished ------------------- */
@@ -259,19 +293,25 @@ void bench_report_tta(const char *summary_path, double target)
     static char key[MAXG][700];
     static double v[MAXG][MAXV];
     static int nv[MAXG], miss[MAXG];
-    int ng = 0;
+    int ng = 0, tta_col = -1;
     FILE *f = fopen(summary_path, "r");
     char line[4096];
     if (!f) return;
     while (fgets(line, sizeof line, f)) {
-        if (line[0] == '#' || !strncmp(line, "run,", 4)) continue;
+        if (line[0] == '#') continue;
         line[strcspn(line, "\n")] = 0;
-        /* Fields: run,batch,lr,threads,opt,seed,layers,deskew,augment,epochs,...,tta_s (last). */
+        if (!strncmp(line, "run,", 4)) { /* the header says where tta_s is */
+            int col = 0;
+            for (char *p = line; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL, col++)
+                if (!strncmp(p, "tta_s", 5) && (p[5] == ',' || !p[5])) tta_col = col;
+            continue;
+        }
+        /* Fields: run,batch,lr,threads,opt,seed,layers,deskew,augment,epochs,...,tta_s. */
         char *field[32];
         int nf = 0;
         for (char *p = line; p && nf < 32; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) field[nf++] = p;
         for (int i = 1; i < nf; i++) field[i][-1] = 0;
-        if (nf < 20) continue;
+        if (nf < 20 || tta_col < 0 || tta_col >= nf) continue;
         char k[700];
         snprintf(k, sizeof k, "batch=%s lr=%s threads=%s opt=%s layers=%s deskew=%s augment=%s epochs=%s", field[1],
                  field[2], field[3], field[4], field[6], field[7], field[8], field[9]);
@@ -281,7 +321,7 @@ void bench_report_tta(const char *summary_path, double target)
             if (ng == MAXG) continue;
             snprintf(key[ng], sizeof key[ng], "%s", k), nv[ng] = miss[ng] = 0, ng++;
         }
-        if (field[nf - 1][0] && nv[g] < MAXV) v[g][nv[g]++] = atof(field[nf - 1]);
+        if (field[tta_col][0] && nv[g] < MAXV) v[g][nv[g]++] = atof(field[tta_col]);
         else miss[g]++;
     }
     fclose(f);
@@ -300,6 +340,84 @@ void bench_report_tta(const char *summary_path, double target)
         if (miss[g]) printf("; %d of %d did not reach it", miss[g], runs);
         printf("\n");
     }
+}
+
+/* --repeat N: N blocks; each visits every configuration of this part once, in an order
+ * shuffled per block (seeded: the same for every rerun), so a slow minute of the machine
+ * spreads over the configurations instead of hitting one. Configurations that differ
+ * only in threads run back to back, so each block gives their speed ratio under the same
+ * conditions. Then one summary row per configuration (write_summary), a line each with
+ * its median speed and interval, and the thread ratios with theirs. */
+static int run_repeated(sweep_ctx *c, const sweep_spec *spec, int nruns, int part, int parts, int repeat, int quiet)
+{
+    run_result *res = calloc((size_t)nruns * (size_t)repeat, sizeof *res);
+    int *group = malloc(sizeof(int) * (size_t)nruns), *order = malloc(sizeof(int) * (size_t)nruns);
+    sweep_run *runs = malloc(sizeof *runs * (size_t)nruns);
+    char(*key)[768] = malloc(sizeof *key * (size_t)nruns);
+    int ok = res && group && order && runs && key;
+    /* Groups: the configurations equal but for threads; a group's leader is its first. */
+    for (int i = 0; ok && i < nruns; i++) {
+        sweep_spec_run(spec, i, &runs[i]);
+        sweep_run nothreads = runs[i];
+        nothreads.threads = 0;
+        config_cols(key[i], sizeof key[i], &nothreads);
+        group[i] = i;
+        for (int j = 0; j < i; j++)
+            if (!strcmp(key[j], key[i])) { group[i] = group[j]; break; }
+    }
+    for (int rep = 0; ok && rep < repeat; rep++) {
+        c->rep = rep + 1;
+        stats_permutation(order, nruns, 0xb10c + (uint64_t)rep);
+        for (int o = 0; ok && o < nruns; o++) {
+            const int g = order[o];
+            if (group[g] != g) continue; /* a group runs when its leader comes up */
+            /* The group's members in this part, fewest threads first. */
+            int members[64], nm = 0;
+            for (int i = g; i < nruns && nm < 64; i++)
+                if (group[i] == g && i % parts == part - 1) members[nm++] = i;
+            for (int a = 1; a < nm; a++)
+                for (int b = a; b > 0 && runs[members[b]].threads < runs[members[b - 1]].threads; b--) {
+                    const int t = members[b];
+                    members[b] = members[b - 1], members[b - 1] = t;
+                }
+            for (int m = 0; ok && m < nm; m++) ok = run_one(c, members[m], &runs[members[m]], &res[(size_t)members[m] * repeat + rep]);
+        }
+        if (!quiet) fprintf(stderr, "bench: --repeat: block %d/%d done\n", rep + 1, repeat);
+    }
+    for (int i = 0; ok && i < nruns; i++) {
+        if (i % parts != part - 1) continue;
+        double med, lo, hi;
+        write_summary(c, i, &runs[i], &res[(size_t)i * repeat], repeat, &med, &lo, &hi);
+        char label[640];
+        sweep_run_label(spec, &runs[i], label, sizeof label);
+        printf("run %d (%s): median %.0f samples/s, 95%% CI [%.0f, %.0f] (+-%.1f%%), %d reps\n", i + 1, label, med, lo,
+               hi, med > 0 ? 50.0 * (hi - lo) / med : 0.0, repeat);
+    }
+    /* Thread ratios within each block: a variant against the group's fewest-thread one. */
+    for (int i = 0; ok && i < nruns; i++) {
+        if (i % parts != part - 1) continue;
+        int base = -1;
+        for (int j = 0; j < nruns; j++)
+            if (group[j] == group[i] && j % parts == part - 1 &&
+                (base < 0 || runs[j].threads < runs[base].threads))
+                base = j;
+        if (base == i || runs[base].threads == runs[i].threads) continue;
+        double ratio[100];
+        int nr = 0;
+        for (int rep = 0; rep < repeat; rep++) {
+            const run_result *a = &res[(size_t)base * repeat + rep], *b = &res[(size_t)i * repeat + rep];
+            if (a->speed > 0 && b->speed > 0 && !a->diverged && !b->diverged) ratio[nr++] = b->speed / a->speed;
+        }
+        if (!nr) continue;
+        double lo, hi, med = stats_median(ratio, nr);
+        stats_median_ci(ratio, nr, 2000, 0x7a71 + (uint64_t)i, &lo, &hi);
+        const double scale = (double)runs[i].threads / runs[base].threads;
+        printf("threads %d->%d (run %d vs %d): %.2fx [%.2f, %.2f], efficiency %.0f%% (%d blocks)\n", runs[base].threads,
+               runs[i].threads, i + 1, base + 1, med, lo, hi, 100.0 * med / scale, nr);
+    }
+    if (!ok && !res) fprintf(stderr, "bench: out of memory for %d x %d results\n", nruns, repeat);
+    free(res), free(group), free(order), free(runs), free(key);
+    return ok;
 }
 
 int bench_mark_labels(const char *labels_path, const char *summary_path, int nruns)
@@ -382,6 +500,7 @@ int bench_sweep_main(int argc, char **argv)
     const char *out = ".", *data = NULL;
     int no_plot = 0, resume = 0, force = 0, quiet = 0, val = 10000, any_key = 0, load = 0;
     double target_acc = 0;    /* --target-acc A: time to the first validation accuracy >= A */
+    int repeat = 1;           /* --repeat N: N blocks, each visiting every configuration once */
     int part = 1, parts = 1;  /* --part K/N: this process runs runs i with i % N == K - 1 */
     char grid[2048] = "";     /* the sweep keys as given: the grid, for --merge to check */
     /* train's defaults but for augmentation (none: a sweep compares configurations; the
@@ -430,6 +549,9 @@ int bench_sweep_main(int argc, char **argv)
             part = (int)k, parts = (int)n;
         }
         else if (!strcmp(a, "--quiet")) quiet = 1;
+        else if (!strcmp(a, "--repeat") && i + 1 < argc) {
+            if (!cli_int("bench", a, argv[++i], 1, 100, &repeat)) { sweep_spec_free(&spec); return EXIT_USAGE; }
+        }
         else if (!strcmp(a, "--target-acc") && i + 1 < argc) {
             char *end;
             target_acc = strtod(argv[++i], &end);
@@ -462,6 +584,12 @@ int bench_sweep_main(int argc, char **argv)
     }
     if (!any_key) {
         fprintf(stderr, "bench: --sweep needs KEY=V1,V2,...; valid keys: %s\n", sweep_keys_help());
+        sweep_spec_free(&spec);
+        return EXIT_USAGE;
+    }
+    if (repeat > 1 && resume) {
+        fprintf(stderr, "bench: --resume of a --repeat sweep is not supported: its summary is written when every "
+                        "repetition is done; rerun it (or run fewer repetitions)\n");
         sweep_spec_free(&spec);
         return EXIT_USAGE;
     }
@@ -531,7 +659,8 @@ int bench_sweep_main(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    sweep_ctx c = { .spec = &spec, .nruns = nruns, .val = val, .quiet = quiet, .load = load, .target_acc = target_acc };
+    sweep_ctx c = { .spec = &spec, .nruns = nruns, .val = val, .quiet = quiet, .load = load, .target_acc = target_acc,
+                    .repeat = repeat, .rep = 1 };
     if (!cli_load_mnist("bench", cli_data_dir(data), &c.all, &c.test)) {
         free(done), sweep_spec_free(&spec);
         return EXIT_RUNTIME;
@@ -607,21 +736,27 @@ int bench_sweep_main(int argc, char **argv)
     if (load && !quiet) fprintf(stderr, "bench: --load: %d busy processes started beside the runs\n", load);
     int ok = 1, ran = 0;
     double start = sn_now();
-    for (int i = 0; i < nruns && ok; i++) {
-        if (done[i] || i % parts != part - 1) continue;
-        sweep_run r;
-        sweep_spec_run(&spec, i, &r);
-        run_result res;
-        ok = run_one(&c, i, &r, &res);
-        ran++;
-        if (ok && !quiet) {
-            double el = sn_now() - start;
-            int left = 0;
-            for (int j = i + 1; j < nruns; j++) left += !done[j] && j % parts == part - 1;
-            fprintf(stderr, "run %d/%d done: test_acc=%.4f samples_per_s=%.0f train_s=%.2f eval_s=%.2f; ETA %.0f s\n",
-                    i + 1, nruns, res.test_acc, res.train_s > 0 ? res.samples / res.train_s : 0, res.train_s,
-                    res.eval_s, left * el / ran);
+    if (repeat == 1) {
+        for (int i = 0; i < nruns && ok; i++) {
+            if (done[i] || i % parts != part - 1) continue;
+            sweep_run r;
+            sweep_spec_run(&spec, i, &r);
+            run_result res;
+            double med, lo, hi;
+            ok = run_one(&c, i, &r, &res);
+            if (ok) write_summary(&c, i, &r, &res, 1, &med, &lo, &hi);
+            ran++;
+            if (ok && !quiet) {
+                double el = sn_now() - start;
+                int left = 0;
+                for (int j = i + 1; j < nruns; j++) left += !done[j] && j % parts == part - 1;
+                fprintf(stderr, "run %d/%d done: test_acc=%.4f samples_per_s=%.0f train_s=%.2f eval_s=%.2f; ETA %.0f s\n",
+                        i + 1, nruns, res.test_acc, res.train_s > 0 ? res.samples / res.train_s : 0, res.train_s,
+                        res.eval_s, left * el / ran);
+            }
         }
+    } else {
+        ok = run_repeated(&c, &spec, nruns, part, parts, repeat, quiet);
     }
     bench_load_stop(&busy);
     fclose(c.sweep_csv);

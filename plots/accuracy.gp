@@ -23,7 +23,7 @@ set grid lc rgb "#dddddd"
 set key outside right top box opaque noenhanced
 set xtics 1
 if (have_val) {
-    plot for [r=1:nruns] sweep using (column("run") == r ? column("epoch") : 1/0):(column("val_acc")) \
+    plot for [r=1:nruns] sweep using (column("run") == r && column("rep") <= 1 ? column("epoch") : 1/0):(column("val_acc")) \
             with linespoints lc ((r - 1) % 8 + 1) dt 1 + (r - 1) / 8 * 2 lw 2 pt ((r - 1) / 8 * 2 + 7) ps 0.9 \
             title word(L, r)
 } else {

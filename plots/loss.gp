@@ -22,14 +22,14 @@ stats sweep using (column("epoch")) nooutput
 if (STATS_max == STATS_min) set xrange [STATS_min - 0.5:STATS_max + 0.5]
 # Eight colours, then the next eight dashed, with other point shapes: runs stay apart.
 if (val > 0) {
-    plot for [r=1:nruns] sweep using (column("run") == r ? column("epoch") : 1/0):(column("train_loss")) \
+    plot for [r=1:nruns] sweep using (column("run") == r && column("rep") <= 1 ? column("epoch") : 1/0):(column("train_loss")) \
             with linespoints lc ((r - 1) % 8 + 1) dt 1 + (r - 1) / 8 * 2 lw 2 pt ((r - 1) / 8 * 2 + 7) ps 0.9 \
             title word(L, r)." train", \
-         for [r=1:nruns] sweep using (column("run") == r ? column("epoch") : 1/0):(column("val_loss")) \
+         for [r=1:nruns] sweep using (column("run") == r && column("rep") <= 1 ? column("epoch") : 1/0):(column("val_loss")) \
             with linespoints lc ((r - 1) % 8 + 1) dt 2 + (r - 1) / 8 * 2 lw 2 pt ((r - 1) / 8 * 2 + 6) ps 0.9 \
             title word(L, r)." val"
 } else {
-    plot for [r=1:nruns] sweep using (column("run") == r ? column("epoch") : 1/0):(column("train_loss")) \
+    plot for [r=1:nruns] sweep using (column("run") == r && column("rep") <= 1 ? column("epoch") : 1/0):(column("train_loss")) \
             with linespoints lc ((r - 1) % 8 + 1) dt 1 + (r - 1) / 8 * 2 lw 2 pt ((r - 1) / 8 * 2 + 7) ps 0.9 \
             title word(L, r)." train"
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "scratchnet/gemm.h"
+#include "stats.h"
 #include "sweep_spec.h"
 #include "test_util.h"
 
@@ -186,13 +187,14 @@ Test(sweep_run, two_configurations_write_csvs_and_plots, .timeout = 120)
     char *s = (char *)tu_read(tu_path(dir, "summary.csv"), &len);
     s[len] = 0;
     cr_assert(strstr(s, "\nrun,batch,lr,threads,opt,seed,layers,deskew,augment,epochs,train_loss,val_loss,val_acc,"
-                        "test_loss,test_acc,train_s,samples_per_s,status,load,tta_s\n"), "%s", s);
+                        "test_loss,test_acc,train_s,samples_per_s,status,load,tta_s,reps,samples_per_s_mad,"
+                        "samples_per_s_ci_lo,samples_per_s_ci_hi\n"), "%s", s);
     cr_assert(strstr(s, "# kernel isa:") && strstr(s, "# cpu:") && strstr(s, "commit"), "provenance lines: %s", s);
     free(s);
     s = (char *)tu_read(tu_path(dir, "sweep.csv"), &len);
     s[len] = 0;
     cr_assert(strstr(s, "\nrun,batch,lr,threads,opt,seed,layers,deskew,augment,epoch,train_loss,val_loss,val_acc,epoch_s,"
-                        "samples_per_s,load,solo_steps\n"));
+                        "samples_per_s,load,solo_steps,rep\n"));
     cr_assert(strstr(s, "\n2,128,0.05,"), "run 2 is batch=128: %s", s);
     free(s);
     if (system("command -v gnuplot >/dev/null 2>&1") == 0) {
@@ -403,7 +405,12 @@ Test(sweep_run, time_to_accuracy_from_the_epochs)
     for (char *line = strtok(summary, "\n"); line; line = strtok(NULL, "\n")) {
         if (line[0] == '#' || !strncmp(line, "run,", 4)) continue;
         const int run = atoi(line);
-        const char *tta = strrchr(line, ',') + 1;
+        const char *tta = line; /* tta_s is the 20th column */
+        for (int col = 0; col < 19 && tta; col++) tta = strchr(tta, ',') ? strchr(tta, ',') + 1 : NULL;
+        cr_assert(tta);
+        char tta_text[32];
+        snprintf(tta_text, sizeof tta_text, "%.*s", (int)strcspn(tta, ","), tta);
+        tta = tta_text;
         if (hand[run] < 0) cr_assert_eq(*tta, 0, "run %d: tta_s '%s' but the target was never reached", run, tta);
         else cr_assert(fabs(atof(tta) - hand[run]) < 1e-5, "run %d: tta_s %s, by hand %.6f", run, tta, hand[run]);
         checked++;
@@ -414,4 +421,76 @@ Test(sweep_run, time_to_accuracy_from_the_epochs)
     snprintf(cmd, sizeof cmd, "%s --sweep batch=64 --target-acc 0.9 --val 0 --out %s/x", TU_BENCH, dir);
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2);
     cr_assert(strstr(err, "needs a validation set"), "%s", err);
+}
+
+/* The statistics behind --repeat: median and MAD by hand; the bootstrap interval holds the
+ * median, stays inside the sample, is the same for the same seed and narrows as the
+ * sample grows; a seeded permutation is one. */
+Test(stats, median_mad_bootstrap_and_permutation)
+{
+    const double odd[] = { 5, 1, 4, 2, 3 }, even[] = { 4, 1, 3, 2 };
+    cr_assert_eq(stats_median(odd, 5), 3.0);
+    cr_assert_eq(stats_median(even, 4), 2.5);
+    cr_assert_eq(stats_mad(odd, 5), 1.0, "|x - 3| = 2,2,1,1,0: median 1");
+    double x[40], lo, hi, lo2, hi2;
+    sn_rng rng;
+    sn_rng_seed(&rng, 3);
+    for (int i = 0; i < 40; i++) x[i] = 100 + 10 * sn_rng_normal(&rng);
+    const double m = stats_median(x, 40);
+    stats_median_ci(x, 40, 2000, 7, &lo, &hi);
+    stats_median_ci(x, 40, 2000, 7, &lo2, &hi2);
+    cr_assert(lo == lo2 && hi == hi2, "the same seed, the same interval");
+    cr_assert(lo <= m && m <= hi && lo < hi, "[%g, %g] around %g", lo, hi, m);
+    /* The median of 40 draws of sd 10 has a standard error of ~1.25 x 10 / sqrt(40) = 2:
+     * a 95% interval some 8 wide, certainly between 3 and 16. */
+    cr_assert(hi - lo > 3 && hi - lo < 16, "width %g", hi - lo);
+    stats_median_ci(x, 10, 2000, 7, &lo2, &hi2);
+    cr_assert(hi2 - lo2 > hi - lo, "10 draws give a wider interval than 40: %g vs %g", hi2 - lo2, hi - lo);
+    double one = 5;
+    stats_median_ci(&one, 1, 2000, 7, &lo, &hi);
+    cr_assert(lo == 5 && hi == 5);
+    int p[100], seen[100] = { 0 };
+    stats_permutation(p, 100, 11);
+    int moved = 0;
+    for (int i = 0; i < 100; i++) {
+        cr_assert(p[i] >= 0 && p[i] < 100 && !seen[p[i]]++);
+        moved += p[i] != i;
+    }
+    cr_assert(moved > 90, "shuffled: %d of 100 moved", moved);
+}
+
+/* --repeat: every configuration runs once a block (sweep.csv keeps every repetition,
+ * with its rep), summary.csv one row per configuration with the median speed, its MAD and
+ * interval, and the thread ratio within blocks is reported; resume is refused. */
+Test(sweep_run, repetitions_with_intervals)
+{
+    char dir[512], cmd[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s --sweep batch=64 threads=1,2 --epochs 2 --val 500 --repeat 3 --quiet --data %s --out %s",
+             TU_BENCH, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(out, "run 1 (batch=64 threads=1): median ") && strstr(out, "95% CI [") && strstr(out, "3 reps"),
+              "%s", out);
+    cr_assert(strstr(out, "threads 1->2 (run 2 vs 1): ") && strstr(out, "efficiency") && strstr(out, "(3 blocks)"),
+              "%s", out);
+    cr_assert_eq(count_data_rows(tu_path(dir, "summary.csv"), NULL), 2, "one row per configuration");
+    cr_assert_eq(count_data_rows(tu_path(dir, "sweep.csv"), NULL), 2 * 2 * 3, "configurations x epochs x reps");
+    size_t len;
+    char *s = (char *)tu_read(tu_path(dir, "summary.csv"), &len);
+    s[len] = 0;
+    for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#' || !strncmp(line, "run,", 4)) continue;
+        /* ...,samples_per_s (17th),status,load,tta_s,reps,mad,ci_lo,ci_hi */
+        char *f[24];
+        int nf = 0;
+        for (char *p = line; p && nf < 24; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) f[nf++] = p;
+        cr_assert_eq(nf, 24, "%s", line);
+        const double med = atof(f[16]), lo = atof(f[22]), hi = atof(f[23]);
+        cr_assert_eq(atoi(f[20]), 3);
+        cr_assert(lo <= med && med <= hi && med > 0, "%s", line);
+    }
+    free(s);
+    snprintf(cmd, sizeof cmd, "%s --sweep batch=64 --repeat 2 --resume --out %s", TU_BENCH, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2);
+    cr_assert(strstr(err, "--resume of a --repeat sweep"), "%s", err);
 }

@@ -1,0 +1,20 @@
+/* Robust statistics for repeated measurements (bench --sweep --repeat): the median, the
+ * median absolute deviation, and a seeded percentile-bootstrap confidence interval of the
+ * median, so that a speed comes with how sure we are of it. */
+#ifndef SN_BENCH_STATS_H
+#define SN_BENCH_STATS_H
+
+#include <stdint.h>
+
+/* The median of x[0..n) (n >= 1; x is not changed). */
+double stats_median(const double *x, int n);
+/* The median of |x - median(x)|. */
+double stats_mad(const double *x, int n);
+/* The 95% percentile-bootstrap interval of the median: `resamples` resamples of n drawn
+ * with replacement by the RNG seeded with seed; the 2.5th and 97.5th percentiles of their
+ * medians. The same seed, the same interval. n == 1: [x0, x0]. */
+void stats_median_ci(const double *x, int n, int resamples, uint64_t seed, double *lo, double *hi);
+/* A seeded permutation of 0..n-1 (Fisher-Yates). */
+void stats_permutation(int *idx, int n, uint64_t seed);
+
+#endif
