@@ -724,8 +724,8 @@ int bench_sweep_main(int argc, char **argv)
         fprintf(c.summary_csv, "# load: %d busy processes beside the runs (--load)\n", load);
         /* What bench --merge checks: the same grid in every part, and which part this is. */
         for (FILE *f = c.sweep_csv; f; f = f == c.sweep_csv ? c.summary_csv : NULL)
-            fprintf(f, "# grid: %s epochs=%d val=%d target=%g (%d runs)\n# part: %d/%d\n", grid, spec.base.epochs, val,
-                    target_acc, nruns, part, parts);
+            fprintf(f, "# grid: %s epochs=%d val=%d target=%g repeat=%d (%d runs)\n# part: %d/%d\n", grid,
+                    spec.base.epochs, val, target_acc, repeat, nruns, part, parts);
         fprintf(c.sweep_csv, "%s\n", SWEEP_HEADER);
         fprintf(c.summary_csv, "%s\n", SUMMARY_HEADER);
     }
