@@ -31,6 +31,31 @@ int bench_render(const char *script, const char *outdir, const char *labels_path
  * and BLAS settings, SHA-256 of the MNIST files in data_dir). 0 (with a message) on failure. */
 int bench_write_env_json(const char *dir, const char *data_dir);
 
+/* baseline.c: a repeated sweep's speeds saved (--save-baseline) and compared with a later
+ * sweep's (--baseline): Mann-Whitney U, Hodges-Lehmann shift, verdict per configuration. */
+enum { BENCH_BASELINE_MAX_REPS = 100, EXIT_REGRESSED = 3 /* --fail-on-regression */ };
+typedef struct bench_baseline_conf {
+    char cols[800]; /* the configuration's summary.csv columns */
+    int n;
+    double s[BENCH_BASELINE_MAX_REPS];
+} bench_baseline_conf;
+typedef struct bench_baseline {
+    char cpu[256];
+    int cores, nconf;
+    bench_baseline_conf *conf;
+} bench_baseline;
+int bench_baseline_load(const char *path, bench_baseline *b); /* 0 with a message naming the line */
+void bench_baseline_free(bench_baseline *b);
+int bench_baseline_check_machine(const bench_baseline *b, const char *path); /* same CPU model and cores */
+/* cols[i] NULL: configuration i is not in this run (another --part). speeds: nconf x
+ * repeat, 0 where a repetition did not count. */
+int bench_baseline_save(const char *path, const char *grid, int nconf, const char *const *cols, const double *speeds,
+                        int repeat);
+/* Prints a line per configuration; returns how many regressed (p < 0.01 and slower by more
+ * than threshold, a fraction). */
+int bench_baseline_compare(const bench_baseline *b, int nconf, const char *const *cols, const char *const *labels,
+                           const double *speeds, int repeat, double threshold);
+
 /* merge.c: bench --merge DIR... combines the parts of a sweep (--part K/N). */
 int bench_merge_main(int argc, char **argv);
 

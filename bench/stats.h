@@ -14,6 +14,13 @@ double stats_mad(const double *x, int n);
  * with replacement by the RNG seeded with seed; the 2.5th and 97.5th percentiles of their
  * medians. The same seed, the same interval. n == 1: [x0, x0]. */
 void stats_median_ci(const double *x, int n, int resamples, uint64_t seed, double *lo, double *hi);
+/* The two-sided Mann-Whitney U test of a (n) against b (m): exact (the U distribution by
+ * the usual recurrence) when n, m <= 50 and no value is tied, else the normal
+ * approximation with the tie correction and a continuity correction. */
+double stats_mann_whitney_p(const double *a, int n, const double *b, int m);
+/* The Hodges-Lehmann shift of b against a (the median of all b_j - a_i) and its ~95%
+ * interval from the exact U distribution (Moses); n, m <= 50. */
+void stats_hodges_lehmann(const double *a, int n, const double *b, int m, double *shift, double *lo, double *hi);
 /* A seeded permutation of 0..n-1 (Fisher-Yates). */
 void stats_permutation(int *idx, int n, uint64_t seed);
 

@@ -348,7 +348,8 @@ void bench_report_tta(const char *summary_path, double target)
  * only in threads run back to back, so each block gives their speed ratio under the same
  * conditions. Then one summary row per configuration (write_summary), a line each with
  * its median speed and interval, and the thread ratios with theirs. */
-static int run_repeated(sweep_ctx *c, const sweep_spec *spec, int nruns, int part, int parts, int repeat, int quiet)
+static int run_repeated(sweep_ctx *c, const sweep_spec *spec, int nruns, int part, int parts, int repeat, int quiet,
+                        double *speeds)
 {
     run_result *res = calloc((size_t)nruns * (size_t)repeat, sizeof *res);
     int *group = malloc(sizeof(int) * (size_t)nruns), *order = malloc(sizeof(int) * (size_t)nruns);
@@ -384,6 +385,11 @@ static int run_repeated(sweep_ctx *c, const sweep_spec *spec, int nruns, int par
         }
         if (!quiet) fprintf(stderr, "bench: --repeat: block %d/%d done\n", rep + 1, repeat);
     }
+    for (int i = 0; ok && speeds && i < nruns; i++)
+        for (int rep = 0; rep < repeat; rep++) {
+            const run_result *x = &res[(size_t)i * repeat + rep];
+            speeds[(size_t)i * repeat + rep] = i % parts == part - 1 && !x->diverged && !x->collapsed ? x->speed : 0;
+        }
     for (int i = 0; ok && i < nruns; i++) {
         if (i % parts != part - 1) continue;
         double med, lo, hi;
@@ -501,6 +507,9 @@ int bench_sweep_main(int argc, char **argv)
     int no_plot = 0, resume = 0, force = 0, quiet = 0, val = 10000, any_key = 0, load = 0;
     double target_acc = 0;    /* --target-acc A: time to the first validation accuracy >= A */
     int repeat = 1;           /* --repeat N: N blocks, each visiting every configuration once */
+    const char *save_baseline = NULL, *baseline_path = NULL; /* --save-baseline, --baseline FILE */
+    double threshold = 0.03;  /* --threshold P%: the smallest change a verdict calls a change */
+    int fail_on_regression = 0;
     int part = 1, parts = 1;  /* --part K/N: this process runs runs i with i % N == K - 1 */
     char grid[2048] = "";     /* the sweep keys as given: the grid, for --merge to check */
     /* train's defaults but for augmentation (none: a sweep compares configurations; the
@@ -549,6 +558,19 @@ int bench_sweep_main(int argc, char **argv)
             part = (int)k, parts = (int)n;
         }
         else if (!strcmp(a, "--quiet")) quiet = 1;
+        else if (!strcmp(a, "--save-baseline") && i + 1 < argc) save_baseline = argv[++i];
+        else if (!strcmp(a, "--baseline") && i + 1 < argc) baseline_path = argv[++i];
+        else if (!strcmp(a, "--fail-on-regression")) fail_on_regression = 1;
+        else if (!strcmp(a, "--threshold") && i + 1 < argc) {
+            char *end;
+            threshold = strtod(argv[++i], &end) / 100.0;
+            if ((*end && strcmp(end, "%")) || !(threshold >= 0 && threshold < 1)) {
+                fprintf(stderr, "bench: --threshold: '%s' is not allowed; expected a percentage 0..100, e.g. 3%%\n",
+                        argv[i]);
+                sweep_spec_free(&spec);
+                return EXIT_USAGE;
+            }
+        }
         else if (!strcmp(a, "--repeat") && i + 1 < argc) {
             if (!cli_int("bench", a, argv[++i], 1, 100, &repeat)) { sweep_spec_free(&spec); return EXIT_USAGE; }
         }
@@ -584,6 +606,22 @@ int bench_sweep_main(int argc, char **argv)
     }
     if (!any_key) {
         fprintf(stderr, "bench: --sweep needs KEY=V1,V2,...; valid keys: %s\n", sweep_keys_help());
+        sweep_spec_free(&spec);
+        return EXIT_USAGE;
+    }
+    if ((save_baseline || baseline_path) && repeat < 3) {
+        fprintf(stderr, "bench: --save-baseline and --baseline need --repeat N with N >= 3: a comparison needs "
+                        "repetitions\n");
+        sweep_spec_free(&spec);
+        return EXIT_USAGE;
+    }
+    if (save_baseline && !cli_check_output("bench", "--save-baseline", save_baseline, 0)) {
+        sweep_spec_free(&spec);
+        return EXIT_USAGE;
+    }
+    bench_baseline base = { 0 };
+    if (baseline_path && (!bench_baseline_load(baseline_path, &base) || !bench_baseline_check_machine(&base, baseline_path))) {
+        bench_baseline_free(&base);
         sweep_spec_free(&spec);
         return EXIT_USAGE;
     }
@@ -734,9 +772,12 @@ int bench_sweep_main(int argc, char **argv)
     bench_load busy;
     if (!bench_load_start(load, &busy)) return EXIT_RUNTIME;
     if (load && !quiet) fprintf(stderr, "bench: --load: %d busy processes started beside the runs\n", load);
-    int ok = 1, ran = 0;
+    int ok = 1, ran = 0, regressed = 0;
     double start = sn_now();
-    if (repeat == 1) {
+    double *speeds = repeat > 1 ? calloc((size_t)nruns * (size_t)repeat, sizeof(double)) : NULL;
+    if (repeat > 1 && !speeds) ok = 0, fprintf(stderr, "bench: out of memory\n");
+    if (!ok) {
+    } else if (repeat == 1) {
         for (int i = 0; i < nruns && ok; i++) {
             if (done[i] || i % parts != part - 1) continue;
             sweep_run r;
@@ -756,9 +797,34 @@ int bench_sweep_main(int argc, char **argv)
             }
         }
     } else {
-        ok = run_repeated(&c, &spec, nruns, part, parts, repeat, quiet);
+        ok = run_repeated(&c, &spec, nruns, part, parts, repeat, quiet, speeds);
     }
     bench_load_stop(&busy);
+    /* The baseline: this sweep's repetitions saved, or compared with a saved one. */
+    if (ok && (save_baseline || baseline_path)) {
+        char(*colbuf)[768] = malloc(sizeof *colbuf * (size_t)nruns), (*labbuf)[640] = malloc(sizeof *labbuf * (size_t)nruns);
+        const char **cols = calloc((size_t)nruns, sizeof(char *)), **labels = calloc((size_t)nruns, sizeof(char *));
+        if (colbuf && labbuf && cols && labels) {
+            for (int i = 0; i < nruns; i++) {
+                if (i % parts != part - 1) continue;
+                sweep_run r;
+                sweep_spec_run(&spec, i, &r);
+                config_cols(colbuf[i], sizeof colbuf[i], &r);
+                sweep_run_label(&spec, &r, labbuf[i], sizeof labbuf[i]);
+                cols[i] = colbuf[i], labels[i] = labbuf[i];
+            }
+            if (save_baseline && !bench_baseline_save(save_baseline, grid, nruns, cols, speeds, repeat)) ok = 0;
+            else if (save_baseline && !quiet) fprintf(stderr, "bench: --save-baseline: wrote %s\n", save_baseline);
+            if (baseline_path)
+                regressed = bench_baseline_compare(&base, nruns, cols, labels, speeds, repeat, threshold);
+        } else {
+            fprintf(stderr, "bench: out of memory\n");
+            ok = 0;
+        }
+        free(colbuf), free(labbuf), free(cols), free(labels);
+    }
+    free(speeds);
+    bench_baseline_free(&base);
     fclose(c.sweep_csv);
     fclose(c.summary_csv);
 
@@ -801,5 +867,10 @@ int bench_sweep_main(int argc, char **argv)
     sn_dataset_free(&c.all_deskewed);
     sn_dataset_free(&c.test_deskewed);
     sweep_spec_free(&spec);
+    if (ok && regressed && fail_on_regression) {
+        fprintf(stderr, "bench: %d configuration%s regressed against %s (--fail-on-regression)\n", regressed,
+                regressed > 1 ? "s" : "", baseline_path);
+        return EXIT_REGRESSED;
+    }
     return ok ? 0 : EXIT_RUNTIME;
 }

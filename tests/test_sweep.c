@@ -494,3 +494,72 @@ Test(sweep_run, repetitions_with_intervals)
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2);
     cr_assert(strstr(err, "--resume of a --repeat sweep"), "%s", err);
 }
+
+/* The baseline statistics: the exact Mann-Whitney p of two fully separated samples of
+ * five is 2 / C(10, 5) = 0.00794; the Hodges-Lehmann shift of a sample moved by 10 is 10;
+ * and A/A comparisons (both samples from one distribution) call "regressed" (p < 0.01
+ * and 3% slower) in at most 1.5% of 1,000 trials. */
+Test(stats, mann_whitney_hodges_lehmann_and_a_a_comparisons)
+{
+    const double a[] = { 1, 2, 3, 4, 5 }, b[] = { 6, 7, 8, 9, 10 };
+    cr_assert(fabs(stats_mann_whitney_p(a, 5, b, 5) - 2.0 / 252) < 1e-12, "%g", stats_mann_whitney_p(a, 5, b, 5));
+    cr_assert(fabs(stats_mann_whitney_p(b, 5, a, 5) - 2.0 / 252) < 1e-12);
+    cr_assert_eq(stats_mann_whitney_p(a, 5, a, 5), 1.0, "identical samples (all ties): p = 1");
+    double shift, lo, hi;
+    const double c[] = { 11, 12, 13, 14, 15 };
+    stats_hodges_lehmann(a, 5, c, 5, &shift, &lo, &hi);
+    cr_assert(shift == 10 && lo <= 10 && hi >= 10 && lo < hi, "shift %g [%g, %g]", shift, lo, hi);
+    sn_rng rng;
+    sn_rng_seed(&rng, 99);
+    int flagged = 0;
+    for (int t = 0; t < 1000; t++) {
+        double x[7], y[7];
+        for (int i = 0; i < 7; i++) x[i] = 1e6 * (1 + 0.05 * sn_rng_normal(&rng)), y[i] = 1e6 * (1 + 0.05 * sn_rng_normal(&rng));
+        const double p = stats_mann_whitney_p(x, 7, y, 7);
+        stats_hodges_lehmann(x, 7, y, 7, &shift, &lo, &hi);
+        flagged += p < 0.01 && shift / stats_median(x, 7) < -0.03;
+    }
+    cr_assert(flagged <= 15, "A/A: %d of 1000 flagged as regressed", flagged);
+}
+
+/* --save-baseline then --baseline: the same build is "same"; the scalar kernels against an
+ * avx512 baseline regress, and --fail-on-regression exits 3; a tampered baseline, one from
+ * another CPU, or a baseline without repetitions are refused (exit 2). */
+Test(sweep_run, baselines_and_regressions)
+{
+    if (!sn_isa_supported(SN_ISA_AVX2)) cr_skip_test("needs a SIMD kernel to regress from");
+    char dir[512], cmd[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    const char *common = "--sweep batch=64 threads=1 --epochs 3 --val 500 --repeat 5 --quiet";
+    snprintf(cmd, sizeof cmd, "%s %s --data %s --out %s/a --save-baseline %s/base.txt", TU_BENCH, common, TU_SUBSET, dir,
+             dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    snprintf(cmd, sizeof cmd, "SCRATCHNET_ISA=scalar %s %s --data %s --out %s/b --baseline %s/base.txt "
+             "--fail-on-regression", TU_BENCH, common, TU_SUBSET, dir, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 3, "%s / %s", out, err);
+    cr_assert(strstr(out, "baseline run 1 (batch=64 threads=1): -") && strstr(out, ": regressed"), "%s", out);
+    size_t len;
+    char *base = (char *)tu_read(tu_path(dir, "base.txt"), &len);
+    cr_assert(base && !strncmp(base, "scratchnet-baseline 1\ncpu\t", 26), "%s", base);
+    base[len] = 0;
+    /* Tampered: a speed that is not a number. */
+    char *bad = strdup(base), *cfg = strstr(bad, "config\t");
+    cr_assert(cfg);
+    strcpy(strrchr(cfg, '\t') + 1, "fast\n");
+    tu_write(tu_path(dir, "bad.txt"), bad, strlen(bad));
+    snprintf(cmd, sizeof cmd, "%s %s --data %s --out %s/c --baseline %s/bad.txt", TU_BENCH, common, TU_SUBSET, dir, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", err);
+    cr_assert(strstr(err, "bad.txt: line") && !tu_exists(tu_path(dir, "c/summary.csv")), "%s", err);
+    /* Another machine. */
+    char *other = malloc(len + 64);
+    const char *after = strchr(strstr(base, "cpu\t"), '\n');
+    snprintf(other, len + 64, "scratchnet-baseline 1\ncpu\tSome Other CPU%s", after);
+    tu_write(tu_path(dir, "other.txt"), other, strlen(other));
+    snprintf(cmd, sizeof cmd, "%s %s --data %s --out %s/d --baseline %s/other.txt", TU_BENCH, common, TU_SUBSET, dir, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", err);
+    cr_assert(strstr(err, "cpu 'Some Other CPU'") && strstr(err, "not comparable"), "%s", err);
+    snprintf(cmd, sizeof cmd, "%s --sweep batch=64 --baseline %s/base.txt --out %s/e", TU_BENCH, dir, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2);
+    cr_assert(strstr(err, "--repeat N with N >= 3"), "%s", err);
+    free(base), free(bad), free(other);
+}
