@@ -20,22 +20,6 @@
 #include <omp.h>
 #endif
 
-/* A JSON string (quotes, backslashes and control characters escaped); NULL is null. */
-static void json_str(FILE *f, const char *s)
-{
-    if (!s) {
-        fputs("null", f);
-        return;
-    }
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 /* The first line of a small file, trailing newline removed; "unavailable" if none. */
 static void first_line(const char *path, char *out, size_t cap)
 {
@@ -96,7 +80,7 @@ int bench_write_env_json(const char *dir, const char *data_dir)
     max_threads = omp_get_max_threads();
 #endif
     fprintf(f, "{\n  \"cpu_model\": ");
-    json_str(f, cli_cpu_model());
+    cli_json_string(f, cli_cpu_model());
     fprintf(f, ",\n  \"cpu_features\": [");
     int first = 1;
 #if defined(__x86_64__) || defined(__i386__)
@@ -115,19 +99,19 @@ int bench_write_env_json(const char *dir, const char *data_dir)
     }
 #endif
     fprintf(f, "],\n  \"online_cores\": %ld,\n  \"smt_active\": ", sysconf(_SC_NPROCESSORS_ONLN));
-    json_str(f, smt);
+    cli_json_string(f, smt);
     fprintf(f, ",\n  \"kernel_isa\": ");
-    json_str(f, sn_isa_name(sn_isa_active()));
+    cli_json_string(f, sn_isa_name(sn_isa_active()));
     fprintf(f, ",\n  \"SCRATCHNET_ISA\": ");
-    json_str(f, getenv("SCRATCHNET_ISA"));
+    cli_json_string(f, getenv("SCRATCHNET_ISA"));
     fprintf(f, ",\n  \"compiler_and_flags\": ");
-    json_str(f, cli_build_info());
+    cli_json_string(f, cli_build_info());
     fprintf(f, ",\n  \"commit\": ");
-    json_str(f, commit);
+    cli_json_string(f, commit);
     fprintf(f, ",\n  \"dirty\": %s,\n  \"os_kernel\": ", strstr(commit, "-dirty") ? "true" : "false");
-    json_str(f, kernel);
+    cli_json_string(f, kernel);
     fprintf(f, ",\n  \"governor\": ");
-    json_str(f, governor);
+    cli_json_string(f, governor);
     if (have_load) fprintf(f, ",\n  \"loadavg_at_start\": [%.2f, %.2f, %.2f]", l1, l5, l15);
     else fprintf(f, ",\n  \"loadavg_at_start\": null");
     if (steal >= 0) fprintf(f, ",\n  \"steal_percent_at_start\": %.2f", steal);
@@ -137,12 +121,12 @@ int bench_write_env_json(const char *dir, const char *data_dir)
                                             "GOMP_SPINCOUNT", "SCRATCHNET_TEAM", NULL };
     for (int i = 0; omp_vars[i]; i++) {
         fprintf(f, ", \"%s\": ", omp_vars[i]);
-        json_str(f, getenv(omp_vars[i]));
+        cli_json_string(f, getenv(omp_vars[i]));
     }
     fprintf(f, "},\n  \"blas\": {\"OPENBLAS_CORETYPE\": ");
-    json_str(f, getenv("OPENBLAS_CORETYPE"));
+    cli_json_string(f, getenv("OPENBLAS_CORETYPE"));
     fprintf(f, ", \"BLIS_ARCH_TYPE\": ");
-    json_str(f, getenv("BLIS_ARCH_TYPE"));
+    cli_json_string(f, getenv("BLIS_ARCH_TYPE"));
     fprintf(f, "},\n  \"mnist_sha256\": {");
     /* The files actually read (raw or .gz), hashed by coreutils' sha256sum. */
     first = 1;
@@ -158,9 +142,9 @@ int bench_write_env_json(const char *dir, const char *data_dir)
             }
             const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
             fprintf(f, "%s\n    ", first ? "" : ",");
-            json_str(f, base);
+            cli_json_string(f, base);
             fprintf(f, ": ");
-            json_str(f, sum[0] ? sum : NULL);
+            cli_json_string(f, sum[0] ? sum : NULL);
             first = 0;
         }
     fprintf(f, "%s}\n}\n", first ? "" : "\n  ");

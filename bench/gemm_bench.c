@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "bench.h"
+#include "stats.h"
 #include "cli.h"
 #include "scratchnet/gemm.h"
 #include "scratchnet/train.h"
@@ -74,12 +75,6 @@ static double run_blas(const blas_lib *b, const gemm_case *c, const float *A, co
     return sn_now() - t0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 enum { TRIALS = 9, MAX_IMPLS = 8 };
 
 /* One implementation under test: one of our ISAs, or a BLAS. */
@@ -131,7 +126,7 @@ static void measure_all(impl *im, int n, int threads, const gemm_case *c, const 
             for (int t = r * (TRIALS / ROUNDS); t < (r + 1) * (TRIALS / ROUNDS); t++)
                 im[i].g[t] = flops * im[i].reps / run_impl(&im[i], threads, c, A, B, C, ws, im[i].reps) * 1e-9;
         }
-    for (int i = 0; i < n; i++) qsort(im[i].g, TRIALS, sizeof(double), cmp_double);
+    for (int i = 0; i < n; i++) stats_sort(im[i].g, TRIALS);
 }
 
 /* Max |C - R| / (k * u * max|a||b| sum) style normalised residual, as BLIS reports:

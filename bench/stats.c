@@ -13,6 +13,11 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+void stats_sort(double *x, int n)
+{
+    qsort(x, (size_t)n, sizeof(double), cmp_double);
+}
+
 /* The median of a sorted array. */
 static double sorted_median(const double *s, int n)
 {

@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+/* x[0..n) in ascending order. */
+void stats_sort(double *x, int n);
 /* The median of x[0..n) (n >= 1; x is not changed). */
 double stats_median(const double *x, int n);
 /* The median of |x - median(x)|. */

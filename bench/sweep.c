@@ -277,12 +277,6 @@ static int keep_finished_rows(const char *path, const unsigned char *done, int n
 
 /* ---- plots -------------------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Time to accuracy across seeds, MLPerf-style: the runs of one configuration but for the
  * seed are a group; its figure is the olympic mean of their tta_s (the fastest and the
  * slowest dropped when there are 3 or more), and the runs that never reached the target
@@ -331,7 +325,7 @@ void bench_report_tta(const char *summary_path, double target)
             printf("tta (target %.4f): %s: not reached by any of %d run%s\n", target, key[g], runs, runs > 1 ? "s" : "");
             continue;
         }
-        qsort(v[g], (size_t)n, sizeof(double), cmp_double);
+        stats_sort(v[g], n);
         const int lo = n >= 3, hi = n >= 3 ? n - 1 : n;
         double sum = 0;
         for (int i = lo; i < hi; i++) sum += v[g][i];

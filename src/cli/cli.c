@@ -288,6 +288,21 @@ const char *cli_build_info(void)
 
 const char *cli_commit(void) { return SN_COMMIT; }
 
+void cli_json_string(FILE *f, const char *s)
+{
+    if (!s) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
 #ifndef SN_VERSION
 #define SN_VERSION "unknown"
 #endif

@@ -5,6 +5,7 @@
 #define SN_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "scratchnet/data.h"
@@ -73,6 +74,9 @@ int cli_asks_help(int argc, char **argv, int from);
 int cli_asks_version(int argc, char **argv, int from);
 /* "PROG 0.1.0 (commit abc1234)" on stdout. */
 void cli_print_version(const char *prog);
+
+/* s as a JSON string (quotes, backslashes and control characters escaped); NULL: null. */
+void cli_json_string(FILE *f, const char *s);
 
 /* Compiler, flags, commit and CPU for reports. */
 const char *cli_cpu_model(void);

@@ -35,14 +35,9 @@ static void print_confusion(FILE *f, long m[CLASSES][CLASSES])
 static void print_json(FILE *f, const char *model, const sn_dataset *test, double loss, double acc,
                        long m[CLASSES][CLASSES], long errors)
 {
-    /* The model path as a JSON string: quotes, backslashes and control characters escaped. */
-    fprintf(f, "{\"model\": \"");
-    for (const unsigned char *s = (const unsigned char *)model; *s; s++) {
-        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
-        else if (*s < 0x20) fprintf(f, "\\u%04x", *s);
-        else fputc(*s, f);
-    }
-    fprintf(f, "\", \"n\": %d, \"test_loss\": %.6f, \"test_acc\": %.6f, \"errors\": %ld,\n \"per_class_acc\": [",
+    fprintf(f, "{\"model\": ");
+    cli_json_string(f, model);
+    fprintf(f, ", \"n\": %d, \"test_loss\": %.6f, \"test_acc\": %.6f, \"errors\": %ld,\n \"per_class_acc\": [",
             test->count, loss, acc, errors);
     for (int t = 0; t < CLASSES; t++) {
         long row = 0;
