@@ -17,12 +17,14 @@ int main(int argc, char **argv)
         bench_usage(stdout);
         return 0;
     }
+    bench_set_command(argc, argv);
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--report")) return bench_report_main(argc, argv);
         if (!strcmp(argv[i], "--sweep")) return bench_sweep_main(argc, argv);
         if (!strcmp(argv[i], "--gemm")) return bench_gemm_main(argc, argv);
         if (!strcmp(argv[i], "--peers")) return bench_peers_main(argc, argv);
         if (!strcmp(argv[i], "--merge")) return bench_merge_main(argc, argv);
     }
-    fprintf(stderr, "bench: expected --sweep, --gemm, --peers or --merge (see bench --help)\n");
+    fprintf(stderr, "bench: expected --sweep, --gemm, --peers, --merge or --report (see bench --help)\n");
     return EXIT_USAGE;
 }

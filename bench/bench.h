@@ -10,8 +10,14 @@ int bench_gemm_main(int argc, char **argv);
 int bench_sweep_main(int argc, char **argv);
 int bench_peers_main(int argc, char **argv);
 
-/* common.c: '#' lines for the top of a CSV: commit, compiler, flags, CPU, ISA, threads,
- * date. */
+/* common.c: the command line, recorded once by main (quoted for a shell) for the
+ * provenance lines and env.json. */
+void bench_set_command(int argc, char **argv);
+const char *bench_command(void);
+/* report.c: bench --report DIR. */
+int bench_report_main(int argc, char **argv);
+/* common.c: '#' lines for the top of a CSV: commit, command, compiler, flags, CPU, ISA,
+ * threads, date. */
 void bench_write_provenance(FILE *f, const char *what);
 
 /* sweep.c: whether gnuplot runs here; a chart script (plots/, found in the source tree
@@ -77,6 +83,30 @@ const char *bench_set_openblas_coretype(void);
  * a quarter of its 'skx' speed there. BLIS_ARCH_TYPE is read as a number, the index in
  * BLIS 0.9's arch_t: 0 = skx (AVX-512), 3 = haswell (AVX2). */
 const char *bench_set_blis_arch(void);
+
+/* noise.c: the noise sentinel. A run is noisy when its slowest core's sustained FMA rate
+ * (probed before and after it, pinned to each allowed CPU in turn) falls below
+ * BENCH_NOISE_QUIET_FRAC of the best rate any probe reached this session. */
+enum { BENCH_NOISE_MAX_CPUS = 256 };
+#define BENCH_NOISE_QUIET_FRAC 0.9
+typedef struct bench_noise {
+    int ncpus, cpu[BENCH_NOISE_MAX_CPUS]; /* the CPUs the process may run on */
+    double best;                          /* GFLOP/s: the session's best probe */
+} bench_noise;
+typedef struct bench_noise_run {
+    double before[BENCH_NOISE_MAX_CPUS];
+    double core_frac_min; /* the slowest CPU (the worse of its two probes) / session best */
+    int slow_cpu;         /* which CPU that was */
+    long nivcsw;          /* involuntary context switches of this process during the run */
+    double steal_s;       /* steal time of all CPUs during the run (seconds; 0 if unknown) */
+    int noisy;            /* core_frac_min < BENCH_NOISE_QUIET_FRAC */
+} bench_noise_run;
+/* Finds the allowed CPUs and the session's best from three probes of each; 0 if the
+ * affinity could not be read. */
+int bench_noise_init(bench_noise *nz);
+void bench_noise_probe(bench_noise *nz, double *rate); /* rate[i]: GFLOP/s of cpu[i] */
+void bench_noise_begin(bench_noise *nz, bench_noise_run *r);
+void bench_noise_end(bench_noise *nz, bench_noise_run *r);
 
 /* --load N: N busy child processes for the duration of a benchmark (load.c). */
 enum { BENCH_LOAD_MAX = 64 };

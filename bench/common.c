@@ -14,6 +14,25 @@
 #include <omp.h>
 #endif
 
+static char command_line[4096] = "bench";
+
+void bench_set_command(int argc, char **argv)
+{
+    size_t len = strlen(command_line);
+    for (int i = 1; i < argc && len < sizeof command_line - 1; i++) {
+        /* Quoted when a shell would split or expand it. */
+        const int quote = argv[i][0] == 0 || strpbrk(argv[i], " \t;&|<>()$`\\\"'*?[]#~=%!{}") != NULL;
+        const int plain_assign = strchr(argv[i], '=') && !strpbrk(argv[i], " \t;&|<>()$`\\\"'*?[]#~!{}");
+        len += (size_t)snprintf(command_line + len, sizeof command_line - len, quote && !plain_assign ? " '%s'" : " %s",
+                                argv[i]);
+    }
+}
+
+const char *bench_command(void)
+{
+    return command_line;
+}
+
 void bench_write_provenance(FILE *f, const char *what)
 {
     char date[64];
@@ -25,6 +44,7 @@ void bench_write_provenance(FILE *f, const char *what)
     max_threads = omp_get_max_threads();
 #endif
     fprintf(f, "# %s; date %s; commit %s\n", what, date, cli_commit());
+    fprintf(f, "# command: %s\n", command_line);
     fprintf(f, "# compiler and flags: %s\n", cli_build_info());
     fprintf(f, "# cpu: %s; online cores %ld\n", cli_cpu_model(), sysconf(_SC_NPROCESSORS_ONLN));
     fprintf(f, "# kernel isa: %s (SCRATCHNET_ISA=%s)\n", sn_isa_name(sn_isa_active()),
@@ -85,11 +105,13 @@ void bench_usage(FILE *f)
     fprintf(f,
             "usage: bench --sweep KEY=V1,V2,... [KEY=...] [--epochs N] [--out DIR] [--data DIR] [--no-plot]\n"
             "                    [--val N] [--resume|--force] [--quiet] [--load N] [--part K/N] [--target-acc A]\n"
-            "                    [--repeat N] [--save-baseline FILE] [--baseline FILE [--threshold 3%%] [--fail-on-regression]]\n"
+            "                    [--repeat N] [--precision P%%] [--max-repeat N] [--include-noisy]\n"
+            "                    [--save-baseline FILE] [--baseline FILE [--threshold 3%%] [--fail-on-regression]]\n"
             "       bench --merge DIR... [--out DIR] [--force] [--no-plot] [--quiet]   (the parts of a --part sweep)\n"
             "       bench --gemm [--threads 1,2] [--csv FILE] [--no-blas] [--isa NAME] [--batch N] [--quick]\n"
             "       bench --peers [--net mlp|cnn] [--epochs N] [--batch N] [--threads 1,2] [--lr X] [--out DIR]\n"
-            "                     [--load N]\n"
+            "                     [--load N] [--repeat N]\n"
+            "       bench --report DIR [--out FILE]   (DIR/report.md from the CSVs and env.json in DIR)\n"
             "sweep keys: batch, lr, threads, epochs, opt, seed, layers (784:50:25:10,784:100:10),\n"
             "            net (mlp,cnn or specs separated by ';'), deskew (on,off),\n"
             "            augment (specs separated by ';': 'none;thick=1,rot=8')\n"

@@ -106,6 +106,8 @@ int bench_write_env_json(const char *dir, const char *data_dir)
     cli_json_string(f, getenv("SCRATCHNET_ISA"));
     fprintf(f, ",\n  \"compiler_and_flags\": ");
     cli_json_string(f, cli_build_info());
+    fprintf(f, ",\n  \"command\": ");
+    cli_json_string(f, bench_command());
     fprintf(f, ",\n  \"commit\": ");
     cli_json_string(f, commit);
     fprintf(f, ",\n  \"dirty\": %s,\n  \"os_kernel\": ", strstr(commit, "-dirty") ? "true" : "false");

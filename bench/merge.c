@@ -96,8 +96,7 @@ static int by_run_epoch(const void *a, const void *b)
     const char *x = *(char *const *)a, *y = *(char *const *)b;
     const int rx = atoi(x), ry = atoi(y);
     if (rx != ry) return (rx > ry) - (rx < ry);
-    if (epoch_column < 0) return 0;
-    const int ex = field_int(x, epoch_column), ey = field_int(y, epoch_column);
+    const int ex = epoch_column < 0 ? 0 : field_int(x, epoch_column), ey = epoch_column < 0 ? 0 : field_int(y, epoch_column);
     if (ex != ey || rep_column < 0) return (ex > ey) - (ex < ey);
     const int px = field_int(x, rep_column), py = field_int(y, rep_column);
     return (px > py) - (px < py);
@@ -238,6 +237,14 @@ int bench_merge_main(int argc, char **argv)
         rc = merge_file(dirs, ndirs, "summary.csv", out, &nruns, 1) && merge_file(dirs, ndirs, "sweep.csv", out, &nruns2, 0)
                  ? 0
                  : EXIT_RUNTIME;
+        /* Every repetition (reps.csv), when every part has one (parts from before it: none). */
+        int have_reps = 1;
+        for (int i = 0; i < ndirs && have_reps; i++) {
+            char p[4096];
+            snprintf(p, sizeof p, "%s/reps.csv", dirs[i]);
+            have_reps = stat(p, &st) == 0;
+        }
+        if (!rc && have_reps && !merge_file(dirs, ndirs, "reps.csv", out, &nruns2, 0)) rc = EXIT_RUNTIME;
         /* The legend labels: every part has all of them. */
         char from[4096];
         snprintf(from, sizeof from, "%s/labels.txt", dirs[0]);

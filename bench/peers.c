@@ -16,6 +16,9 @@
 #include "scratchnet/fit.h"
 #include "scratchnet/gemm.h"
 #include "scratchnet/train.h"
+#include "stats.h"
+
+enum { MAX_BLOCKS = 100 }; /* --repeat */
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -23,9 +26,11 @@
 
 typedef struct peer_row {
     char name[64];
-    int epochs, batch, threads;
+    int epochs, batch, threads, rep; /* rep: the block (--repeat), 1-based */
     double train_loss, val_loss, test_acc, train_s, samples_per_s;
     int ok;
+    double core_frac_min; /* the noise sentinel's slowest CPU during the row (noise.c) */
+    int noisy;
 } peer_row;
 
 /* Parses the one-line result every peer prints last:
@@ -81,11 +86,12 @@ static int write_csv(const char *dir, const peer_row *rows, int n, int load)
     }
     bench_write_provenance(f, "bench --peers");
     fprintf(f, "# load: %d busy processes beside the runs (--load)\n", load);
-    fprintf(f, "implementation,epochs,batch,threads,train_loss,val_loss,test_acc,train_s,samples_per_s\n");
+    fprintf(f, "implementation,epochs,batch,threads,train_loss,val_loss,test_acc,train_s,samples_per_s,rep,"
+               "core_frac_min,noisy\n");
     for (int i = 0; i < n; i++)
-        fprintf(f, "%s,%d,%d,%d,%.6f,%.6f,%.6f,%.6f,%.0f\n", rows[i].name, rows[i].epochs, rows[i].batch,
+        fprintf(f, "%s,%d,%d,%d,%.6f,%.6f,%.6f,%.6f,%.0f,%d,%.4f,%d\n", rows[i].name, rows[i].epochs, rows[i].batch,
                 rows[i].threads, rows[i].train_loss, rows[i].val_loss, rows[i].test_acc, rows[i].train_s,
-                rows[i].samples_per_s);
+                rows[i].samples_per_s, rows[i].rep, rows[i].core_frac_min, rows[i].noisy);
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
         fprintf(stderr, "bench: --out: cannot write %s: %s\n", path, strerror(errno));
         remove(tmp);
@@ -95,9 +101,62 @@ static int write_csv(const char *dir, const peer_row *rows, int n, int load)
     return 0;
 }
 
+/* scratchnet itself, same hyperparameters as the peers: the MLP with momentum 0.9 and lr
+ * 0.05, or the cnn preset with Adam and lr 0.002 (or --lr); cosine schedule, He init,
+ * 50,000 train / 10,000 validation. 0 with a message on failure. */
+static int run_ours(int cnn, const sn_dataset *all, const sn_dataset *test, int epochs, int batch, int threads,
+                    float lr, peer_row *r)
+{
+    sn_error err;
+    sn_net m;
+    sn_trainer t;
+    sn_layer layers[SN_MAX_LAYERS];
+    int nl, ok = 0;
+    sn_train_config cfg = sn_train_defaults();
+    cfg.epochs = epochs, cfg.batch = batch, cfg.threads = threads;
+    cfg.opt = cnn ? SN_OPT_ADAM : SN_OPT_MOMENTUM;
+    cfg.lr = lr;
+    sn_dataset train = sn_dataset_slice(all, 0, 50000), val = sn_dataset_slice(all, 50000, 10000);
+    if (sn_net_parse(cnn ? "cnn" : "mlp", layers, &nl, &err) || sn_net_create(&m, layers, nl, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return 0;
+    }
+    if (sn_trainer_create(&t, &m, &cfg, 50000, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        sn_net_free(&m);
+        return 0;
+    }
+    snprintf(r->name, sizeof r->name, "scratchnet%s(%s)", cnn ? "-cnn" : "", sn_isa_name(sn_isa_active()));
+    r->epochs = epochs, r->batch = batch, r->threads = threads;
+    sn_fit_result fit;
+    double vl, va, tl;
+    if (sn_fit(&t, &train, NULL, 0, NULL, &fit, &err) || sn_evaluate(&m, &t.fwd, &val, threads, &vl, &va, &err) ||
+        sn_evaluate(&m, &t.fwd, test, threads, &tl, &r->test_acc, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+    } else {
+        r->train_s = fit.train_s;
+        r->train_loss = fit.diverged ? NAN : fit.last.stats.train_loss;
+        r->val_loss = vl;
+        r->samples_per_s = 50000.0 * epochs / r->train_s;
+        r->ok = ok = 1;
+    }
+    sn_trainer_free(&t);
+    sn_net_free(&m);
+    return ok;
+}
+
+/* A median with its bootstrap 95% interval, printed as "1.23x [1.10, 1.30]". */
+static void print_ratio_line(const char *what, double *ratio, int n, uint64_t seed)
+{
+    if (!n) return;
+    double lo, hi;
+    stats_median_ci(ratio, n, 2000, seed, &lo, &hi);
+    printf("%s: %.2fx [%.2f, %.2f] (%d block%s)\n", what, stats_median(ratio, n), lo, hi, n, n > 1 ? "s" : "");
+}
+
 int bench_peers_main(int argc, char **argv)
 {
-    int epochs = 10, batch = 128, tlist[4] = { 1, 2 }, nt = 2, load = 0, cnn = 0;
+    int epochs = 10, batch = 128, tlist[4] = { 1, 2 }, nt = 2, load = 0, cnn = 0, repeat = 1;
     float lr = 0.0f; /* 0: the net's default */
     const char *data = NULL, *out = NULL;
     for (int i = 1; i < argc; i++) {
@@ -105,6 +164,7 @@ int bench_peers_main(int argc, char **argv)
         if (i + 1 < argc && !strcmp(argv[i], "--epochs")) { if (!cli_int("bench", argv[i], argv[i + 1], 1, 1000, &epochs)) return EXIT_USAGE; i++; }
         else if (i + 1 < argc && !strcmp(argv[i], "--batch")) { if (!cli_int("bench", argv[i], argv[i + 1], 1, 60000, &batch)) return EXIT_USAGE; i++; }
         else if (i + 1 < argc && !strcmp(argv[i], "--load")) { if (!cli_int("bench", argv[i], argv[i + 1], 0, BENCH_LOAD_MAX, &load)) return EXIT_USAGE; i++; }
+        else if (i + 1 < argc && !strcmp(argv[i], "--repeat")) { if (!cli_int("bench", argv[i], argv[i + 1], 1, MAX_BLOCKS, &repeat)) return EXIT_USAGE; i++; }
         else if (i + 1 < argc && !strcmp(argv[i], "--threads")) {
             if (!(nt = bench_int_list("--threads", argv[++i], 1, 1024, tlist, 4))) return EXIT_USAGE;
         }
@@ -122,7 +182,7 @@ int bench_peers_main(int argc, char **argv)
         else if (i + 1 < argc && !strcmp(argv[i], "--out")) out = argv[++i];
         else {
             fprintf(stderr, "bench --peers: unknown flag or missing value '%s'; expected --net mlp|cnn --epochs N --batch N "
-                            "--threads N --lr X --data DIR --out DIR\n", argv[i]);
+                            "--threads N --lr X --repeat N --data DIR --out DIR --load N\n", argv[i]);
             return EXIT_USAGE;
         }
     }
@@ -133,106 +193,165 @@ int bench_peers_main(int argc, char **argv)
         fprintf(stderr, "bench: %s\n", err.msg);
         return EXIT_USAGE;
     }
+    if (lr <= 0.0f) lr = sn_opt_default_lr(cnn ? SN_OPT_ADAM : SN_OPT_MOMENTUM);
     const char *coretype = bench_set_openblas_coretype();   /* inherited by the peers' processes */
     const char *dir = cli_data_dir(data);
     sn_dataset all, test;
     if (!cli_load_mnist("bench", dir, &all, &test)) return EXIT_RUNTIME;
+    static const char *const mlp_scripts[] = { "bench/peers/numpy_mlp.py", "bench/peers/torch_mlp.py", NULL };
+    static const char *const cnn_scripts[] = { "bench/peers/torch_cnn.py", NULL };
+    const char *const *scripts = cnn ? cnn_scripts : mlp_scripts;
+    /* TensorFlow.js (wasm backend, one thread under Node): beside the first thread count;
+     * skipped, saying so, without node or its packages. */
+    char tfjs[4096];
+    int with_tfjs = 0;
+    if (!cnn) {
+        if (system("command -v node >/dev/null 2>&1") != 0)
+            fprintf(stderr, "bench --peers: tfjs: skipped, node is not installed\n");
+        else if (!cli_find_resource("bench/peers/tfjs/node_modules/@tensorflow/tfjs-backend-wasm", tfjs, sizeof tfjs))
+            fprintf(stderr, "bench --peers: tfjs: skipped, its packages are not installed "
+                            "(npm ci --prefix bench/peers/tfjs)\n");
+        else with_tfjs = 1;
+    }
+    bench_noise noise;
+    (void)bench_noise_init(&noise);
     /* Busy processes beside every row (ours and the peers'); the kernel kills them if
      * bench dies on the way (load.c). */
     bench_load busy;
     if (!bench_load_start(load, &busy)) return EXIT_RUNTIME;
 
-    peer_row rows[16];
-    int n = 0;
-    for (int ti = 0; ti < nt; ti++) {
-        const int threads = tlist[ti];
-        /* scratchnet itself, same run, same hyperparameters as the peers: the MLP with
-         * momentum 0.9 and lr 0.05, or the cnn preset with Adam and lr 0.002 (or --lr);
-         * cosine schedule, He init, 50,000 train / 10,000 validation. */
-        sn_net m;
-        sn_trainer t;
-        sn_layer layers[SN_MAX_LAYERS];
-        int nl;
-        sn_train_config cfg = sn_train_defaults();
-        cfg.epochs = epochs, cfg.batch = batch, cfg.threads = threads;
-        cfg.opt = cnn ? SN_OPT_ADAM : SN_OPT_MOMENTUM;
-        cfg.lr = lr > 0.0f ? lr : sn_opt_default_lr(cfg.opt);
-        sn_dataset train = sn_dataset_slice(&all, 0, 50000), val = sn_dataset_slice(&all, 50000, 10000);
-        if (sn_net_parse(cnn ? "cnn" : "mlp", layers, &nl, &err) || sn_net_create(&m, layers, nl, &err) ||
-            sn_trainer_create(&t, &m, &cfg, 50000, &err)) {
-            fprintf(stderr, "bench: %s\n", err.msg);
-            return EXIT_RUNTIME;
-        }
-        peer_row *r = &rows[n++];
-        memset(r, 0, sizeof *r);
-        snprintf(r->name, sizeof r->name, "scratchnet%s(%s)", cnn ? "-cnn" : "", sn_isa_name(sn_isa_active()));
-        r->epochs = epochs, r->batch = batch, r->threads = threads;
-        sn_fit_result fit;
-        if (sn_fit(&t, &train, NULL, 0, NULL, &fit, &err)) {
-            fprintf(stderr, "bench: %s\n", err.msg);
-            return EXIT_RUNTIME;
-        }
-        r->train_s = fit.train_s;
-        r->train_loss = fit.diverged ? NAN : fit.last.stats.train_loss;
-        double vl, va, tl;
-        if (sn_evaluate(&m, &t.fwd, &val, threads, &vl, &va, &err) ||
-            sn_evaluate(&m, &t.fwd, &test, threads, &tl, &r->test_acc, &err)) {
-            fprintf(stderr, "bench: %s\n", err.msg);
-            return EXIT_RUNTIME;
-        }
-        r->val_loss = vl;
-        r->samples_per_s = 50000.0 * epochs / r->train_s;
-        r->ok = 1;
-        sn_trainer_free(&t);
-        sn_net_free(&m);
-        static const char *const mlp_scripts[] = { "bench/peers/numpy_mlp.py", "bench/peers/torch_mlp.py", NULL };
-        static const char *const cnn_scripts[] = { "bench/peers/torch_cnn.py", NULL };
-        const char *const *scripts = cnn ? cnn_scripts : mlp_scripts;
-        for (int s = 0; scripts[s]; s++) {
-            peer_row *p = &rows[n];
-            memset(p, 0, sizeof *p);
-            fprintf(stderr, "bench --peers: running %s with %d thread(s) ...\n", scripts[s], threads);
-            if (run_peer(scripts[s], dir, epochs, batch, threads, cfg.lr, p)) p->ok = 1, n++;
-            else fprintf(stderr, "bench --peers: %s did not run (python3-numpy / python3-torch installed?)\n", scripts[s]);
-        }
-        /* TensorFlow.js (wasm backend, one thread under Node): once, beside the first
-         * thread count; skipped, saying so, without node or its packages. */
-        char tfjs[4096];
-        if (!cnn && ti == 0) {
-            if (system("command -v node >/dev/null 2>&1") != 0)
-                fprintf(stderr, "bench --peers: tfjs: skipped, node is not installed\n");
-            else if (!cli_find_resource("bench/peers/tfjs/node_modules/@tensorflow/tfjs-backend-wasm", tfjs, sizeof tfjs))
-                fprintf(stderr, "bench --peers: tfjs: skipped, its packages are not installed "
-                                "(npm ci --prefix bench/peers/tfjs)\n");
-            else {
+    /* --repeat N: N blocks; in each, every thread count runs scratchnet and every peer
+     * back to back (ours first in odd blocks, last in even ones, so that neither side
+     * always follows the other), for ratios under the same conditions. */
+    const int per_block = nt * (2 + 2) + 1;
+    peer_row *rows = calloc((size_t)repeat * (size_t)per_block, sizeof *rows);
+    int n = 0, failed = 0;
+    if (!rows) {
+        fprintf(stderr, "bench: out of memory\n");
+        bench_load_stop(&busy);
+        return EXIT_RUNTIME;
+    }
+    for (int block = 0; block < repeat && !failed; block++) {
+        for (int ti = 0; ti < nt && !failed; ti++) {
+            const int threads = tlist[ti];
+            const int nimpl = 1 + (int)(cnn ? 1 : 2) + (with_tfjs && ti == 0);
+            for (int k = 0; k < nimpl && !failed; k++) {
+                /* implementation index: 0 ours, 1.. the scripts, then tfjs */
+                const int impl = block % 2 == 0 ? k : (k + 1) % nimpl;
                 peer_row *p = &rows[n];
                 memset(p, 0, sizeof *p);
-                fprintf(stderr, "bench --peers: running bench/peers/tfjs/tfjs_mlp.mjs (1 thread) ...\n");
-                if (run_peer("bench/peers/tfjs/tfjs_mlp.mjs", dir, epochs, batch, 1, cfg.lr, p)) p->ok = 1, n++;
-                else fprintf(stderr, "bench --peers: tfjs_mlp.mjs did not run\n");
+                bench_noise_run nr;
+                bench_noise_begin(&noise, &nr);
+                if (impl == 0) {
+                    if (repeat > 1) fprintf(stderr, "bench --peers: block %d/%d: scratchnet, %d thread(s) ...\n",
+                                            block + 1, repeat, threads);
+                    failed = !run_ours(cnn, &all, &test, epochs, batch, threads, lr, p);
+                } else {
+                    const int tf = impl > (cnn ? 1 : 2);
+                    const char *script = tf ? "bench/peers/tfjs/tfjs_mlp.mjs" : scripts[impl - 1];
+                    fprintf(stderr, "bench --peers: %s%s with %d thread(s) ...\n", repeat > 1 ? "" : "running ", script,
+                            tf ? 1 : threads);
+                    if (run_peer(script, dir, epochs, batch, tf ? 1 : threads, lr, p)) p->ok = 1;
+                    else fprintf(stderr, "bench --peers: %s did not run%s\n", script,
+                                 tf ? "" : " (python3-numpy / python3-torch installed?)");
+                }
+                bench_noise_end(&noise, &nr);
+                p->rep = block + 1, p->core_frac_min = nr.core_frac_min, p->noisy = nr.noisy;
+                if (p->ok) n++;
             }
         }
     }
     bench_load_stop(&busy);
     sn_dataset_free(&all);
     sn_dataset_free(&test);
-    double best_peer = 0, best_ours = 0;
-    for (int i = 0; i < n; i++) {
-        int ours = strncmp(rows[i].name, "scratchnet", 10) == 0;
-        if (ours && rows[i].samples_per_s > best_ours) best_ours = rows[i].samples_per_s;
-        if (!ours && rows[i].samples_per_s > best_peer) best_peer = rows[i].samples_per_s;
+    if (failed) {
+        free(rows);
+        return EXIT_RUNTIME;
+    }
+    /* The implementations (name, threads) in first-seen order; per block their speeds. */
+    typedef struct impl_stats { char name[64]; int threads, nrep; double speed[MAX_BLOCKS]; int noisy[MAX_BLOCKS], rep[MAX_BLOCKS]; peer_row *first; } impl_stats;
+    impl_stats *im = calloc((size_t)per_block, sizeof *im);
+    int ni = 0;
+    for (int i = 0; im && i < n; i++) {
+        int k = 0;
+        while (k < ni && (strcmp(im[k].name, rows[i].name) || im[k].threads != rows[i].threads)) k++;
+        if (k == ni) {
+            if (ni == per_block) continue;
+            snprintf(im[k].name, sizeof im[k].name, "%s", rows[i].name), im[k].threads = rows[i].threads;
+            im[k].first = &rows[i], ni++;
+        }
+        im[k].speed[im[k].nrep] = rows[i].samples_per_s, im[k].noisy[im[k].nrep] = rows[i].noisy;
+        im[k].rep[im[k].nrep++] = rows[i].rep;
     }
     printf("Measured in one run on %s; OpenBLAS under NumPy/PyTorch with %s; %d busy processes beside "
-           "(--load).\n\n",
-           cli_cpu_model(), coretype, load);
-    printf("| implementation | epochs | batch | threads | train loss | val loss | test acc | train s | samples/s | best scratchnet / this |\n");
-    printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    for (int i = 0; i < n; i++)
-        printf("| %s | %d | %d | %d | %.4f | %.4f | %.4f | %.2f | %.0f | %.2fx |\n", rows[i].name, rows[i].epochs,
-               rows[i].batch, rows[i].threads, rows[i].train_loss, rows[i].val_loss, rows[i].test_acc, rows[i].train_s,
-               rows[i].samples_per_s, best_ours / rows[i].samples_per_s);
+           "(--load)%s.\n\n",
+           cli_cpu_model(), coretype, load, repeat > 1 ? "; medians of the blocks with 95% bootstrap intervals" : "");
+    printf("| implementation | epochs | batch | threads | train loss | val loss | test acc | train s | samples/s |%s "
+           "best scratchnet / this |\n", repeat > 1 ? " 95% CI | noisy |" : "");
+    printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|%s---:|\n", repeat > 1 ? "---|---:|" : "");
+    double best_ours = 0, best_peer = 0, med[64] = { 0 };
+    for (int k = 0; im && k < ni && k < 64; k++) {
+        med[k] = stats_median(im[k].speed, im[k].nrep);
+        const int ours = !strncmp(im[k].name, "scratchnet", 10);
+        if (ours && med[k] > best_ours) best_ours = med[k];
+        if (!ours && med[k] > best_peer) best_peer = med[k];
+    }
+    for (int k = 0; im && k < ni && k < 64; k++) {
+        const peer_row *r = im[k].first;
+        char ci[96] = "";
+        if (repeat > 1) {
+            double lo, hi;
+            int noisy = 0;
+            for (int j = 0; j < im[k].nrep; j++) noisy += im[k].noisy[j];
+            stats_median_ci(im[k].speed, im[k].nrep, 2000, 0x9ee5 + (uint64_t)k, &lo, &hi);
+            snprintf(ci, sizeof ci, " [%.0f, %.0f] | %d of %d |", lo, hi, noisy, im[k].nrep);
+        }
+        printf("| %s | %d | %d | %d | %.4f | %.4f | %.4f | %.2f | %.0f |%s %.2fx |\n", r->name, r->epochs, r->batch,
+               r->threads, r->train_loss, r->val_loss, r->test_acc, 50000.0 * r->epochs / med[k], med[k], ci,
+               best_ours / med[k]);
+    }
     if (best_peer > 0) printf("\nbest scratchnet / best peer: %.2fx\n", best_ours / best_peer);
-    if (!out) return 0;
-    const int rc = write_csv(out, rows, n, load);
-    return rc ? rc : bench_write_env_json(out, dir) ? 0 : EXIT_RUNTIME;
+    /* Paired ratios: per block, ours against each peer at the same thread count, and the
+     * best of ours against the best peer, from blocks quiet for both (else all). */
+    if (repeat > 1 && im) {
+        printf("\nPaired per block (median of the per-block ratios, 95%% bootstrap interval):\n");
+        for (int a = 0; a < ni; a++) {
+            if (strncmp(im[a].name, "scratchnet", 10)) continue;
+            for (int b = 0; b < ni; b++) {
+                if (!strncmp(im[b].name, "scratchnet", 10) || im[b].threads != im[a].threads) continue;
+                double ratio[MAX_BLOCKS];
+                int nr = 0;
+                for (int pass = 0; pass < 2 && !nr; pass++)
+                    for (int x = 0; x < im[a].nrep; x++)
+                        for (int y = 0; y < im[b].nrep; y++)
+                            if (im[a].rep[x] == im[b].rep[y] && (pass || (!im[a].noisy[x] && !im[b].noisy[y])))
+                                ratio[nr++] = im[a].speed[x] / im[b].speed[y];
+                char what[200];
+                snprintf(what, sizeof what, "%s / %s, %d thread%s", im[a].name, im[b].name, im[a].threads,
+                         im[a].threads > 1 ? "s" : "");
+                print_ratio_line(what, ratio, nr, 0x9a1 + (uint64_t)(a * 64 + b));
+            }
+        }
+        double ratio[MAX_BLOCKS];
+        int nr = 0;
+        for (int block = 1; block <= repeat; block++) {
+            double ours = 0, peer = 0;
+            for (int k = 0; k < ni; k++)
+                for (int x = 0; x < im[k].nrep; x++)
+                    if (im[k].rep[x] == block) {
+                        double *best = !strncmp(im[k].name, "scratchnet", 10) ? &ours : &peer;
+                        if (im[k].speed[x] > *best) *best = im[k].speed[x];
+                    }
+            if (ours > 0 && peer > 0) ratio[nr++] = ours / peer;
+        }
+        print_ratio_line("best scratchnet / best peer", ratio, nr, 0xbe57);
+    }
+    free(im);
+    int rc = 0;
+    if (out) {
+        rc = write_csv(out, rows, n, load);
+        if (!rc && !bench_write_env_json(out, dir)) rc = EXIT_RUNTIME;
+    }
+    free(rows);
+    return rc;
 }

@@ -29,7 +29,7 @@ static const char *SWEEP_HEADER =
     "load,solo_steps,rep";
 static const char *SUMMARY_HEADER =
     "run,batch,lr,threads,opt,seed,layers,deskew,augment,epochs,train_loss,val_loss,val_acc,test_loss,test_acc,train_s,"
-    "samples_per_s,status,load,tta_s,reps,samples_per_s_mad,samples_per_s_ci_lo,samples_per_s_ci_hi";
+    "samples_per_s,status,load,tta_s,reps,samples_per_s_mad,samples_per_s_ci_lo,samples_per_s_ci_hi,noisy_reps";
 
 /* Config columns shared by both CSVs: batch,lr,threads,opt,seed,layers,deskew,augment */
 static void config_cols(char *out, size_t cap, const sweep_run *r)
@@ -68,6 +68,10 @@ typedef struct run_result {
     int diverged, collapsed;
     double tta_s; /* < 0: the target was not reached (or none was set) */
     double speed; /* samples/s of the timed epochs (with --repeat, epoch 1 is a warm-up) */
+    /* The noise sentinel's account of the run (noise.c). */
+    double core_frac_min, steal_s;
+    int slow_cpu, noisy;
+    long nivcsw;
 } run_result;
 
 typedef struct sweep_ctx {
@@ -77,7 +81,11 @@ typedef struct sweep_ctx {
     sn_dataset all_deskewed, test_deskewed; /* when a run has deskew=on */
     double target_acc;                      /* --target-acc: > 0 adds time-to-accuracy */
     int repeat, rep;                        /* --repeat: blocks; the one running (1-based) */
-    FILE *sweep_csv, *summary_csv;
+    int include_noisy;                      /* --include-noisy: noisy repetitions count too */
+    double precision;                       /* --precision P%: > 0 adds blocks until CIs are this narrow */
+    int max_repeat;                         /* --max-repeat: the most blocks --precision may run */
+    bench_noise noise;                      /* the sentinel's CPUs and session best */
+    FILE *sweep_csv, *summary_csv, *reps_csv;
 } sweep_ctx;
 
 /* The fit loop's hooks for one run: a progress bar per epoch, then the sweep.csv row. */
@@ -120,6 +128,45 @@ static int run_epoch_end(void *user, const sn_trainer *t, const sn_fit_epoch *e,
     return SN_OK;
 }
 
+/* reps.csv: one row per run and repetition, everything run_result holds, so that a
+ * repeated sweep's --resume restores the repetitions it already has. */
+static const char *REPS_HEADER =
+    "run,batch,lr,threads,opt,seed,layers,deskew,augment,epochs,rep,status,samples_per_s,train_s,train_loss,val_loss,"
+    "val_acc,test_loss,test_acc,tta_s,eval_s,samples,core_frac_min,slow_cpu,nivcsw,steal_s,noisy";
+enum { REPS_FIRST_RESULT = 11 }; /* the column after rep */
+
+static void write_rep_row(sweep_ctx *c, int index, const sweep_run *r, const run_result *x)
+{
+    char cols[768], tta[32] = "";
+    config_cols(cols, sizeof cols, r);
+    if (x->tta_s >= 0 && !x->diverged) snprintf(tta, sizeof tta, "%.6f", x->tta_s);
+    fprintf(c->reps_csv, "%d,%s,%d,%d,%s,%.3f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%s,%.6f,%ld,%.4f,%d,%ld,%.3f,%d\n",
+            index + 1, cols, r->epochs, c->rep, x->diverged ? "diverged" : x->collapsed ? "collapsed" : "ok", x->speed,
+            x->train_s, x->train_loss, x->val_loss, x->val_acc, x->test_loss, x->test_acc, tta, x->eval_s, x->samples,
+            x->core_frac_min, x->slow_cpu, x->nivcsw, x->steal_s, x->noisy);
+    fflush(c->reps_csv);
+}
+
+/* Fields of a reps.csv row back into a result; 0 if the row is malformed. */
+static int parse_rep_row(char *line, run_result *x)
+{
+    char *f[40];
+    int n = 0;
+    line[strcspn(line, "\n")] = 0;
+    for (char *p = line; p && n < 40; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) f[n++] = p;
+    for (int i = 1; i < n; i++) f[i][-1] = 0;
+    if (n != 27) return 0;
+    const int k = REPS_FIRST_RESULT;
+    memset(x, 0, sizeof *x);
+    x->diverged = !strcmp(f[k], "diverged"), x->collapsed = !strcmp(f[k], "collapsed");
+    x->speed = atof(f[k + 1]), x->train_s = atof(f[k + 2]), x->train_loss = atof(f[k + 3]);
+    x->val_loss = atof(f[k + 4]), x->val_acc = atof(f[k + 5]), x->test_loss = atof(f[k + 6]);
+    x->test_acc = atof(f[k + 7]), x->tta_s = f[k + 8][0] ? atof(f[k + 8]) : -1.0, x->eval_s = atof(f[k + 9]);
+    x->samples = atol(f[k + 10]), x->core_frac_min = atof(f[k + 11]), x->slow_cpu = atoi(f[k + 12]);
+    x->nivcsw = atol(f[k + 13]), x->steal_s = atof(f[k + 14]), x->noisy = atoi(f[k + 15]);
+    return 1;
+}
+
 static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
 {
     sn_error err;
@@ -143,7 +190,13 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
     const sn_fit_hooks hooks = { .user = &report, .epoch_begin = run_epoch_begin, .progress = cli_progress_update,
                                  .epoch_end = run_epoch_end };
     sn_fit_result fit;
-    if (sn_fit(&t, &train, &val, 1, &hooks, &fit, &err)) goto failed;
+    bench_noise_run noise;
+    bench_noise_begin(&c->noise, &noise);
+    const int fit_failed = sn_fit(&t, &train, &val, 1, &hooks, &fit, &err) != SN_OK;
+    bench_noise_end(&c->noise, &noise);
+    if (fit_failed) goto failed;
+    res->core_frac_min = noise.core_frac_min, res->slow_cpu = noise.slow_cpu, res->noisy = noise.noisy;
+    res->nivcsw = noise.nivcsw, res->steal_s = noise.steal_s;
     res->train_s = fit.train_s, res->samples = fit.samples, res->eval_s = fit.eval_s;
     res->train_loss = fit.last.stats.train_loss, res->val_loss = fit.last.val_loss, res->val_acc = fit.last.val_acc;
     res->tta_s = report.tta_s;
@@ -169,6 +222,7 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
     } else {
         res->train_loss = res->val_loss = res->val_acc = res->test_loss = res->test_acc = NAN;
     }
+    write_rep_row(c, index, r, res);
     sn_trainer_free(&t);
     sn_net_free(&model);
     return 1;
@@ -179,37 +233,78 @@ failed:
     return 0;
 }
 
+/* The speeds of a configuration's repetitions that count: those that learned (neither
+ * diverged nor collapsed) and were quiet (or all, with --include-noisy). If every one
+ * that learned was noisy, those count (a sweep on a machine that is never quiet still
+ * reports), and *all_noisy says so. Returns how many. */
+static int counted_speeds(const sweep_ctx *c, const run_result *reps, int n, double *speeds, int *all_noisy)
+{
+    int ns = 0;
+    *all_noisy = 0;
+    for (int pass = 0; pass < 2 && !ns; pass++) {
+        for (int k = 0; k < n; k++)
+            if (reps[k].speed > 0 && !reps[k].diverged && !reps[k].collapsed &&
+                (pass || c->include_noisy || !reps[k].noisy))
+                speeds[ns++] = reps[k].speed;
+        if (pass && ns) *all_noisy = 1;
+    }
+    return ns;
+}
+
+/* The median speed of a configuration's repetitions with its bootstrap 95% interval
+ * (seeded by the configuration: the same data, the same interval); 0 if none counts. */
+static double speed_interval(const sweep_ctx *c, int index, const run_result *reps, int n, double *lo, double *hi,
+                             double *mad, int *counted, int *all_noisy)
+{
+    double speeds[BENCH_BASELINE_MAX_REPS];
+    int fallback;
+    const int ns = counted_speeds(c, reps, n < BENCH_BASELINE_MAX_REPS ? n : BENCH_BASELINE_MAX_REPS, speeds, &fallback);
+    if (all_noisy) *all_noisy = fallback;
+    *lo = *hi = 0;
+    if (mad) *mad = 0;
+    if (counted) *counted = ns;
+    if (!ns) return 0;
+    stats_median_ci(speeds, ns, 2000, 0x5eed + (uint64_t)index, lo, hi);
+    if (mad) *mad = stats_mad(speeds, ns);
+    return stats_median(speeds, ns);
+}
+
 /* One configuration's summary.csv row from its n repetitions (1 without --repeat): the
  * learning figures of the first (training is bit-identical, so every repetition's are the
  * same), the median training time, and the speed as the median over the repetitions that
- * learned, with its median absolute deviation and a bootstrap 95% interval. */
-static void write_summary(sweep_ctx *c, int index, const sweep_run *r, const run_result *reps, int n, double *median,
-                          double *lo, double *hi)
+ * count (counted_speeds), with its median absolute deviation and a bootstrap 95% interval,
+ * and how many repetitions the sentinel found noisy. A line on stdout with --repeat. */
+static void write_summary(sweep_ctx *c, int index, const sweep_run *r, const run_result *reps, int n)
 {
     const run_result *res = &reps[0];
     char cols[768];
     config_cols(cols, sizeof cols, r);
-    double speeds[256], times[256];
-    int ns = 0;
-    for (int k = 0; k < n && k < 256; k++) {
+    double times[BENCH_BASELINE_MAX_REPS], mad, lo, hi;
+    int counted, all_noisy, noisy = 0, worst = 0;
+    if (n > BENCH_BASELINE_MAX_REPS) n = BENCH_BASELINE_MAX_REPS;
+    for (int k = 0; k < n; k++) {
         times[k] = reps[k].train_s;
-        if (!reps[k].diverged && !reps[k].collapsed) speeds[ns++] = n == 1 ? reps[k].samples / reps[k].train_s : reps[k].speed;
+        noisy += reps[k].noisy;
+        if (reps[k].core_frac_min < reps[worst].core_frac_min) worst = k;
     }
-    double mad = 0;
-    *median = *lo = *hi = 0;
-    if (ns) {
-        *median = stats_median(speeds, ns), mad = stats_mad(speeds, ns);
-        stats_median_ci(speeds, ns, 2000, 0x5eed + (uint64_t)index, lo, hi);
-    } else if (res->train_s > 0) {
-        *median = *lo = *hi = res->samples / res->train_s;
-    }
+    double median = speed_interval(c, index, reps, n, &lo, &hi, &mad, &counted, &all_noisy);
+    if (!counted && res->train_s > 0) median = lo = hi = res->samples / res->train_s; /* diverged: what it ran at */
     char tta[32] = ""; /* empty: no target, or not reached */
     if (res->tta_s >= 0 && !res->diverged) snprintf(tta, sizeof tta, "%.6f", res->tta_s);
-    fprintf(c->summary_csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.0f,%s,%d,%s,%d,%.0f,%.0f,%.0f\n", index + 1, cols,
-            r->epochs, res->train_loss, res->val_loss, res->val_acc, res->test_loss, res->test_acc,
-            stats_median(times, n < 256 ? n : 256), *median, res->diverged ? "diverged" : res->collapsed ? "collapsed" : "ok",
-            c->load, tta, n, mad, *lo, *hi);
+    fprintf(c->summary_csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.0f,%s,%d,%s,%d,%.0f,%.0f,%.0f,%d\n", index + 1,
+            cols, r->epochs, res->train_loss, res->val_loss, res->val_acc, res->test_loss, res->test_acc,
+            stats_median(times, n), median, res->diverged ? "diverged" : res->collapsed ? "collapsed" : "ok", c->load,
+            tta, n, mad, lo, hi, noisy);
     fflush(c->summary_csv);
+    if (c->repeat == 1 && c->precision <= 0) return;
+    char label[640], noise[160] = "";
+    sweep_run_label(c->spec, r, label, sizeof label);
+    if (noisy)
+        snprintf(noise, sizeof noise, ", %d of %d reps noisy (cpu %d at %.1f%%)%s", noisy, n, reps[worst].slow_cpu,
+                 100.0 * reps[worst].core_frac_min,
+                 c->include_noisy ? ", counted (--include-noisy)" : all_noisy ? ", counted: none was quiet" : ", left out");
+    printf("run %d (%s): median %.0f samples/s, 95%% CI [%.0f, %.0f] (+-%.1f%%), %d reps%s\n", index + 1, label, median,
+           lo, hi, median > 0 ? 50.0 * (hi - lo) / median : 0.0, n, noise);
 }
 
 /* ---- resume: keep the runs summary.csv records as finished ------------------- */
@@ -243,19 +338,33 @@ static int read_finished(const char *path, const sweep_spec *spec, int nruns, un
     return count;
 }
 
-/* Rewrites path keeping '#' lines, the header, and data rows of finished runs. */
-static int keep_finished_rows(const char *path, const unsigned char *done, int nruns)
+/* Rewrites path keeping '#' lines, the header, and the data rows of finished work: with
+ * stride 0, rows of runs with done[run - 1]; else (a file with a rep column) rows of
+ * (run, rep) with done[(run - 1) * stride + rep - 1]. */
+static int keep_finished_rows(const char *path, const unsigned char *done, int nruns, int stride)
 {
     size_t len = 0;
     FILE *f = fopen(path, "r");
     if (!f) return 1;
-    char *out = NULL, line[1024];
+    char *out = NULL, line[2048];
     size_t cap = 0;
+    int rep_col = -1;
     while (fgets(line, sizeof line, f)) {
-        int keep = line[0] == '#' || strncmp(line, "run,", 4) == 0;
-        if (!keep) {
-            int run = atoi(line);
-            keep = run >= 1 && run <= nruns && done[run - 1];
+        int keep = line[0] == '#';
+        if (!keep && strncmp(line, "run,", 4) == 0) {
+            keep = 1;
+            int col = 0;
+            for (char *p = line; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL, col++)
+                if (!strncmp(p, "rep", 3) && (p[3] == ',' || p[3] == '\n' || !p[3])) rep_col = col;
+        } else if (!keep) {
+            const int run = atoi(line);
+            if (run >= 1 && run <= nruns && !stride) keep = done[run - 1];
+            else if (run >= 1 && run <= nruns && rep_col > 0) {
+                const char *p = line;
+                for (int i = 0; i < rep_col && p; i++) p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
+                const int rep = p ? atoi(p) : 0;
+                keep = rep >= 1 && rep <= stride && done[(size_t)(run - 1) * stride + rep - 1];
+            }
         }
         if (!keep) continue;
         size_t n = strlen(line);
@@ -273,6 +382,49 @@ static int keep_finished_rows(const char *path, const unsigned char *done, int n
     int ok = sn_write_file_atomic(path, out ? out : "", len, &err) == SN_OK;
     free(out);
     return ok;
+}
+
+/* A repeated sweep's finished repetitions from reps.csv: res[(run - 1) * stride + rep - 1]
+ * and done[] alike for every row whose configuration is this grid's run of that number;
+ * a row of another grid sets *foreign to its run. Returns how many. */
+static int read_finished_reps(const char *path, const sweep_spec *spec, int nruns, int stride, run_result *res,
+                              unsigned char *done, int *foreign)
+{
+    *foreign = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[2048];
+    int count = 0, header = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#') continue;
+        if (strncmp(line, "run,", 4) == 0) {
+            header = strncmp(line, REPS_HEADER, strlen(REPS_HEADER)) == 0;
+            continue;
+        }
+        if (!header) continue; /* rows under no header (or another's) are not read, nor kept */
+        const int run = atoi(line);
+        if (run < 1 || run > nruns) {
+            if (!*foreign) *foreign = run;
+            continue;
+        }
+        sweep_run r;
+        sweep_spec_run(spec, run - 1, &r);
+        char cols[768], want[800];
+        config_cols(cols, sizeof cols, &r);
+        const int n = snprintf(want, sizeof want, "%d,%s,%d,", run, cols, r.epochs);
+        if (strncmp(line, want, (size_t)n) != 0) {
+            if (!*foreign) *foreign = run;
+            continue;
+        }
+        const int rep = atoi(line + n);
+        run_result x;
+        if (rep < 1 || rep > stride || !parse_rep_row(line, &x)) continue; /* beyond --max-repeat, or torn */
+        res[(size_t)(run - 1) * stride + rep - 1] = x;
+        count += !done[(size_t)(run - 1) * stride + rep - 1];
+        done[(size_t)(run - 1) * stride + rep - 1] = 1;
+    }
+    fclose(f);
+    return count;
 }
 
 /* ---- plots -------------------------------------------------------------------- */
@@ -336,31 +488,61 @@ void bench_report_tta(const char *summary_path, double target)
     }
 }
 
+/* Configurations equal but for threads form a group; group[i] is its first member. */
+static void thread_groups(const sweep_run *runs, int nruns, int *group)
+{
+    char(*key)[768] = malloc(sizeof *key * (size_t)nruns);
+    for (int i = 0; i < nruns; i++) {
+        group[i] = i;
+        if (!key) continue; /* without memory, every configuration its own group */
+        sweep_run nothreads = runs[i];
+        nothreads.threads = 0;
+        config_cols(key[i], sizeof key[i], &nothreads);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(key[j], key[i])) { group[i] = group[j]; break; }
+    }
+    free(key);
+}
+
+/* The widest 95% interval of the configurations of this part, as a percentage of its
+ * median (half-width), over their first n repetitions; *which: its run index. */
+static double widest_interval(const sweep_ctx *c, const run_result *res, int stride, int n, int part, int parts,
+                              int *which)
+{
+    double widest = 0;
+    *which = -1;
+    for (int i = 0; i < c->nruns; i++) {
+        if (i % parts != part - 1) continue;
+        double lo, hi;
+        const double med = speed_interval(c, i, &res[(size_t)i * stride], n, &lo, &hi, NULL, NULL, NULL);
+        if (med > 0 && 50.0 * (hi - lo) / med > widest) widest = 50.0 * (hi - lo) / med, *which = i;
+    }
+    return widest;
+}
+
 /* --repeat N: N blocks; each visits every configuration of this part once, in an order
  * shuffled per block (seeded: the same for every rerun), so a slow minute of the machine
  * spreads over the configurations instead of hitting one. Configurations that differ
  * only in threads run back to back, so each block gives their speed ratio under the same
- * conditions. Then one summary row per configuration (write_summary), a line each with
- * its median speed and interval, and the thread ratios with theirs. */
-static int run_repeated(sweep_ctx *c, const sweep_spec *spec, int nruns, int part, int parts, int repeat, int quiet,
-                        double *speeds)
+ * conditions. --precision P% then adds blocks while any interval is wider than P% (up to
+ * stride = --max-repeat blocks). res/done: stride slots per configuration, those of a
+ * --resume already filled. Returns the blocks run (0 on failure). */
+static int run_repeated(sweep_ctx *c, const sweep_run *runs, const int *group, int part, int parts, int stride,
+                        run_result *res, unsigned char *done)
 {
-    run_result *res = calloc((size_t)nruns * (size_t)repeat, sizeof *res);
-    int *group = malloc(sizeof(int) * (size_t)nruns), *order = malloc(sizeof(int) * (size_t)nruns);
-    sweep_run *runs = malloc(sizeof *runs * (size_t)nruns);
-    char(*key)[768] = malloc(sizeof *key * (size_t)nruns);
-    int ok = res && group && order && runs && key;
-    /* Groups: the configurations equal but for threads; a group's leader is its first. */
-    for (int i = 0; ok && i < nruns; i++) {
-        sweep_spec_run(spec, i, &runs[i]);
-        sweep_run nothreads = runs[i];
-        nothreads.threads = 0;
-        config_cols(key[i], sizeof key[i], &nothreads);
-        group[i] = i;
-        for (int j = 0; j < i; j++)
-            if (!strcmp(key[j], key[i])) { group[i] = group[j]; break; }
-    }
-    for (int rep = 0; ok && rep < repeat; rep++) {
+    const int nruns = c->nruns;
+    int *order = malloc(sizeof(int) * (size_t)nruns);
+    int ok = order != NULL, rep;
+    for (rep = 0; ok && rep < stride; rep++) {
+        if (rep >= c->repeat) {
+            if (c->precision <= 0) break;
+            int which;
+            const double widest = widest_interval(c, res, stride, rep, part, parts, &which);
+            if (widest <= c->precision) break;
+            if (!c->quiet)
+                fprintf(stderr, "bench: --precision %g%%: after %d blocks the widest interval is +-%.1f%% (run %d); "
+                                "block %d of at most %d\n", c->precision, rep, widest, which + 1, rep + 1, stride);
+        }
         c->rep = rep + 1;
         stats_permutation(order, nruns, 0xb10c + (uint64_t)rep);
         for (int o = 0; ok && o < nruns; o++) {
@@ -375,49 +557,102 @@ static int run_repeated(sweep_ctx *c, const sweep_spec *spec, int nruns, int par
                     const int t = members[b];
                     members[b] = members[b - 1], members[b - 1] = t;
                 }
-            for (int m = 0; ok && m < nm; m++) ok = run_one(c, members[m], &runs[members[m]], &res[(size_t)members[m] * repeat + rep]);
+            for (int m = 0; ok && m < nm; m++) {
+                const size_t slot = (size_t)members[m] * stride + rep;
+                if (done[slot]) continue; /* --resume: this repetition is in reps.csv */
+                ok = run_one(c, members[m], &runs[members[m]], &res[slot]);
+                done[slot] = (unsigned char)ok;
+            }
         }
-        if (!quiet) fprintf(stderr, "bench: --repeat: block %d/%d done\n", rep + 1, repeat);
+        if (ok && !c->quiet) fprintf(stderr, "bench: --repeat: block %d done\n", rep + 1);
     }
-    for (int i = 0; ok && speeds && i < nruns; i++)
-        for (int rep = 0; rep < repeat; rep++) {
-            const run_result *x = &res[(size_t)i * repeat + rep];
-            speeds[(size_t)i * repeat + rep] = i % parts == part - 1 && !x->diverged && !x->collapsed ? x->speed : 0;
-        }
-    for (int i = 0; ok && i < nruns; i++) {
-        if (i % parts != part - 1) continue;
-        double med, lo, hi;
-        write_summary(c, i, &runs[i], &res[(size_t)i * repeat], repeat, &med, &lo, &hi);
-        char label[640];
-        sweep_run_label(spec, &runs[i], label, sizeof label);
-        printf("run %d (%s): median %.0f samples/s, 95%% CI [%.0f, %.0f] (+-%.1f%%), %d reps\n", i + 1, label, med, lo,
-               hi, med > 0 ? 50.0 * (hi - lo) / med : 0.0, repeat);
+    free(order);
+    if (!order) fprintf(stderr, "bench: out of memory\n");
+    return ok ? rep : 0;
+}
+
+/* Thread scaling within groups (configurations equal but for threads): each variant's
+ * speed over the group's fewest-thread one, per block, so both ran under the same
+ * conditions; the median ratio with a bootstrap interval, and the efficiency (ratio over
+ * the thread ratio). Printed, and written to DIR/scaling.csv for plots/scaling.gp;
+ * returns how many rows (0: no threads sweep). */
+static int thread_scaling(const sweep_ctx *c, const sweep_run *runs, const int *group, const run_result *res,
+                          int stride, int nblocks, int part, int parts, const char *out)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/scaling.csv", out);
+    FILE *f = NULL;
+    int rows = 0;
+    /* Groups in run order, each group's variants by threads. */
+    int *order = malloc(sizeof(int) * (size_t)c->nruns), no = 0;
+    if (!order) return 0;
+    for (int g = 0; g < c->nruns; g++) {
+        if (group[g] != g) continue;
+        const int first = no;
+        for (int i = g; i < c->nruns; i++)
+            if (group[i] == g) {
+                int at = no++;
+                for (; at > first && runs[order[at - 1]].threads > runs[i].threads; at--) order[at] = order[at - 1];
+                order[at] = i;
+            }
     }
-    /* Thread ratios within each block: a variant against the group's fewest-thread one. */
-    for (int i = 0; ok && i < nruns; i++) {
+    for (int oi = 0; oi < no; oi++) {
+        const int i = order[oi];
         if (i % parts != part - 1) continue;
         int base = -1;
-        for (int j = 0; j < nruns; j++)
-            if (group[j] == group[i] && j % parts == part - 1 &&
-                (base < 0 || runs[j].threads < runs[base].threads))
+        for (int j = 0; j < c->nruns; j++)
+            if (group[j] == group[i] && j % parts == part - 1 && (base < 0 || runs[j].threads < runs[base].threads))
                 base = j;
-        if (base == i || runs[base].threads == runs[i].threads) continue;
-        double ratio[100];
-        int nr = 0;
-        for (int rep = 0; rep < repeat; rep++) {
-            const run_result *a = &res[(size_t)base * repeat + rep], *b = &res[(size_t)i * repeat + rep];
-            if (a->speed > 0 && b->speed > 0 && !a->diverged && !b->diverged) ratio[nr++] = b->speed / a->speed;
-        }
+        if (runs[base].threads == runs[i].threads && base != i) continue;
+        int others = 0; /* a group of one configuration has no scaling */
+        for (int j = 0; j < c->nruns; j++) others += j != i && group[j] == group[i] && j % parts == part - 1;
+        if (!others) continue;
+        /* Blocks where both learned and both were quiet (or any, with --include-noisy, or
+         * when no block was quiet for both). */
+        double ratio[BENCH_BASELINE_MAX_REPS];
+        int nr = 0, pass;
+        for (pass = c->include_noisy; pass < 2 && !nr; pass++)
+            for (int rep = 0; rep < nblocks && nr < BENCH_BASELINE_MAX_REPS; rep++) {
+                const run_result *a = &res[(size_t)base * stride + rep], *b = &res[(size_t)i * stride + rep];
+                const int counts = pass || (!a->noisy && !b->noisy);
+                if (a->speed > 0 && b->speed > 0 && !a->diverged && !b->diverged && !a->collapsed && !b->collapsed &&
+                    counts)
+                    ratio[nr++] = b->speed / a->speed;
+            }
         if (!nr) continue;
+        const int noisy_too = pass == 2 && !c->include_noisy;
         double lo, hi, med = stats_median(ratio, nr);
         stats_median_ci(ratio, nr, 2000, 0x7a71 + (uint64_t)i, &lo, &hi);
         const double scale = (double)runs[i].threads / runs[base].threads;
-        printf("threads %d->%d (run %d vs %d): %.2fx [%.2f, %.2f], efficiency %.0f%% (%d blocks)\n", runs[base].threads,
-               runs[i].threads, i + 1, base + 1, med, lo, hi, 100.0 * med / scale, nr);
+        if (base != i)
+            printf("threads %d->%d (run %d vs %d): %.2fx [%.2f, %.2f], efficiency %.0f%% (%d block%s%s)\n",
+                   runs[base].threads, runs[i].threads, i + 1, base + 1, med, lo, hi, 100.0 * med / scale, nr,
+                   nr > 1 ? "s" : "", noisy_too ? "; no quiet block, noisy ones counted" : "");
+        if (!f) {
+            f = fopen(path, "w");
+            if (!f) {
+                fprintf(stderr, "bench: cannot write %s\n", path);
+                free(order);
+                return 0;
+            }
+            bench_write_provenance(f, "bench --sweep (thread scaling)");
+            fprintf(f, "group,label,run,threads,speedup,speedup_ci_lo,speedup_ci_hi,efficiency,blocks\n");
+        }
+        /* The group's label: the run's, without its threads=N. */
+        char label[640], *t;
+        sweep_run_label(c->spec, &runs[base], label, sizeof label);
+        if ((t = strstr(label, "threads="))) {
+            char *end = strchr(t, ' ');
+            memmove(t, end ? end + 1 : t + strlen(t), strlen(end ? end + 1 : t + strlen(t)) + 1);
+        }
+        for (size_t k = strlen(label); k > 0 && label[k - 1] == ' '; k--) label[k - 1] = 0;
+        fprintf(f, "%d,%s,%d,%d,%.4f,%.4f,%.4f,%.4f,%d\n", group[i] + 1, label[0] ? label : "threads only", i + 1, runs[i].threads,
+                med, lo, hi, med / scale, nr);
+        rows++;
     }
-    if (!ok && !res) fprintf(stderr, "bench: out of memory for %d x %d results\n", nruns, repeat);
-    free(res), free(group), free(order), free(runs), free(key);
-    return ok;
+    if (f) fclose(f);
+    free(order);
+    return rows;
 }
 
 int bench_mark_labels(const char *labels_path, const char *summary_path, int nruns)
@@ -504,6 +739,8 @@ int bench_sweep_main(int argc, char **argv)
     const char *save_baseline = NULL, *baseline_path = NULL; /* --save-baseline, --baseline FILE */
     double threshold = 0.03;  /* --threshold P%: the smallest change a verdict calls a change */
     int fail_on_regression = 0;
+    double precision = 0;     /* --precision P%: blocks until every interval is within +-P% */
+    int max_repeat = 20, max_repeat_given = 0, include_noisy = 0;
     int part = 1, parts = 1;  /* --part K/N: this process runs runs i with i % N == K - 1 */
     char grid[2048] = "";     /* the sweep keys as given: the grid, for --merge to check */
     /* train's defaults but for augmentation (none: a sweep compares configurations; the
@@ -565,6 +802,21 @@ int bench_sweep_main(int argc, char **argv)
                 return EXIT_USAGE;
             }
         }
+        else if (!strcmp(a, "--include-noisy")) include_noisy = 1;
+        else if (!strcmp(a, "--precision") && i + 1 < argc) {
+            char *end;
+            precision = strtod(argv[++i], &end);
+            if ((*end && strcmp(end, "%")) || !(precision > 0 && precision < 100)) {
+                fprintf(stderr, "bench: --precision: '%s' is not allowed; expected a percentage in (0, 100), e.g. 2%%\n",
+                        argv[i]);
+                sweep_spec_free(&spec);
+                return EXIT_USAGE;
+            }
+        }
+        else if (!strcmp(a, "--max-repeat") && i + 1 < argc) {
+            if (!cli_int("bench", a, argv[++i], 2, BENCH_BASELINE_MAX_REPS, &max_repeat)) { sweep_spec_free(&spec); return EXIT_USAGE; }
+            max_repeat_given = 1;
+        }
         else if (!strcmp(a, "--repeat") && i + 1 < argc) {
             if (!cli_int("bench", a, argv[++i], 1, 100, &repeat)) { sweep_spec_free(&spec); return EXIT_USAGE; }
         }
@@ -619,12 +871,19 @@ int bench_sweep_main(int argc, char **argv)
         sweep_spec_free(&spec);
         return EXIT_USAGE;
     }
-    if (repeat > 1 && resume) {
-        fprintf(stderr, "bench: --resume of a --repeat sweep is not supported: its summary is written when every "
-                        "repetition is done; rerun it (or run fewer repetitions)\n");
+    if (precision > 0 && repeat == 1) repeat = 3; /* an interval needs a few repetitions to start from */
+    if (max_repeat_given && precision <= 0) {
+        fprintf(stderr, "bench: --max-repeat bounds --precision's extra blocks; give --precision P%% too\n");
         sweep_spec_free(&spec);
         return EXIT_USAGE;
     }
+    if (precision > 0 && max_repeat < repeat) {
+        fprintf(stderr, "bench: --max-repeat %d is below --repeat %d\n", max_repeat, repeat);
+        sweep_spec_free(&spec);
+        return EXIT_USAGE;
+    }
+    const int repeated = repeat > 1 || precision > 0;   /* blocks, summaries at the end */
+    const int stride = precision > 0 ? max_repeat : repeat; /* result slots per configuration */
     if (target_acc > 0 && val == 0) {
         fprintf(stderr, "bench: --target-acc needs a validation set (--val N > 0): time to accuracy is measured there\n");
         sweep_spec_free(&spec);
@@ -655,7 +914,8 @@ int bench_sweep_main(int argc, char **argv)
         sweep_spec_free(&spec);
         return EXIT_USAGE;
     }
-    char sweep_path[4096], summary_path[4096], labels_path[4096];
+    char sweep_path[4096], summary_path[4096], labels_path[4096], reps_path[4096];
+    snprintf(reps_path, sizeof reps_path, "%s/reps.csv", out);
     snprintf(sweep_path, sizeof sweep_path, "%s/sweep.csv", out);
     snprintf(summary_path, sizeof summary_path, "%s/summary.csv", out);
     snprintf(labels_path, sizeof labels_path, "%s/labels.txt", out);
@@ -673,26 +933,41 @@ int bench_sweep_main(int argc, char **argv)
         sweep_spec_free(&spec);
         return EXIT_USAGE;
     }
+    /* done: runs finished (one-pass sweeps, from summary.csv); done_rep/res: every
+     * configuration's stride repetitions, those finished restored from reps.csv. */
     unsigned char *done = calloc((size_t)nruns ? (size_t)nruns : 1, 1);
+    unsigned char *done_rep = calloc((size_t)nruns * (size_t)stride + 1, 1);
+    run_result *res = calloc((size_t)nruns * (size_t)stride + 1, sizeof *res);
+    sweep_run *runs = malloc(sizeof *runs * ((size_t)nruns + 1));
+    int *group = malloc(sizeof(int) * ((size_t)nruns + 1));
     int finished = 0;
-    if (!done) {
+    if (!done || !done_rep || !res || !runs || !group) {
         fprintf(stderr, "bench: out of memory\n");
+        free(done), free(done_rep), free(res), free(runs), free(group);
         sweep_spec_free(&spec);
         return EXIT_RUNTIME;
     }
+    for (int i = 0; i < nruns; i++) sweep_spec_run(&spec, i, &runs[i]);
+    thread_groups(runs, nruns, group);
     if (resume) {
-        int foreign = 0;
-        finished = read_finished(summary_path, &spec, nruns, done, &foreign);
+        int foreign = 0, foreign_rep = 0;
+        if (repeated) {
+            finished = read_finished_reps(reps_path, &spec, nruns, stride, res, done_rep, &foreign);
+        } else {
+            finished = read_finished(summary_path, &spec, nruns, done, &foreign);
+            (void)read_finished_reps(reps_path, &spec, nruns, 1, res, done_rep, &foreign_rep);
+        }
         if (foreign) {
             fprintf(stderr, "bench: --resume: %s records run %d of another grid (its keys differ from these); "
                             "resuming would drop it. Resume with the same keys, name another --out, or --force "
                             "to replace it\n", summary_path, foreign);
-            free(done), sweep_spec_free(&spec);
+            free(done), free(done_rep), free(res), free(runs), free(group), sweep_spec_free(&spec);
             return EXIT_USAGE;
         }
     }
     sweep_ctx c = { .spec = &spec, .nruns = nruns, .val = val, .quiet = quiet, .load = load, .target_acc = target_acc,
-                    .repeat = repeat, .rep = 1 };
+                    .repeat = repeat, .rep = 1, .include_noisy = include_noisy, .precision = precision,
+                    .max_repeat = max_repeat };
     if (!cli_load_mnist("bench", cli_data_dir(data), &c.all, &c.test)) {
         free(done), sweep_spec_free(&spec);
         return EXIT_RUNTIME;
@@ -736,30 +1011,50 @@ int bench_sweep_main(int argc, char **argv)
         return EXIT_RUNTIME;
     }
     if (resume) {
-        if (!keep_finished_rows(sweep_path, done, nruns) || !keep_finished_rows(summary_path, done, nruns)) {
+        /* A repeated sweep writes its summary at the end: the rows go, the repetitions stay. */
+        static const unsigned char none[1];
+        const int kept = repeated ? keep_finished_rows(sweep_path, done_rep, nruns, stride) &&
+                                        keep_finished_rows(reps_path, done_rep, nruns, stride) &&
+                                        keep_finished_rows(summary_path, none, 0, 0)
+                                  : keep_finished_rows(sweep_path, done, nruns, 0) &&
+                                        keep_finished_rows(reps_path, done, nruns, 0) &&
+                                        keep_finished_rows(summary_path, done, nruns, 0);
+        if (!kept) {
             fprintf(stderr, "bench: --resume: cannot rewrite the CSVs in %s\n", out);
             return EXIT_RUNTIME;
         }
-        if (!quiet) fprintf(stderr, "bench: --resume: %d of %d runs already finished in %s\n", finished, nruns, out);
+        if (!quiet)
+            fprintf(stderr, "bench: --resume: %d of %d %s already finished in %s\n", finished,
+                    repeated ? nruns * repeat : nruns, repeated ? "repetitions" : "runs", out);
     }
+    /* The sentinel's CPUs and the session's best rate, before any run. */
+    if (!bench_noise_init(&c.noise) && !quiet)
+        fprintf(stderr, "bench: warning: the CPU affinity could not be read; the noise sentinel probes where it runs\n");
     const char *mode = resume && finished ? "a" : "w";
     c.sweep_csv = fopen(sweep_path, mode);
     c.summary_csv = fopen(summary_path, mode);
-    if (!c.sweep_csv || !c.summary_csv) {
-        fprintf(stderr, "bench: cannot write %s/sweep.csv and summary.csv\n", out);
+    c.reps_csv = fopen(reps_path, mode);
+    if (!c.sweep_csv || !c.summary_csv || !c.reps_csv) {
+        fprintf(stderr, "bench: cannot write sweep.csv, summary.csv and reps.csv in %s\n", out);
         return EXIT_RUNTIME;
     }
-    if (!(resume && finished)) {
-        bench_write_provenance(c.sweep_csv, "bench --sweep");
-        bench_write_provenance(c.summary_csv, "bench --sweep");
-        fprintf(c.sweep_csv, "# load: %d busy processes beside the runs (--load)\n", load);
-        fprintf(c.summary_csv, "# load: %d busy processes beside the runs (--load)\n", load);
-        /* What bench --merge checks: the same grid in every part, and which part this is. */
-        for (FILE *f = c.sweep_csv; f; f = f == c.sweep_csv ? c.summary_csv : NULL)
-            fprintf(f, "# grid: %s epochs=%d val=%d target=%g repeat=%d (%d runs)\n# part: %d/%d\n", grid,
-                    spec.base.epochs, val, target_acc, repeat, nruns, part, parts);
-        fprintf(c.sweep_csv, "%s\n", SWEEP_HEADER);
-        fprintf(c.summary_csv, "%s\n", SUMMARY_HEADER);
+    /* A file without its header (new; resumed from a sweep interrupted before it was
+     * written; from before reps.csv) gets the provenance, the grid and the header, at
+     * once on disk: an interrupted sweep leaves files a resume can read. */
+    FILE *const files[3] = { c.sweep_csv, c.summary_csv, c.reps_csv };
+    const char *const headers[3] = { SWEEP_HEADER, SUMMARY_HEADER, REPS_HEADER };
+    for (int k = 0; k < 3; k++) {
+        fseek(files[k], 0, SEEK_END);
+        if (ftell(files[k]) == 0) {
+            bench_write_provenance(files[k], k == 2 ? "bench --sweep (every repetition, with the noise sentinel)"
+                                                    : "bench --sweep");
+            fprintf(files[k], "# load: %d busy processes beside the runs (--load)\n", load);
+            /* What bench --merge checks: the same grid in every part, and which part this is. */
+            fprintf(files[k], "# grid: %s epochs=%d val=%d target=%g repeat=%d precision=%g (%d runs)\n# part: %d/%d\n",
+                    grid, spec.base.epochs, val, target_acc, repeat, precision, nruns, part, parts);
+            fprintf(files[k], "%s\n", headers[k]);
+        }
+        fflush(files[k]);
     }
 
     /* The busy processes run from the first run to the last, not while plotting. */
@@ -768,30 +1063,42 @@ int bench_sweep_main(int argc, char **argv)
     if (load && !quiet) fprintf(stderr, "bench: --load: %d busy processes started beside the runs\n", load);
     int ok = 1, ran = 0, regressed = 0;
     double start = sn_now();
-    double *speeds = repeat > 1 ? calloc((size_t)nruns * (size_t)repeat, sizeof(double)) : NULL;
-    if (repeat > 1 && !speeds) ok = 0, fprintf(stderr, "bench: out of memory\n");
-    if (!ok) {
-    } else if (repeat == 1) {
+    int nblocks = 1;
+    if (!repeated) {
         for (int i = 0; i < nruns && ok; i++) {
             if (done[i] || i % parts != part - 1) continue;
-            sweep_run r;
-            sweep_spec_run(&spec, i, &r);
-            run_result res;
-            double med, lo, hi;
-            ok = run_one(&c, i, &r, &res);
-            if (ok) write_summary(&c, i, &r, &res, 1, &med, &lo, &hi);
+            run_result *x = &res[i];
+            ok = run_one(&c, i, &runs[i], x);
+            if (ok) write_summary(&c, i, &runs[i], x, 1);
             ran++;
             if (ok && !quiet) {
                 double el = sn_now() - start;
                 int left = 0;
                 for (int j = i + 1; j < nruns; j++) left += !done[j] && j % parts == part - 1;
-                fprintf(stderr, "run %d/%d done: test_acc=%.4f samples_per_s=%.0f train_s=%.2f eval_s=%.2f; ETA %.0f s\n",
-                        i + 1, nruns, res.test_acc, res.train_s > 0 ? res.samples / res.train_s : 0, res.train_s,
-                        res.eval_s, left * el / ran);
+                fprintf(stderr, "run %d/%d done: test_acc=%.4f samples_per_s=%.0f train_s=%.2f eval_s=%.2f%s; ETA %.0f s\n",
+                        i + 1, nruns, x->test_acc, x->train_s > 0 ? x->samples / x->train_s : 0, x->train_s, x->eval_s,
+                        x->noisy ? " (noisy)" : "", left * el / ran);
             }
         }
     } else {
-        ok = run_repeated(&c, &spec, nruns, part, parts, repeat, quiet, speeds);
+        nblocks = run_repeated(&c, runs, group, part, parts, stride, res, done_rep);
+        ok = nblocks > 0;
+        for (int i = 0; ok && i < nruns; i++)
+            if (i % parts == part - 1) write_summary(&c, i, &runs[i], &res[(size_t)i * stride], nblocks);
+    }
+    const int scaling_rows = ok ? thread_scaling(&c, runs, group, res, stride, nblocks, part, parts, out) : 0;
+    /* The speeds a baseline keeps: nruns x nblocks, 0 where a repetition does not count. */
+    double *speeds = repeated ? calloc((size_t)nruns * (size_t)nblocks + 1, sizeof(double)) : NULL;
+    if (repeated && !speeds) ok = 0, fprintf(stderr, "bench: out of memory\n");
+    for (int i = 0; ok && speeds && i < nruns; i++) {
+        if (i % parts != part - 1) continue;
+        const run_result *x = &res[(size_t)i * stride];
+        double dummy[BENCH_BASELINE_MAX_REPS];
+        int all_noisy;
+        (void)counted_speeds(&c, x, nblocks, dummy, &all_noisy);
+        for (int k = 0; k < nblocks; k++)
+            speeds[(size_t)i * nblocks + k] =
+                !x[k].diverged && !x[k].collapsed && (include_noisy || all_noisy || !x[k].noisy) ? x[k].speed : 0;
     }
     bench_load_stop(&busy);
     /* The baseline: this sweep's repetitions saved, or compared with a saved one. */
@@ -807,10 +1114,10 @@ int bench_sweep_main(int argc, char **argv)
                 sweep_run_label(&spec, &r, labbuf[i], sizeof labbuf[i]);
                 cols[i] = colbuf[i], labels[i] = labbuf[i];
             }
-            if (save_baseline && !bench_baseline_save(save_baseline, grid, nruns, cols, speeds, repeat)) ok = 0;
+            if (save_baseline && !bench_baseline_save(save_baseline, grid, nruns, cols, speeds, nblocks)) ok = 0;
             else if (save_baseline && !quiet) fprintf(stderr, "bench: --save-baseline: wrote %s\n", save_baseline);
             if (baseline_path)
-                regressed = bench_baseline_compare(&base, nruns, cols, labels, speeds, repeat, threshold);
+                regressed = bench_baseline_compare(&base, nruns, cols, labels, speeds, nblocks, threshold);
         } else {
             fprintf(stderr, "bench: out of memory\n");
             ok = 0;
@@ -821,6 +1128,7 @@ int bench_sweep_main(int argc, char **argv)
     bench_baseline_free(&base);
     fclose(c.sweep_csv);
     fclose(c.summary_csv);
+    fclose(c.reps_csv);
 
     /* Legend labels, one per run, quoted for gnuplot's word(). */
     FILE *lf = fopen(labels_path, "w");
@@ -850,12 +1158,13 @@ int bench_sweep_main(int argc, char **argv)
             n += bench_render("plots/accuracy.gp", out, labels_path, nruns, val, note);
             n += bench_render("plots/throughput.gp", out, labels_path, nruns, val, "");
             if (target_acc > 0) n += bench_render("plots/tta.gp", out, labels_path, nruns, val, "");
+            if (scaling_rows) n += bench_render("plots/scaling.gp", out, labels_path, nruns, val, "");
             if (!quiet && n) fprintf(stderr, "bench: wrote %s/loss.png, accuracy.png, throughput.png\n", out);
         }
     }
     if (ok && target_acc > 0 && parts == 1) bench_report_tta(summary_path, target_acc);
     if (!quiet) fprintf(stderr, "bench: wrote %s and %s\n", sweep_path, summary_path);
-    free(done);
+    free(done), free(done_rep), free(res), free(runs), free(group);
     sn_dataset_free(&c.all);
     sn_dataset_free(&c.test);
     sn_dataset_free(&c.all_deskewed);

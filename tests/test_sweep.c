@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "scratchnet/gemm.h"
 #include "stats.h"
@@ -188,7 +189,7 @@ Test(sweep_run, two_configurations_write_csvs_and_plots, .timeout = 120)
     s[len] = 0;
     cr_assert(strstr(s, "\nrun,batch,lr,threads,opt,seed,layers,deskew,augment,epochs,train_loss,val_loss,val_acc,"
                         "test_loss,test_acc,train_s,samples_per_s,status,load,tta_s,reps,samples_per_s_mad,"
-                        "samples_per_s_ci_lo,samples_per_s_ci_hi\n"), "%s", s);
+                        "samples_per_s_ci_lo,samples_per_s_ci_hi,noisy_reps\n"), "%s", s);
     cr_assert(strstr(s, "# kernel isa:") && strstr(s, "# cpu:") && strstr(s, "commit"), "provenance lines: %s", s);
     free(s);
     s = (char *)tu_read(tu_path(dir, "sweep.csv"), &len);
@@ -342,8 +343,9 @@ Test(sweep_run, parts_merge_into_the_whole_sweep)
     cr_assert_eq(count_data_rows(tu_path(dir, "p4/summary.csv"), ",ok"), 1, "run 4");
     snprintf(cmd, sizeof cmd, "%s --merge %s/p4 %s/p2 %s/p1 %s/p3 --out %s/merged", TU_BENCH, dir, dir, dir, dir, dir);
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
-    static const struct { const char *file; int cols; } files[] = { { "summary.csv", 15 }, { "sweep.csv", 13 } };
-    for (int f = 0; f < 2; f++) {
+    static const struct { const char *file; int cols; } files[] = { { "summary.csv", 15 }, { "sweep.csv", 13 },
+                                                                    { "reps.csv", 12 } };
+    for (int f = 0; f < 3; f++) {
         char a[600], b[600];
         snprintf(a, sizeof a, "%s/whole/%s", dir, files[f].file);
         snprintf(b, sizeof b, "%s/merged/%s", dir, files[f].file);
@@ -460,13 +462,17 @@ Test(stats, median_mad_bootstrap_and_permutation)
 }
 
 /* --repeat: every configuration runs once a block (sweep.csv keeps every repetition,
- * with its rep), summary.csv one row per configuration with the median speed, its MAD and
- * interval, and the thread ratio within blocks is reported; resume is refused. */
-Test(sweep_run, repetitions_with_intervals)
+ * with its rep; reps.csv one row each with the noise sentinel's figures), summary.csv one
+ * row per configuration with the median speed, its MAD and interval, and the thread
+ * ratio within blocks is reported (scaling.csv, scaling.png). --include-noisy: the
+ * statistics must not depend on whether the machine (other tests) was busy. Then a sweep
+ * "killed" after four of its six repetitions resumes with the two it lacks. */
+Test(sweep_run, repetitions_with_intervals_and_resume)
 {
     char dir[512], cmd[4096];
     snprintf(dir, sizeof dir, "%s", tu_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s --sweep batch=64 threads=1,2 --epochs 2 --val 500 --repeat 3 --quiet --data %s --out %s",
+    snprintf(cmd, sizeof cmd,
+             "%s --sweep batch=64 threads=1,2 --epochs 2 --val 500 --repeat 3 --include-noisy --quiet --data %s --out %s",
              TU_BENCH, TU_SUBSET, dir);
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
     cr_assert(strstr(out, "run 1 (batch=64 threads=1): median ") && strstr(out, "95% CI [") && strstr(out, "3 reps"),
@@ -475,24 +481,149 @@ Test(sweep_run, repetitions_with_intervals)
               "%s", out);
     cr_assert_eq(count_data_rows(tu_path(dir, "summary.csv"), NULL), 2, "one row per configuration");
     cr_assert_eq(count_data_rows(tu_path(dir, "sweep.csv"), NULL), 2 * 2 * 3, "configurations x epochs x reps");
+    cr_assert_eq(count_data_rows(tu_path(dir, "reps.csv"), ",ok,"), 2 * 3, "configurations x reps");
+    cr_assert_eq(count_data_rows(tu_path(dir, "scaling.csv"), ",all,"), 0, "a group is named by its keys");
+    cr_assert_eq(count_data_rows(tu_path(dir, "scaling.csv"), ",batch=64,"), 2, "threads 1 (the base) and 2");
     size_t len;
+    cr_assert(has_png_signature(tu_path(dir, "scaling.png"), &len), "scaling.png is not a PNG");
     char *s = (char *)tu_read(tu_path(dir, "summary.csv"), &len);
     s[len] = 0;
     for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
         if (line[0] == '#' || !strncmp(line, "run,", 4)) continue;
-        /* ...,samples_per_s (17th),status,load,tta_s,reps,mad,ci_lo,ci_hi */
-        char *f[24];
+        /* ...,samples_per_s (17th),status,load,tta_s,reps,mad,ci_lo,ci_hi,noisy_reps */
+        char *f[26];
         int nf = 0;
-        for (char *p = line; p && nf < 24; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) f[nf++] = p;
-        cr_assert_eq(nf, 24, "%s", line);
+        for (char *p = line; p && nf < 26; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) f[nf++] = p;
+        cr_assert_eq(nf, 25, "%s", line);
         const double med = atof(f[16]), lo = atof(f[22]), hi = atof(f[23]);
         cr_assert_eq(atoi(f[20]), 3);
         cr_assert(lo <= med && med <= hi && med > 0, "%s", line);
+        cr_assert(atoi(f[24]) >= 0 && atoi(f[24]) <= 3, "noisy_reps: %s", line);
     }
     free(s);
-    snprintf(cmd, sizeof cmd, "%s --sweep batch=64 --repeat 2 --resume --out %s", TU_BENCH, dir);
+    /* reps.csv: the sentinel's fraction is a fraction; noisy says whether it is under 0.9. */
+    s = (char *)tu_read(tu_path(dir, "reps.csv"), &len);
+    s[len] = 0;
+    cr_assert(strstr(s, "\nrun,batch,lr,threads,opt,seed,layers,deskew,augment,epochs,rep,status,samples_per_s,"
+                        "train_s,train_loss,val_loss,val_acc,test_loss,test_acc,tta_s,eval_s,samples,core_frac_min,"
+                        "slow_cpu,nivcsw,steal_s,noisy\n"), "%s", s);
+    int rows = 0;
+    for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#' || !strncmp(line, "run,", 4)) continue;
+        char *f[28];
+        int nf = 0;
+        for (char *p = line; p && nf < 28; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) f[nf++] = p;
+        cr_assert_eq(nf, 27, "%s", line);
+        const double frac = atof(f[22]);
+        cr_assert(frac > 0 && frac <= 1.0, "core_frac_min %g: %s", frac, line);
+        cr_assert_eq(atoi(f[26]), frac < 0.9, "%s", line);
+        rows++;
+    }
+    cr_assert_eq(rows, 6);
+    free(s);
+    /* Killed after four repetitions: the last two rows of reps.csv gone (the summary is
+     * written at the end, so it is empty then). */
+    s = (char *)tu_read(tu_path(dir, "reps.csv"), &len);
+    s[len] = 0;
+    for (int k = 0; k < 2; k++) *strrchr(s, '\n') = 0, *(strrchr(s, '\n') + 1) = 0;
+    tu_write(tu_path(dir, "reps.csv"), s, strlen(s));
+    free(s);
+    snprintf(cmd, sizeof cmd,
+             "%s --sweep batch=64 threads=1,2 --epochs 2 --val 500 --repeat 3 --include-noisy --no-plot --resume --data "
+             "%s --out %s",
+             TU_BENCH, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(err, "4 of 6 repetitions already finished"), "%s", err);
+    cr_assert(strstr(err, "run 1/2 (batch=64 threads=1) epoch") || strstr(err, "run 2/2 (batch=64 threads=2) epoch"),
+              "the missing repetitions ran: %s", err);
+    cr_assert_eq(count_data_rows(tu_path(dir, "reps.csv"), ",ok,"), 6, "every repetition once");
+    cr_assert_eq(count_data_rows(tu_path(dir, "sweep.csv"), NULL), 2 * 2 * 3, "the rerun's epochs replace, not double");
+    cr_assert_eq(count_data_rows(tu_path(dir, "summary.csv"), NULL), 2);
+    /* Another grid's repetitions are not resumed into this one. */
+    snprintf(cmd, sizeof cmd, "%s --sweep batch=32 --repeat 3 --resume --data %s --out %s", TU_BENCH, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", err);
+    cr_assert(strstr(err, "another grid"), "%s", err);
+}
+
+/* The noise sentinel: with a busy process on every CPU, each probe shares its core, so
+ * every repetition is noisy (a fraction near 0.5, far under 0.9); the console says so and
+ * the statistics fall back to the noisy ones rather than reporting nothing. */
+Test(sweep_run, noise_sentinel_flags_a_busy_machine)
+{
+    char dir[512], cmd[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    snprintf(cmd, sizeof cmd, "%s --sweep batch=64 threads=1 --epochs 1 --val 500 --repeat 3 --load %ld --data %s --out %s",
+             TU_BENCH, cpus < 1 ? 1L : cpus > 64 ? 64L : cpus, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(out, "3 of 3 reps noisy (cpu ") && strstr(out, "counted: none was quiet"), "%s", out);
+    size_t len;
+    char *s = (char *)tu_read(tu_path(dir, "reps.csv"), &len);
+    s[len] = 0;
+    int noisy = 0;
+    for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n"))
+        noisy += line[0] != '#' && strncmp(line, "run,", 4) && !strcmp(strrchr(line, ','), ",1");
+    free(s);
+    cr_assert_eq(noisy, 3, "noisy=1 on every repetition");
+}
+
+/* --precision P%: blocks are added until every interval is within +-P%, at most
+ * --max-repeat; a loose target stops at --repeat, an impossible one at the bound. */
+Test(sweep_run, precision_adds_blocks_up_to_the_bound)
+{
+    char dir[512], cmd[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s --sweep batch=64 --epochs 1 --val 500 --repeat 3 --precision 99%% --include-noisy "
+             "--quiet --no-plot --data %s --out %s/a", TU_BENCH, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(count_data_rows(tu_path(dir, "a/reps.csv"), ",ok,"), 3, "+-99%% holds after the first 3 blocks");
+    snprintf(cmd, sizeof cmd, "%s --sweep batch=64 --epochs 1 --val 500 --repeat 3 --precision 0.0001%% --max-repeat 5 "
+             "--include-noisy --no-plot --data %s --out %s/b", TU_BENCH, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(count_data_rows(tu_path(dir, "b/reps.csv"), ",ok,"), 5, "no run is that steady: up to the bound");
+    cr_assert(strstr(err, "--precision 0.0001%: after 3 blocks the widest interval is"), "%s", err);
+    cr_assert(strstr(out, "5 reps"), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s --sweep batch=64 --max-repeat 5 --out %s/c", TU_BENCH, dir);
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2);
-    cr_assert(strstr(err, "--resume of a --repeat sweep"), "%s", err);
+    cr_assert(strstr(err, "give --precision"), "%s", err);
+    snprintf(cmd, sizeof cmd, "%s --sweep batch=64 --precision 0 --out %s/c", TU_BENCH, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2);
+}
+
+/* bench --report: a sweep's directory becomes report.md with the machine, the command,
+ * the medians with intervals and the scaling; a peers.csv gives the paired ratios,
+ * computed per block (hand-made: ours 200/210/220 against 100/100/110 in blocks 1-3 ->
+ * ratios 2.0, 2.1, 2.0, median 2.00x), and a directory with nothing to report exits 2. */
+Test(sweep_run, report_from_the_csvs)
+{
+    char dir[512], cmd[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s --sweep batch=64 threads=1,2 --epochs 1 --val 500 --repeat 3 --include-noisy --quiet "
+             "--no-plot --data %s --out %s", TU_BENCH, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    static const char peers[] =
+        "# bench --peers; date 2026-11-29T10:00:00Z; commit abc\n# command: bench --peers --repeat 3\n"
+        "implementation,epochs,batch,threads,train_loss,val_loss,test_acc,train_s,samples_per_s,rep,core_frac_min,noisy\n"
+        "scratchnet(avx512),1,128,1,0.3,0.2,0.94,0.25,200,1,0.98,0\nnumpy,1,128,1,0.3,0.2,0.94,0.5,100,1,0.98,0\n"
+        "numpy,1,128,1,0.3,0.2,0.94,0.5,100,2,0.97,0\nscratchnet(avx512),1,128,1,0.3,0.2,0.94,0.24,210,2,0.98,0\n"
+        "scratchnet(avx512),1,128,1,0.3,0.2,0.94,0.23,220,3,0.98,0\nnumpy,1,128,1,0.3,0.2,0.94,0.45,110,3,0.70,1\n";
+    tu_write(tu_path(dir, "peers.csv"), peers, sizeof peers - 1);
+    snprintf(cmd, sizeof cmd, "%s --report %s", TU_BENCH, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    size_t len;
+    char *r = (char *)tu_read(tu_path(dir, "report.md"), &len);
+    cr_assert_not_null(r);
+    r[len] = 0;
+    cr_assert(strstr(r, "| CPU | ") && strstr(r, "## Training sweep") && strstr(r, "Command: `bench --sweep batch=64 "),
+              "%s", r);
+    cr_assert(strstr(r, "| 1 | threads=1 | ") && strstr(r, "| 2 | threads=2 | "), "runs named by what varies: %s", r);
+    cr_assert(strstr(r, "### Thread scaling") && strstr(r, "| 2 | "), "%s", r);
+    cr_assert(strstr(r, "| numpy | 1 | 1 | 128 | 0.9400 | 100 | "), "median of 100, 100, 110: %s", r);
+    cr_assert(strstr(r, "| scratchnet(avx512) / numpy | 1 | 2.00x | "), "paired per block: %s", r);
+    free(r);
+    snprintf(cmd, sizeof cmd, "%s --report %s/nothing-here", TU_BENCH, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2);
+    cr_assert(strstr(err, "is not a directory"), "%s", err);
 }
 
 /* The baseline statistics: the exact Mann-Whitney p of two fully separated samples of
@@ -530,7 +661,8 @@ Test(sweep_run, baselines_and_regressions)
     if (!sn_isa_supported(SN_ISA_AVX2)) cr_skip_test("needs a SIMD kernel to regress from");
     char dir[512], cmd[4096];
     snprintf(dir, sizeof dir, "%s", tu_tmpdir());
-    const char *common = "--sweep batch=64 threads=1 --epochs 3 --val 500 --repeat 5 --quiet";
+    /* --include-noisy: the kernels' difference is the signal here, whatever else runs. */
+    const char *common = "--sweep batch=64 threads=1 --epochs 3 --val 500 --repeat 5 --include-noisy --quiet";
     snprintf(cmd, sizeof cmd, "%s %s --data %s --out %s/a --save-baseline %s/base.txt", TU_BENCH, common, TU_SUBSET, dir,
              dir);
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);

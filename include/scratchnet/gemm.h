@@ -53,6 +53,11 @@ void sn_isa_names(char *out, size_t cap, const char *sep, const char *last_sep);
  * GFLOP/s (2 flops per FMA), from a loop of independent FMAs on registers that runs for
  * about min_seconds; the best of five trials. What a kernel's GFLOP/s is a fraction of. */
 double sn_isa_peak_gflops(double min_seconds);
+/* For the benchmark's noise sentinel: the calling thread's *sustained* multiply-add rate
+ * over about `seconds` of wall time, in GFLOP/s: the work done over the time taken, so
+ * that time the thread spends descheduled (a busy neighbour on its core, hypervisor
+ * steal) lowers it, where the best-of-five peak above would hide it. */
+double sn_isa_fma_rate(double seconds);
 
 /* Floats of workspace sn_gemm_ws needs for this problem. */
 size_t sn_gemm_workspace(sn_trans ta, sn_trans tb, int m, int n, int k);

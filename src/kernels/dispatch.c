@@ -158,3 +158,32 @@ double sn_isa_peak_gflops(double min_seconds)
     (void)sink;
     return best;
 }
+
+double sn_isa_fma_rate(double seconds)
+{
+    const sn_kernels *k = sn_kernels_active();
+    volatile float sink = 0.0f;
+    /* Chunks of ~0.25 ms (sized once): short enough to stop near the budget, long enough
+     * that reading the clock costs nothing. */
+    static long chunk;
+    long iters = __atomic_load_n(&chunk, __ATOMIC_RELAXED);
+    if (!iters) {
+        iters = 1 << 10;
+        for (;;) {
+            double t0 = sn_now();
+            sink += k->fma_peak_probe(iters);
+            if (sn_now() - t0 >= 2.5e-4 || iters > (1L << 30)) break;
+            iters *= 2;
+        }
+        __atomic_store_n(&chunk, iters, __ATOMIC_RELAXED);
+    }
+    long done = 0;
+    const double t0 = sn_now();
+    double dt;
+    do {
+        sink += k->fma_peak_probe(iters);
+        done += iters;
+    } while ((dt = sn_now() - t0) < seconds);
+    (void)sink;
+    return 2.0 * (double)done * k->fma_peak_chains / dt * 1e-9;
+}
