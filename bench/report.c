@@ -244,7 +244,7 @@ static void report_peers(FILE *o, const table *p)
     const int c_rep = col(p, "rep"), c_noisy = col(p, "noisy");
     /* The implementations (name, threads) in file order and their repetitions. */
     enum { MAXI = 64, MAXR = 100 };
-    typedef struct impl { int first, n, noisy, rep[MAXR]; double s[MAXR], med, lo, hi; } impl;
+    typedef struct impl { int first, n, noisy, rep[MAXR], noisy_rep[MAXR]; double s[MAXR], med, lo, hi; } impl;
     static impl im[MAXI];
     int ni = 0;
     for (int r = 0; r < p->nrows; r++) {
@@ -258,7 +258,8 @@ static void report_peers(FILE *o, const table *p)
         }
         if (im[k].n == MAXR) continue;
         im[k].rep[im[k].n] = c_rep >= 0 ? atoi(cell(p, r, c_rep)) : 1;
-        im[k].noisy += c_noisy >= 0 && atoi(cell(p, r, c_noisy));
+        im[k].noisy_rep[im[k].n] = c_noisy >= 0 && atoi(cell(p, r, c_noisy));
+        im[k].noisy += im[k].noisy_rep[im[k].n];
         im[k].s[im[k].n++] = atof(cell(p, r, c_speed));
     }
     double best_ours = 0;
@@ -284,14 +285,21 @@ static void report_peers(FILE *o, const table *p)
             if (!strncmp(cell(p, im[b].first, c_name), "scratchnet", 10) ||
                 strcmp(cell(p, im[a].first, c_thr), cell(p, im[b].first, c_thr)))
                 continue;
+            /* Blocks quiet for both, if any (as bench --peers prints them). */
             double ratio[MAXR];
             int n = 0;
-            for (int x = 0; x < im[a].n; x++)
-                for (int y = 0; y < im[b].n; y++)
-                    if (im[a].rep[x] == im[b].rep[y] && n < MAXR) ratio[n++] = im[a].s[x] / im[b].s[y];
+            for (int pass = 0; pass < 2 && n < 2; pass++) {
+                n = 0;
+                for (int x = 0; x < im[a].n; x++)
+                    for (int y = 0; y < im[b].n; y++)
+                        if (im[a].rep[x] == im[b].rep[y] && n < MAXR &&
+                            (pass || (!im[a].noisy_rep[x] && !im[b].noisy_rep[y])))
+                            ratio[n++] = im[a].s[x] / im[b].s[y];
+            }
             if (n < 2) continue;
             if (!header)
-                fprintf(o, "\nPaired within each block (the two ran back to back):\n\n| ratio | threads | median | "
+                fprintf(o, "\nPaired within each block (the two ran back to back; blocks quiet for both when two or "
+                           "more were):\n\n| ratio | threads | median | "
                            "95%% CI | blocks |\n|---|---:|---:|---|---:|\n"),
                     header = 1;
             double lo, hi;
