@@ -448,6 +448,11 @@ Test(stats, median_mad_bootstrap_and_permutation)
     cr_assert(hi - lo > 3 && hi - lo < 16, "width %g", hi - lo);
     stats_median_ci(x, 10, 2000, 7, &lo2, &hi2);
     cr_assert(hi2 - lo2 > hi - lo, "10 draws give a wider interval than 40: %g vs %g", hi2 - lo2, hi - lo);
+    /* A fixed sample and seed give precomputed bounds, on any machine (the resampling
+     * draws integers; the medians are means of two sample values, exact in binary). */
+    const double fixed[] = { 12, 15, 9, 20, 11, 14, 13, 18, 10, 16 };
+    stats_median_ci(fixed, 10, 2000, 42, &lo2, &hi2);
+    cr_assert(lo2 == 11 && hi2 == 16, "[%g, %g] for seed 42, precomputed [11, 16] around the median 13.5", lo2, hi2);
     double one = 5;
     stats_median_ci(&one, 1, 2000, 7, &lo, &hi);
     cr_assert(lo == 5 && hi == 5);
