@@ -309,6 +309,24 @@ static void write_summary(sweep_ctx *c, int index, const sweep_run *r, const run
 
 /* ---- resume: keep the runs summary.csv records as finished ------------------- */
 
+/* The run a CSV row records if its leading columns (run, configuration, epochs) are this
+ * grid's run of that number (*prefix: their length), else 0, and *foreign is set to the
+ * first such row's number: another grid's results, which a resume would drop. */
+static int grid_run_of_row(const sweep_spec *spec, int nruns, const char *line, size_t *prefix, int *foreign)
+{
+    const int run = atoi(line);
+    if (run >= 1 && run <= nruns) {
+        sweep_run r;
+        sweep_spec_run(spec, run - 1, &r);
+        char cols[768], want[800];
+        config_cols(cols, sizeof cols, &r);
+        *prefix = (size_t)snprintf(want, sizeof want, "%d,%s,%d,", run, cols, r.epochs);
+        if (strncmp(line, want, *prefix) == 0) return run;
+    }
+    if (!*foreign) *foreign = run ? run : -1;
+    return 0;
+}
+
 /* Reads finished run numbers whose configuration matches the planned run. A recorded
  * run that is not this grid's run of that number (another grid's results) sets *foreign
  * to its number: resuming would drop it, so the caller refuses. */
@@ -321,18 +339,9 @@ static int read_finished(const char *path, const sweep_spec *spec, int nruns, un
     int count = 0;
     while (fgets(line, sizeof line, f)) {
         if (line[0] == '#' || strncmp(line, "run,", 4) == 0) continue;
-        int run = atoi(line);
-        if (run < 1 || run > nruns) {
-            if (!*foreign) *foreign = run;
-            continue;
-        }
-        sweep_run r;
-        sweep_spec_run(spec, run - 1, &r);
-        char cols[768], want[800];
-        config_cols(cols, sizeof cols, &r);
-        snprintf(want, sizeof want, "%d,%s,%d,", run, cols, r.epochs);
-        if (strncmp(line, want, strlen(want)) == 0) done[run - 1] = 1, count++;
-        else if (!*foreign) *foreign = run;
+        size_t prefix;
+        const int run = grid_run_of_row(spec, nruns, line, &prefix, foreign);
+        if (run) done[run - 1] = 1, count++;
     }
     fclose(f);
     return count;
@@ -402,21 +411,10 @@ static int read_finished_reps(const char *path, const sweep_spec *spec, int nrun
             continue;
         }
         if (!header) continue; /* rows under no header (or another's) are not read, nor kept */
-        const int run = atoi(line);
-        if (run < 1 || run > nruns) {
-            if (!*foreign) *foreign = run;
-            continue;
-        }
-        sweep_run r;
-        sweep_spec_run(spec, run - 1, &r);
-        char cols[768], want[800];
-        config_cols(cols, sizeof cols, &r);
-        const int n = snprintf(want, sizeof want, "%d,%s,%d,", run, cols, r.epochs);
-        if (strncmp(line, want, (size_t)n) != 0) {
-            if (!*foreign) *foreign = run;
-            continue;
-        }
-        const int rep = atoi(line + n);
+        size_t prefix;
+        const int run = grid_run_of_row(spec, nruns, line, &prefix, foreign);
+        if (!run) continue;
+        const int rep = atoi(line + prefix);
         run_result x;
         if (rep < 1 || rep > stride || !parse_rep_row(line, &x)) continue; /* beyond --max-repeat, or torn */
         res[(size_t)(run - 1) * stride + rep - 1] = x;
