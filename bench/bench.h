@@ -62,6 +62,11 @@ int bench_baseline_save(const char *path, const char *grid, int nconf, const cha
 int bench_baseline_compare(const bench_baseline *b, int nconf, const char *const *cols, const char *const *labels,
                            const double *speeds, int repeat, double threshold);
 
+/* job_sweep.c: bench --sweep as every process of an MPI job (job.h): each runs its part,
+ * rank 0 gathers and merges them. */
+struct cli_job;
+int bench_sweep_job(int argc, char **argv, struct cli_job *job);
+
 /* merge.c: bench --merge DIR... combines the parts of a sweep (--part K/N). */
 int bench_merge_main(int argc, char **argv);
 

@@ -1,4 +1,5 @@
 #include "scratchnet/train.h"
+#include "scratchnet/shard.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -365,7 +366,7 @@ static void rows_forward_backward(sn_trainer *t, const sn_dataset *ds, int first
     const int flat = sn_net_first_flat_layer(m) > from ? sn_net_first_flat_layer(m) : from;
     const int C = m->sizes[L];
     sn_softmax_xent(t->dact[L] + (size_t)r0 * C, c->loss + r0, NULL, c->act[L] + (size_t)r0 * C, c->y + r0, rows,
-                    C, 1.0f / (float)n);
+                    C, 1.0f / (float)(t->loss_rows ? t->loss_rows : n));
     backward_layers(t, flat > 1 ? flat : 1, L, r0, rows, 0, ws);
     if (flat > 1) backward_layers(t, 1, flat, r0, rows, 1, ws);
 }
@@ -530,7 +531,7 @@ static void run_steps(step_team *st)
     int tid, nth;
     team_info(&tid, &nth);
     /* Training flushes denormals (see denormals_off); the gradient checker does not. */
-    const unsigned csr = st->apply_update ? denormals_off(t) : 0;
+    const unsigned csr = st->apply_update || t->loss_rows ? denormals_off(t) : 0;
     int *pref = t->pref + (size_t)tid * t->nclaims;
     atomic_int *claims = t->claims;
     for (int s = 0; s < st->steps; s++) {
@@ -597,7 +598,7 @@ static void run_steps(step_team *st)
             if (sn_event_add(&st->done, 1) == end) step_end(st, s, n, end);
         }
     }
-    if (st->apply_update) denormals_restore(csr);
+    if (st->apply_update || t->loss_rows) denormals_restore(csr);
 }
 
 /* Runs the team: one parallel region for all the steps. Between steps nobody spins in
@@ -662,27 +663,36 @@ double sn_trainer_gradient(sn_trainer *t, int n)
     return sum / n;
 }
 
+int sn_trainer_begin_epoch(sn_trainer *t, const sn_dataset *ds, sn_dataset *augmented, const sn_dataset **use,
+                           double *augment_s)
+{
+    for (int i = 0; i < t->ntrain; i++) t->order[i] = i;
+    sn_shuffle(&t->rng, t->order, t->ntrain);
+    *use = ds, *augment_s = 0.0;
+    if (!sn_augment_active(&t->cfg.aug)) return SN_OK;
+    const double t0 = sn_now();
+    /* The augmented copy was sized for rows of the network's input width. */
+    if (ds->rows * ds->cols != t->model->sizes[0] || ds->count < t->ntrain) return SN_EINVAL;
+    const int rc = sn_augment_dataset(&t->cfg.aug, t->cfg.seed, t->epoch, ds, t->ntrain, t->aug_images,
+                                      t->cfg.threads, t->aug_work, NULL);
+    if (rc) return rc; /* images too large to augment: sn_fit says so first */
+    *augmented = (sn_dataset){ .count = t->ntrain, .rows = ds->rows, .cols = ds->cols, .images = t->aug_images,
+                               .labels = ds->labels };
+    *use = augmented;
+    *augment_s = sn_now() - t0;
+    return SN_OK;
+}
+
 int sn_train_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st,
                    sn_progress_fn progress, void *user)
 {
+    if (t->shards) return sn_shards_epoch(t, ds, st, progress, user);
     memset(st, 0, sizeof *st);
     st->epoch = t->epoch + 1;
-    for (int i = 0; i < t->ntrain; i++) t->order[i] = i;
-    sn_shuffle(&t->rng, t->order, t->ntrain);
-
     const double t0 = sn_now();
     sn_dataset augmented;
-    if (sn_augment_active(&t->cfg.aug)) {
-        /* The augmented copy was sized for rows of the network's input width. */
-        if (ds->rows * ds->cols != t->model->sizes[0] || ds->count < t->ntrain) return SN_EINVAL;
-        const int rc = sn_augment_dataset(&t->cfg.aug, t->cfg.seed, t->epoch, ds, t->ntrain, t->aug_images,
-                                          t->cfg.threads, t->aug_work, NULL);
-        if (rc) return rc; /* images too large to augment: sn_fit says so first */
-        augmented = (sn_dataset){ .count = t->ntrain, .rows = ds->rows, .cols = ds->cols, .images = t->aug_images,
-                                  .labels = ds->labels };
-        ds = &augmented;
-        st->augment_s = sn_now() - t0;
-    }
+    const int rc = sn_trainer_begin_epoch(t, ds, &augmented, &ds, &st->augment_s);
+    if (rc) return rc;
     const int B = t->fwd.capacity;
     step_team team = { .t = t, .ds = ds, .steps = (t->ntrain + B - 1) / B, .apply_update = 1,
                        .fused = t->reduce == NULL, .progress = progress, .user = user };

@@ -377,3 +377,25 @@ Test(cli, cnn_trains_evaluates_predicts)
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
     cr_assert(strstr(out, "one.pgm digit=") && strstr(out, " p="), "%s", out);
 }
+
+/* A process an MPI launcher says is one of 2, in a build without MPI (the copies would
+ * each do all the work) or with a library that says 1 of 1 (another MPI's launcher), is
+ * refused before any work: exit 2, naming the launcher. --shards that cannot split a
+ * batch is refused too. */
+Test(cli, launched_as_one_of_many_without_a_matching_mpi_exits_2)
+{
+    char cmd[4096];
+    const char *dir = tu_tmpdir();
+    snprintf(cmd, sizeof cmd, "PMI_SIZE=2 PMI_RANK=0 %s train --data %s --epochs 1 --shards 2 --save %s/m.bin",
+             TU_SCRATCHNET, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", err);
+    cr_assert(strstr(err, "launcher") && strstr(err, "2 processes"), "%s", err);
+    snprintf(cmd, sizeof cmd, "PMI_SIZE=2 PMI_RANK=0 %s --sweep batch=32 --data %s --out %s/s", TU_BENCH, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", err);
+    cr_assert(strstr(err, "launcher"), "%s", err);
+    snprintf(cmd, sizeof cmd, "%s train --data %s --epochs 1 --batch 4 --shards 8 --save %s/m.bin", TU_SCRATCHNET,
+             TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", err);
+    cr_assert(strstr(err, "--shards 8 is more than --batch 4"), "%s", err);
+    cr_assert(!tu_exists(tu_path(dir, "m.bin")), "nothing written");
+}

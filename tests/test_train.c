@@ -9,6 +9,7 @@
 #include "scratchnet/fit.h"
 #include "scratchnet/gemm.h"
 #include "scratchnet/optim.h"
+#include "scratchnet/shard.h"
 #include "scratchnet/train.h"
 #include "test_util.h"
 
@@ -606,4 +607,54 @@ Test(train, nesterov_update_matches_its_formula)
     cr_assert_eq(sn_opt_parse("nesterov", &k), SN_OK);
     cr_assert_eq(k, SN_OPT_NESTEROV);
     cr_assert_eq(sn_opt_parse("nadam", &k), SN_EINVAL);
+}
+
+/* --shards S (shard.h): a sharded step is the batch's step, summed in another order (one
+ * step of 96 rows in 4 shards against the ordinary step: equal within float rounding, a
+ * few ulps of a ~0.05 weight); the bits do not depend on the thread count; a last batch
+ * smaller than S (empty shards) trains; bad shard counts are refused with the reason. */
+static void train_sharded(sn_net *m, int threads, int shards, int ntrain, int epochs, int batch)
+{
+    int sizes[] = { 784, 50, 25, 10 };
+    sn_trainer t;
+    sn_shards s;
+    sn_train_config cfg = sn_train_defaults();
+    cfg.threads = threads, cfg.epochs = epochs, cfg.val = 0, cfg.batch = batch;
+    cr_assert_eq(sn_net_create_mlp(m, sizes, 4, NULL), SN_OK);
+    cr_assert_eq(sn_trainer_create(&t, m, &cfg, ntrain, NULL), SN_OK);
+    if (shards) {
+        cr_assert_eq(sn_shards_init(&s, shards, 0, 1, NULL, NULL, m->nparams, NULL), SN_OK);
+        sn_trainer_set_shards(&t, &s);
+    }
+    sn_fit_result fit;
+    cr_assert_eq(sn_fit(&t, &train_set, NULL, 0, NULL, &fit, NULL), SN_OK);
+    cr_assert(!fit.diverged && isfinite(fit.last.stats.train_loss));
+    if (shards) sn_shards_free(&s);
+    sn_trainer_free(&t);
+}
+
+Test(train, shards_are_the_batch_step_with_the_same_bits_on_any_team, .init = load, .fini = unload)
+{
+    sn_net plain, one, sharded[3];
+    train_sharded(&plain, 2, 0, 96, 1, 96);
+    train_sharded(&one, 1, 4, 96, 1, 96);
+    double worst = 0;
+    for (size_t i = 0; i < plain.nparams; i++) worst = fmax(worst, fabs((double)plain.params[i] - one.params[i]));
+    cr_assert(worst > 0 && worst < 1e-6, "one step, 4 shards against 1: max |dw| %g", worst);
+    for (int k = 0; k < 3; k++) train_sharded(&sharded[k], k + 1, 4, 1000, 2, 64);
+    cr_assert(!memcmp(sharded[0].params, sharded[1].params, sharded[0].nparams * sizeof(float)), "1 vs 2 threads");
+    cr_assert(!memcmp(sharded[0].params, sharded[2].params, sharded[0].nparams * sizeof(float)), "1 vs 3 threads");
+    sn_net tail;
+    train_sharded(&tail, 2, 8, 1003, 1, 64); /* the last batch has 43 rows: 8 shards of 5-6 */
+    sn_net tiny;
+    train_sharded(&tiny, 2, 8, 1027, 1, 64); /* the last batch has 3 rows: 5 empty shards */
+    sn_shards s;
+    sn_error err;
+    cr_assert_eq(sn_shards_init(&s, 4, 0, 3, NULL, NULL, 10, &err), SN_EINVAL);
+    cr_assert(strstr(err.msg, "power of two"), "%s", err.msg);
+    cr_assert_eq(sn_shards_init(&s, 6, 0, 4, NULL, NULL, 10, &err), SN_EINVAL);
+    cr_assert(strstr(err.msg, "must divide"), "%s", err.msg);
+    cr_assert_eq(sn_shards_init(&s, 0, 0, 1, NULL, NULL, 10, &err), SN_EINVAL);
+    sn_net_free(&plain), sn_net_free(&one), sn_net_free(&tail), sn_net_free(&tiny);
+    for (int k = 0; k < 3; k++) sn_net_free(&sharded[k]);
 }

@@ -71,6 +71,8 @@ typedef struct sn_trainer {
     void (*reduce)(void *user, float *grads, size_t n); /* sn_trainer_set_reduce */
     void *reduce_user;
     void *dblock;
+    int loss_rows;          /* sn_trainer_gradient: the loss is the sum over this many rows' mean (0: n) */
+    struct sn_shards *shards; /* sn_trainer_set_shards: data-parallel steps (shard.h); not owned */
     uint8_t *aug_images;    /* ntrain images: this epoch's augmented copy (cfg.aug), owned */
     void *aug_work;         /* sn_augment_dataset's workspace, owned */
     sn_forward_ctx fwd;     /* activations, workspace, loss buffer */
@@ -107,8 +109,17 @@ void sn_trainer_set_reduce(sn_trainer *t, sn_reduce_fn fn, void *user);
 void sn_trainer_apply(sn_trainer *t);
 
 /* Mean loss over the n rows already in t->fwd.act[0] (labels t->fwd.y) and its
- * gradient into t->grads, without updating anything: the gradient checker's entry. */
+ * gradient into t->grads, without updating anything: the gradient checker's entry (and
+ * a shard's, shard.h: with t->loss_rows = B the gradient is that of the n rows' share of
+ * a batch of B rows, sum of their losses / B). */
 double sn_trainer_gradient(sn_trainer *t, int n);
+
+/* The start of every epoch: a fresh seeded shuffle of t->order and, with cfg.aug, the
+ * epoch's augmented images (made by the whole team); *use is what the epoch trains on
+ * (ds or the augmented copy in *augmented). SN_EINVAL for images the augmented copy was
+ * not sized for. */
+int sn_trainer_begin_epoch(sn_trainer *t, const sn_dataset *ds, sn_dataset *augmented, const sn_dataset **use,
+                           double *augment_s);
 
 /* Mean cross-entropy and accuracy of the model on ds, with up to `threads` threads, each
  * running chunks of ctx->capacity / threads rows. The same bits for any thread count.

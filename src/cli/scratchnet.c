@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "job.h"
+#include "scratchnet/shard.h"
 #include "scratchnet/export.h"
 #include "scratchnet/gemm.h"
 #include "scratchnet/image.h"
@@ -33,7 +35,7 @@ static void usage(FILE *f)
             "                        [--val 10000] [--eval-every 1] [--save FILE] [--csv FILE] [--quiet]\n"
             "                        [--checkpoint FILE] [--resume FILE] [--schedule cosine|constant]\n"
             "                        [--denormals flush|keep] [--deskew on|off] [--width-limit on|off]\n"
-            "                        [--augment none|KEY=RANGE[@PROB],...]\n"
+            "                        [--augment none|KEY=RANGE[@PROB],...] [--shards S]\n"
             "         (epochs: 20 for a dense net, 10 with convolutions; augment: " CLI_DEFAULT_AUGMENT ";\n"
             "          keys rot, scale, shear, shift, thick)\n"
             "       scratchnet eval    [--model FILE] [--data DIR] [--threads N] [--confusion] [--json]\n"
@@ -91,6 +93,8 @@ typedef struct train_args {
     const char *given[64];   /* the flags given, in order (--layers recorded as --net) */
     int ngiven;
     int resume_failed;       /* --resume's checkpoint could not be read: a runtime failure */
+    int shards;              /* --shards S: data-parallel steps (shard.h); 0: ordinary steps */
+    int silent;              /* a rank > 0 of an MPI job: rank 0 prints the epochs */
     sn_train_config cfg;
 } train_args;
 
@@ -181,7 +185,7 @@ static int parse_train(int argc, char **argv, train_args *a)
         static const char *const with_value[] = { "--data", "--net", "--layers", "--epochs", "--batch", "--lr", "--opt",
                                                   "--threads", "--seed", "--val", "--eval-every", "--save",
                                                   "--csv", "--checkpoint", "--resume", "--schedule", "--denormals",
-                                                  "--deskew", "--width-limit", "--augment", NULL };
+                                                  "--deskew", "--width-limit", "--augment", "--shards", NULL };
         int known = 0;
         for (int k = 0; with_value[k]; k++) known |= !strcmp(f, with_value[k]);
         if (!known) {
@@ -202,6 +206,7 @@ static int parse_train(int argc, char **argv, train_args *a)
         }
         else if (!strcmp(f, "--batch")) { if (!cli_int(PROG, f, v, 1, 60000, &a->cfg.batch)) return 0; }
         else if (!strcmp(f, "--threads")) { if (!cli_int(PROG, f, v, 1, 1024, &a->cfg.threads)) return 0; }
+        else if (!strcmp(f, "--shards")) { if (!cli_int(PROG, f, v, 1, 4096, &a->shards)) return 0; }
         else if (!strcmp(f, "--val")) { if (!cli_int(PROG, f, v, 0, 59999, &a->cfg.val)) return 0; }
         else if (!strcmp(f, "--eval-every")) { if (!cli_int(PROG, f, v, 1, 1000000, &a->eval_every)) return 0; }
         else if (!strcmp(f, "--seed")) { if (!cli_u64(PROG, f, v, &a->cfg.seed)) return 0; }
@@ -342,7 +347,7 @@ static int report_epoch_end(void *user, const sn_trainer *t, const sn_fit_epoch 
     train_report *r = user;
     const sn_epoch_stats *st = &e->stats;
     cli_progress_end(&r->bar);
-    if (e->evaluated || r->a->cfg.val == 0) {
+    if (!r->a->silent && (e->evaluated || r->a->cfg.val == 0)) {
         char vl[32] = "-", va[32] = "-"; /* no validation set (--val 0): '-', not nan */
         if (e->evaluated) snprintf(vl, sizeof vl, "%.4f", e->val_loss), snprintf(va, sizeof va, "%.4f", e->val_acc);
         printf("epoch %d/%d train_loss=%.4f val_loss=%s val_acc=%s epoch_s=%.3f samples_per_s=%.0f\n", st->epoch,
@@ -366,14 +371,50 @@ static int report_epoch_end(void *user, const sn_trainer *t, const sn_fit_epoch 
     return SN_OK;
 }
 
+static int train_in_job(int argc, char **argv, cli_job *job);
+
+/* train, as one process or as every process of an MPI job (job.h): with --shards S each
+ * of R processes computes S / R shards of every batch, and rank 0 alone prints and
+ * writes files (the model, --csv, --checkpoint). */
 static int cmd_train(int argc, char **argv)
+{
+    cli_job job;
+    const int rc = cli_job_init(&job, &argc, &argv, PROG);
+    if (rc) return rc;
+    const int out = train_in_job(argc, argv, &job);
+    cli_job_finish(&job);
+    return out;
+}
+
+static int train_in_job(int argc, char **argv, cli_job *job)
 {
     train_args a;
     if (!parse_train(argc, argv, &a)) return a.resume_failed ? EXIT_RUNTIME : EXIT_USAGE;
     if (!isa_or_die()) return EXIT_USAGE;
+    sn_shards shards = { 0 };
+    if (job->size > 1 && !a.shards) {
+        if (job->rank == 0)
+            fprintf(stderr, "%s: started as %d processes: give --shards S (a multiple of %d) to split every batch "
+                            "over them; without it each would train the same model alone\n", PROG, job->size,
+                    job->size);
+        return EXIT_USAGE;
+    }
+    if (a.shards && a.shards > a.cfg.batch) {
+        if (job->rank == 0)
+            fprintf(stderr, "%s: --shards %d is more than --batch %d: a shard needs rows\n", PROG, a.shards,
+                    a.cfg.batch);
+        return EXIT_USAGE;
+    }
+    if (job->rank > 0) a.quiet = a.silent = 1, a.csv = NULL, a.checkpoint = NULL; /* rank 0 speaks and writes */
 
+    /* Rank 0 loads first (and fetches the data if it must); the others after it. */
     sn_dataset all, test;
-    if (!cli_load_mnist(PROG, cli_data_dir(a.data), &all, &test)) return EXIT_RUNTIME;
+    int loaded = job->rank == 0 ? cli_load_mnist(PROG, cli_data_dir(a.data), &all, &test) : 1;
+    if (job->size > 1 && cli_job_sum_int(job, !loaded)) {
+        if (loaded && job->rank == 0) sn_dataset_free(&all), sn_dataset_free(&test);
+        return EXIT_RUNTIME;
+    }
+    if (job->rank > 0 && !cli_load_mnist(PROG, cli_data_dir(a.data), &all, &test)) return EXIT_RUNTIME;
     int rc = EXIT_RUNTIME;
     sn_error err;
     sn_net model = { 0 };
@@ -414,6 +455,15 @@ static int cmd_train(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", PROG, err.msg);
         goto out;
     }
+    if (a.shards) {
+        if (sn_shards_init(&shards, a.shards, job->rank, job->size, job->size > 1 ? cli_job_exchange : NULL, job,
+                           model.nparams, &err)) {
+            if (job->rank == 0) fprintf(stderr, "%s: %s\n", PROG, err.msg);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        sn_trainer_set_shards(&t, &shards);
+    }
     if (a.resume) {
         if (sn_checkpoint_load(&t, a.resume, &err)) {
             fprintf(stderr, "%s: --resume: %s\n", PROG, err.msg);
@@ -435,10 +485,13 @@ static int cmd_train(int argc, char **argv)
     sn_augment_format(&a.cfg.aug, augment, sizeof augment);
     if (!a.quiet)
         fprintf(stderr, "training %s (%zu parameters) on %d images, %s lr=%g batch=%d threads=%d isa=%s seed=%llu\n"
-                        "  deskew=%s width_limit=%.2f augment=%s\n",
+                        "  deskew=%s width_limit=%.2f augment=%s%s",
                 layers, model.nparams, ntrain, sn_opt_name(a.cfg.opt), a.cfg.lr, a.cfg.batch,
                 a.cfg.threads, sn_isa_name(sn_isa_active()), (unsigned long long)a.cfg.seed,
-                a.deskew ? "on" : "off", model.pre.max_width, augment);
+                a.deskew ? "on" : "off", model.pre.max_width, augment, a.shards ? "" : "\n");
+    if (!a.quiet && a.shards)
+        fprintf(stderr, " shards=%d over %d process%s (%d each)\n", a.shards, job->size, job->size > 1 ? "es" : "",
+                a.shards / job->size);
 
     if (a.checkpoint) {
         ctrl_c.saved = a.resume && !strcmp(a.resume, a.checkpoint); /* it holds an epoch already */
@@ -450,7 +503,8 @@ static int cmd_train(int argc, char **argv)
     sn_fit_result fit;
     if (sn_fit(&t, &train, &val, a.eval_every, &hooks, &fit, &err)) {
         cli_progress_end(&report.bar);
-        fprintf(stderr, "%s: %s%s\n", PROG, report.checkpoint_failed ? "--checkpoint: " : "", err.msg);
+        fprintf(stderr, "%s: %s%s%s\n", PROG, report.checkpoint_failed ? "--checkpoint: " : "", err.msg,
+                shards.failed ? " (an exchange with another process failed)" : "");
         goto out;
     }
     if (fit.diverged) {
@@ -479,6 +533,10 @@ static int cmd_train(int argc, char **argv)
     const char *epoch_env = getenv("SOURCE_DATE_EPOCH");
     model.record.saved_at = epoch_env && *epoch_env ? (int64_t)strtoll(epoch_env, NULL, 10) : (int64_t)time(NULL);
     snprintf(model.record.commit, sizeof model.record.commit, "%s", cli_commit());
+    if (job->rank > 0) { /* the same model, bit for bit: rank 0 saves it */
+        rc = 0;
+        goto out;
+    }
     if (sn_model_save(&model, a.save, &err)) {
         fprintf(stderr, "%s: --save: %s\n", PROG, err.msg);
         goto out;
@@ -489,6 +547,7 @@ static int cmd_train(int argc, char **argv)
     rc = 0;
 out:
     if (csv) fclose(csv);
+    sn_shards_free(&shards);
     sn_trainer_free(&t);
     sn_net_free(&model);
     sn_dataset_free(&all);
