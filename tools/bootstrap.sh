@@ -16,6 +16,7 @@ have gnuplot || pkgs+=(gnuplot-nox)
 have git || pkgs+=(git)
 have curl || pkgs+=(curl ca-certificates)
 for p in libcriterion-dev zlib1g-dev libpng-dev libsdl2-dev libsdl2-ttf-dev fonts-dejavu-core xvfb xauth help2man \
+         openmpi-bin libopenmpi-dev \
          ${SCRATCHNET_EXTRA_PKGS:-}; do
     installed "$p" || pkgs+=("$p")
 done
