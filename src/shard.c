@@ -96,6 +96,7 @@ int sn_shards_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st, sn_
     long rows_done = 0;
     for (int step = 0; step < steps && !st->diverged; step++) {
         const int first = step * B, n = t->ntrain - first < B ? t->ntrain - first : B;
+        double c0 = sn_now();
         /* This process's shards of the batch, each gradient with its loss sum. */
         for (int j = first_shard; j < first_shard + local; j++) {
             const int r0 = (int)((long)j * n / S), r1 = (int)((long)(j + 1) * n / S);
@@ -113,7 +114,9 @@ int sn_shards_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st, sn_
             }
             *loss_of(buf, n_params) = sum;
         }
+        double c1 = sn_now();
         tree_sum(s, first_shard, first_shard, first_shard + local);
+        double c2 = sn_now();
         /* Across processes: level by level of the same tree. */
         for (int level = 1; level < s->ranks; level <<= 1) {
             if (s->exchange(s->user, s->rank ^ level, s->bufs, s->recv, stride * sizeof(float))) {
@@ -123,8 +126,11 @@ int sn_shards_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st, sn_
             add_into(s->bufs, s->recv, n_params);
         }
         const double batch_loss = *loss_of(s->bufs, n_params);
+        double c3 = sn_now();
         memcpy(t->grads, s->bufs, n_params * sizeof(float));
         sn_trainer_apply(t);
+        const double c4 = sn_now();
+        s->compute_s += c1 - c0, s->sum_s += c2 - c1, s->exchange_s += c3 - c2, s->update_s += c4 - c3, s->steps++;
         rows_done += n;
         if (!isfinite(batch_loss)) {
             st->diverged = 1;

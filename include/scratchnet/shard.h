@@ -34,6 +34,11 @@ typedef struct sn_shards {
     float *recv;           /* one gradient plus the loss: what a partner sends */
     size_t nparams;
     int failed;            /* an exchange failed: the epoch stops (sn_train_epoch returns SN_EIO) */
+    /* Where the time goes, summed over the steps so far (the cost model's figures):
+     * computing this process's shards, summing them, exchanging and adding partners'
+     * sums, and updating. */
+    double compute_s, sum_s, exchange_s, update_s;
+    long steps;
 } sn_shards;
 
 /* Checks S and R (exit-2 material: the message says why) and allocates the buffers for a

@@ -410,8 +410,8 @@ static int train_in_job(int argc, char **argv, cli_job *job)
     /* Rank 0 loads first (and fetches the data if it must); the others after it. */
     sn_dataset all, test;
     int loaded = job->rank == 0 ? cli_load_mnist(PROG, cli_data_dir(a.data), &all, &test) : 1;
-    if (job->size > 1 && cli_job_sum_int(job, !loaded)) {
-        if (loaded && job->rank == 0) sn_dataset_free(&all), sn_dataset_free(&test);
+    if (!loaded || (job->size > 1 && cli_job_sum_int(job, !loaded))) {
+        if (loaded) sn_dataset_free(&all), sn_dataset_free(&test);
         return EXIT_RUNTIME;
     }
     if (job->rank > 0 && !cli_load_mnist(PROG, cli_data_dir(a.data), &all, &test)) return EXIT_RUNTIME;
@@ -542,6 +542,12 @@ static int train_in_job(int argc, char **argv, cli_job *job)
         goto out;
     }
     if (!a.quiet) fprintf(stderr, "saved %s\n", a.save);
+    if (!a.quiet && a.shards && shards.steps)
+        fprintf(stderr, "shards: per step %.1f us computing %d shard%s, %.1f us summing them, %.1f us exchanging with "
+                        "%d partner%s, %.1f us updating (rank 0, %ld steps)\n", 1e6 * shards.compute_s / shards.steps,
+                a.shards / job->size, a.shards / job->size > 1 ? "s" : "", 1e6 * shards.sum_s / shards.steps,
+                1e6 * shards.exchange_s / shards.steps, job->size > 1 ? __builtin_ctz((unsigned)job->size) : 0,
+                job->size == 2 ? "" : "s", 1e6 * shards.update_s / shards.steps, shards.steps);
     printf("test_loss=%.4f test_acc=%.4f train_s=%.3f samples_per_s=%.0f\n", tl, ta, train_s,
            train_s > 0 ? samples / train_s : 0.0);
     rc = 0;
