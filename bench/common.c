@@ -116,7 +116,9 @@ void bench_usage(FILE *f)
             "            net (mlp,cnn or specs separated by ';'), deskew (on,off),\n"
             "            augment (specs separated by ';': 'none;thick=1,rot=8')\n"
             "--resume continues the sweep in --out, --force replaces it (one of them when --out has one)\n"
-            "--load N: N busy processes beside the runs (a busy machine, reproducibly)\n");
+            "--load N: N busy processes beside the runs (a busy machine, reproducibly)\n"
+            "under mpiexec -n R (a build with MPI): --sweep splits the runs over the R processes, rank 0 merges\n"
+            "            them into --out (docs/cluster.md)\n");
 }
 
 int bench_int_list(const char *flag, const char *text, long min, long max, int *vals, int cap)

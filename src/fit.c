@@ -29,7 +29,9 @@ int sn_fit(sn_trainer *t, const sn_dataset *train, const sn_dataset *val, int ev
         e.evaluated = val && val->count > 0 && eval_every > 0 && (t->epoch % eval_every == 0 || t->epoch == epochs);
         if (e.evaluated) {
             const double t0 = sn_now();
-            const int rc = sn_evaluate(t->model, &t->fwd, val, t->cfg.threads, &e.val_loss, &e.val_acc, err);
+            const int rc = hooks->evaluate ? hooks->evaluate(hooks->user, t, val, &e.val_loss, &e.val_acc, err)
+                                           : sn_evaluate(t->model, &t->fwd, val, t->cfg.threads, &e.val_loss,
+                                                         &e.val_acc, err);
             if (rc) return rc;
             e.eval_s = sn_now() - t0;
             res->eval_s += e.eval_s;

@@ -151,3 +151,55 @@ int sn_shards_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st, sn_
     if (!st->diverged) t->epoch++;
     return SN_OK;
 }
+
+/* Rows [row(q), row(q + 1)) are process q's, of n. */
+static int first_row(int q, int ranks, int n)
+{
+    return (int)((long)q * n / ranks);
+}
+
+int sn_shards_evaluate(sn_shards *s, sn_trainer *t, const sn_dataset *ds, double *loss, double *acc, sn_error *err)
+{
+    const int n = ds->count, R = s->ranks, r = s->rank;
+    float *losses = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    uint8_t *correct = malloc((size_t)(n > 0 ? n : 1));
+    if (!losses || !correct) {
+        free(losses), free(correct);
+        return sn_fail(err, SN_ENOMEM, "out of memory for the losses of %d rows", n);
+    }
+    const int r0 = first_row(r, R, n), r1 = first_row(r + 1, R, n);
+    const sn_dataset mine = sn_dataset_slice(ds, r0, r1 - r0);
+    sn_evaluate_losses(t->model, &t->fwd, &mine, t->cfg.threads, losses + r0, correct + r0);
+    /* Level l: this process holds the rows of its group of l processes; the partner
+     * group's rows come in exchange. */
+    int rc = SN_OK;
+    for (int level = 1; level < R && rc == SN_OK; level <<= 1) {
+        const int group = r & ~(level - 1), partner = group ^ level;
+        const int g0 = first_row(group, R, n), g1 = first_row(group + level, R, n);
+        const int p0 = first_row(partner, R, n), p1 = first_row(partner + level, R, n);
+        /* Both sides send and receive the larger count's bytes (the exchange is symmetric);
+         * the rows beyond a group's own are padding. */
+        const int most = g1 - g0 > p1 - p0 ? g1 - g0 : p1 - p0;
+        float *lsend = malloc(sizeof(float) * (size_t)(most + 1)), *lrecv = malloc(sizeof(float) * (size_t)(most + 1));
+        uint8_t *csend = malloc((size_t)most + 1), *crecv = malloc((size_t)most + 1);
+        if (!lsend || !lrecv || !csend || !crecv) {
+            rc = sn_fail(err, SN_ENOMEM, "out of memory exchanging %d rows' losses", most);
+        } else {
+            memset(lsend, 0, sizeof(float) * (size_t)most), memset(csend, 0, (size_t)most);
+            memcpy(lsend, losses + g0, sizeof(float) * (size_t)(g1 - g0));
+            memcpy(csend, correct + g0, (size_t)(g1 - g0));
+            if (s->exchange(s->user, r ^ level, lsend, lrecv, sizeof(float) * (size_t)most) ||
+                s->exchange(s->user, r ^ level, csend, crecv, (size_t)most)) {
+                s->failed = 1;
+                rc = sn_fail(err, SN_EIO, "exchanging the evaluation's losses with process %d failed", r ^ level);
+            } else {
+                memcpy(losses + p0, lrecv, sizeof(float) * (size_t)(p1 - p0));
+                memcpy(correct + p0, crecv, (size_t)(p1 - p0));
+            }
+        }
+        free(lsend), free(lrecv), free(csend), free(crecv);
+    }
+    if (rc == SN_OK) sn_evaluate_sum(losses, correct, n, loss, acc);
+    free(losses), free(correct);
+    return rc;
+}

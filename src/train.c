@@ -763,27 +763,47 @@ int sn_evaluate(const sn_net *m, sn_forward_ctx *c, const sn_dataset *ds, int th
     return sn_evaluate_rows(m, c, ds, threads, loss, acc, NULL, NULL, err);
 }
 
-int sn_evaluate_rows(const sn_net *m, sn_forward_ctx *c, const sn_dataset *ds, int threads, double *loss, double *acc,
-                     uint8_t *pred, float *prob, sn_error *err)
+/* Every row's loss and correctness (and, if asked, prediction and its probability) into
+ * the caller's arrays, rows [0, ds->count). */
+static void evaluate_into(const sn_net *m, sn_forward_ctx *c, const sn_dataset *ds, int threads, float *loss,
+                          uint8_t *correct, uint8_t *pred, float *prob)
 {
     if (threads > c->threads) threads = c->threads;
     if (threads > c->capacity) threads = c->capacity;
     threads = sn_idle_cpus(threads, 0.0); /* over in milliseconds: no time to adapt as it runs */
-    eval_team et = { .m = m, .c = c, .ds = ds, .chunk = c->capacity / threads, .pred = pred, .prob = prob };
-    et.loss = malloc(sizeof(float) * (size_t)(ds->count > 0 ? ds->count : 1));
-    et.correct = malloc((size_t)(ds->count > 0 ? ds->count : 1));
-    if (!et.loss || !et.correct) {
-        free(et.loss), free(et.correct);
-        return sn_fail(err, SN_ENOMEM, "out of memory for the losses of %d rows", ds->count);
-    }
+    eval_team et = { .m = m, .c = c, .ds = ds, .chunk = c->capacity / threads, .pred = pred, .prob = prob,
+                     .loss = loss, .correct = correct };
     atomic_store(&et.next, 0);
 #pragma omp parallel num_threads(threads)
     eval_chunks(&et);
+}
+
+void sn_evaluate_sum(const float *loss, const uint8_t *correct, int n, double *mean_loss, double *acc)
+{
     double loss_sum = 0.0;
-    long correct = 0;
-    for (int r = 0; r < ds->count; r++) loss_sum += et.loss[r], correct += et.correct[r];
-    free(et.loss), free(et.correct);
-    *loss = ds->count ? loss_sum / ds->count : NAN;
-    *acc = ds->count ? (double)correct / ds->count : NAN;
+    long right = 0;
+    for (int r = 0; r < n; r++) loss_sum += loss[r], right += correct[r];
+    *mean_loss = n ? loss_sum / n : NAN;
+    *acc = n ? (double)right / n : NAN;
+}
+
+void sn_evaluate_losses(const sn_net *m, sn_forward_ctx *c, const sn_dataset *ds, int threads, float *loss,
+                        uint8_t *correct)
+{
+    evaluate_into(m, c, ds, threads, loss, correct, NULL, NULL);
+}
+
+int sn_evaluate_rows(const sn_net *m, sn_forward_ctx *c, const sn_dataset *ds, int threads, double *loss, double *acc,
+                     uint8_t *pred, float *prob, sn_error *err)
+{
+    float *losses = malloc(sizeof(float) * (size_t)(ds->count > 0 ? ds->count : 1));
+    uint8_t *correct = malloc((size_t)(ds->count > 0 ? ds->count : 1));
+    if (!losses || !correct) {
+        free(losses), free(correct);
+        return sn_fail(err, SN_ENOMEM, "out of memory for the losses of %d rows", ds->count);
+    }
+    evaluate_into(m, c, ds, threads, losses, correct, pred, prob);
+    sn_evaluate_sum(losses, correct, ds->count, loss, acc);
+    free(losses), free(correct);
     return SN_OK;
 }

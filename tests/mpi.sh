@@ -54,6 +54,9 @@ for n in 1 2 4; do
         { cat "$tmp/out" >&2; fail "-n $n train --shards 4"; }
     cmp "$tmp/s4.bin" "$tmp/s4-n$n.bin" || fail "-n $n train --shards 4: another model than one process's"
     test "$(grep -c '^epoch ' "$tmp/out")" -eq 2 || { cat "$tmp/out" >&2; fail "-n $n: rank 0 alone prints the epochs"; }
+    # The validation (split over the ranks) and test figures are one process's, to the digit.
+    for f in "$tmp/s4.out" "$tmp/out"; do grep -E '^(epoch|test_loss)' "$f" | sed 's/ epoch_s=.*//; s/ train_s=.*//'; done |
+        sort | uniq -u | grep -q . && { cat "$tmp/s4.out" "$tmp/out" >&2; fail "-n $n: other loss or accuracy lines"; }
 done
 echo "ok: train --shards 4 under mpiexec -n 1, 2, 4 = one process (cmp), --shards 1 = ordinary training"
 expect_2() { # expect_2 WHAT MESSAGE CMD...

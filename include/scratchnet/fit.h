@@ -24,6 +24,9 @@ typedef struct sn_fit_hooks {
     /* After an epoch and its evaluation (not after a diverged epoch): report it, write a
      * checkpoint... A non-zero return stops the fit, which returns it (with err set). */
     int (*epoch_end)(void *user, const sn_trainer *t, const sn_fit_epoch *e, sn_error *err);
+    /* Evaluates the validation set in the trainer's place (e.g. sn_shards_evaluate, split
+     * over a job's processes); NULL: sn_evaluate on the trainer's threads. */
+    int (*evaluate)(void *user, sn_trainer *t, const sn_dataset *ds, double *loss, double *acc, sn_error *err);
 } sn_fit_hooks;
 
 /* A run whose accuracy ends below this learned nothing (chance is 0.1 on 10 classes):

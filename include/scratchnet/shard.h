@@ -50,6 +50,12 @@ void sn_shards_free(sn_shards *s);
 /* From now on t's epochs are sharded (s stays the caller's); NULL: back to ordinary steps. */
 void sn_trainer_set_shards(sn_trainer *t, sn_shards *s);
 
+/* sn_evaluate over the processes: process r evaluates rows [r N / R, (r + 1) N / R) of
+ * ds, the processes exchange their rows' losses and correctness level by level (each
+ * level doubles the rows everyone holds), and every process sums all N in row order: the
+ * figures sn_evaluate gives in one process, bit for bit, for 1/R of the work. */
+int sn_shards_evaluate(sn_shards *s, sn_trainer *t, const sn_dataset *ds, double *loss, double *acc, sn_error *err);
+
 /* One sharded epoch (sn_train_epoch calls it when shards are set). */
 int sn_shards_epoch(sn_trainer *t, const sn_dataset *ds, sn_epoch_stats *st, sn_progress_fn progress, void *user);
 

@@ -132,6 +132,14 @@ int sn_evaluate(const sn_net *m, sn_forward_ctx *ctx, const sn_dataset *ds, int 
 int sn_evaluate_rows(const sn_net *m, sn_forward_ctx *ctx, const sn_dataset *ds, int threads, double *loss,
                      double *acc, uint8_t *pred, float *prob, sn_error *err);
 
+/* The pieces of sn_evaluate, for evaluating a dataset in slices (e.g. over the processes
+ * of a job, shard.h): each row's loss and whether it was classified right, rows
+ * [0, ds->count) into loss and correct; then their mean and the accuracy, summed in row
+ * order, which is what sn_evaluate returns for the whole set, bit for bit. */
+void sn_evaluate_losses(const sn_net *m, sn_forward_ctx *ctx, const sn_dataset *ds, int threads, float *loss,
+                        uint8_t *correct);
+void sn_evaluate_sum(const float *loss, const uint8_t *correct, int n, double *mean_loss, double *acc);
+
 double sn_now(void); /* monotonic seconds */
 
 #endif

@@ -333,7 +333,14 @@ typedef struct train_report {
     FILE *csv;
     char label[32];
     int checkpoint_failed;
+    sn_shards *shards; /* a job's: evaluation split over its processes */
 } train_report;
+
+static int report_evaluate(void *user, sn_trainer *t, const sn_dataset *ds, double *loss, double *acc, sn_error *err)
+{
+    const train_report *r = user;
+    return sn_shards_evaluate(r->shards, t, ds, loss, acc, err);
+}
 
 static void report_epoch_begin(void *user, int epoch, int epochs)
 {
@@ -497,9 +504,9 @@ static int train_in_job(int argc, char **argv, cli_job *job)
         ctrl_c.saved = a.resume && !strcmp(a.resume, a.checkpoint); /* it holds an epoch already */
         catch_ctrl_c(a.checkpoint);
     }
-    train_report report = { .a = &a, .csv = csv };
+    train_report report = { .a = &a, .csv = csv, .shards = &shards };
     const sn_fit_hooks hooks = { .user = &report, .epoch_begin = report_epoch_begin, .progress = cli_progress_update,
-                                 .epoch_end = report_epoch_end };
+                                 .epoch_end = report_epoch_end, .evaluate = job->size > 1 ? report_evaluate : NULL };
     sn_fit_result fit;
     if (sn_fit(&t, &train, &val, a.eval_every, &hooks, &fit, &err)) {
         cli_progress_end(&report.bar);
@@ -516,7 +523,8 @@ static int train_in_job(int argc, char **argv, cli_job *job)
     const double train_s = fit.train_s;
     const long samples = fit.samples;
     double tl, ta;
-    if (sn_evaluate(&model, &t.fwd, &test, a.cfg.threads, &tl, &ta, &err)) {
+    if (job->size > 1 ? sn_shards_evaluate(&shards, &t, &test, &tl, &ta, &err)
+                      : sn_evaluate(&model, &t.fwd, &test, a.cfg.threads, &tl, &ta, &err)) {
         fprintf(stderr, "%s: %s\n", PROG, err.msg);
         goto out;
     }
