@@ -863,12 +863,6 @@ int bench_sweep_main(int argc, char **argv)
         sweep_spec_free(&spec);
         return EXIT_USAGE;
     }
-    bench_baseline base = { 0 };
-    if (baseline_path && (!bench_baseline_load(baseline_path, &base) || !bench_baseline_check_machine(&base, baseline_path))) {
-        bench_baseline_free(&base);
-        sweep_spec_free(&spec);
-        return EXIT_USAGE;
-    }
     if (precision > 0 && repeat == 1) repeat = 3; /* an interval needs a few repetitions to start from */
     if (max_repeat_given && precision <= 0) {
         fprintf(stderr, "bench: --max-repeat bounds --precision's extra blocks; give --precision P%% too\n");
@@ -933,6 +927,15 @@ int bench_sweep_main(int argc, char **argv)
     }
     /* done: runs finished (one-pass sweeps, from summary.csv); done_rep/res: every
      * configuration's stride repetitions, those finished restored from reps.csv. */
+    bench_baseline base = { 0 };
+    if (baseline_path && (!bench_baseline_load(baseline_path, &base) || !bench_baseline_check_machine(&base, baseline_path))) {
+        bench_baseline_free(&base);
+        sweep_spec_free(&spec);
+        return EXIT_USAGE;
+    }
+    /* From here on every way out goes through `cleanup`, which frees what is held. */
+    sweep_ctx c = { 0 };
+    int rc = EXIT_RUNTIME;
     unsigned char *done = calloc((size_t)nruns ? (size_t)nruns : 1, 1);
     unsigned char *done_rep = calloc((size_t)nruns * (size_t)stride + 1, 1);
     run_result *res = calloc((size_t)nruns * (size_t)stride + 1, sizeof *res);
@@ -941,9 +944,8 @@ int bench_sweep_main(int argc, char **argv)
     int finished = 0;
     if (!done || !done_rep || !res || !runs || !group) {
         fprintf(stderr, "bench: out of memory\n");
-        free(done), free(done_rep), free(res), free(runs), free(group);
-        sweep_spec_free(&spec);
-        return EXIT_RUNTIME;
+        rc = EXIT_RUNTIME;
+        goto cleanup;
     }
     for (int i = 0; i < nruns; i++) sweep_spec_run(&spec, i, &runs[i]);
     thread_groups(runs, nruns, group);
@@ -959,21 +961,21 @@ int bench_sweep_main(int argc, char **argv)
             fprintf(stderr, "bench: --resume: %s records run %d of another grid (its keys differ from these); "
                             "resuming would drop it. Resume with the same keys, name another --out, or --force "
                             "to replace it\n", summary_path, foreign);
-            free(done), free(done_rep), free(res), free(runs), free(group), sweep_spec_free(&spec);
-            return EXIT_USAGE;
+            rc = EXIT_USAGE;
+            goto cleanup;
         }
     }
-    sweep_ctx c = { .spec = &spec, .nruns = nruns, .val = val, .quiet = quiet, .load = load, .target_acc = target_acc,
+    c = (sweep_ctx){ .spec = &spec, .nruns = nruns, .val = val, .quiet = quiet, .load = load, .target_acc = target_acc,
                     .repeat = repeat, .rep = 1, .include_noisy = include_noisy, .precision = precision,
                     .max_repeat = max_repeat };
     if (!cli_load_mnist("bench", cli_data_dir(data), &c.all, &c.test)) {
-        free(done), sweep_spec_free(&spec);
-        return EXIT_RUNTIME;
+        rc = EXIT_RUNTIME;
+        goto cleanup;
     }
     if (val >= c.all.count) {
         fprintf(stderr, "bench: --val: '%d' is not allowed; the training set has %d images\n", val, c.all.count);
-        free(done), sn_dataset_free(&c.all), sn_dataset_free(&c.test), sweep_spec_free(&spec);
-        return EXIT_USAGE;
+        rc = EXIT_USAGE;
+        goto cleanup;
     }
     /* Deskewed copies once, if a run wants them (as train does, before any epoch). */
     int any_deskew = 0;
@@ -985,28 +987,24 @@ int bench_sweep_main(int argc, char **argv)
     if (any_deskew) {
         if (!copy_dataset(&c.all, &c.all_deskewed) || !copy_dataset(&c.test, &c.test_deskewed)) {
             fprintf(stderr, "bench: out of memory for the deskewed images\n");
-            free(done), sn_dataset_free(&c.all), sn_dataset_free(&c.test), sn_dataset_free(&c.all_deskewed);
-            sweep_spec_free(&spec);
-            return EXIT_RUNTIME;
+            rc = EXIT_RUNTIME;
+            goto cleanup;
         }
         if (sn_dataset_deskew(&c.all_deskewed, defaults.threads, &err) ||
             sn_dataset_deskew(&c.test_deskewed, defaults.threads, &err)) {
             fprintf(stderr, "bench: %s\n", err.msg);
-            free(done), sn_dataset_free(&c.all), sn_dataset_free(&c.test), sweep_spec_free(&spec);
-            sn_dataset_free(&c.all_deskewed), sn_dataset_free(&c.test_deskewed);
-            return EXIT_RUNTIME;
+            rc = EXIT_RUNTIME;
+            goto cleanup;
         }
     }
     if (mkdir(out, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "bench: --out: cannot create %s: %s\n", out, strerror(errno));
-        free(done), sn_dataset_free(&c.all), sn_dataset_free(&c.test), sweep_spec_free(&spec);
-        sn_dataset_free(&c.all_deskewed), sn_dataset_free(&c.test_deskewed);
-        return EXIT_RUNTIME;
+        rc = EXIT_RUNTIME;
+        goto cleanup;
     }
     if (!bench_write_env_json(out, cli_data_dir(data))) {
-        free(done), sn_dataset_free(&c.all), sn_dataset_free(&c.test), sweep_spec_free(&spec);
-        sn_dataset_free(&c.all_deskewed), sn_dataset_free(&c.test_deskewed);
-        return EXIT_RUNTIME;
+        rc = EXIT_RUNTIME;
+        goto cleanup;
     }
     if (resume) {
         /* A repeated sweep writes its summary at the end: the rows go, the repetitions stay. */
@@ -1019,7 +1017,8 @@ int bench_sweep_main(int argc, char **argv)
                                         keep_finished_rows(summary_path, done, nruns, 0);
         if (!kept) {
             fprintf(stderr, "bench: --resume: cannot rewrite the CSVs in %s\n", out);
-            return EXIT_RUNTIME;
+            rc = EXIT_RUNTIME;
+            goto cleanup;
         }
         if (!quiet)
             fprintf(stderr, "bench: --resume: %d of %d %s already finished in %s\n", finished,
@@ -1034,7 +1033,8 @@ int bench_sweep_main(int argc, char **argv)
     c.reps_csv = fopen(reps_path, mode);
     if (!c.sweep_csv || !c.summary_csv || !c.reps_csv) {
         fprintf(stderr, "bench: cannot write sweep.csv, summary.csv and reps.csv in %s\n", out);
-        return EXIT_RUNTIME;
+        rc = EXIT_RUNTIME;
+        goto cleanup;
     }
     /* A file without its header (new; resumed from a sweep interrupted before it was
      * written; from before reps.csv) gets the provenance, the grid and the header, at
@@ -1057,7 +1057,7 @@ int bench_sweep_main(int argc, char **argv)
 
     /* The busy processes run from the first run to the last, not while plotting. */
     bench_load busy;
-    if (!bench_load_start(load, &busy)) return EXIT_RUNTIME;
+    if (!bench_load_start(load, &busy)) goto cleanup;
     if (load && !quiet) fprintf(stderr, "bench: --load: %d busy processes started beside the runs\n", load);
     int ok = 1, ran = 0, regressed = 0;
     double start = sn_now();
@@ -1123,10 +1123,8 @@ int bench_sweep_main(int argc, char **argv)
         free(colbuf), free(labbuf), free(cols), free(labels);
     }
     free(speeds);
-    bench_baseline_free(&base);
-    fclose(c.sweep_csv);
-    fclose(c.summary_csv);
-    fclose(c.reps_csv);
+    fclose(c.sweep_csv), fclose(c.summary_csv), fclose(c.reps_csv);
+    c.sweep_csv = c.summary_csv = c.reps_csv = NULL;
 
     /* Legend labels, one per run, quoted for gnuplot's word(). */
     FILE *lf = fopen(labels_path, "w");
@@ -1162,16 +1160,21 @@ int bench_sweep_main(int argc, char **argv)
     }
     if (ok && target_acc > 0 && parts == 1) bench_report_tta(summary_path, target_acc);
     if (!quiet) fprintf(stderr, "bench: wrote %s and %s\n", sweep_path, summary_path);
+    rc = ok ? 0 : EXIT_RUNTIME;
+    if (ok && regressed && fail_on_regression) {
+        fprintf(stderr, "bench: %d configuration%s regressed against %s (--fail-on-regression)\n", regressed,
+                regressed > 1 ? "s" : "", baseline_path);
+        rc = EXIT_REGRESSED;
+    }
+cleanup:
+    for (FILE **f = &c.sweep_csv; f; f = f == &c.sweep_csv ? &c.summary_csv : f == &c.summary_csv ? &c.reps_csv : NULL)
+        if (*f) fclose(*f);
+    bench_baseline_free(&base);
     free(done), free(done_rep), free(res), free(runs), free(group);
     sn_dataset_free(&c.all);
     sn_dataset_free(&c.test);
     sn_dataset_free(&c.all_deskewed);
     sn_dataset_free(&c.test_deskewed);
     sweep_spec_free(&spec);
-    if (ok && regressed && fail_on_regression) {
-        fprintf(stderr, "bench: %d configuration%s regressed against %s (--fail-on-regression)\n", regressed,
-                regressed > 1 ? "s" : "", baseline_path);
-        return EXIT_REGRESSED;
-    }
-    return ok ? 0 : EXIT_RUNTIME;
+    return rc;
 }
