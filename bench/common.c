@@ -105,7 +105,7 @@ void bench_usage(FILE *f)
     fprintf(f,
             "usage: bench --sweep KEY=V1,V2,... [KEY=...] [--epochs N] [--out DIR] [--data DIR] [--no-plot]\n"
             "                    [--val N] [--resume|--force] [--quiet] [--load N] [--part K/N] [--target-acc A]\n"
-            "                    [--repeat N] [--precision P%%] [--max-repeat N] [--include-noisy]\n"
+            "                    [--repeat N] [--precision P%%] [--max-repeat N] [--include-noisy] [--no-sentinel]\n"
             "                    [--save-baseline FILE] [--baseline FILE [--threshold 3%%] [--fail-on-regression]]\n"
             "       bench --merge DIR... [--out DIR] [--force] [--no-plot] [--quiet]   (the parts of a --part sweep)\n"
             "       bench --gemm [--threads 1,2] [--csv FILE] [--no-blas] [--isa NAME] [--batch N] [--quick]\n"

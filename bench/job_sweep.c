@@ -54,9 +54,7 @@ int bench_sweep_job(int argc, char **argv, cli_job *job)
     /* Rank 0 fetches the data (if it must) before the others read it. */
     int failed = 0;
     if (job->rank == 0) {
-        sn_dataset all, test;
-        failed = !cli_load_mnist("bench", cli_data_dir(data), &all, &test);
-        if (!failed) sn_dataset_free(&all), sn_dataset_free(&test);
+        failed = !cli_ensure_mnist("bench", cli_data_dir(data));
         failed |= (mkdir(out, 0777) != 0 && errno != EEXIST) || (mkdir(parts_dir, 0777) != 0 && errno != EEXIST);
         if (failed && errno) fprintf(stderr, "bench: --out: cannot create %s: %s\n", parts_dir, strerror(errno));
     }
@@ -72,6 +70,9 @@ int bench_sweep_job(int argc, char **argv, cli_job *job)
         args[n++] = argv[i];
     }
     args[n++] = "--part", args[n++] = part, args[n++] = "--out", args[n++] = mine;
+    /* Ranks share nodes: one's probes would slow the others' runs, and each would see the
+     * others' work as noise. */
+    args[n++] = "--no-sentinel";
     if (job->rank > 0 && !quiet) args[n++] = "--quiet";
     args[n] = NULL;
     const int rc = bench_sweep_main(n, args);

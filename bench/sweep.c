@@ -85,6 +85,7 @@ typedef struct sweep_ctx {
     double precision;                       /* --precision P%: > 0 adds blocks until CIs are this narrow */
     int max_repeat;                         /* --max-repeat: the most blocks --precision may run */
     bench_noise noise;                      /* the sentinel's CPUs and session best */
+    int sentinel;                           /* 0: --no-sentinel (the ranks of an MPI job) */
     FILE *sweep_csv, *summary_csv, *reps_csv;
 } sweep_ctx;
 
@@ -137,13 +138,14 @@ enum { REPS_FIRST_RESULT = 11 }; /* the column after rep */
 
 static void write_rep_row(sweep_ctx *c, int index, const sweep_run *r, const run_result *x)
 {
-    char cols[768], tta[32] = "";
+    char cols[768], tta[32] = "", frac[32] = "", cpu[16] = ""; /* empty: no sentinel (--no-sentinel) */
     config_cols(cols, sizeof cols, r);
     if (x->tta_s >= 0 && !x->diverged) snprintf(tta, sizeof tta, "%.6f", x->tta_s);
-    fprintf(c->reps_csv, "%d,%s,%d,%d,%s,%.3f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%s,%.6f,%ld,%.4f,%d,%ld,%.3f,%d\n",
+    if (c->sentinel) snprintf(frac, sizeof frac, "%.4f", x->core_frac_min), snprintf(cpu, sizeof cpu, "%d", x->slow_cpu);
+    fprintf(c->reps_csv, "%d,%s,%d,%d,%s,%.3f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%s,%.6f,%ld,%s,%s,%ld,%.3f,%d\n",
             index + 1, cols, r->epochs, c->rep, x->diverged ? "diverged" : x->collapsed ? "collapsed" : "ok", x->speed,
             x->train_s, x->train_loss, x->val_loss, x->val_acc, x->test_loss, x->test_acc, tta, x->eval_s, x->samples,
-            x->core_frac_min, x->slow_cpu, x->nivcsw, x->steal_s, x->noisy);
+            frac, cpu, x->nivcsw, x->steal_s, x->noisy);
     fflush(c->reps_csv);
 }
 
@@ -162,7 +164,8 @@ static int parse_rep_row(char *line, run_result *x)
     x->speed = atof(f[k + 1]), x->train_s = atof(f[k + 2]), x->train_loss = atof(f[k + 3]);
     x->val_loss = atof(f[k + 4]), x->val_acc = atof(f[k + 5]), x->test_loss = atof(f[k + 6]);
     x->test_acc = atof(f[k + 7]), x->tta_s = f[k + 8][0] ? atof(f[k + 8]) : -1.0, x->eval_s = atof(f[k + 9]);
-    x->samples = atol(f[k + 10]), x->core_frac_min = atof(f[k + 11]), x->slow_cpu = atoi(f[k + 12]);
+    x->samples = atol(f[k + 10]), x->core_frac_min = f[k + 11][0] ? atof(f[k + 11]) : NAN;
+    x->slow_cpu = f[k + 12][0] ? atoi(f[k + 12]) : -1;
     x->nivcsw = atol(f[k + 13]), x->steal_s = atof(f[k + 14]), x->noisy = atoi(f[k + 15]);
     return 1;
 }
@@ -190,10 +193,10 @@ static int run_one(sweep_ctx *c, int index, const sweep_run *r, run_result *res)
     const sn_fit_hooks hooks = { .user = &report, .epoch_begin = run_epoch_begin, .progress = cli_progress_update,
                                  .epoch_end = run_epoch_end };
     sn_fit_result fit;
-    bench_noise_run noise;
-    bench_noise_begin(&c->noise, &noise);
+    bench_noise_run noise = { .core_frac_min = NAN, .slow_cpu = -1 };
+    if (c->sentinel) bench_noise_begin(&c->noise, &noise);
     const int fit_failed = sn_fit(&t, &train, &val, 1, &hooks, &fit, &err) != SN_OK;
-    bench_noise_end(&c->noise, &noise);
+    if (c->sentinel) bench_noise_end(&c->noise, &noise);
     if (fit_failed) goto failed;
     res->core_frac_min = noise.core_frac_min, res->slow_cpu = noise.slow_cpu, res->noisy = noise.noisy;
     res->nivcsw = noise.nivcsw, res->steal_s = noise.steal_s;
@@ -738,7 +741,7 @@ int bench_sweep_main(int argc, char **argv)
     double threshold = 0.03;  /* --threshold P%: the smallest change a verdict calls a change */
     int fail_on_regression = 0;
     double precision = 0;     /* --precision P%: blocks until every interval is within +-P% */
-    int max_repeat = 20, max_repeat_given = 0, include_noisy = 0;
+    int max_repeat = 20, max_repeat_given = 0, include_noisy = 0, sentinel = 1;
     int part = 1, parts = 1;  /* --part K/N: this process runs runs i with i % N == K - 1 */
     char grid[2048] = "";     /* the sweep keys as given: the grid, for --merge to check */
     /* train's defaults but for augmentation (none: a sweep compares configurations; the
@@ -801,6 +804,7 @@ int bench_sweep_main(int argc, char **argv)
             }
         }
         else if (!strcmp(a, "--include-noisy")) include_noisy = 1;
+        else if (!strcmp(a, "--no-sentinel")) sentinel = 0;
         else if (!strcmp(a, "--precision") && i + 1 < argc) {
             char *end;
             precision = strtod(argv[++i], &end);
@@ -1025,7 +1029,8 @@ int bench_sweep_main(int argc, char **argv)
                     repeated ? nruns * repeat : nruns, repeated ? "repetitions" : "runs", out);
     }
     /* The sentinel's CPUs and the session's best rate, before any run. */
-    if (!bench_noise_init(&c.noise) && !quiet)
+    c.sentinel = sentinel;
+    if (sentinel && !bench_noise_init(&c.noise) && !quiet)
         fprintf(stderr, "bench: warning: the CPU affinity could not be read; the noise sentinel probes where it runs\n");
     const char *mode = resume && finished ? "a" : "w";
     c.sweep_csv = fopen(sweep_path, mode);

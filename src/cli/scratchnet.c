@@ -416,12 +416,9 @@ static int train_in_job(int argc, char **argv, cli_job *job)
 
     /* Rank 0 loads first (and fetches the data if it must); the others after it. */
     sn_dataset all, test;
-    int loaded = job->rank == 0 ? cli_load_mnist(PROG, cli_data_dir(a.data), &all, &test) : 1;
-    if (!loaded || (job->size > 1 && cli_job_sum_int(job, !loaded))) {
-        if (loaded) sn_dataset_free(&all), sn_dataset_free(&test);
+    if (job->size > 1 && cli_job_sum_int(job, job->rank == 0 && !cli_ensure_mnist(PROG, cli_data_dir(a.data))))
         return EXIT_RUNTIME;
-    }
-    if (job->rank > 0 && !cli_load_mnist(PROG, cli_data_dir(a.data), &all, &test)) return EXIT_RUNTIME;
+    if (!cli_load_mnist(PROG, cli_data_dir(a.data), &all, &test)) return EXIT_RUNTIME;
     int rc = EXIT_RUNTIME;
     sn_error err;
     sn_net model = { 0 };
