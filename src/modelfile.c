@@ -14,7 +14,7 @@
 
 enum { MAX_FIELDS = 16, MAX_PRE = 16 };
 /* Preprocessing record types (modelfile.h). */
-enum { PRE_DESKEW = 1, PRE_MAX_WIDTH = 2, PRE_AUGMENT = 3, REC_TRAINING = 4 };
+enum { PRE_DESKEW = 1, PRE_MAX_WIDTH = 2, PRE_AUGMENT = 3, REC_TRAINING = 4, REC_SHARDS = 5 /* u32 S > 1 */ };
 enum { TRAINING_FIXED = 28 }; /* record 4: u64 saved_at, u32 epochs, batch, opt, f32 lr, test_acc; then the commit */
 
 /* What a file's records say beside the network. */
@@ -22,6 +22,7 @@ typedef struct file_extras {
     sn_preprocess pre;
     sn_augment aug;
     sn_train_record record;
+    int shards;
 } file_extras;
 
 static const char MAGIC[8] = { 'S', 'C', 'R', 'N', 'T', 'N', 'E', 'T' };
@@ -142,7 +143,8 @@ static void put_header(bytes *b, int kind, const sn_net *m)
     /* Preprocessing records: only what differs from none, so a model trained without
      * them is byte-identical to one written before they existed. */
     const uint32_t npre = (uint32_t)(m->pre.deskew != 0) + (uint32_t)(m->pre.max_width > 0) +
-                          (uint32_t)sn_augment_active(&m->aug) + (uint32_t)(m->record.present != 0);
+                          (uint32_t)sn_augment_active(&m->aug) + (uint32_t)(m->record.present != 0) +
+                          (uint32_t)(m->shards > 1);
     put_u32(b, npre);
     if (m->pre.deskew) put_u32(b, PRE_DESKEW), put_u32(b, 0);
     if (m->pre.max_width > 0) put_u32(b, PRE_MAX_WIDTH), put_u32(b, 4), put_f32s(b, &m->pre.max_width, 1);
@@ -160,6 +162,7 @@ static void put_header(bytes *b, int kind, const sn_net *m)
         put_f32s(b, &r->lr, 1), put_f32s(b, &r->test_acc, 1);
         put(b, r->commit, clen);
     }
+    if (m->shards > 1) put_u32(b, REC_SHARDS), put_u32(b, 4), put_u32(b, (uint32_t)m->shards);
 }
 
 /* Version 2's layer and preprocessing records: each layer's type (layer.c's registry),
@@ -213,10 +216,10 @@ static int read_records(reader *rd, const char *path, const int *sizes, int ns, 
         uint32_t type = 0, nbytes = 0;
         if (!get_u32(rd, &type) || !get_u32(rd, &nbytes))
             return sn_fail(err, SN_EFORMAT, "%s: preprocessing record %u is truncated", path, i + 1);
-        if (type < PRE_DESKEW || type > REC_TRAINING)
+        if (type < PRE_DESKEW || type > REC_SHARDS)
             return sn_fail(err, SN_EUNSUPPORTED, "%s: preprocessing record type %u is not known to this program",
                            path, type);
-        uint32_t want = type == PRE_DESKEW ? 0 : type == PRE_MAX_WIDTH ? 4 : 8 * SN_AUG_KINDS;
+        uint32_t want = type == PRE_DESKEW ? 0 : type == PRE_MAX_WIDTH || type == REC_SHARDS ? 4 : 8 * SN_AUG_KINDS;
         if (type == REC_TRAINING) /* its commit is 0..47 bytes */
             want = nbytes >= TRAINING_FIXED && nbytes < TRAINING_FIXED + sizeof x->record.commit ? nbytes : TRAINING_FIXED;
         if (nbytes != want || (seen & (1u << type)))
@@ -224,7 +227,12 @@ static int read_records(reader *rd, const char *path, const int *sizes, int ns, 
                            path, i + 1, type, nbytes, want);
         seen |= 1u << type;
         if (type == PRE_DESKEW) pre->deskew = 1;
-        else if (type == REC_TRAINING) {
+        else if (type == REC_SHARDS) {
+            uint32_t count = 0;
+            if (!get_u32(rd, &count) || count < 2 || count > 4096)
+                return sn_fail(err, SN_EFORMAT, "%s: %u shards, expected 2..4096", path, count);
+            x->shards = (int)count;
+        } else if (type == REC_TRAINING) {
             sn_train_record *r = &x->record;
             uint64_t at = 0;
             uint32_t epochs = 0, batch = 0, opt = 0;
@@ -378,7 +386,7 @@ int sn_model_load(sn_net *m, const char *path, sn_error *err)
                      path, n * 4, r.len - r.pos);
     } else if (!(rc = sn_net_create(m, layers, nl, err))) {
         get_f32s(&r, m->params, n);
-        m->pre = x.pre, m->aug = x.aug, m->record = x.record;
+        m->pre = x.pre, m->aug = x.aug, m->record = x.record, m->shards = x.shards;
     }
     free(buf);
     return rc;
@@ -438,7 +446,7 @@ int sn_checkpoint_info_read(const char *path, sn_checkpoint_info *info, sn_error
     file_extras x;
     memset(&x, 0, sizeof x);
     int rc = read_checked(path, KIND_CHECKPOINT, &buf, &r, info->layers, &info->nlayers, &x, err);
-    info->pre = x.pre, info->aug = x.aug;
+    info->pre = x.pre, info->aug = x.aug, info->shards = x.shards;
     if (rc) return rc;
     run_record c;
     if (!get_run_record(&r, &c)) rc = sn_fail(err, SN_EFORMAT, "%s: truncated checkpoint header", path);
@@ -484,6 +492,9 @@ int sn_checkpoint_load(sn_trainer *t, const char *path, sn_error *err)
     else if (pre.deskew != m->pre.deskew)
         rc = sn_fail(err, SN_EINVAL, "%s: made with --deskew %s, this run has --deskew %s", path,
                      pre.deskew ? "on" : "off", m->pre.deskew ? "on" : "off");
+    else if (x.shards != m->shards)
+        rc = sn_fail(err, SN_EINVAL, "%s: made with --shards %d, this run has --shards %d", path,
+                     x.shards ? x.shards : 1, m->shards ? m->shards : 1);
     else if (memcmp(&aug, &t->cfg.aug, sizeof aug) != 0)
         rc = sn_fail(err, SN_EINVAL, "%s: made with --augment %s, this run has --augment %s", path, aug_have,
                      aug_want);

@@ -47,6 +47,7 @@ void sn_shards_free(sn_shards *s)
 void sn_trainer_set_shards(sn_trainer *t, sn_shards *s)
 {
     t->shards = s;
+    t->model->shards = s && s->count > 1 ? s->count : 0; /* recorded in its files: the bits depend on it */
 }
 
 static size_t stride_of(const sn_shards *s)

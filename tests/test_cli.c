@@ -399,3 +399,35 @@ Test(cli, launched_as_one_of_many_without_a_matching_mpi_exits_2)
     cr_assert(strstr(err, "--shards 8 is more than --batch 4"), "%s", err);
     cr_assert(!tu_exists(tu_path(dir, "m.bin")), "nothing written");
 }
+
+/* --shards is recorded in checkpoints and models (its bits depend on it): a sharded run
+ * resumed from its checkpoint alone continues sharded, to the same bits as the run
+ * uninterrupted; another --shards on resume is a conflict (exit 2); info names it. */
+Test(cli, shards_recorded_and_resumed)
+{
+    char dir[512], cmd[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    const char *common = "--epochs 3 --val 500 --shards 4 --schedule constant --quiet";
+    snprintf(cmd, sizeof cmd, "%s train --data %s %s --save %s/full.bin", TU_SCRATCHNET, TU_SUBSET, common, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    snprintf(cmd, sizeof cmd, "%s train --data %s --epochs 2 --val 500 --shards 4 --schedule constant --quiet "
+             "--checkpoint %s/ck.bin --save %s/part.bin", TU_SCRATCHNET, TU_SUBSET, dir, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    snprintf(cmd, sizeof cmd, "%s train --resume %s/ck.bin --data %s --epochs 3 --save %s/resumed.bin --quiet",
+             TU_SCRATCHNET, dir, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    size_t a, b;
+    unsigned char *x = tu_read(tu_path(dir, "full.bin"), &a), *y = tu_read(tu_path(dir, "resumed.bin"), &b);
+    cr_assert(x && y && a == b && !memcmp(x, y, a), "resumed with the checkpoint's --shards 4: the same bits");
+    free(x), free(y);
+    snprintf(cmd, sizeof cmd, "%s train --resume %s/ck.bin --data %s --epochs 3 --shards 2 --save %s/x.bin",
+             TU_SCRATCHNET, dir, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", err);
+    cr_assert(strstr(err, "--shards 2 conflicts with the checkpoint") && strstr(err, "made with --shards 4"), "%s", err);
+    snprintf(cmd, sizeof cmd, "%s info --model %s/full.bin", TU_SCRATCHNET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(out, "trained in shards: 4 per batch"), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s info --model %s/ck.bin", TU_SCRATCHNET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(out, "--shards 4\n"), "%s", out);
+}

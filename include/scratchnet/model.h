@@ -48,6 +48,7 @@ typedef struct sn_net {
     sn_preprocess pre;             /* what its inputs go through (image.h); none by default */
     sn_augment aug;                /* how it was trained (augment.h): recorded, not applied */
     sn_train_record record;        /* when and how it was trained, for `info`; may be absent */
+    int shards;                    /* trained in S > 1 fixed shards a batch (shard.h); 0: ordinary steps */
 } sn_net;
 
 /* A network of these layers (ops, in, out, relu, arg set; W and b ignored): checks them

@@ -12,6 +12,8 @@
  *                   trained; a checkpoint resumes only with the same
  *                 4 training record (u64 saved_at, u32 epochs, batch, opt, f32 lr,
  *                   test_acc, then the commit, 0..47 bytes): provenance for `info`
+ *                 5 shards (u32 S, 2..4096): trained in S fixed shards a batch
+ *                   (shard.h); a checkpoint resumes only with the same
  *                 each at most once; only what is on is written, so a model without
  *                 them is byte-identical to one from before they existed; a reader
  *                 refuses types it does not know
@@ -59,6 +61,7 @@ typedef struct sn_checkpoint_info {
     sn_preprocess pre;
     sn_augment aug;
     sn_train_config cfg;
+    int shards; /* --shards S > 1 of the run; 0: ordinary steps */
     int epoch;  /* epochs done */
     long step;  /* optimiser steps done */
 } sn_checkpoint_info;

@@ -153,10 +153,13 @@ static int take_checkpoint_settings(train_args *a)
     sn_augment_format(&ck.aug, theirs, sizeof theirs);
     sn_augment_format(&a->cfg.aug, mine, sizeof mine);
     if (was_given(a, "--augment") && memcmp(&a->cfg.aug, &ck.aug, sizeof ck.aug)) CONFLICT("--augment", "%s", theirs, mine);
+    if (was_given(a, "--shards") && (a->shards > 1 ? a->shards : 0) != ck.shards)
+        CONFLICT("--shards", "%d", ck.shards ? ck.shards : 1, a->shards);
 #undef CONFLICT
     if (conflicts) return 0;
     a->cfg.opt = ck.cfg.opt, a->cfg.lr = ck.cfg.lr, a->cfg.batch = ck.cfg.batch, a->cfg.val = ck.cfg.val;
     a->cfg.seed = ck.cfg.seed, a->cfg.cosine = ck.cfg.cosine, a->cfg.aug = ck.aug;
+    if (!was_given(a, "--shards")) a->shards = ck.shards;
     if (!was_given(a, "--epochs")) a->cfg.epochs = ck.cfg.epochs;
     a->deskew = ck.pre.deskew, a->width_limit = ck.pre.max_width > 0;
     a->opt_given = a->lr_given = a->epochs_given = a->augment_given = 1; /* no defaults over them */
@@ -705,10 +708,10 @@ static int cmd_info(int argc, char **argv)
         printf("checkpoint: %s\nlayers: %s\nprogress: %d of %d epochs done (%ld steps)\n", a.model, net, ck.epoch,
                ck.cfg.epochs, ck.step);
         printf("settings: --net %s --opt %s --lr %g --batch %d --val %d --seed %llu --schedule %s --epochs %d "
-               "--deskew %s --width-limit %s --augment %s\n",
+               "--deskew %s --width-limit %s --augment %s --shards %d\n",
                net, sn_opt_name(ck.cfg.opt), ck.cfg.lr, ck.cfg.batch, ck.cfg.val, (unsigned long long)ck.cfg.seed,
                ck.cfg.cosine ? "cosine" : "constant", ck.cfg.epochs, ck.pre.deskew ? "on" : "off",
-               ck.pre.max_width > 0 ? "on" : "off", augment);
+               ck.pre.max_width > 0 ? "on" : "off", augment, ck.shards ? ck.shards : 1);
         printf("resume with: scratchnet train --resume %s\n", a.model);
         return 0;
     }
@@ -734,6 +737,7 @@ static int cmd_info(int argc, char **argv)
     if (m.pre.max_width > 0) printf("%.2f px\n", m.pre.max_width);
     else printf("off\n");
     printf("trained with augmentation: %s\n", augment);
+    if (m.shards) printf("trained in shards: %d per batch (train --shards; the same bits on any number of processes)\n", m.shards);
     if (m.record.present) {
         char when[64] = "?";
         const time_t at = (time_t)m.record.saved_at;
