@@ -154,7 +154,7 @@ int bench_gemm_main(int argc, char **argv)
     int threads[8], nthreads = 0;
     const char *csv_path = NULL;
     int no_blas = 0, quick = 0, only_batch = 0;
-    const char *only_isa = NULL;
+    const char *only_isa = NULL, *shapes = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--gemm")) continue;
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
@@ -167,11 +167,13 @@ int bench_gemm_main(int argc, char **argv)
             quick = 1;
         } else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
             only_isa = argv[++i];
+        } else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) {
+            shapes = argv[++i];
         } else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
             if (!cli_int("bench", "--batch", argv[++i], 1, 100000, &only_batch)) return EXIT_USAGE;
         } else {
             fprintf(stderr, "bench --gemm: unknown flag or missing value '%s'; expected --threads 1,2 --csv FILE --no-blas "
-                    "--isa NAME --batch N --quick\n",
+                    "--isa NAME --batch N --quick --shapes OP:MxNxK,...\n",
                     argv[i]);
             return EXIT_USAGE;
         }
@@ -237,10 +239,30 @@ int bench_gemm_main(int argc, char **argv)
     }
     printf("# cpu: %s; build: %s; commit %s\n", cli_cpu_model(), cli_build_info(), cli_commit());
 
-    gemm_case cases[48]; /* 7 per batch size, 3 batch sizes, the square, the CNNs' 14 */
+    enum { MAX_SHAPES = 64 };
+    gemm_case cases[48 + MAX_SHAPES]; /* 7 per batch size, 3 batch sizes, the square, the CNNs' 14; or --shapes */
     int nc = 0;
+    /* --shapes nn:1024x1024x1024,nt:512x1024x1024: those products only, in that order. */
+    for (const char *p = shapes; p && *p;) {
+        char op[3] = { 0 };
+        long v[3];
+        int used = 0;
+        if (nc == MAX_SHAPES || sscanf(p, "%2[nt]:%ldx%ldx%ld%n", op, &v[0], &v[1], &v[2], &used) != 4 ||
+            strlen(op) != 2 || (p[used] != ',' && p[used] != '\0') || v[0] < 1 || v[1] < 1 || v[2] < 1 ||
+            v[0] > 16384 || v[1] > 16384 || v[2] > 16384) {
+            fprintf(stderr, "bench --gemm: --shapes: '%.*s' is not allowed; expected OP:MxNxK with OP one of nn, nt, "
+                            "tn, tt and each size 1..16384, separated by commas (at most %d), e.g. "
+                            "nn:1024x1024x1024,nt:512x1024x1024\n",
+                    (int)strcspn(p, ","), p, MAX_SHAPES);
+            return EXIT_USAGE;
+        }
+        cases[nc++] = (gemm_case){ op[0] == 't' ? SN_T : SN_N, op[1] == 't' ? SN_T : SN_N, (int)v[0], (int)v[1],
+                                   (int)v[2], "--shapes" };
+        p += used + (p[used] == ',');
+    }
+    if (shapes) only_batch = -1, quick = 1; /* the shapes alone */
     static const int batches[] = { 32, 64, 128 };
-    for (int b = 0; b < 3; b++) {
+    for (int b = 0; b < 3 && only_batch >= 0; b++) {
         int B = batches[b];
         if (only_batch && B != only_batch) continue;
         /* The products a training step of 784-50-25-10 runs (W stored in x out) ... */
@@ -253,7 +275,7 @@ int bench_gemm_main(int argc, char **argv)
         cases[nc++] = (gemm_case){ SN_N, SN_T, B, 50, 784, "fwd1 X*W1^T (W1 out x in)" };
         cases[nc++] = (gemm_case){ SN_T, SN_N, 50, 784, B, "dW1 = dY1^T*X (out x in)" };
     }
-    if (!only_batch || only_batch == 128) {
+    if (only_batch >= 0 && (!only_batch || only_batch == 128)) {
         /* The products a training step of --net cnn and --net lenet5 runs (conv.c: a
          * forward product stacks 4 images' patch matrices, the input gradient is one
          * image's, the weight gradient a group of kernel positions over one image,
