@@ -130,6 +130,16 @@ static void sweep_shapes(void)
     check_case(SN_N, SN_T, 37, 50, 25, 1, 0.0f, 1);
     check_case(SN_N, SN_N, 128, 10, 25, 0, 0.0f, 1);
     check_case(SN_T, SN_N, 784, 50, 129, 0, 0.0f, 1);
+    /* The outer kernel's blocked path (gemm_outer): sizes up to 1100, primes, every
+     * transpose, leading dimensions past the width: several blocks of ~240 rows with a
+     * ragged last one, k-blocks (KC = 256) with a ragged last, ragged column panels, and
+     * few rows (the tiles split instead of the rows). */
+    check_case(SN_N, SN_N, 1031, 331, 263, 3, 0.0f, 1);
+    check_case(SN_N, SN_T, 509, 1100, 131, 5, 1.0f, 0);
+    check_case(SN_T, SN_N, 1100, 257, 67, 0, 0.0f, 1);
+    check_case(SN_T, SN_T, 263, 509, 521, 2, 1.0f, 1);
+    check_case(SN_N, SN_N, 97, 1031, 600, 1, 0.0f, 0);
+    check_case(SN_T, SN_N, 23, 701, 300, 0, 1.0f, 1);
 }
 
 static void force(sn_isa isa)
@@ -219,6 +229,9 @@ Test(gemm_tuned, bit_identical_for_1_2_3_threads)
         check_threads_identical(SN_T, SN_N, 77, 50, 300);
         check_threads_identical(SN_N, SN_T, 37, 50, 25); /* narrow kernel */
         check_threads_identical(SN_N, SN_N, 37, 50, 784); /* direct kernel + fused tail */
+        check_threads_identical(SN_N, SN_N, 1031, 331, 263); /* outer: rows split over the team */
+        check_threads_identical(SN_N, SN_T, 509, 1100, 131);
+        check_threads_identical(SN_T, SN_N, 23, 701, 300); /* outer: few rows, the tiles split */
     }
 }
 

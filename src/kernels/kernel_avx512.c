@@ -118,9 +118,31 @@ typedef __mmask16 vcmp;
 #define VCMP_ANDNOT(a, b) ((vcmp)((a) & ~(b)))
 #define VCMP_ALL ((vcmp)0xFFFF)
 #define VSEL(m, a, b) _mm512_mask_blend_ps((m), (b), (a))
+/* The outer kernel's packing across rows (kernels.h): 16 rows x 16 k at a time,
+ * transposed in registers, instead of one scalar load per element from rows ld apart
+ * (13% of a 1024^3 product's time before). */
+static void pack_t_avx512(const float *src, int ld, int rows, int kc, float *dst, int width);
+#define PACK_T pack_t_avx512
 #define KNAME sn_kernels_avx512
 #define ISA_LABEL "avx512"
 #include "kernel_template.h"
+
+static void pack_t_avx512(const float *src, int ld, int rows, int kc, float *dst, int width)
+{
+    for (int g = 0; g < width; g += 16) { /* rows g..g+15 of the panel */
+        const int lanes = width - g < 16 ? width - g : 16;
+        const __mmask16 store = (__mmask16)((1u << lanes) - 1);
+        for (int p0 = 0; p0 < kc; p0 += 16) {
+            const int np = kc - p0 < 16 ? kc - p0 : 16;
+            const __mmask16 load = (__mmask16)((1u << np) - 1);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = g + i < rows ? _mm512_maskz_loadu_ps(load, src + (size_t)(g + i) * ld + p0) : _mm512_setzero_ps();
+            transpose16(r);
+            for (int p = 0; p < np; p++) _mm512_mask_storeu_ps(dst + (size_t)(p0 + p) * width + g, store, r[p]);
+        }
+    }
+}
 
 static inline __attribute__((always_inline)) void col_store(__m512 acc[][2], float *C, int ldc, int accumulate,
                                                             const sn_tile_ep *ep, const int mv)

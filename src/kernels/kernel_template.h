@@ -497,11 +497,25 @@ static void maxpool4_back(const float *x0, const float *x1, const float *x2, con
 
 #include "kernel_image.h"
 
+#ifndef PACK_T
+/* dst[p * width + i] = src[i * ld + p] (kernels.h): the portable version. */
+static void pack_t(const float *src, int ld, int rows, int kc, float *dst, int width)
+{
+    for (int p = 0; p < kc; p++) {
+        float *d = dst + (size_t)p * width;
+        for (int i = 0; i < rows; i++) d[i] = src[(size_t)i * ld + p];
+        for (int i = rows; i < width; i++) d[i] = 0.0f;
+    }
+}
+#define PACK_T pack_t
+#endif
+
 const sn_kernels KNAME = {
     .name = ISA_LABEL,
     .outer_mr = OUT_MR,
     .outer_nr = OUT_NR,
     .outer = outer_kernel,
+    .pack_t = PACK_T,
     .dot_mr = DOT_MR,
     .dot_nr = DOT_NR,
     .dot_kv = VL,
