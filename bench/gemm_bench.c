@@ -248,7 +248,7 @@ int bench_gemm_main(int argc, char **argv)
         long v[3];
         int used = 0;
         if (nc == MAX_SHAPES || sscanf(p, "%2[nt]:%ldx%ldx%ld%n", op, &v[0], &v[1], &v[2], &used) != 4 ||
-            strlen(op) != 2 || (p[used] != ',' && p[used] != '\0') || v[0] < 1 || v[1] < 1 || v[2] < 1 ||
+            strlen(op) != 2 || (p[used] != ',' && p[used] != '\0') || (p[used] == ',' && !p[used + 1]) || v[0] < 1 || v[1] < 1 || v[2] < 1 ||
             v[0] > 16384 || v[1] > 16384 || v[2] > 16384) {
             fprintf(stderr, "bench --gemm: --shapes: '%.*s' is not allowed; expected OP:MxNxK with OP one of nn, nt, "
                             "tn, tt and each size 1..16384, separated by commas (at most %d), e.g. "

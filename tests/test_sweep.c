@@ -701,3 +701,24 @@ Test(sweep_run, baselines_and_regressions)
     cr_assert(strstr(err, "--repeat N with N >= 3"), "%s", err);
     free(base), free(bad), free(other);
 }
+
+/* bench --gemm --shapes: exactly the products listed, validated before timing, in order;
+ * a bad item is refused (exit 2) naming it. */
+Test(bench_gemm, shapes_race_the_products_listed)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s --gemm --no-blas --threads 1 --isa scalar --shapes nn:3x5x7,tt:9x2x300,nt:17x33x5",
+             TU_BENCH);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s%s", out, err);
+    cr_assert_null(strstr(out, "INVALID"), "%s", out);
+    const char *a = strstr(out, "op=nn m=3 n=5 k=7 isa=scalar"), *b = strstr(out, "op=tt m=9 n=2 k=300 isa=scalar"),
+               *c = strstr(out, "op=nt m=17 n=33 k=5 isa=scalar");
+    cr_assert(a && b && c && a < b && b < c, "the three, in order: %s", out);
+    cr_assert_null(strstr(out, "m=32 n=50"), "nothing else: %s", out);
+    static const char *const bad[] = { "nx:1x2x3", "nn:1x2", "nn:0x2x3", "nn:1x2x3,", "nn:1x2x3;tn:1x1x1" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(cmd, sizeof cmd, "%s --gemm --no-blas --shapes '%s'", TU_BENCH, bad[i]);
+        cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "'%s': %s", bad[i], err);
+        cr_assert(strstr(err, "--shapes: '") && strstr(err, "expected OP:MxNxK"), "'%s': %s", bad[i], err);
+    }
+}
