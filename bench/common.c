@@ -109,7 +109,7 @@ void bench_usage(FILE *f)
             "                    [--save-baseline FILE] [--baseline FILE [--threshold 3%%] [--fail-on-regression]]\n"
             "       bench --merge DIR... [--out DIR] [--force] [--no-plot] [--quiet]   (the parts of a --part sweep)\n"
             "       bench --gemm [--threads 1,2] [--csv FILE] [--no-blas] [--isa NAME] [--batch N] [--quick]\n"
-            "       bench --peers [--net mlp|cnn] [--epochs N] [--batch N] [--threads 1,2] [--lr X] [--out DIR]\n"
+            "       bench --peers [--net mlp|cnn|SIZES] [--epochs N] [--batch N] [--threads 1,2] [--lr X] [--out DIR]\n"
             "                     [--load N] [--repeat N]\n"
             "       bench --report DIR [--out FILE]   (DIR/report.md from the CSVs and env.json in DIR)\n"
             "sweep keys: batch, lr, threads, epochs, opt, seed, layers (784:50:25:10,784:100:10),\n"

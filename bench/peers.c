@@ -43,19 +43,42 @@ static int parse_result(const char *line, peer_row *r)
                   &r->train_s, &r->samples_per_s) == 9;
 }
 
-static int run_peer(const char *script, const char *data, int epochs, int batch, int threads, float lr, peer_row *r)
+/* The C + OpenBLAS peer (bench/peers/cblas_mlp.c), built beside bench: its path, or 0. */
+static int cblas_peer_path(char *path, size_t cap)
+{
+    char self[4096];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return 0;
+    self[n] = 0;
+    char *slash = strrchr(self, '/');
+    if (!slash) return 0;
+    *slash = 0;
+    if (strlen(self) + sizeof "/cblas_mlp" > cap) return 0;
+    memcpy(path, self, strlen(self));
+    memcpy(path + strlen(self), "/cblas_mlp", sizeof "/cblas_mlp");
+    return access(path, X_OK) == 0;
+}
+
+/* script: a peer under bench/peers/ (.py: the system Python; .mjs: node), or an
+ * executable's absolute path; layers: the MLP's sizes for peers that take them, or NULL. */
+static int run_peer(const char *script, const char *data, int epochs, int batch, int threads, float lr,
+                    const char *layers, peer_row *r)
 {
     char path[4096], cmd[8192];
-    if (!cli_find_resource(script, path, sizeof path)) return 0;
+    if (script[0] == '/') snprintf(path, sizeof path, "%s", script);
+    else if (!cli_find_resource(script, path, sizeof path)) return 0;
     /* Debian's python3-numpy and python3-torch belong to the system interpreter, which
      * a pyenv or venv earlier in PATH would hide. */
     const char *python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
     const size_t len = strlen(path);
     const int node = len > 4 && !strcmp(path + len - 4, ".mjs"); /* the TF.js peer */
+    const int native = script[0] == '/';
+    char extra[600] = "";
+    if (layers) snprintf(extra, sizeof extra, " --layers '%s'", layers);
     snprintf(cmd, sizeof cmd,
              "OMP_NUM_THREADS=%d OPENBLAS_NUM_THREADS=%d "
-             "%s '%s' --data '%s' --epochs %d --batch %d --threads %d --lr %.9g 2>&1",
-             threads, threads, node ? "node" : python, path, data, epochs, batch, threads, lr);
+             "%s '%s' --data '%s' --epochs %d --batch %d --threads %d --lr %.9g%s 2>&1",
+             threads, threads, native ? "" : node ? "node" : python, path, data, epochs, batch, threads, lr, extra);
     FILE *p = popen(cmd, "r");
     if (!p) return 0;
     char line[1024];
@@ -104,8 +127,8 @@ static int write_csv(const char *dir, const peer_row *rows, int n, int load)
 /* scratchnet itself, same hyperparameters as the peers: the MLP with momentum 0.9 and lr
  * 0.05, or the cnn preset with Adam and lr 0.002 (or --lr); cosine schedule, He init,
  * 50,000 train / 10,000 validation. 0 with a message on failure. */
-static int run_ours(int cnn, const sn_dataset *all, const sn_dataset *test, int epochs, int batch, int threads,
-                    float lr, peer_row *r)
+static int run_ours(const char *net, int cnn, const sn_dataset *all, const sn_dataset *test, int epochs, int batch,
+                    int threads, float lr, peer_row *r)
 {
     sn_error err;
     sn_net m;
@@ -117,7 +140,7 @@ static int run_ours(int cnn, const sn_dataset *all, const sn_dataset *test, int 
     cfg.opt = cnn ? SN_OPT_ADAM : SN_OPT_MOMENTUM;
     cfg.lr = lr;
     sn_dataset train = sn_dataset_slice(all, 0, 50000), val = sn_dataset_slice(all, 50000, 10000);
-    if (sn_net_parse(cnn ? "cnn" : "mlp", layers, &nl, &err) || sn_net_create(&m, layers, nl, &err)) {
+    if (sn_net_parse(net, layers, &nl, &err) || sn_net_create(&m, layers, nl, &err)) {
         fprintf(stderr, "bench: %s\n", err.msg);
         return 0;
     }
@@ -157,6 +180,8 @@ static void print_ratio_line(const char *what, double *ratio, int n, uint64_t se
 int bench_peers_main(int argc, char **argv)
 {
     int epochs = 10, batch = 128, tlist[4] = { 1, 2 }, nt = 2, load = 0, cnn = 0, repeat = 1;
+    const char *net = "mlp";
+    char mlp_sizes[512] = ""; /* an MLP's sizes, "784,256,128,10", for the C + OpenBLAS peer */
     float lr = 0.0f; /* 0: the net's default */
     const char *data = NULL, *out = NULL;
     for (int i = 1; i < argc; i++) {
@@ -171,12 +196,22 @@ int bench_peers_main(int argc, char **argv)
         else if (i + 1 < argc && !strcmp(argv[i], "--lr")) { if (!cli_float("bench", argv[i], argv[i + 1], 0.0, &lr)) return EXIT_USAGE; i++; }
         else if (i + 1 < argc && !strcmp(argv[i], "--net")) {
             const char *v = argv[++i];
-            if (strcmp(v, "mlp") && strcmp(v, "cnn")) {
-                fprintf(stderr, "bench --peers: --net: '%s' is not allowed; expected mlp or cnn (the nets the peer "
-                                "scripts build)\n", v);
+            /* mlp and cnn: every peer that builds the net; any other MLP (784,256,128,10):
+             * the C + OpenBLAS peer, which takes the sizes. */
+            sn_layer layers[SN_MAX_LAYERS];
+            int nl;
+            sn_error err;
+            if (sn_net_parse(v, layers, &nl, &err)) {
+                fprintf(stderr, "bench --peers: --net: %s\n", err.msg);
                 return EXIT_USAGE;
             }
-            cnn = !strcmp(v, "cnn");
+            if (strcmp(v, "cnn") && !sn_net_is_mlp(layers, nl)) {
+                fprintf(stderr, "bench --peers: --net: '%s' is not allowed; expected mlp, cnn or an MLP's sizes such as "
+                                "784,256,128,10 (the nets the peers build)\n", v);
+                return EXIT_USAGE;
+            }
+            net = v, cnn = !strcmp(v, "cnn");
+            if (!cnn) sn_net_format(layers, nl, ',', mlp_sizes, sizeof mlp_sizes);
         }
         else if (i + 1 < argc && !strcmp(argv[i], "--data")) data = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--out")) out = argv[++i];
@@ -198,14 +233,21 @@ int bench_peers_main(int argc, char **argv)
     const char *dir = cli_data_dir(data);
     sn_dataset all, test;
     if (!cli_load_mnist("bench", dir, &all, &test)) return EXIT_RUNTIME;
-    static const char *const mlp_scripts[] = { "bench/peers/numpy_mlp.py", "bench/peers/torch_mlp.py", NULL };
-    static const char *const cnn_scripts[] = { "bench/peers/torch_cnn.py", NULL };
-    const char *const *scripts = cnn ? cnn_scripts : mlp_scripts;
+    /* The peers of this net: NumPy and PyTorch build 784-50-25-10 (mlp) and the cnn preset;
+     * the C + OpenBLAS peer any MLP. */
+    char cblas[4096];
+    const char *scripts[4];
+    int nscripts = 0;
+    const int default_mlp = !strcmp(net, "mlp");
+    if (cnn) scripts[nscripts++] = "bench/peers/torch_cnn.py";
+    if (default_mlp) scripts[nscripts++] = "bench/peers/numpy_mlp.py", scripts[nscripts++] = "bench/peers/torch_mlp.py";
+    if (!cnn && cblas_peer_path(cblas, sizeof cblas)) scripts[nscripts++] = cblas;
+    else if (!cnn) fprintf(stderr, "bench --peers: c-openblas: skipped, cblas_mlp is not built beside bench\n");
     /* TensorFlow.js (wasm backend, one thread under Node): beside the first thread count;
      * skipped, saying so, without node or its packages. */
     char tfjs[4096];
     int with_tfjs = 0;
-    if (!cnn) {
+    if (default_mlp) {
         if (system("command -v node >/dev/null 2>&1") != 0)
             fprintf(stderr, "bench --peers: tfjs: skipped, node is not installed\n");
         else if (!cli_find_resource("bench/peers/tfjs/node_modules/@tensorflow/tfjs-backend-wasm", tfjs, sizeof tfjs))
@@ -223,7 +265,7 @@ int bench_peers_main(int argc, char **argv)
     /* --repeat N: N blocks; in each, every thread count runs scratchnet and every peer
      * back to back (ours first in odd blocks, last in even ones, so that neither side
      * always follows the other), for ratios under the same conditions. */
-    const int per_block = nt * (2 + 2) + 1;
+    const int per_block = nt * (1 + 4) + 1;
     peer_row *rows = calloc((size_t)repeat * (size_t)per_block, sizeof *rows);
     int n = 0, failed = 0;
     if (!rows) {
@@ -234,7 +276,7 @@ int bench_peers_main(int argc, char **argv)
     for (int block = 0; block < repeat && !failed; block++) {
         for (int ti = 0; ti < nt && !failed; ti++) {
             const int threads = tlist[ti];
-            const int nimpl = 1 + (int)(cnn ? 1 : 2) + (with_tfjs && ti == 0);
+            const int nimpl = 1 + nscripts + (with_tfjs && ti == 0);
             for (int k = 0; k < nimpl && !failed; k++) {
                 /* implementation index: 0 ours, 1.. the scripts, then tfjs */
                 const int impl = block % 2 == 0 ? k : (k + 1) % nimpl;
@@ -245,15 +287,17 @@ int bench_peers_main(int argc, char **argv)
                 if (impl == 0) {
                     if (repeat > 1) fprintf(stderr, "bench --peers: block %d/%d: scratchnet, %d thread(s) ...\n",
                                             block + 1, repeat, threads);
-                    failed = !run_ours(cnn, &all, &test, epochs, batch, threads, lr, p);
+                    failed = !run_ours(net, cnn, &all, &test, epochs, batch, threads, lr, p);
                 } else {
-                    const int tf = impl > (cnn ? 1 : 2);
+                    const int tf = impl > nscripts;
                     const char *script = tf ? "bench/peers/tfjs/tfjs_mlp.mjs" : scripts[impl - 1];
+                    const int native = script[0] == '/';
                     fprintf(stderr, "bench --peers: %s%s with %d thread(s) ...\n", repeat > 1 ? "" : "running ", script,
                             tf ? 1 : threads);
-                    if (run_peer(script, dir, epochs, batch, tf ? 1 : threads, lr, p)) p->ok = 1;
+                    if (run_peer(script, dir, epochs, batch, tf ? 1 : threads, lr, native ? mlp_sizes : NULL, p))
+                        p->ok = 1;
                     else fprintf(stderr, "bench --peers: %s did not run%s\n", script,
-                                 tf ? "" : " (python3-numpy / python3-torch installed?)");
+                                 tf || native ? "" : " (python3-numpy / python3-torch installed?)");
                 }
                 bench_noise_end(&noise, &nr);
                 p->rep = block + 1, p->core_frac_min = nr.core_frac_min, p->noisy = nr.noisy;
@@ -283,7 +327,7 @@ int bench_peers_main(int argc, char **argv)
         im[k].speed[im[k].nrep] = rows[i].samples_per_s, im[k].noisy[im[k].nrep] = rows[i].noisy;
         im[k].rep[im[k].nrep++] = rows[i].rep;
     }
-    printf("Measured in one run on %s; OpenBLAS under NumPy/PyTorch with %s; %d busy processes beside "
+    printf("Measured in one run on %s; OpenBLAS (under NumPy, PyTorch and the C peer) with %s; %d busy processes beside "
            "(--load)%s.\n\n",
            cli_cpu_model(), coretype, load, repeat > 1 ? "; medians of the blocks with 95% bootstrap intervals" : "");
     printf("| implementation | epochs | batch | threads | train loss | val loss | test acc | train s | samples/s |%s "
