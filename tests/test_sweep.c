@@ -241,7 +241,9 @@ Test(sweep_run, bad_keys_exit_2_before_any_work)
     /* the peers' nets are the ones their scripts build */
     snprintf(cmd, sizeof cmd, "%s --peers --net lenet5 --data %s", TU_BENCH, TU_SUBSET);
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", err);
-    cr_assert(strstr(err, "expected mlp or cnn"), "%s", err);
+    cr_assert(strstr(err, "expected mlp, cnn or an MLP's sizes"), "%s", err);
+    snprintf(cmd, sizeof cmd, "%s --peers --net 784,x,10 --data %s", TU_BENCH, TU_SUBSET);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 2, "%s", err);
 }
 
 Test(sweep_run, resume_skips_finished_runs, .timeout = 120)
