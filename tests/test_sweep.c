@@ -724,3 +724,28 @@ Test(bench_gemm, shapes_race_the_products_listed)
         cr_assert(strstr(err, "--shapes: '") && strstr(err, "expected OP:MxNxK"), "'%s': %s", bad[i], err);
     }
 }
+
+/* The C + OpenBLAS peer does scratchnet's math with OpenBLAS's products: from the same
+ * data, shuffle and initial weights its figures agree with `scratchnet train` (plain
+ * training: no deskewing, no augmentation) to the 4 digits printed; float sums in
+ * another order differ in the last bits, not in these. Skipped without OpenBLAS. */
+Test(bench_peers, c_openblas_peer_trains_what_scratchnet_trains)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s/cblas_mlp --data %s --epochs 2 --batch 64 --val 500", SN_TEST_BUILD_DIR, TU_SUBSET);
+    const int rc = tu_run(cmd, out, sizeof out, err, sizeof err);
+    if (rc == 1 && strstr(err, "OpenBLAS is not installed")) cr_skip_test("OpenBLAS is not installed");
+    cr_assert_eq(rc, 0, "%s", err);
+    double tl, vl, ta;
+    cr_assert(sscanf(strstr(out, "train_loss="), "train_loss=%lf val_loss=%lf test_acc=%lf", &tl, &vl, &ta) == 3, "%s",
+              out);
+    const char *dir = tu_tmpdir();
+    snprintf(cmd, sizeof cmd, "%s train --data %s --epochs 2 --batch 64 --val 500 --deskew off --width-limit off "
+             "--augment none --threads 1 --quiet --save %s/m.bin", TU_SCRATCHNET, TU_SUBSET, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    char want[160];
+    snprintf(want, sizeof want, "epoch 2/2 train_loss=%.4f val_loss=%.4f", tl, vl);
+    cr_assert(strstr(out, want), "'%s' in: %s", want, out);
+    snprintf(want, sizeof want, "test_acc=%.4f", ta);
+    cr_assert(strstr(out, want), "'%s' in: %s", want, out);
+}

@@ -8,7 +8,7 @@
  * family forced by `bench --peers` through OPENBLAS_CORETYPE).
  *
  *   cblas_mlp --data DIR [--layers 784,50,25,10] [--epochs 10] [--batch 128]
- *             [--threads 1] [--lr 0.05] [--seed 42]
+ *             [--threads 1] [--lr 0.05] [--seed 42] [--val 10000]
  * prints the peers' result line. */
 #include <dlfcn.h>
 #include <math.h>
@@ -93,7 +93,7 @@ static void evaluate(net *t, const sn_dataset *ds, int cap, double *loss, double
 int main(int argc, char **argv)
 {
     const char *data = NULL, *layers = "784,50,25,10";
-    int epochs = 10, batch = 128, threads = 1;
+    int epochs = 10, batch = 128, threads = 1, nval = 10000;
     double lr = 0.05;
     unsigned long long seed = 42;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -102,6 +102,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--epochs")) epochs = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--val")) nval = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--lr")) lr = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--seed")) seed = strtoull(argv[i + 1], NULL, 10);
         else {
@@ -119,7 +120,7 @@ int main(int argc, char **argv)
     if (!data || epochs < 1 || batch < 1 || batch > 4096 || threads < 1 || t.L < 1 || t.size[0] != 784 ||
         t.size[t.L] != 10) {
         fprintf(stderr, "cblas_mlp: usage: --data DIR [--layers 784,...,10] [--epochs N] [--batch 1..4096] "
-                        "[--threads N] [--lr X] [--seed N]\n");
+                        "[--threads N] [--lr X] [--seed N] [--val N]\n");
         return 2;
     }
     void *h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
@@ -137,7 +138,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "cblas_mlp: %s\n", err.msg);
         return 1;
     }
-    const sn_dataset train = sn_dataset_slice(&all, 0, 50000), val = sn_dataset_slice(&all, 50000, 10000);
+    const int ntrain = all.count - nval;
+    if (nval < 1 || ntrain < 1) {
+        fprintf(stderr, "cblas_mlp: --val %d leaves no training images of %d\n", nval, all.count);
+        return 2;
+    }
+    const sn_dataset train = sn_dataset_slice(&all, 0, ntrain), val = sn_dataset_slice(&all, ntrain, nval);
     /* scratchnet's He initialisation of the same sizes, seeded alike: the same start. */
     sn_net init;
     sn_rng rng;
@@ -158,18 +164,18 @@ int main(int argc, char **argv)
         t.b[l] = malloc(4 * nb), t.vb[l] = calloc(nb, 4), t.gb[l] = malloc(4 * nb);
         memcpy(t.W[l], init.W[l], 4 * nw), memcpy(t.b[l], init.b[l], 4 * nb);
     }
-    int *order = malloc(sizeof(int) * 50000);
+    int *order = malloc(sizeof(int) * (size_t)ntrain);
     uint8_t *y = malloc((size_t)batch);
-    const long steps_per_epoch = (50000 + batch - 1) / batch, total = steps_per_epoch * epochs;
+    const long steps_per_epoch = (ntrain + batch - 1) / batch, total = steps_per_epoch * epochs;
     long step = 0;
     double train_s = 0.0, train_loss = 0.0;
     for (int e = 0; e < epochs; e++) {
-        for (int i = 0; i < 50000; i++) order[i] = i;
-        sn_shuffle(&rng, order, 50000);
+        for (int i = 0; i < ntrain; i++) order[i] = i;
+        sn_shuffle(&rng, order, ntrain);
         double loss_sum = 0.0;
         const double t0 = sn_now();
-        for (int first = 0; first < 50000; first += batch, step++) {
-            const int n = 50000 - first < batch ? 50000 - first : batch;
+        for (int first = 0; first < ntrain; first += batch, step++) {
+            const int n = ntrain - first < batch ? ntrain - first : batch;
             sn_batch_gather(&train, order, first, n, t.act[0], y);
             forward(&t, n);
             loss_sum += softmax_xent(t.act[t.L], y, n, t.size[t.L], 1.0f / (float)n, t.d[t.L], NULL);
@@ -198,13 +204,18 @@ int main(int argc, char **argv)
             }
         }
         train_s += sn_now() - t0;
-        train_loss = loss_sum / 50000;
+        train_loss = loss_sum / ntrain;
     }
     double val_loss, val_acc, test_loss, test_acc;
     evaluate(&t, &val, cap, &val_loss, &val_acc);
     evaluate(&t, &test, cap, &test_loss, &test_acc);
     printf("result name=c-openblas epochs=%d batch=%d threads=%d train_loss=%.6f val_loss=%.6f test_acc=%.6f "
            "train_s=%.6f samples_per_s=%.1f\n",
-           epochs, batch, threads, train_loss, val_loss, test_acc, train_s, 50000.0 * epochs / train_s);
+           epochs, batch, threads, train_loss, val_loss, test_acc, train_s, (double)ntrain * epochs / train_s);
+    for (int l = 0; l <= t.L; l++) free(t.act[l]), free(t.d[l]);
+    for (int l = 0; l < t.L; l++) free(t.W[l]), free(t.vW[l]), free(t.gW[l]), free(t.b[l]), free(t.vb[l]), free(t.gb[l]);
+    free(order), free(y);
+    sn_net_free(&init);
+    sn_dataset_free(&all), sn_dataset_free(&test);
     return 0;
 }
