@@ -12,13 +12,16 @@
 
 int cli_job_launched_size(void)
 {
-    static const char *const vars[] = { "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS",
-                                        "MV2_COMM_WORLD_SIZE", NULL };
+    /* The job's size as each launcher says it: Open MPI's mpiexec; MPICH's Hydra, Intel MPI
+     * and Slurm's PMI-2 (PMI_SIZE); MVAPICH; Slurm's srun --mpi=pmix (PMIx names the rank,
+     * Slurm the task count). */
+    static const char *const vars[] = { "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE", NULL };
     for (int i = 0; vars[i]; i++) {
         const char *v = getenv(vars[i]);
         if (v && *v) return atoi(v);
     }
-    return 0;
+    const char *pmix = getenv("PMIX_RANK"), *tasks = getenv("SLURM_NTASKS");
+    return pmix && *pmix && tasks && *tasks ? atoi(tasks) : 0;
 }
 
 int cli_job_init(cli_job *job, int *argc, char ***argv, const char *prog)

@@ -19,8 +19,8 @@ typedef struct cli_job {
 /* 0 to go on, else the exit code (2, with the message printed). */
 int cli_job_init(cli_job *job, int *argc, char ***argv, const char *prog);
 void cli_job_finish(cli_job *job);
-/* The size the launcher's environment announces (Open MPI, MPICH/Hydra, Intel MPI, PMIx,
- * Slurm's PMI); 0 if none. */
+/* The size the launcher's environment announces (Open MPI, MPICH/Hydra, Intel MPI,
+ * MVAPICH, Slurm's PMI-2 and PMIx); 0 if none. */
 int cli_job_launched_size(void);
 
 /* sn_exchange_fn (shard.h) over MPI: user is the cli_job. */
