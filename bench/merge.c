@@ -261,6 +261,20 @@ int bench_merge_main(int argc, char **argv)
         }
         free(text);
         if (!rc) bench_mark_labels(labels, summary, nruns);
+        /* The machine: part 1's env.json (each part records its own; a report names one). */
+        char env_from[4096], env_to[4096];
+        snprintf(env_from, sizeof env_from, "%s/env.json", dirs[0]);
+        snprintf(env_to, sizeof env_to, "%s/env.json", out);
+        FILE *ef = rc || !strcmp(env_from, env_to) ? NULL : fopen(env_from, "rb");
+        if (ef) {
+            char *env = malloc(1 << 16);
+            const size_t elen = env ? fread(env, 1, 1 << 16, ef) : 0;
+            fclose(ef);
+            sn_error eerr;
+            if (env && elen && sn_write_file_atomic(env_to, env, elen, &eerr))
+                fprintf(stderr, "bench --merge: warning: %s\n", eerr.msg);
+            free(env);
+        }
         /* The grid line says val=V, the target accuracy, and whether threads were swept. */
         int val = 10000;
         double target = 0;
