@@ -329,13 +329,16 @@ int bench_peers_main(int argc, char **argv)
     }
     printf("Measured in one run on %s; OpenBLAS (under NumPy, PyTorch and the C peer) with %s; %d busy processes beside "
            "(--load)%s.\n\n",
-           cli_cpu_model(), coretype, load, repeat > 1 ? "; medians of the blocks with 95% bootstrap intervals" : "");
+           cli_cpu_model(), coretype, load,
+           repeat > 1 ? "; medians of the blocks the noise sentinel found quiet, with 95% bootstrap intervals" : "");
     printf("| implementation | epochs | batch | threads | train loss | val loss | test acc | train s | samples/s |%s "
            "best scratchnet / this |\n", repeat > 1 ? " 95% CI | noisy |" : "");
     printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|%s---:|\n", repeat > 1 ? "---|---:|" : "");
     double best_ours = 0, best_peer = 0, med[64] = { 0 };
     for (int k = 0; im && k < ni && k < 64; k++) {
-        med[k] = stats_median(im[k].speed, im[k].nrep);
+        double quiet[MAX_BLOCKS];
+        const int nq = stats_quiet(im[k].speed, im[k].noisy, im[k].nrep, quiet);
+        med[k] = stats_median(quiet, nq);
         const int ours = !strncmp(im[k].name, "scratchnet", 10);
         if (ours && med[k] > best_ours) best_ours = med[k];
         if (!ours && med[k] > best_peer) best_peer = med[k];
@@ -347,7 +350,9 @@ int bench_peers_main(int argc, char **argv)
             double lo, hi;
             int noisy = 0;
             for (int j = 0; j < im[k].nrep; j++) noisy += im[k].noisy[j];
-            stats_median_ci(im[k].speed, im[k].nrep, 2000, 0x9ee5 + (uint64_t)k, &lo, &hi);
+            double quiet[MAX_BLOCKS];
+            const int nq = stats_quiet(im[k].speed, im[k].noisy, im[k].nrep, quiet);
+            stats_median_ci(quiet, nq, 2000, 0x9ee5 + (uint64_t)k, &lo, &hi);
             snprintf(ci, sizeof ci, " [%.0f, %.0f] | %d of %d |", lo, hi, noisy, im[k].nrep);
         }
         printf("| %s | %d | %d | %d | %.4f | %.4f | %.4f | %.2f | %.0f |%s %.2fx |\n", r->name, r->epochs, r->batch,

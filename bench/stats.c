@@ -179,3 +179,13 @@ void stats_hodges_lehmann(const double *a, int n, const double *b, int m, double
     *lo = d[k - 1], *hi = d[nm - k];
     free(d), free(c);
 }
+
+int stats_quiet(const double *x, const int *noisy, int n, double *out)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (!noisy[i]) out[m++] = x[i];
+    if (m) return m;
+    for (int i = 0; i < n; i++) out[i] = x[i];
+    return n;
+}

@@ -23,6 +23,9 @@ double stats_mann_whitney_p(const double *a, int n, const double *b, int m);
 /* The Hodges-Lehmann shift of b against a (the median of all b_j - a_i) and its ~95%
  * interval from the exact U distribution (Moses); n, m <= 50. */
 void stats_hodges_lehmann(const double *a, int n, const double *b, int m, double *shift, double *lo, double *hi);
+/* The values of x[0..n) whose noisy[i] is 0 into out, or all of them when none is (a
+ * machine never quiet still reports); returns how many. */
+int stats_quiet(const double *x, const int *noisy, int n, double *out);
 /* A seeded permutation of 0..n-1 (Fisher-Yates). */
 void stats_permutation(int *idx, int n, uint64_t seed);
 
