@@ -455,6 +455,13 @@ Test(stats, median_mad_bootstrap_and_permutation)
     const double fixed[] = { 12, 15, 9, 20, 11, 14, 13, 18, 10, 16 };
     stats_median_ci(fixed, 10, 2000, 42, &lo2, &hi2);
     cr_assert(lo2 == 11 && hi2 == 16, "[%g, %g] for seed 42, precomputed [11, 16] around the median 13.5", lo2, hi2);
+    /* The quiet values, or all when none is quiet. */
+    const double v[] = { 1, 2, 3, 4 };
+    const int some[] = { 0, 1, 0, 1 }, all[] = { 1, 1, 1, 1 };
+    double q[4];
+    cr_assert_eq(stats_quiet(v, some, 4, q), 2);
+    cr_assert(q[0] == 1 && q[1] == 3);
+    cr_assert_eq(stats_quiet(v, all, 4, q), 4, "none quiet: all of them");
     double one = 5;
     stats_median_ci(&one, 1, 2000, 7, &lo, &hi);
     cr_assert(lo == 5 && hi == 5);
