@@ -104,10 +104,10 @@ static size_t workspace_for(const sn_kernels *kr, sn_trans ta, sn_trans tb, int 
         return sn_round_up((size_t)kr->nar_mr * k, 16) + (tb == SN_T ? sn_round_up((size_t)k * n, 16) : 0);
     case ALG_COL: /* the packed A panel lives on each thread's stack */
         return n % kr->col_nr ? sn_round_up((size_t)k * sn_round_up((size_t)n, kr->col_nr), 16) : 0;
-    default: {
+    default: { /* every A panel of a k-block, and two k-blocks of B panels (gemm_outer) */
         size_t kc = (size_t)(k < KC ? k : KC);
         return sn_round_up(sn_round_up((size_t)m, kr->outer_mr) * kc, 16) +
-               sn_round_up(sn_round_up((size_t)n, kr->outer_nr) * kc, 16);
+               2 * sn_round_up(sn_round_up((size_t)n, kr->outer_nr) * kc, 16);
     }
     }
 }
@@ -600,13 +600,20 @@ static void gemm_outer(const sn_kernels *kr, const gemm_args *g, float *ws)
     const int mr = kr->outer_mr, nr = kr->outer_nr;
     const int panels_m = (int)(sn_round_up(g->m, mr) / mr), panels_n = (int)(sn_round_up(g->n, nr) / nr);
     const int kc_max = g->k < KC ? g->k : KC, mcp = MC_PANELS(mr);
-    float *Ap = ws, *Bp = ws + sn_round_up((size_t)panels_m * mr * kc_max, 16);
+    float *Ap = ws, *B0 = ws + sn_round_up((size_t)panels_m * mr * kc_max, 16);
+    float *B1 = B0 + sn_round_up((size_t)panels_n * nr * kc_max, 16);
     const int by_rows = panels_m >= 4 * team_threads(g);
 
     for (int p0 = 0; p0 < g->k; p0 += KC) {
         const int kc = g->k - p0 < KC ? g->k - p0 : KC;
         const int accumulate = g->accumulate || p0 > 0, last = p0 + KC >= g->k;
+        float *Bp = (p0 / KC) % 2 ? B1 : B0;
         if (by_rows) {
+            /* k-blocks alternate between two B buffers, so one wait per k-block suffices:
+             * a thread past this block's wait has finished the previous block's tiles, so
+             * nobody still reads the buffer the next block packs into. (A is each
+             * thread's own.) Small products with a long k (a CNN's 128 x 128 x 1600) were
+             * mostly waits. */
             FOR_SHARE(g, jp, panels_n) pack_b(kr, Bp + (size_t)jp * nr * kc, g, jp * nr, p0, kc, nr);
             team_sync(g);
             const int lo = share_bound(g, panels_m, 0), hi = share_bound(g, panels_m, 1);
@@ -618,7 +625,7 @@ static void gemm_outer(const sn_kernels *kr, const gemm_args *g, float *ws)
                         outer_tile(kr, g, Ap + (size_t)ip * mr * kc, Bp + (size_t)jp * nr * kc, ip, jp, kc,
                                    accumulate, last);
             }
-            team_sync(g);
+            if (last) team_sync(g); /* the product is whole when the team leaves */
             continue;
         }
         FOR_SHARE(g, q, panels_m + panels_n)
