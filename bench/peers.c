@@ -368,14 +368,9 @@ int bench_peers_main(int argc, char **argv)
             if (strncmp(im[a].name, "scratchnet", 10)) continue;
             for (int b = 0; b < ni; b++) {
                 if (!strncmp(im[b].name, "scratchnet", 10) || im[b].threads != im[a].threads) continue;
-                /* Blocks quiet for both when two or more were (bench --report likewise). */
                 double ratio[MAX_BLOCKS];
-                int nr = 0;
-                for (int pass = 0; pass < 2 && nr < 2; pass++)
-                    for (int x = (nr = 0); x < im[a].nrep; x++)
-                        for (int y = 0; y < im[b].nrep; y++)
-                            if (im[a].rep[x] == im[b].rep[y] && (pass || (!im[a].noisy[x] && !im[b].noisy[y])))
-                                ratio[nr++] = im[a].speed[x] / im[b].speed[y];
+                const int nr = stats_paired_ratios(im[a].speed, im[a].rep, im[a].noisy, im[a].nrep, im[b].speed,
+                                                   im[b].rep, im[b].noisy, im[b].nrep, ratio, MAX_BLOCKS);
                 char what[200];
                 snprintf(what, sizeof what, "%s / %s, %d thread%s", im[a].name, im[b].name, im[a].threads,
                          im[a].threads > 1 ? "s" : "");

@@ -288,17 +288,9 @@ static void report_peers(FILE *o, const table *p)
             if (!strncmp(cell(p, im[b].first, c_name), "scratchnet", 10) ||
                 strcmp(cell(p, im[a].first, c_thr), cell(p, im[b].first, c_thr)))
                 continue;
-            /* Blocks quiet for both, if any (as bench --peers prints them). */
             double ratio[MAXR];
-            int n = 0;
-            for (int pass = 0; pass < 2 && n < 2; pass++) {
-                n = 0;
-                for (int x = 0; x < im[a].n; x++)
-                    for (int y = 0; y < im[b].n; y++)
-                        if (im[a].rep[x] == im[b].rep[y] && n < MAXR &&
-                            (pass || (!im[a].noisy_rep[x] && !im[b].noisy_rep[y])))
-                            ratio[n++] = im[a].s[x] / im[b].s[y];
-            }
+            const int n = stats_paired_ratios(im[a].s, im[a].rep, im[a].noisy_rep, im[a].n, im[b].s, im[b].rep,
+                                              im[b].noisy_rep, im[b].n, ratio, MAXR);
             if (n < 2) continue;
             if (!header)
                 fprintf(o, "\nPaired within each block (the two ran back to back; blocks quiet for both when two or "

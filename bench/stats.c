@@ -189,3 +189,17 @@ int stats_quiet(const double *x, const int *noisy, int n, double *out)
     for (int i = 0; i < n; i++) out[i] = x[i];
     return n;
 }
+
+int stats_paired_ratios(const double *a, const int *rep_a, const int *noisy_a, int na, const double *b,
+                        const int *rep_b, const int *noisy_b, int nb, double *ratio, int cap)
+{
+    int n = 0;
+    for (int pass = 0; pass < 2 && n < 2; pass++) {
+        n = 0;
+        for (int x = 0; x < na; x++)
+            for (int y = 0; y < nb; y++)
+                if (rep_a[x] == rep_b[y] && n < cap && (pass || (!noisy_a[x] && !noisy_b[y])))
+                    ratio[n++] = a[x] / b[y];
+    }
+    return n;
+}

@@ -26,6 +26,11 @@ void stats_hodges_lehmann(const double *a, int n, const double *b, int m, double
 /* The values of x[0..n) whose noisy[i] is 0 into out, or all of them when none is (a
  * machine never quiet still reports); returns how many. */
 int stats_quiet(const double *x, const int *noisy, int n, double *out);
+/* Paired ratios a/b over the blocks both measured (rep_a[i] == rep_b[j]): from the blocks
+ * quiet for both (noisy 0) when two or more were, else from every shared block; at most
+ * cap into ratio; returns how many. */
+int stats_paired_ratios(const double *a, const int *rep_a, const int *noisy_a, int na, const double *b,
+                        const int *rep_b, const int *noisy_b, int nb, double *ratio, int cap);
 /* A seeded permutation of 0..n-1 (Fisher-Yates). */
 void stats_permutation(int *idx, int n, uint64_t seed);
 
