@@ -254,7 +254,7 @@ static size_t gemm_floats(const sn_layer *l)
     size_t w = sn_gemm_workspace(ta, SN_N, (per < kk ? per : kk) * l->ic, l->oc, P);
     const size_t w_last = sn_gemm_workspace(ta, SN_N, (kk % per ? kk % per : per) * l->ic, l->oc, P);
     if (w_last > w) w = w_last;
-    size_t x = sn_gemm_workspace(SN_N, SN_N, P, E, l->oc);
+    size_t x = sn_gemm_workspace(SN_N, SN_T, P, E, l->oc);
     if (w > f) f = w;
     if (x > f) f = x;
     return f;
@@ -265,21 +265,16 @@ static size_t round16(size_t n)
     return (n + 15) / 16 * 16;
 }
 
-/* Per thread: [col: P x E][W^T: oc x E][the GEMM's workspace]. */
+/* Per thread: [FWD_IMAGES patch matrices][the GEMM's workspace]. */
 static size_t conv_workspace(const sn_layer *l, int rows)
 {
     (void)rows;
-    return round16(col_floats(l)) + round16((size_t)patch(l) * l->oc) + gemm_floats(l);
-}
-
-static float *wt_ws(const sn_layer *l, float *ws)
-{
-    return ws + round16(col_floats(l));
+    return round16(col_floats(l)) + gemm_floats(l);
 }
 
 static float *gemm_ws(const sn_layer *l, float *ws)
 {
-    return wt_ws(l, ws) + round16((size_t)patch(l) * l->oc);
+    return ws + round16(col_floats(l));
 }
 
 /* Y (rows x oh*ow*oc) from X (rows x ih*iw*ic), image by image. */
@@ -299,18 +294,16 @@ static void conv_forward(const sn_layer *l, float *Y, const float *X, int rows, 
     }
 }
 
-/* dcol = dY W^T as an nn product with W transposed once per call (oc x E): the nt form
- * went through the dot kernel (a horizontal sum per element), 26% of a cnn step. */
+/* dcol = dY W^T: an nt product (oc wide rows of W read as B^T), which the outer path
+ * packs into the same panels as an explicit transpose would give it, so the bits are the
+ * same; the transpose (oc x E floats per call, strided writes) was 4% of a cnn step. */
 static void conv_backward_input(const sn_layer *l, float *dX, const float *dY, const float *X, int relu_in, int rows,
                                 float *ws)
 {
     const int P = pixels(l), E = patch(l), oc = l->oc;
-    float *wt = wt_ws(l, ws);
-    for (int e = 0; e < E; e++)
-        for (int j = 0; j < oc; j++) wt[(size_t)j * E + e] = l->W[(size_t)e * oc + j];
     for (int r = 0; r < rows; r++) {
         float *dx = dX + (size_t)r * l->in;
-        sn_gemm_local(SN_N, SN_N, P, E, oc, dY + (size_t)r * l->out, oc, wt, E, 0.0f, ws, E, NULL, gemm_ws(l, ws));
+        sn_gemm_local(SN_N, SN_T, P, E, oc, dY + (size_t)r * l->out, oc, l->W, oc, 0.0f, ws, E, NULL, gemm_ws(l, ws));
         col2im(l, ws, dx);
         if (relu_in) {
             const float *x = X + (size_t)r * l->in;
