@@ -233,7 +233,7 @@ static int positions_per_group(const sn_layer *l)
     return p < 1 ? 1 : p;
 }
 
-enum { FWD_IMAGES = 4 }; /* images a forward product stacks (conv_forward) */
+enum { FWD_IMAGES = SN_IMAGE_ROWS }; /* images a product stacks (conv_forward, conv_grad_rows) */
 
 /* Per thread: FWD_IMAGES images' patch matrices, then the GEMM's workspace. */
 static size_t col_floats(const sn_layer *l)
@@ -254,6 +254,10 @@ static size_t gemm_floats(const sn_layer *l)
     size_t w = sn_gemm_workspace(ta, SN_N, (per < kk ? per : kk) * l->ic, l->oc, P);
     const size_t w_last = sn_gemm_workspace(ta, SN_N, (kk % per ? kk % per : per) * l->ic, l->oc, P);
     if (w_last > w) w = w_last;
+    for (int g = 1; g <= FWD_IMAGES; g++) { /* conv_grad_rows's product */
+        const size_t wg = sn_gemm_workspace(ta, SN_N, l->ic == 1 ? kk : E, l->oc, g * P);
+        if (wg > w) w = wg;
+    }
     size_t x = sn_gemm_workspace(SN_N, SN_T, P, E, l->oc);
     if (w > f) f = w;
     if (x > f) f = x;
@@ -349,6 +353,24 @@ static void conv_grad_item(const sn_layer *l, int item, int n, int parts, const 
     if (update && with_bias) update->done(update->user, gb, oc);
 }
 
+/* conv_grad_rows: the weight gradient of up to FWD_IMAGES images on their own, one
+ * product over their stacked patch matrices (k = rows * P): for the first layer of the
+ * cnn preset, nn 9 x 32 x 2704 from the images' transposed patch matrices side by side. */
+static void conv_grad_rows(const sn_layer *l, const float *X, const float *dY, int rows, float *gW, float *gb,
+                           float *ws)
+{
+    const int P = pixels(l), E = patch(l), kk = l->k * l->k, oc = l->oc, R = rows * P;
+    if (l->ic == 1) { /* col^T (kk x R) dY (R x oc) */
+        for (int r = 0; r < rows; r++) im2col_t(l, X + (size_t)r * l->in, ws + (size_t)r * P, (size_t)R, 0, kk);
+        sn_gemm_local(SN_N, SN_N, kk, oc, R, ws, R, dY, oc, 0.0f, gW, oc, NULL, gemm_ws(l, ws));
+    } else {
+        for (int r = 0; r < rows; r++) im2col(l, X + (size_t)r * l->in, ws + (size_t)r * P * E);
+        sn_gemm_local(SN_T, SN_N, E, oc, R, ws, E, dY, oc, 0.0f, gW, oc, NULL, gemm_ws(l, ws));
+    }
+    memset(gb, 0, sizeof(float) * (size_t)oc);
+    sn_bias_grad_add(gb, dY, R, oc);
+}
+
 static int conv_grad_item_owner(const sn_layer *l, int item, int n, int parts)
 {
     (void)l, (void)n;
@@ -374,4 +396,5 @@ const sn_layer_ops sn_conv_ops = {
     .grad_items = conv_grad_items,
     .grad_item = conv_grad_item,
     .grad_item_owner = conv_grad_item_owner,
+    .grad_rows = conv_grad_rows,
 };

@@ -40,6 +40,20 @@ int sn_train_config_check(const sn_train_config *c, sn_error *err)
 
 static int max_items(const sn_net *m, int threads, int cap);
 
+/* A first image layer followed by another (a convolution, then pooling) is trained chunk
+ * by chunk of SN_IMAGE_ROWS rows (chunked_first): its output is written to a per-thread
+ * scratch, not to the batch's activations, and recomputed in the backward pass for the
+ * chunk; the next layer's input gradient goes to scratch too, and the layer's weight
+ * gradient from the chunk (grad_rows) is taken at once, while the chunk is in cache;
+ * phase 3 sums the chunks' gradients in chunk order. Chunks start at multiples of
+ * SN_IMAGE_ROWS in the batch (row shares do), so the sums do not depend on the team.
+ * Why: the cnn preset's first output is 26x26x32, 86 KiB an image, 11 MB a batch,
+ * written, read back by pooling's backward pass, its gradient written and read by the
+ * weight gradient: four trips to memory of 11 MB a step, where the recomputation costs
+ * 0.4 MFLOP an image. */
+#define CHUNK_GRADS_MAX ((size_t)4 << 20) /* floats of chunk gradients (16 MiB) beyond which it is not done */
+enum { CHUNK_REDUCE_FLOATS = 4096 };        /* parameters a phase-3 item sums over the chunks */
+
 void sn_trainer_free(sn_trainer *t)
 {
     if (!t) return;
@@ -54,6 +68,8 @@ void sn_trainer_free(sn_trainer *t)
     free(t->step_solo);
     free(t->aug_images);
     free(t->aug_work);
+    free(t->chunk_act);
+    free(t->chunk_grad);
     memset(t, 0, sizeof *t);
 }
 
@@ -69,6 +85,10 @@ int sn_trainer_create(sn_trainer *t, sn_net *model, const sn_train_config *cfg, 
      * any other first layer takes whole rows, gathered by the rows' own phase-2 items. */
     t->by_rows = model->layer[0].ops != &sn_dense_ops;
     int cap = cfg->batch < ntrain ? cfg->batch : ntrain;
+    const size_t chunks = (size_t)(cap + SN_IMAGE_ROWS - 1) / SN_IMAGE_ROWS;
+    t->chunk_stride = sn_align_floats(sn_layer_nparams(&model->layer[0]));
+    t->chunked_first = t->by_rows && model->layer[0].ops->grad_rows && sn_net_first_flat_layer(model) >= 2 &&
+                       t->chunk_stride * chunks <= CHUNK_GRADS_MAX;
     if ((rc = sn_forward_ctx_create(&t->fwd, model, cap, cfg->threads, err))) goto fail;
     if ((rc = sn_opt_create(&t->opt, cfg->opt, cfg->lr, model->nparams, err))) goto fail;
     t->order = malloc(sizeof(int) * (size_t)ntrain);
@@ -85,6 +105,15 @@ int sn_trainer_create(sn_trainer *t, sn_net *model, const sn_train_config *cfg, 
     const size_t steps = (size_t)(ntrain + cap - 1) / (size_t)cap;
     t->step_base = malloc(sizeof(int) * steps);
     t->step_solo = malloc(steps);
+    if (t->chunked_first) {
+        const size_t f = sn_align_floats((size_t)SN_IMAGE_ROWS * model->sizes[1]);
+        t->chunk_act = aligned_alloc(64, 2 * f * (size_t)cfg->threads * sizeof(float));
+        t->chunk_grad = aligned_alloc(64, t->chunk_stride * chunks * sizeof(float));
+        if (!t->chunk_act || !t->chunk_grad) {
+            rc = sn_fail(err, SN_ENOMEM, "out of memory for training buffers");
+            goto fail;
+        }
+    }
     const int augment = sn_augment_active(&cfg->aug);
     if (augment) {
         t->aug_images = malloc((size_t)ntrain * (size_t)model->sizes[0]);
@@ -237,6 +266,14 @@ static int update_chunks(const sn_net *m)
     return (int)((m->nparams + UPDATE_CHUNK - 1) / UPDATE_CHUNK);
 }
 
+/* Phase-3 items of the first layer when it takes whole rows. */
+static int first_layer_items(const sn_trainer *t, int n, int parts)
+{
+    const sn_layer *l0 = &t->model->layer[0];
+    if (t->chunked_first) return (int)((sn_layer_nparams(l0) + CHUNK_REDUCE_FLOATS - 1) / CHUNK_REDUCE_FLOATS);
+    return l0->ops->grad_items(l0, n, parts);
+}
+
 static step_plan plan_step(const sn_trainer *t, int n, int nth, int unfused)
 {
     const sn_net *m = t->model;
@@ -247,7 +284,7 @@ static step_plan plan_step(const sn_trainer *t, int n, int nth, int unfused)
     /* A dense first layer: its input blocks' dW, then its bias by column shares. Else
      * every layer's items as it cuts them (layer.h). */
     p.item0[0] = 0;
-    p.item0[1] = t->by_rows ? m->layer[0].ops->grad_items(&m->layer[0], n, p.parts) : SN_INPUT_BLOCKS + p.parts;
+    p.item0[1] = t->by_rows ? first_layer_items(t, n, p.parts) : SN_INPUT_BLOCKS + p.parts;
     for (int l = 1; l < m->nlayers; l++)
         p.item0[l + 1] = p.item0[l] + m->layer[l].ops->grad_items(&m->layer[l], n, p.parts);
     p.n3 = p.item0[m->nlayers];
@@ -263,6 +300,7 @@ static int max_items(const sn_net *m, int threads, int cap)
 {
     int n3 = SN_INPUT_BLOCKS + threads;
     for (int l = 0; l < m->nlayers; l++) n3 += m->layer[l].ops->grad_items(&m->layer[l], cap, threads);
+    n3 += (int)((sn_layer_nparams(&m->layer[0]) + CHUNK_REDUCE_FLOATS - 1) / CHUNK_REDUCE_FLOATS); /* chunked_first */
     const int n4 = update_chunks(m);
     return n3 > n4 ? n3 : n4;
 }
@@ -340,6 +378,80 @@ static void backward_layers(const sn_trainer *t, int l0, int l1, int r0, int row
     }
 }
 
+/* This thread's chunk scratch (chunked_first): the first layer's output for
+ * SN_IMAGE_ROWS rows, then its gradient. */
+static float *chunk_scratch(const sn_trainer *t, float **grad)
+{
+    int tid, nth;
+    team_info(&tid, &nth);
+    const size_t f = sn_align_floats((size_t)SN_IMAGE_ROWS * t->model->sizes[1]);
+    float *a = t->chunk_act + (size_t)(tid < t->cfg.threads ? tid : 0) * 2 * f;
+    *grad = a + f;
+    return a;
+}
+
+/* chunked_first, forward: layers 0 .. flat - 1 chunk by chunk, layer 0's output in the
+ * thread's scratch. */
+static void first_layers_forward(const sn_trainer *t, int flat, int r0, int rows, float *ws)
+{
+    const sn_net *m = t->model;
+    const sn_forward_ctx *c = &t->fwd;
+    float *d1, *a1 = chunk_scratch(t, &d1);
+    for (int done = 0; done < rows; done += SN_IMAGE_ROWS) {
+        const int r = r0 + done, k = rows - done < SN_IMAGE_ROWS ? rows - done : SN_IMAGE_ROWS;
+        m->layer[0].ops->forward(&m->layer[0], a1, c->act[0] + (size_t)r * m->sizes[0], k, ws);
+        for (int l = 1; l < flat; l++)
+            m->layer[l].ops->forward(&m->layer[l], c->act[l + 1] + (size_t)r * m->sizes[l + 1],
+                                     l == 1 ? a1 : c->act[l] + (size_t)r * m->sizes[l], k, ws);
+    }
+}
+
+/* chunked_first, backward: per chunk, layers flat - 1 .. 2 as backward_layers does, then
+ * layer 0's output again, layer 1's input gradient (scratch) and layer 0's gradient from
+ * the chunk into its slot of chunk_grad. */
+static void first_layers_backward(const sn_trainer *t, int flat, int r0, int rows, float *ws)
+{
+    const sn_net *m = t->model;
+    const sn_layer *first = &m->layer[0], *second = &m->layer[1];
+    const float *const *act = (const float *const *)t->fwd.act;
+    float *d1, *a1 = chunk_scratch(t, &d1);
+    for (int done = 0; done < rows; done += SN_IMAGE_ROWS) {
+        const int r = r0 + done, k = rows - done < SN_IMAGE_ROWS ? rows - done : SN_IMAGE_ROWS;
+        for (int l = flat - 1; l >= 2; l--)
+            m->layer[l].ops->backward_input(&m->layer[l], t->dact[l] + (size_t)r * m->sizes[l],
+                                            t->dact[l + 1] + (size_t)r * m->sizes[l + 1],
+                                            act[l] + (size_t)r * m->sizes[l], m->layer[l - 1].relu, k, ws);
+        const float *x = act[0] + (size_t)r * m->sizes[0];
+        first->ops->forward(first, a1, x, k, ws);
+        second->ops->backward_input(second, d1, t->dact[2] + (size_t)r * m->sizes[2], a1, first->relu, k, ws);
+        float *g = t->chunk_grad + (size_t)(r / SN_IMAGE_ROWS) * t->chunk_stride;
+        first->ops->grad_rows(first, x, d1, k, g, g + first->ops->nweights(first), ws);
+    }
+}
+
+/* The optimiser step for gradients just finished by this thread (the fused update). */
+static void update_now(void *user, float *g, int n)
+{
+    sn_trainer *t = user;
+    sn_opt_apply_range(&t->opt, t->model->params, t->grads, (size_t)(g - t->grads), (size_t)n);
+}
+
+/* chunked_first, phase 3: parameters [item * CHUNK_REDUCE_FLOATS, ...) of layer 0's
+ * gradient, the chunks' gradients summed in chunk order. */
+static void chunk_reduce_item(sn_trainer *t, int item, int n, int fused)
+{
+    const size_t np = sn_layer_nparams(&t->model->layer[0]), e0 = (size_t)item * CHUNK_REDUCE_FLOATS;
+    const size_t e1 = e0 + CHUNK_REDUCE_FLOATS < np ? e0 + CHUNK_REDUCE_FLOATS : np;
+    const int chunks = (n + SN_IMAGE_ROWS - 1) / SN_IMAGE_ROWS;
+    float *restrict g = t->gW[0]; /* W then b, contiguous (sn_net_views) */
+    memcpy(g + e0, t->chunk_grad + e0, sizeof(float) * (e1 - e0));
+    for (int c = 1; c < chunks; c++) {
+        const float *restrict part = t->chunk_grad + (size_t)c * t->chunk_stride;
+        for (size_t e = e0; e < e1; e++) g[e] += part[e];
+    }
+    if (fused) update_now(t, g + e0, (int)(e1 - e0));
+}
+
 /* Phase 2, rows [r0, r0 + rows) of the batch: their labels, the first layer's output
  * from the partial products (summed in block order, then the bias, then ReLU), or, for a
  * first layer that is not dense, the rows' inputs and the first layer; the other layers,
@@ -362,20 +474,17 @@ static void rows_forward_backward(sn_trainer *t, const sn_dataset *ds, int first
         sn_dense_block_output(&m->layer[0], c->act[1] + (size_t)r0 * out1, t->partial + (size_t)r0 * out1,
                               partial_floats, SN_INPUT_BLOCKS, rows);
     }
-    sn_net_forward_from(m, c, from, r0, rows, ws);
     const int flat = sn_net_first_flat_layer(m) > from ? sn_net_first_flat_layer(m) : from;
+    if (t->chunked_first) first_layers_forward(t, flat, r0, rows, ws);
+    sn_net_forward_from(m, c, t->chunked_first ? flat : from, r0, rows, ws);
     const int C = m->sizes[L];
     sn_softmax_xent(t->dact[L] + (size_t)r0 * C, c->loss + r0, NULL, c->act[L] + (size_t)r0 * C, c->y + r0, rows,
                     C, 1.0f / (float)(t->loss_rows ? t->loss_rows : n));
     backward_layers(t, flat > 1 ? flat : 1, L, r0, rows, 0, ws);
-    if (flat > 1) backward_layers(t, 1, flat, r0, rows, 1, ws);
-}
-
-/* The optimiser step for gradients just finished by this thread (the fused update). */
-static void update_now(void *user, float *g, int n)
-{
-    sn_trainer *t = user;
-    sn_opt_apply_range(&t->opt, t->model->params, t->grads, (size_t)(g - t->grads), (size_t)n);
+    if (t->chunked_first)
+        first_layers_backward(t, flat, r0, rows, ws);
+    else if (flat > 1)
+        backward_layers(t, 1, flat, r0, rows, 1, ws);
 }
 
 /* Phase 3, one item: weight and bias gradients, each element reduced over the whole
@@ -391,6 +500,10 @@ static void weight_gradient_item(sn_trainer *t, const step_plan *p, int item, in
     float *ws = sn_forward_ctx_local_ws(c);
     const sn_epilogue ep = { .done = update_now, .user = t }, *update = fused ? &ep : NULL;
     if (t->by_rows) {
+        if (t->chunked_first && item < p->item0[1]) {
+            chunk_reduce_item(t, item, p->n, fused);
+            return;
+        }
         int l = 0;
         while (item >= p->item0[l + 1]) l++;
         const sn_layer *layer = &m->layer[l];
@@ -415,6 +528,14 @@ static void weight_gradient_item(sn_trainer *t, const step_plan *p, int item, in
                           update, ws);
 }
 
+/* Layer l's preferred thread for phase-3 item i (of the step), -1 for any. */
+static int item_owner(const sn_trainer *t, const step_plan *p, int l, int i)
+{
+    const sn_layer *layer = &t->model->layer[l];
+    if (l == 0 && t->chunked_first) return -1; /* sums over every thread's chunks */
+    return layer->ops->grad_item_owner(layer, i - p->item0[l], p->n, p->parts);
+}
+
 /* The thread each phase-3 item prefers: the one that has the block's pixels, the owner
  * of a share, and whole small layers spread over the team. */
 static void phase3_preferences(const sn_trainer *t, const step_plan *p, int nth, int *pref)
@@ -427,11 +548,10 @@ static void phase3_preferences(const sn_trainer *t, const step_plan *p, int nth,
     }
     int whole = 0, spread = 0;
     for (int l = l0; l < m->nlayers; l++)
-        for (int i = p->item0[l]; i < p->item0[l + 1]; i++)
-            whole += m->layer[l].ops->grad_item_owner(&m->layer[l], i - p->item0[l], p->n, p->parts) < 0;
+        for (int i = p->item0[l]; i < p->item0[l + 1]; i++) whole += item_owner(t, p, l, i) < 0;
     for (int l = l0; l < m->nlayers; l++)
         for (int i = p->item0[l]; i < p->item0[l + 1]; i++) {
-            const int owner = m->layer[l].ops->grad_item_owner(&m->layer[l], i - p->item0[l], p->n, p->parts);
+            const int owner = item_owner(t, p, l, i);
             pref[i] = owner >= 0 ? owner : (int)((long)spread++ * nth / whole);
         }
 }

@@ -109,7 +109,7 @@ static double conv_loss(const sn_layer *l, const float *X, const float *G, int r
 }
 
 /* The analytic gradients of the ops (input gradient; weight and bias gradients cut into
- * items for teams of 1 and 2) against central differences of conv_loss. In double, with
+ * items for teams of 1 and 2, and from grad_rows) against central differences of conv_loss. In double, with
  * h = 1e-3 on float inputs (the step actually taken is used), truncation and rounding are
  * ~1e-9 here; the ops compute in float, so 1e-4 of the largest gradient plus 1e-3
  * relative. A ReLU kink within h of an output could break it; none is at these seeds. */
@@ -133,10 +133,13 @@ static void check_conv_gradients(const char *item, int h, int w, int c, int relu
     double largest = 0;
     float *sets[3] = { X, params, params + nw };
     const int counts[3] = { ROWS * l.in, (int)nw, (int)(np - nw) };
-    for (int parts = 1; parts <= 2; parts++) {
+    for (int parts = 1; parts <= 3; parts++) { /* 3: grad_rows, the chunked trainer's form */
         memset(g, 0xff, sizeof(float) * np); /* NaN: an element no item writes fails below */
-        for (int i = 0; i < l.ops->grad_items(&l, ROWS, parts); i++)
-            l.ops->grad_item(&l, i, ROWS, parts, X, dY, g, g + nw, NULL, ws);
+        if (parts == 3)
+            l.ops->grad_rows(&l, X, dY, ROWS, g, g + nw, ws);
+        else
+            for (int i = 0; i < l.ops->grad_items(&l, ROWS, parts); i++)
+                l.ops->grad_item(&l, i, ROWS, parts, X, dY, g, g + nw, NULL, ws);
         const float *ana[3] = { dX, g, g + nw };
         for (int s = 0; s < 3; s++)
             for (int i = 0; i < counts[s]; i++) largest = fmax(largest, fabs(ana[s][i]));

@@ -77,6 +77,11 @@ typedef struct sn_layer_ops {
                       float *gb, const sn_epilogue *update, float *ws);
     /* The thread (of `parts`) that item i is best computed on (its share of a split). */
     int (*grad_item_owner)(const sn_layer *l, int item, int n, int parts);
+    /* Optional (NULL: none): the weight gradient of `rows` rows (at most SN_IMAGE_ROWS,
+     * model.h) on their own, gW and gb overwritten, within workspace(l, rows). For a
+     * trainer that computes a first image layer's gradient chunk by chunk while the
+     * chunk's activations are in cache, and sums the chunks' partials in chunk order. */
+    void (*grad_rows)(const sn_layer *l, const float *X, const float *dY, int rows, float *gW, float *gb, float *ws);
 } sn_layer_ops;
 
 struct sn_layer {

@@ -76,6 +76,12 @@ typedef struct sn_trainer {
     uint8_t *aug_images;    /* ntrain images: this epoch's augmented copy (cfg.aug), owned */
     void *aug_work;         /* sn_augment_dataset's workspace, owned */
     sn_forward_ctx fwd;     /* activations, workspace, loss buffer */
+    /* A first image layer trained chunk by chunk (train.c, chunked_first): per thread, a
+     * chunk's output and its gradient (2 x SN_IMAGE_ROWS x sizes[1]); per chunk of the
+     * batch, the layer's gradient from that chunk (chunk_stride floats each). */
+    int chunked_first;
+    float *chunk_act, *chunk_grad;
+    size_t chunk_stride;
 } sn_trainer;
 
 /* Validates cfg, allocates everything, seeds the RNG and He-initialises the model. */
