@@ -98,7 +98,8 @@ static size_t workspace_for(const sn_kernels *kr, sn_trans ta, sn_trans tb, int 
         const size_t dot = sn_round_up(sn_round_up((size_t)m, kr->dot_mr) * kp, 16) +
                            sn_round_up(sn_round_up((size_t)rem, kr->dot_nr) * kp, 16);
         const size_t narrow = sn_round_up((size_t)kr->nar_mr * k, 16);
-        return sn_round_up((size_t)kr->dir_mr * k, 16) + (rem ? (dot > narrow ? dot : narrow) : 0);
+        const size_t mr = (size_t)(kr->dirw_mr > kr->dir_mr ? kr->dirw_mr : kr->dir_mr); /* either tile's */
+        return sn_round_up(mr * k, 16) + (rem ? (dot > narrow ? dot : narrow) : 0);
     }
     case ALG_NARROW: /* op(A)'s ragged last row panel; B^T for nt */
         return sn_round_up((size_t)kr->nar_mr * k, 16) + (tb == SN_T ? sn_round_up((size_t)k * n, 16) : 0);
@@ -441,7 +442,12 @@ static void gemm_narrow(const sn_kernels *kr, const gemm_args *g, float *ws);
 
 static void gemm_direct(const sn_kernels *kr, const gemm_args *g, float *ws)
 {
-    const int mr = kr->dir_mr, nr = kr->dir_nr, k = g->k;
+    /* The wide tile when it covers n exactly: every element is the same chain of FMAs in
+     * k order either way, so the bits do not change, only the tail's cost. */
+    const int wide = kr->dirw_nr && g->n % kr->dirw_nr == 0;
+    const int mr = wide ? kr->dirw_mr : kr->dir_mr, nr = wide ? kr->dirw_nr : kr->dir_nr, k = g->k;
+    void (*const tile_kernel)(int, const float *, int, const float *, int, float *, int, int, const sn_tile_ep *) =
+        wide ? kr->dirw : kr->dir;
     const int n_main = g->n / nr * nr, medge = g->m % mr;
     const int panels_m = (g->m + mr - 1) / mr, panels_n = n_main / nr;
     /* A 1-2 column tail goes with the direct tiles (dot2 reads A's rows in place, so k
@@ -466,7 +472,7 @@ static void gemm_direct(const sn_kernels *kr, const gemm_args *g, float *ws)
         const int lda = mi == mr ? g->lda : k;
         tile_out o;
         tile_out_begin(&o, g, i0, j0, mi, nr, mr, nr, g->accumulate, 1);
-        kr->dir(k, a, lda, g->B + j0, g->ldb, o.c, o.ldc, g->accumulate, o.ep);
+        tile_kernel(k, a, lda, g->B + j0, g->ldb, o.c, o.ldc, g->accumulate, o.ep);
         tile_out_end(&o, g, 1);
         tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nr);
         if (fuse_tail && jp == panels_n - 1) direct_tail(kr, g, a, lda, Bt, i0, mi, n_main);

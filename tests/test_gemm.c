@@ -125,6 +125,10 @@ static void sweep_shapes(void)
     check_case(SN_N, SN_N, 37, 50, 784, 3, 1.0f, 1);
     check_case(SN_N, SN_N, 37, 49, 784, 0, 0.0f, 1);
     check_case(SN_N, SN_N, 37, 50, 100, 0, 1.0f, 1);
+    /* The wide direct tile (n a multiple of 64 on AVX-512; elsewhere the direct tiles and
+     * their tail): ragged rows, accumulation, the epilogue (bias and ReLU). */
+    check_case(SN_N, SN_N, 43, 64, 288, 2, 1.0f, 1);
+    check_case(SN_N, SN_N, 121, 64, 300, 0, 0.0f, 1);
     /* The narrow kernel (small layers, k < 64): masked columns, ragged rows, epilogue. */
     check_case(SN_N, SN_N, 37, 25, 50, 3, 1.0f, 1);
     check_case(SN_N, SN_T, 37, 50, 25, 1, 0.0f, 1);

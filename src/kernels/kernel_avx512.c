@@ -107,6 +107,8 @@ typedef __mmask16 vmask;
 #define NAR_NV 2
 #define DIR_MR 8
 #define DIR_NV 3
+#define DIRW_MR 6 /* 6 x 4 vectors: 24 accumulators, 4 of B, 1 broadcast of 32 registers */
+#define DIRW_NV 4
 #define COL_MV 2
 #define COL_NR 10
 #define SFMA(a, b, c) fmaf((a), (b), (c)) /* compiles to one FMA instruction with -mfma */

@@ -75,6 +75,16 @@
 #define RV_A(A, lda, i, p) (A)[(size_t)(i) * (lda) + (p)]
 #include "kernel_rowvec.h"
 
+#ifdef DIRW_NV
+#define DIRW_NR (DIRW_NV * VL)
+/* wide direct: C (DIRW_MR x DIRW_NR) (+)= A * B, as dir_kernel. */
+#define RV_NAME dirw_kernel
+#define RV_MR DIRW_MR
+#define RV_NV DIRW_NV
+#define RV_A(A, lda, i, p) (A)[(size_t)(i) * (lda) + (p)]
+#include "kernel_rowvec.h"
+#endif
+
 
 /* C[i][j] (+)= sum_k A[i][k] * B[j][k] for an mr x nr tile; kp % VL == 0.
  * Lanes accumulate k mod VL; one fixed horizontal sum per element at the end.
@@ -529,6 +539,11 @@ const sn_kernels KNAME = {
     .dir_mr = DIR_MR,
     .dir_nr = DIR_NR,
     .dir = dir_kernel,
+#ifdef DIRW_NV
+    .dirw_mr = DIRW_MR,
+    .dirw_nr = DIRW_NR,
+    .dirw = dirw_kernel,
+#endif
     .nar_mr = NAR_MR,
     .nar_nr = NAR_NR,
     .narrow = narrow_kernel,

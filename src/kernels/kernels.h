@@ -75,6 +75,12 @@ typedef struct sn_kernels {
     int dir_mr, dir_nr;
     void (*dir)(int k, const float *A, int lda, const float *B, int ldb, float *C, int ldc, int accumulate,
                 const sn_tile_ep *ep);
+    /* The same with a wider, shorter tile (dirw_mr x dirw_nr) for an n that is a multiple
+     * of dirw_nr (64 on AVX-512: a convolution with 64 channels), which the dir tiles
+     * would leave a 16-column tail; dirw_nr = 0 on ISAs without the registers for it. */
+    int dirw_mr, dirw_nr;
+    void (*dirw)(int k, const float *A, int lda, const float *B, int ldb, float *C, int ldc, int accumulate,
+                 const sn_tile_ep *ep);
 
     /* Narrow kernel, vectorised along n for the small layers' products: C tile
      * (nar_mr x nc) (+)= op(A) (nar_mr x k, in place: A[i*lda + p], or A[p*lda + i] if at)
