@@ -6,6 +6,7 @@
  * (choose()) is about which dimension to vectorise and where padding wastes work:
  *  - direct (nn, n <= 64, long k: the forward pass X * W with W in x out): n-vectorised
  *    8 x 48 tiles reading both operands in place; the 1-2 leftover columns as dot2 tiles;
+ *    6 x 64 tiles where they cover n (AVX-512), also for tn (A^T read in place);
  *  - column (tn, n <= 64: the weight gradient X^T * dY): m-vectorised 32 x 10 tiles,
  *    written back through an in-register transpose;
  *  - narrow (the small layers, k < 64 or m, n <= 64): masked tiles, no packing;
@@ -54,6 +55,10 @@ static gemm_alg choose(const sn_kernels *kr, sn_trans ta, sn_trans tb, int m, in
      * weight gradient, m = 50, 25): masked narrow tiles read in place, no packing (nt
      * transposes its small B once). */
     if (ta == SN_N && n <= SMALL_N && k < SHORT_K) return ALG_NARROW;
+    /* tn whose n the wide direct tile covers exactly (a convolution's weight gradient with
+     * 64 channels): that tile with A^T read in place beats the column kernel, which pads
+     * 64 columns to 70 and packs B to do it. */
+    if (ta == SN_T && tb == SN_N && n <= SMALL_N && kr->dirw_nr && n % kr->dirw_nr == 0) return ALG_DIRECT;
     /* (For a weight gradient whose n the column kernel's tile divides, that kernel wastes
      * nothing on n and is faster: 25 x 10 at k = 128 runs at 41 vs 35 GFLOP/s.) */
     if (ta == SN_T && tb == SN_N && n <= SMALL_N && m <= SMALL_N && n % kr->col_nr) return ALG_NARROW;
@@ -444,10 +449,10 @@ static void gemm_direct(const sn_kernels *kr, const gemm_args *g, float *ws)
 {
     /* The wide tile when it covers n exactly: every element is the same chain of FMAs in
      * k order either way, so the bits do not change, only the tail's cost. */
-    const int wide = kr->dirw_nr && g->n % kr->dirw_nr == 0;
+    const int wide = kr->dirw_nr && g->n % kr->dirw_nr == 0, at = g->ta == SN_T; /* at: only with wide (choose) */
     const int mr = wide ? kr->dirw_mr : kr->dir_mr, nr = wide ? kr->dirw_nr : kr->dir_nr, k = g->k;
     void (*const tile_kernel)(int, const float *, int, const float *, int, float *, int, int, const sn_tile_ep *) =
-        wide ? kr->dirw : kr->dir;
+        at ? kr->dirwt : wide ? kr->dirw : kr->dir;
     const int n_main = g->n / nr * nr, medge = g->m % mr;
     const int panels_m = (g->m + mr - 1) / mr, panels_n = n_main / nr;
     /* A 1-2 column tail goes with the direct tiles (dot2 reads A's rows in place, so k
@@ -468,8 +473,8 @@ static void gemm_direct(const sn_kernels *kr, const gemm_args *g, float *ws)
     {
         int ip = t / panels_n, jp = t % panels_n, i0 = ip * mr, j0 = jp * nr;
         int mi = g->m - i0 < mr ? g->m - i0 : mr;
-        const float *a = mi == mr ? g->A + (size_t)i0 * g->lda : Ae;
-        const int lda = mi == mr ? g->lda : k;
+        const float *a = mi < mr ? Ae : at ? g->A + i0 : g->A + (size_t)i0 * g->lda;
+        const int lda = mi < mr ? (at ? mr : k) : g->lda; /* pack_a_edge's layouts */
         tile_out o;
         tile_out_begin(&o, g, i0, j0, mi, nr, mr, nr, g->accumulate, 1);
         tile_kernel(k, a, lda, g->B + j0, g->ldb, o.c, o.ldc, g->accumulate, o.ep);

@@ -83,6 +83,12 @@
 #define RV_NV DIRW_NV
 #define RV_A(A, lda, i, p) (A)[(size_t)(i) * (lda) + (p)]
 #include "kernel_rowvec.h"
+/* the same with op(A) = A^T read in place (A k-major) */
+#define RV_NAME dirwt_kernel
+#define RV_MR DIRW_MR
+#define RV_NV DIRW_NV
+#define RV_A(A, lda, i, p) (A)[(size_t)(p) * (lda) + (i)]
+#include "kernel_rowvec.h"
 #endif
 
 
@@ -543,6 +549,7 @@ const sn_kernels KNAME = {
     .dirw_mr = DIRW_MR,
     .dirw_nr = DIRW_NR,
     .dirw = dirw_kernel,
+    .dirwt = dirwt_kernel,
 #endif
     .nar_mr = NAR_MR,
     .nar_nr = NAR_NR,

@@ -81,6 +81,12 @@ typedef struct sn_kernels {
     int dirw_mr, dirw_nr;
     void (*dirw)(int k, const float *A, int lda, const float *B, int ldb, float *C, int ldc, int accumulate,
                  const sn_tile_ep *ep);
+    /* The wide tile for tn: op(A) = A^T read in place, A k-major (A[p*lda + i]: a tile's
+     * dirw_mr broadcasts come from one row of A). A convolution's weight gradient col^T dY
+     * (col: P x E patches, dY: P x 64): 201 GFLOP/s on 160 x 64 x 121, the column
+     * kernel 139. */
+    void (*dirwt)(int k, const float *A, int lda, const float *B, int ldb, float *C, int ldc, int accumulate,
+                  const sn_tile_ep *ep);
 
     /* Narrow kernel, vectorised along n for the small layers' products: C tile
      * (nar_mr x nc) (+)= op(A) (nar_mr x k, in place: A[i*lda + p], or A[p*lda + i] if at)
