@@ -511,34 +511,32 @@ static void gemm_direct(const sn_kernels *kr, const gemm_args *g, float *ws)
 
 static void gemm_narrow(const sn_kernels *kr, const gemm_args *g, float *ws)
 {
-    const int mr = kr->nar_mr, nb = kr->nar_nr, k = g->k, n = g->n, medge = g->m % mr;
-    const int at = g->ta == SN_T;
-    /* The last, partial row panel of op(A), zero-padded: mr x k (or k x mr if at). */
-    float *Ae = ws;
+    const int nb = kr->nar_nr, k = g->k, n = g->n, at = g->ta == SN_T;
     const float *B = g->B;
     int ldb = g->ldb;
     if (g->tb == SN_T) { /* op(B) = B^T, B stored n x k: transpose it (k x n, a few KiB) */
-        float *Bt = ws + sn_round_up((size_t)mr * k, 16);
+        float *Bt = ws + sn_round_up((size_t)kr->nar_mr * k, 16);
         FOR_SHARE(g, p, k)
         {
             for (int j = 0; j < n; j++) Bt[(size_t)p * n + j] = g->B[(size_t)j * g->ldb + p];
         }
         B = Bt, ldb = n;
+        team_sync(g);
     }
-    if (medge) pack_a_edge(g, Ae, mr, medge);
-    if (medge || g->tb == SN_T) team_sync(g);
-    const int panels_m = (g->m + mr - 1) / mr, panels_n = (n + nb - 1) / nb;
+    /* Row panels of balanced heights, each at most nar_mr and read in place (m = 9: 5 + 4
+     * rows, not a full panel and a zero-padded one); an element is the same chain of
+     * FMAs whatever its panel's height, so the split never changes a bit. */
+    const int panels_m = (g->m + kr->nar_mr - 1) / kr->nar_mr, panels_n = (n + nb - 1) / nb;
+    const int base = g->m / panels_m, taller = g->m % panels_m; /* the first `taller` have base + 1 */
     FOR_SHARE(g, t, panels_m * panels_n)
     {
-        int ip = t / panels_n, jp = t % panels_n, i0 = ip * mr, j0 = jp * nb;
-        int mi = g->m - i0 < mr ? g->m - i0 : mr, nj = n - j0 < nb ? n - j0 : nb;
-        /* The narrow kernel masks its columns itself: only a short row panel is an edge. */
-        const float *a = mi < mr ? Ae : at ? g->A + i0 : g->A + (size_t)i0 * g->lda;
-        const int lda = mi < mr ? (at ? mr : k) : g->lda;
-        tile_out o;
-        tile_out_begin(&o, g, i0, j0, mi, nj, mr, nj, g->accumulate, 1);
-        kr->narrow(k, nj, a, lda, at, B + j0, ldb, o.c, o.ldc, g->accumulate, o.ep);
-        tile_out_end(&o, g, 1);
+        const int ip = t / panels_n, jp = t % panels_n, j0 = jp * nb;
+        const int i0 = ip * base + (ip < taller ? ip : taller), mi = base + (ip < taller);
+        const int nj = n - j0 < nb ? n - j0 : nb;
+        const float *a = at ? g->A + i0 : g->A + (size_t)i0 * g->lda;
+        sn_tile_ep te;
+        kr->narrow(k, mi, nj, a, g->lda, at, B + j0, ldb, g->C + (size_t)i0 * g->ldc + j0, g->ldc, g->accumulate,
+                   tile_ep(g->ep, i0, j0, &te));
         tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nj);
     }
     team_sync(g);

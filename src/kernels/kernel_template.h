@@ -227,23 +227,24 @@ _Static_assert(COL_MV % 2 == 0, "the half-height column panel is COL_MV / 2 vect
 
 #define NAR_NR (NAR_NV * VL)
 
-/* C (NAR_MR x nc, ldc) (+)= op(A) (NAR_MR x k, in place) * B (k x nc, ldb), nc <= NAR_NR,
- * op(A)[i][p] = A[i*lda + p], or A[p*lda + i] if at: the products of a small layer
- * (n = 25, 10; k = 50, 25, 10; or its weight gradient, k = the batch), where packing
- * and padding to a 32-wide panel cost more than the arithmetic. The last vectors are
- * masked; nv (vectors in use) and at are constants in each inlined copy, so no FMA is
- * spent on a vector wholly outside the tile. */
+/* C (mr x nc, ldc) (+)= op(A) (mr x k, in place) * B (k x nc, ldb), mr <= NAR_MR,
+ * nc <= NAR_NR, op(A)[i][p] = A[i*lda + p], or A[p*lda + i] if at: the products of a
+ * small layer (n = 25, 10; k = 50, 25, 10; or its weight gradient, k = the batch), where
+ * packing and padding to a 32-wide panel cost more than the arithmetic. The last
+ * vectors are masked; mr (rows), nv (vectors in use) and at are constants in each
+ * inlined copy, so no FMA is spent on a row or vector wholly outside the tile (a short
+ * tile is computed as short, not padded: m = 9 as 5 + 4 rows, not 8 + 8). */
 static inline __attribute__((always_inline)) void narrow_body(int k, int nc, const float *restrict A, int lda,
                                                               const float *restrict B, int ldb, float *restrict C,
                                                               int ldc, int accumulate, const sn_tile_ep *ep,
-                                                              const int nv, const int at)
+                                                              const int mr, const int nv, const int at)
 {
     vmask msk[NAR_NV];
     vec acc[NAR_MR][NAR_NV];
 #pragma GCC unroll 8
     for (int v = 0; v < nv; v++) msk[v] = VMASK(nc - v * VL);
 #pragma GCC unroll 16
-    for (int i = 0; i < NAR_MR; i++)
+    for (int i = 0; i < mr; i++)
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++)
             acc[i][v] = VZERO();
@@ -253,7 +254,7 @@ static inline __attribute__((always_inline)) void narrow_body(int k, int nc, con
         for (int v = 0; v < nv; v++)
             b[v] = VLOADM(B + (size_t)p * ldb + v * VL, msk[v]);
 #pragma GCC unroll 16
-        for (int i = 0; i < NAR_MR; i++) {
+        for (int i = 0; i < mr; i++) {
             vec a = VBCAST(at ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p]);
 #pragma GCC unroll 8
             for (int v = 0; v < nv; v++)
@@ -261,7 +262,7 @@ static inline __attribute__((always_inline)) void narrow_body(int k, int nc, con
         }
     }
 #pragma GCC unroll 16
-    for (int i = 0; i < NAR_MR; i++)
+    for (int i = 0; i < mr; i++)
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++) {
             float *c = C + (size_t)i * ldc + v * VL;
@@ -274,34 +275,52 @@ static inline __attribute__((always_inline)) void narrow_body(int k, int nc, con
 }
 
 /* One copy per vector count in use (1 .. NAR_NV), chosen once per tile. */
-#define NARROW_BY_NV(at)                                                                     \
+#define NARROW_BY_NV(mr, at)                                                                 \
     switch ((nc + VL - 1) / VL) {                                                            \
-    NARROW_CASES_4(at)                                                                       \
-    NARROW_CASES_2(at)                                                                       \
-    default: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, 1, at); break;       \
+    NARROW_CASES_4(mr, at)                                                                   \
+    NARROW_CASES_2(mr, at)                                                                   \
+    default: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, mr, 1, at); break;   \
     }
 #if NAR_NV >= 4
-#define NARROW_CASES_4(at)                                                                   \
-    case 4: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, 4, at); break;        \
-    case 3: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, 3, at); break;
+#define NARROW_CASES_4(mr, at)                                                               \
+    case 4: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, mr, 4, at); break;    \
+    case 3: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, mr, 3, at); break;
 #else
-#define NARROW_CASES_4(at)
+#define NARROW_CASES_4(mr, at)
 #endif
 #if NAR_NV >= 2
-#define NARROW_CASES_2(at) case 2: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, 2, at); break;
+#define NARROW_CASES_2(mr, at) case 2: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, mr, 2, at); break;
 #else
-#define NARROW_CASES_2(at)
+#define NARROW_CASES_2(mr, at)
 #endif
+/* ... and per row count (1 .. NAR_MR, at most 8) and form of A. */
+#define NARROW_ROWS(mr)                                                                      \
+    case mr:                                                                                 \
+        if (at) {                                                                            \
+            NARROW_BY_NV(mr, 1)                                                              \
+        } else {                                                                             \
+            NARROW_BY_NV(mr, 0)                                                              \
+        }                                                                                    \
+        break;
 
-static void narrow_kernel(int k, int nc, const float *restrict A, int lda, int at, const float *restrict B,
+static void narrow_kernel(int k, int rows, int nc, const float *restrict A, int lda, int at, const float *restrict B,
                           int ldb, float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep)
 {
-    if (at) {
-        NARROW_BY_NV(1)
-    } else {
-        NARROW_BY_NV(0)
+    switch (rows) {
+        NARROW_ROWS(1)
+        NARROW_ROWS(2)
+        NARROW_ROWS(3)
+        NARROW_ROWS(4)
+#if NAR_MR >= 8
+        NARROW_ROWS(5)
+        NARROW_ROWS(6)
+        NARROW_ROWS(7)
+        NARROW_ROWS(8)
+#endif
+    default: break;
     }
 }
+_Static_assert(NAR_MR == 4 || NAR_MR == 8, "narrow_kernel has copies for 1..4 or 1..8 rows");
 _Static_assert(NAR_NV == 1 || NAR_NV == 2 || NAR_NV == 4, "narrow_kernel has copies for 1, 2 and 4 vectors");
 
 /* exp(x), vectorised: x = n ln2 + r with |r| <= ln2 / 2 (Cody-Waite: ln2 in two parts),

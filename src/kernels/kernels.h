@@ -89,12 +89,12 @@ typedef struct sn_kernels {
                   const sn_tile_ep *ep);
 
     /* Narrow kernel, vectorised along n for the small layers' products: C tile
-     * (nar_mr x nc) (+)= op(A) (nar_mr x k, in place: A[i*lda + p], or A[p*lda + i] if at)
-     * * B (k x nc, ldb, in place) for any nc <= nar_nr, with masked loads and stores: no
-     * packing, no padding. */
+     * (rows x nc) (+)= op(A) (rows x k, in place: A[i*lda + p], or A[p*lda + i] if at)
+     * * B (k x nc, ldb, in place) for any rows <= nar_mr and nc <= nar_nr, with masked
+     * loads and stores: no packing, no padding. */
     int nar_mr, nar_nr;
-    void (*narrow)(int k, int nc, const float *A, int lda, int at, const float *B, int ldb, float *C, int ldc,
-                   int accumulate, const sn_tile_ep *ep);
+    void (*narrow)(int k, int rows, int nc, const float *A, int lda, int at, const float *B, int ldb, float *C,
+                   int ldc, int accumulate, const sn_tile_ep *ep);
 
     /* dst[k] = exp(z[k] - shift), k < n: the softmax's exponentials (see vexp). */
     void (*exp_shifted)(float *dst, const float *z, float shift, int n);
