@@ -4,7 +4,9 @@
  *                   diverged activation stays visible)
  *   input gradient: dY goes to that element, 0 to the others (and to dropped ones),
  *                   times [X > 0] after a ReLU
- * The winner is found again in the backward pass by the same scan (nothing is stored).
+ * The winner is found again in the backward pass by the same scan, or, in training,
+ * recorded by the forward pass (forward_record: a float code per output, its window
+ * position plus P * P if it is > 0) so that the input need not be kept (train.c).
  * Each window is computed alone, so bits do not depend on how rows are split. */
 #include <errno.h>
 #include <math.h>
@@ -178,6 +180,79 @@ static void pool_backward_input(const sn_layer *l, float *dX, const float *dY, c
     }
 }
 
+/* forward, also writing R (rows x out): each output's winner, its position in the window
+ * (dy * P + dx) plus P * P if it is > 0. */
+static void pool_forward_record(const sn_layer *l, float *Y, float *R, const float *X, int rows, float *ws)
+{
+    (void)ws;
+    const int p = l->k, ic = l->ic, pp = p * p;
+    const size_t down = (size_t)l->iw * ic;
+    const sn_kernels *kr = sn_kernels_active();
+    for (int r = 0; r < rows; r++) {
+        const float *x = X + (size_t)r * l->in;
+        float *y = Y + (size_t)r * l->out, *rec = R + (size_t)r * l->out;
+        for (int oy = 0; oy < l->oh; oy++) {
+            if (p == 2) {
+                const float *x0 = x + (size_t)oy * 2 * down;
+                const size_t at = (size_t)oy * l->ow * ic;
+                kr->maxpool4_rec(x0, x0 + ic, x0 + down, x0 + down + ic, y + at, rec + at, ic, l->ow);
+                continue;
+            }
+            for (int ox = 0; ox < l->ow; ox++)
+                for (int c = 0; c < ic; c++) {
+                    const float *x0 = x + ((size_t)oy * p * l->iw + (size_t)ox * p) * ic + c;
+                    float best = x0[0];
+                    int win = 0;
+                    for (int w = 1; w < pp; w++) {
+                        const float v = x0[(size_t)(w / p) * down + (size_t)(w % p) * ic];
+                        if (beats(v, best)) best = v, win = w;
+                    }
+                    const size_t o = ((size_t)oy * l->ow + ox) * ic + c;
+                    y[o] = best;
+                    rec[o] = (float)(win + (isgreater(best, 0.0f) ? pp : 0));
+                }
+        }
+    }
+}
+
+/* backward_input from R (pool_forward_record) instead of X. */
+static void pool_backward_recorded(const sn_layer *l, float *dX, const float *dY, const float *R, int relu_in,
+                                   int rows, float *ws)
+{
+    (void)ws;
+    const int p = l->k, ic = l->ic, pp = p * p;
+    const size_t down = (size_t)l->iw * ic;
+    const sn_kernels *kr = sn_kernels_active();
+    for (int r = 0; r < rows; r++) {
+        const float *dy = dY + (size_t)r * l->out, *rec = R + (size_t)r * l->out;
+        float *dx = dX + (size_t)r * l->in;
+        if (p != 2) {
+            memset(dx, 0, sizeof(float) * (size_t)l->in);
+            for (int oy = 0; oy < l->oh; oy++)
+                for (int ox = 0; ox < l->ow; ox++)
+                    for (int c = 0; c < ic; c++) {
+                        const size_t o = ((size_t)oy * l->ow + ox) * ic + c;
+                        const int code = (int)rec[o], w = code % pp;
+                        if (relu_in && code < pp) continue; /* the winner is not > 0: ReLU'(0) = 0 */
+                        dx[((size_t)oy * p * l->iw + (size_t)ox * p) * ic + (size_t)(w / p) * down +
+                           (size_t)(w % p) * ic + c] = dy[o];
+                    }
+            continue;
+        }
+        /* 2 x 2: as pool2_backward_row, every input written once (zeros for the dropped) */
+        if (l->ih > 2 * l->oh) memset(dx + (size_t)2 * l->oh * down, 0, sizeof(float) * down);
+        for (int oy = 0; oy < l->oh; oy++) {
+            if (l->iw > 2 * l->ow) {
+                memset(dx + (size_t)2 * oy * down + (size_t)2 * l->ow * ic, 0, sizeof(float) * ic);
+                memset(dx + (size_t)(2 * oy + 1) * down + (size_t)2 * l->ow * ic, 0, sizeof(float) * ic);
+            }
+            float *d0 = dx + (size_t)2 * oy * down;
+            const size_t at = (size_t)oy * l->ow * ic;
+            kr->maxpool4_back_rec(rec + at, dy + at, d0, d0 + ic, d0 + down, d0 + down + ic, ic, l->ow, relu_in);
+        }
+    }
+}
+
 const sn_layer_ops sn_pool_ops = {
     .type = "pool",
     .file_id = 5,
@@ -197,4 +272,6 @@ const sn_layer_ops sn_pool_ops = {
     .grad_items = sn_layer_no_grad_items,
     .grad_item = sn_layer_no_grad_item,
     .grad_item_owner = sn_layer_any_owner,
+    .forward_record = pool_forward_record,
+    .backward_recorded = pool_backward_recorded,
 };

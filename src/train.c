@@ -70,6 +70,7 @@ void sn_trainer_free(sn_trainer *t)
     free(t->aug_work);
     free(t->chunk_act);
     free(t->chunk_grad);
+    free(t->rec_block);
     memset(t, 0, sizeof *t);
 }
 
@@ -109,10 +110,20 @@ int sn_trainer_create(sn_trainer *t, sn_net *model, const sn_train_config *cfg, 
         const size_t f = sn_align_floats((size_t)SN_IMAGE_ROWS * model->sizes[1]);
         t->chunk_act = aligned_alloc(64, 2 * f * (size_t)cfg->threads * sizeof(float));
         t->chunk_grad = aligned_alloc(64, t->chunk_stride * chunks * sizeof(float));
-        if (!t->chunk_act || !t->chunk_grad) {
+        size_t rec_floats = 0;
+        for (int l = 1; l < sn_net_first_flat_layer(model); l++)
+            if (model->layer[l].ops->forward_record) rec_floats += sn_align_floats((size_t)cap * model->sizes[l + 1]);
+        t->rec_block = rec_floats ? aligned_alloc(64, rec_floats * sizeof(float)) : NULL;
+        if (!t->chunk_act || !t->chunk_grad || (rec_floats && !t->rec_block)) {
             rc = sn_fail(err, SN_ENOMEM, "out of memory for training buffers");
             goto fail;
         }
+        float *r = t->rec_block;
+        for (int l = 1; l < sn_net_first_flat_layer(model); l++)
+            if (model->layer[l].ops->forward_record) {
+                t->rec[l] = r;
+                r += sn_align_floats((size_t)cap * model->sizes[l + 1]);
+            }
     }
     const int augment = sn_augment_active(&cfg->aug);
     if (augment) {
@@ -391,7 +402,7 @@ static float *chunk_scratch(const sn_trainer *t, float **grad)
 }
 
 /* chunked_first, forward: layers 0 .. flat - 1 chunk by chunk, layer 0's output in the
- * thread's scratch. */
+ * thread's scratch; layers that can record what their backward pass needs do (rec). */
 static void first_layers_forward(const sn_trainer *t, int flat, int r0, int rows, float *ws)
 {
     const sn_net *m = t->model;
@@ -400,15 +411,22 @@ static void first_layers_forward(const sn_trainer *t, int flat, int r0, int rows
     for (int done = 0; done < rows; done += SN_IMAGE_ROWS) {
         const int r = r0 + done, k = rows - done < SN_IMAGE_ROWS ? rows - done : SN_IMAGE_ROWS;
         m->layer[0].ops->forward(&m->layer[0], a1, c->act[0] + (size_t)r * m->sizes[0], k, ws);
-        for (int l = 1; l < flat; l++)
-            m->layer[l].ops->forward(&m->layer[l], c->act[l + 1] + (size_t)r * m->sizes[l + 1],
-                                     l == 1 ? a1 : c->act[l] + (size_t)r * m->sizes[l], k, ws);
+        for (int l = 1; l < flat; l++) {
+            const sn_layer *layer = &m->layer[l];
+            float *y = c->act[l + 1] + (size_t)r * m->sizes[l + 1];
+            const float *x = l == 1 ? a1 : c->act[l] + (size_t)r * m->sizes[l];
+            if (t->rec[l])
+                layer->ops->forward_record(layer, y, t->rec[l] + (size_t)r * m->sizes[l + 1], x, k, ws);
+            else
+                layer->ops->forward(layer, y, x, k, ws);
+        }
     }
 }
 
-/* chunked_first, backward: per chunk, layers flat - 1 .. 2 as backward_layers does, then
- * layer 0's output again, layer 1's input gradient (scratch) and layer 0's gradient from
- * the chunk into its slot of chunk_grad. */
+/* chunked_first, backward: per chunk, layers flat - 1 .. 2 as backward_layers does (from
+ * their records where they kept them), then layer 1's input gradient (scratch) from its
+ * record or from layer 0's output computed again, and layer 0's gradient from the chunk
+ * into its slot of chunk_grad. */
 static void first_layers_backward(const sn_trainer *t, int flat, int r0, int rows, float *ws)
 {
     const sn_net *m = t->model;
@@ -417,13 +435,24 @@ static void first_layers_backward(const sn_trainer *t, int flat, int r0, int row
     float *d1, *a1 = chunk_scratch(t, &d1);
     for (int done = 0; done < rows; done += SN_IMAGE_ROWS) {
         const int r = r0 + done, k = rows - done < SN_IMAGE_ROWS ? rows - done : SN_IMAGE_ROWS;
-        for (int l = flat - 1; l >= 2; l--)
-            m->layer[l].ops->backward_input(&m->layer[l], t->dact[l] + (size_t)r * m->sizes[l],
-                                            t->dact[l + 1] + (size_t)r * m->sizes[l + 1],
-                                            act[l] + (size_t)r * m->sizes[l], m->layer[l - 1].relu, k, ws);
-        const float *x = act[0] + (size_t)r * m->sizes[0];
-        first->ops->forward(first, a1, x, k, ws);
-        second->ops->backward_input(second, d1, t->dact[2] + (size_t)r * m->sizes[2], a1, first->relu, k, ws);
+        for (int l = flat - 1; l >= 2; l--) {
+            const sn_layer *layer = &m->layer[l];
+            float *dx = t->dact[l] + (size_t)r * m->sizes[l];
+            const float *dy = t->dact[l + 1] + (size_t)r * m->sizes[l + 1];
+            if (t->rec[l])
+                layer->ops->backward_recorded(layer, dx, dy, t->rec[l] + (size_t)r * m->sizes[l + 1],
+                                              m->layer[l - 1].relu, k, ws);
+            else
+                layer->ops->backward_input(layer, dx, dy, act[l] + (size_t)r * m->sizes[l], m->layer[l - 1].relu, k,
+                                           ws);
+        }
+        const float *x = act[0] + (size_t)r * m->sizes[0], *dy2 = t->dact[2] + (size_t)r * m->sizes[2];
+        if (t->rec[1]) {
+            second->ops->backward_recorded(second, d1, dy2, t->rec[1] + (size_t)r * m->sizes[2], first->relu, k, ws);
+        } else {
+            first->ops->forward(first, a1, x, k, ws);
+            second->ops->backward_input(second, d1, dy2, a1, first->relu, k, ws);
+        }
         float *g = t->chunk_grad + (size_t)(r / SN_IMAGE_ROWS) * t->chunk_stride;
         first->ops->grad_rows(first, x, d1, k, g, g + first->ops->nweights(first), ws);
     }

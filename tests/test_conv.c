@@ -321,3 +321,49 @@ Test(pool, vector_path_ties_nan_against_reference_on_every_isa)
     sn_isa_init(NULL);
     free(params);
 }
+
+/* Pooling's recording pair (forward_record, backward_recorded: the trainer's, train.c)
+ * against the scanning pair, bit for bit, on inputs full of ties and a few NaNs, with and
+ * without the ReLU mask: 2 x 2 windows on every ISA (vectors and a scalar tail: 37
+ * channels) and 3 x 3 (the generic path), dropped rows and columns. The record's codes
+ * must also say which input won: a wrong code moves a gradient, and dX differs. */
+static void check_pool_record(const char *item, int h, int w, int c)
+{
+    float *params;
+    sn_layer l = make_layer(item, h, w, c, &params);
+    const int rows = 2;
+    float *X = malloc(sizeof(float) * rows * l.in), *G = malloc(sizeof(float) * rows * l.out);
+    float *Y = malloc(sizeof(float) * rows * l.out), *Yr = malloc(sizeof(float) * rows * l.out);
+    float *R = malloc(sizeof(float) * rows * l.out), *dX = malloc(sizeof(float) * rows * l.in);
+    float *dXr = malloc(sizeof(float) * rows * l.in), ws[256];
+    tu_fill(X, (size_t)rows * l.in, 23);
+    for (int i = 0; i < rows * l.in; i++) X[i] = roundf(X[i] * 2.0f); /* ties in most windows, zeros too */
+    X[3] = X[61] = X[l.in + 7] = __builtin_nanf("");
+    tu_fill(G, (size_t)rows * l.out, 5);
+    for (int isa = 0; isa < SN_ISA_COUNT; isa++) {
+        if (!sn_isa_supported((sn_isa)isa)) continue;
+        sn_isa_force((sn_isa)isa, NULL);
+        l.ops->forward(&l, Y, X, rows, ws);
+        memset(Yr, 0x7f, sizeof(float) * rows * l.out);
+        l.ops->forward_record(&l, Yr, R, X, rows, ws);
+        cr_assert(memcmp(Y, Yr, sizeof(float) * rows * l.out) == 0, "%s %s: forward_record's outputs differ", item,
+                  sn_isa_name((sn_isa)isa));
+        for (int relu_in = 0; relu_in < 2; relu_in++) {
+            l.ops->backward_input(&l, dX, G, X, relu_in, rows, ws);
+            memset(dXr, 0x7f, sizeof(float) * rows * l.in); /* every element must be written */
+            l.ops->backward_recorded(&l, dXr, G, R, relu_in, rows, ws);
+            for (int i = 0; i < rows * l.in; i++)
+                cr_assert(memcmp(&dX[i], &dXr[i], sizeof(float)) == 0, "%s %s relu_in=%d: dx[%d] = %g, recorded %g",
+                          item, sn_isa_name((sn_isa)isa), relu_in, i, dX[i], dXr[i]);
+        }
+    }
+    sn_isa_init(NULL);
+    free(X), free(G), free(Y), free(Yr), free(R), free(dX), free(dXr), free(params);
+}
+
+Test(pool, recorded_winners_match_the_scan_on_every_isa)
+{
+    check_pool_record("pool2", 7, 6, 37);
+    check_pool_record("pool2", 26, 26, 32);
+    check_pool_record("pool3", 8, 7, 5);
+}

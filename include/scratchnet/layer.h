@@ -82,6 +82,13 @@ typedef struct sn_layer_ops {
      * trainer that computes a first image layer's gradient chunk by chunk while the
      * chunk's activations are in cache, and sums the chunks' partials in chunk order. */
     void (*grad_rows)(const sn_layer *l, const float *X, const float *dY, int rows, float *gW, float *gb, float *ws);
+    /* Optional (NULL: none; then both): forward that also writes R (rows x out floats),
+     * what backward_recorded needs in place of the input X (max pooling: each output's
+     * winner), for a trainer that does not keep X (a first layer's large output). Same
+     * Y, and the same dX, as forward and backward_input. */
+    void (*forward_record)(const sn_layer *l, float *Y, float *R, const float *X, int rows, float *ws);
+    void (*backward_recorded)(const sn_layer *l, float *dX, const float *dY, const float *R, int relu_in, int rows,
+                              float *ws);
 } sn_layer_ops;
 
 struct sn_layer {

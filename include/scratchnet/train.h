@@ -82,6 +82,10 @@ typedef struct sn_trainer {
     int chunked_first;
     float *chunk_act, *chunk_grad;
     size_t chunk_stride;
+    /* With chunked_first, image layers l >= 1 that record what their backward pass needs
+     * (forward_record) do so in rec[l] (batch x sizes[l + 1]); NULL for the others. */
+    float *rec[SN_MAX_LAYERS];
+    float *rec_block;
 } sn_trainer;
 
 /* Validates cfg, allocates everything, seeds the RNG and He-initialises the model. */

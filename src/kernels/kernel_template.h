@@ -530,6 +530,70 @@ static void maxpool4_back(const float *x0, const float *x1, const float *x2, con
     }
 }
 
+/* maxpool4, also recording each output's winner for maxpool4_back_rec: r = the winning
+ * input's number (0..3, the first of equals; a NaN wins), plus 4 if the winner is > 0
+ * (a float code: the ISAs' compares and selects make and read it). */
+static void maxpool4_rec(const float *x0, const float *x1, const float *x2, const float *x3, float *y, float *r,
+                         long n, long windows)
+{
+    const vec zero = VZERO(), one = VBCAST(1.0f), two = VBCAST(2.0f), three = VBCAST(3.0f), four = VBCAST(4.0f);
+    for (long w = 0; w < windows; w++, x0 += 2 * n, x1 += 2 * n, x2 += 2 * n, x3 += 2 * n, y += n, r += n) {
+        long c = 0;
+        for (; c + VL <= n; c += VL) {
+            const vec a1 = VLOAD(x1 + c), a2 = VLOAD(x2 + c), a3 = VLOAD(x3 + c);
+            vec m = VLOAD(x0 + c), code = zero;
+            const vcmp b1 = vbeats(a1, m);
+            m = VSEL(b1, a1, m), code = VSEL(b1, one, code);
+            const vcmp b2 = vbeats(a2, m);
+            m = VSEL(b2, a2, m), code = VSEL(b2, two, code);
+            const vcmp b3 = vbeats(a3, m);
+            m = VSEL(b3, a3, m), code = VSEL(b3, three, code);
+            VSTORE(y + c, m);
+            VSTORE(r + c, VSEL(VGT(m, zero), VADD(code, four), code));
+        }
+        for (; c < n; c++) {
+            float m = x0[c];
+            int win = 0;
+            if (sbeats(x1[c], m)) m = x1[c], win = 1;
+            if (sbeats(x2[c], m)) m = x2[c], win = 2;
+            if (sbeats(x3[c], m)) m = x3[c], win = 3;
+            y[c] = m;
+            r[c] = (float)(win + (m > 0.0f ? 4 : 0));
+        }
+    }
+}
+
+/* maxpool4_back from the recorded winners r (maxpool4_rec) instead of the inputs. */
+static void maxpool4_back_rec(const float *r, const float *g, float *d0, float *d1, float *d2, float *d3, long n,
+                              long windows, int relu_in)
+{
+    const vec zero = VZERO(), half = VBCAST(0.5f), one_half = VBCAST(1.5f), two_half = VBCAST(2.5f);
+    const vec three_half = VBCAST(3.5f), minus_four = VBCAST(-4.0f);
+    for (long w = 0; w < windows; w++) {
+        const long at = w * 2 * n, gat = w * n;
+        long c = 0;
+        for (; c + VL <= n; c += VL) {
+            const vec code = VLOAD(r + gat + c), gv = VLOAD(g + gat + c);
+            const vcmp positive = VGT(code, three_half);
+            const vec v = relu_in ? VSEL(positive, gv, zero) : gv;
+            const vec win = VSEL(positive, VADD(code, minus_four), code);
+            const vcmp above0 = VGT(win, half), above1 = VGT(win, one_half), above2 = VGT(win, two_half);
+            VSTORE(d0 + at + c, VSEL(VCMP_ANDNOT(VCMP_ALL, above0), v, zero));
+            VSTORE(d1 + at + c, VSEL(VCMP_ANDNOT(above0, above1), v, zero));
+            VSTORE(d2 + at + c, VSEL(VCMP_ANDNOT(above1, above2), v, zero));
+            VSTORE(d3 + at + c, VSEL(above2, v, zero));
+        }
+        for (; c < n; c++) {
+            const int code = (int)r[gat + c], win = code & 3;
+            const float v = relu_in && code < 4 ? 0.0f : g[gat + c];
+            d0[at + c] = win == 0 ? v : 0.0f;
+            d1[at + c] = win == 1 ? v : 0.0f;
+            d2[at + c] = win == 2 ? v : 0.0f;
+            d3[at + c] = win == 3 ? v : 0.0f;
+        }
+    }
+}
+
 #include "kernel_image.h"
 
 #ifndef PACK_T
@@ -586,4 +650,6 @@ const sn_kernels KNAME = {
     .img_to_u8 = img_to_u8,
     .maxpool4 = maxpool4,
     .maxpool4_back = maxpool4_back,
+    .maxpool4_rec = maxpool4_rec,
+    .maxpool4_back_rec = maxpool4_back_rec,
 };

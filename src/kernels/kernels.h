@@ -121,6 +121,12 @@ typedef struct sn_kernels {
                      long windows);
     void (*maxpool4_back)(const float *x0, const float *x1, const float *x2, const float *x3, const float *g,
                           float *d0, float *d1, float *d2, float *d3, long n, long windows, int relu_in);
+    /* The same, the forward pass also writing each output's winner to r (its number 0..3,
+     * plus 4 if it is > 0, as a float), and the backward pass reading r, not the inputs. */
+    void (*maxpool4_rec)(const float *x0, const float *x1, const float *x2, const float *x3, float *y, float *r, long n,
+                         long windows);
+    void (*maxpool4_back_rec)(const float *r, const float *g, float *d0, float *d1, float *d2, float *d3, long n,
+                              long windows, int relu_in);
     void (*adam)(float *w, float *m, float *v, const float *g, long n, float step, float b1, float b2,
                  float eps);
 } sn_kernels;
