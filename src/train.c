@@ -40,6 +40,23 @@ int sn_train_config_check(const sn_train_config *c, sn_error *err)
 
 static int max_items(const sn_net *m, int threads, int cap);
 
+/* Whether a layer records what its backward pass needs in training (chunked_first): one
+ * without parameters (a weight gradient would need the input it does without). */
+static int records(const sn_layer *l)
+{
+    return l->ops->forward_record && sn_layer_nparams(l) == 0;
+}
+
+/* Floats of a chunk scratch (chunk_scratch): the largest image layer's output for
+ * SN_IMAGE_ROWS rows. */
+static size_t chunk_scratch_floats(const sn_net *m)
+{
+    size_t f = 0;
+    for (int l = 0; l < sn_net_first_flat_layer(m); l++)
+        if ((size_t)m->sizes[l + 1] > f) f = (size_t)m->sizes[l + 1];
+    return sn_align_floats((size_t)SN_IMAGE_ROWS * f);
+}
+
 /* A first image layer followed by another (a convolution, then pooling) is trained chunk
  * by chunk of SN_IMAGE_ROWS rows (chunked_first): its output is written to a per-thread
  * scratch, not to the batch's activations, and recomputed in the backward pass for the
@@ -88,8 +105,10 @@ int sn_trainer_create(sn_trainer *t, sn_net *model, const sn_train_config *cfg, 
     int cap = cfg->batch < ntrain ? cfg->batch : ntrain;
     const size_t chunks = (size_t)(cap + SN_IMAGE_ROWS - 1) / SN_IMAGE_ROWS;
     t->chunk_stride = sn_align_floats(sn_layer_nparams(&model->layer[0]));
+    /* (The second layer must have no parameters: its weight gradient, in phase 3, would
+     * need the first layer's output for the whole batch.) */
     t->chunked_first = t->by_rows && model->layer[0].ops->grad_rows && sn_net_first_flat_layer(model) >= 2 &&
-                       t->chunk_stride * chunks <= CHUNK_GRADS_MAX;
+                       sn_layer_nparams(&model->layer[1]) == 0 && t->chunk_stride * chunks <= CHUNK_GRADS_MAX;
     if ((rc = sn_forward_ctx_create(&t->fwd, model, cap, cfg->threads, err))) goto fail;
     if ((rc = sn_opt_create(&t->opt, cfg->opt, cfg->lr, model->nparams, err))) goto fail;
     t->order = malloc(sizeof(int) * (size_t)ntrain);
@@ -107,12 +126,12 @@ int sn_trainer_create(sn_trainer *t, sn_net *model, const sn_train_config *cfg, 
     t->step_base = malloc(sizeof(int) * steps);
     t->step_solo = malloc(steps);
     if (t->chunked_first) {
-        const size_t f = sn_align_floats((size_t)SN_IMAGE_ROWS * model->sizes[1]);
+        const size_t f = chunk_scratch_floats(model);
         t->chunk_act = aligned_alloc(64, 2 * f * (size_t)cfg->threads * sizeof(float));
         t->chunk_grad = aligned_alloc(64, t->chunk_stride * chunks * sizeof(float));
         size_t rec_floats = 0;
         for (int l = 1; l < sn_net_first_flat_layer(model); l++)
-            if (model->layer[l].ops->forward_record) rec_floats += sn_align_floats((size_t)cap * model->sizes[l + 1]);
+            if (records(&model->layer[l])) rec_floats += sn_align_floats((size_t)cap * model->sizes[l + 1]);
         t->rec_block = rec_floats ? aligned_alloc(64, rec_floats * sizeof(float)) : NULL;
         if (!t->chunk_act || !t->chunk_grad || (rec_floats && !t->rec_block)) {
             rc = sn_fail(err, SN_ENOMEM, "out of memory for training buffers");
@@ -120,7 +139,7 @@ int sn_trainer_create(sn_trainer *t, sn_net *model, const sn_train_config *cfg, 
         }
         float *r = t->rec_block;
         for (int l = 1; l < sn_net_first_flat_layer(model); l++)
-            if (model->layer[l].ops->forward_record) {
+            if (records(&model->layer[l])) {
                 t->rec[l] = r;
                 r += sn_align_floats((size_t)cap * model->sizes[l + 1]);
             }
@@ -389,13 +408,14 @@ static void backward_layers(const sn_trainer *t, int l0, int l1, int r0, int row
     }
 }
 
-/* This thread's chunk scratch (chunked_first): the first layer's output for
- * SN_IMAGE_ROWS rows, then its gradient. */
+/* This thread's chunk scratch (chunked_first): an image layer's output for SN_IMAGE_ROWS
+ * rows (the first layer's, and any other whose only reader is a layer that records),
+ * then the first layer's gradient. */
 static float *chunk_scratch(const sn_trainer *t, float **grad)
 {
     int tid, nth;
     team_info(&tid, &nth);
-    const size_t f = sn_align_floats((size_t)SN_IMAGE_ROWS * t->model->sizes[1]);
+    const size_t f = chunk_scratch_floats(t->model);
     float *a = t->chunk_act + (size_t)(tid < t->cfg.threads ? tid : 0) * 2 * f;
     *grad = a + f;
     return a;
@@ -407,14 +427,20 @@ static void first_layers_forward(const sn_trainer *t, int flat, int r0, int rows
 {
     const sn_net *m = t->model;
     const sn_forward_ctx *c = &t->fwd;
-    float *d1, *a1 = chunk_scratch(t, &d1);
+    float *scratch[2];
+    scratch[0] = chunk_scratch(t, &scratch[1]); /* both free in the forward pass */
     for (int done = 0; done < rows; done += SN_IMAGE_ROWS) {
         const int r = r0 + done, k = rows - done < SN_IMAGE_ROWS ? rows - done : SN_IMAGE_ROWS;
-        m->layer[0].ops->forward(&m->layer[0], a1, c->act[0] + (size_t)r * m->sizes[0], k, ws);
+        int cur = 0; /* the scratch that holds the last output put there */
+        m->layer[0].ops->forward(&m->layer[0], scratch[0], c->act[0] + (size_t)r * m->sizes[0], k, ws);
         for (int l = 1; l < flat; l++) {
+            /* An output only a recording layer reads (the second pool's input) is not kept
+             * either: scratch, the other one if the input is in one. */
             const sn_layer *layer = &m->layer[l];
-            float *y = c->act[l + 1] + (size_t)r * m->sizes[l + 1];
-            const float *x = l == 1 ? a1 : c->act[l] + (size_t)r * m->sizes[l];
+            const int in_scratch = l == 1 || t->rec[l], out_scratch = l + 1 < flat && t->rec[l + 1];
+            const float *x = in_scratch ? scratch[cur] : c->act[l] + (size_t)r * m->sizes[l];
+            if (out_scratch && in_scratch) cur = 1 - cur;
+            float *y = out_scratch ? scratch[cur] : c->act[l + 1] + (size_t)r * m->sizes[l + 1];
             if (t->rec[l])
                 layer->ops->forward_record(layer, y, t->rec[l] + (size_t)r * m->sizes[l + 1], x, k, ws);
             else

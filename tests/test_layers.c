@@ -187,54 +187,70 @@ Test(gradcheck, whole_network)
     sn_net_free(&m);
 }
 
-/* A CNN through the trainer, whose first layer (a convolution before a pool) is trained
- * chunk by chunk (train.c, chunked_first): its gradient summed from chunks of 4 images,
- * here a whole one and a partial one (6 rows), on teams of 1 and 2. Same tolerances as
- * whole_network, with h = 1e-3: at 1e-2 a perturbed first-layer weight moves its outputs
- * enough to change a pooling window's winner (a kink), seen on this seed. */
+/* CNNs through the trainer, whose first layer (a convolution before a layer without
+ * parameters) is trained chunk by chunk (train.c, chunked_first): its gradient summed from
+ * chunks of 4 images, here a whole one and a partial one (6 rows), on teams of 1 and 2.
+ * The nets: pooling that records its winners after the first layer (whose output is kept
+ * in scratch only); two pools in a row (scratch to scratch); a second layer that does not
+ * record (the first layer's output computed again); and one whose second layer has
+ * weights (not chunked: its gradient needs the first layer's output for the batch).
+ * Same tolerances as whole_network, with h = 1e-3: at 1e-2 a perturbed first-layer weight
+ * moves its outputs enough to change a pooling window's winner (a kink), seen on this seed. */
+static const struct {
+    const char *spec;
+    int chunked;
+} CHUNKED_NETS[] = { { "7x7x1,conv3x3x3,pool2,conv:2x2x2,dense5", 1 },
+                     { "11x11x1,conv3x3x3,pool2,pool2,dense5", 1 },
+                     { "8x8x1,conv:3x3x3,leaky:0.1,pool2,dense5", 1 },
+                     { "8x8x1,conv3x3x2,conv3x3x3/same,pool2,dense5", 0 } };
+
 Test(gradcheck, whole_cnn_first_layer_by_chunks)
 {
-    sn_layer layers[SN_MAX_LAYERS];
-    int nl;
-    sn_error err;
-    cr_assert_eq(sn_net_parse("7x7x1,conv3x3x3,pool2,conv:2x2x2,dense5", layers, &nl, &err), SN_OK, "%s", err.msg);
-    for (int threads = 1; threads <= 2; threads++) {
-        sn_net m;
-        sn_trainer t;
-        sn_train_config cfg = sn_train_defaults();
-        cfg.batch = 6, cfg.threads = threads, cfg.seed = 3, cfg.val = 0;
-        cr_assert_eq(sn_net_create(&m, layers, nl, NULL), SN_OK);
-        cr_assert_eq(sn_trainer_create(&t, &m, &cfg, 6, &err), SN_OK, "%s", err.msg);
-        cr_assert(t.chunked_first, "the first layer is not trained by chunks");
-        float X[6 * 49];
-        tu_fill(X, 6 * 49, 11);
-        for (int r = 0; r < 6; r++) t.fwd.y[r] = (uint8_t)(r % 5);
-        for (int l = 0; l < nl; l++)
-            if (m.layer[l].ops->nbiases(&m.layer[l])) tu_fill(m.b[l], m.layer[l].ops->nbiases(&m.layer[l]), 20 + l);
-        memcpy(t.fwd.act[0], X, sizeof X);
-        sn_trainer_gradient(&t, 6);
-        float *ana = malloc(m.nparams * sizeof(float));
-        memcpy(ana, t.grads, m.nparams * sizeof(float));
-        const float h = 1e-3f;
-        int bad = 0;
-        for (size_t i = 0; i < m.nparams; i++) {
-            float keep = m.params[i];
-            m.params[i] = keep + h;
-            memcpy(t.fwd.act[0], X, sizeof X);
-            double lp = sn_trainer_gradient(&t, 6);
-            m.params[i] = keep - h;
-            memcpy(t.fwd.act[0], X, sizeof X);
-            double lm = sn_trainer_gradient(&t, 6);
-            m.params[i] = keep;
-            double num = (lp - lm) / (2.0 * h), tol = 2e-3 + 5e-2 * fabs(ana[i]);
-            if (fabs(num - ana[i]) > tol) bad++;
-            cr_assert(fabs(num - ana[i]) <= 10 * tol, "%d threads, param %zu: numeric %.6g analytic %.6g", threads, i,
-                      num, ana[i]);
+    for (size_t net = 0; net < sizeof CHUNKED_NETS / sizeof *CHUNKED_NETS; net++) {
+        sn_layer layers[SN_MAX_LAYERS];
+        int nl;
+        sn_error err;
+        cr_assert_eq(sn_net_parse(CHUNKED_NETS[net].spec, layers, &nl, &err), SN_OK, "%s", err.msg);
+        const int in = layers[0].in;
+        for (int threads = 1; threads <= 2; threads++) {
+            sn_net m;
+            sn_trainer t;
+            sn_train_config cfg = sn_train_defaults();
+            cfg.batch = 6, cfg.threads = threads, cfg.seed = 3, cfg.val = 0;
+            cr_assert_eq(sn_net_create(&m, layers, nl, NULL), SN_OK);
+            cr_assert_eq(sn_trainer_create(&t, &m, &cfg, 6, &err), SN_OK, "%s", err.msg);
+            cr_assert_eq(t.chunked_first, CHUNKED_NETS[net].chunked, "%s: chunked_first %d", CHUNKED_NETS[net].spec,
+                         t.chunked_first);
+            float X[6 * 121];
+            tu_fill(X, (size_t)6 * in, 11);
+            for (int r = 0; r < 6; r++) t.fwd.y[r] = (uint8_t)(r % 5);
+            for (int l = 0; l < nl; l++)
+                if (m.layer[l].ops->nbiases(&m.layer[l])) tu_fill(m.b[l], m.layer[l].ops->nbiases(&m.layer[l]), 20 + l);
+            memcpy(t.fwd.act[0], X, sizeof(float) * 6 * in);
+            sn_trainer_gradient(&t, 6);
+            float *ana = malloc(m.nparams * sizeof(float));
+            memcpy(ana, t.grads, m.nparams * sizeof(float));
+            const float h = 1e-3f;
+            int bad = 0;
+            for (size_t i = 0; i < m.nparams; i++) {
+                float keep = m.params[i];
+                m.params[i] = keep + h;
+                memcpy(t.fwd.act[0], X, sizeof(float) * 6 * in);
+                double lp = sn_trainer_gradient(&t, 6);
+                m.params[i] = keep - h;
+                memcpy(t.fwd.act[0], X, sizeof(float) * 6 * in);
+                double lm = sn_trainer_gradient(&t, 6);
+                m.params[i] = keep;
+                double num = (lp - lm) / (2.0 * h), tol = 2e-3 + 5e-2 * fabs(ana[i]);
+                if (fabs(num - ana[i]) > tol) bad++;
+                cr_assert(fabs(num - ana[i]) <= 10 * tol, "%s, %d threads, param %zu: numeric %.6g analytic %.6g",
+                          CHUNKED_NETS[net].spec, threads, i, num, ana[i]);
+            }
+            cr_assert(bad <= (int)(0.03 * m.nparams), "%d of %zu parameters off", bad, m.nparams);
+            free(ana);
+            sn_trainer_free(&t);
+            sn_net_free(&m);
         }
-        cr_assert(bad <= (int)(0.03 * m.nparams), "%d of %zu parameters off", bad, m.nparams);
-        free(ana);
-        sn_trainer_free(&t);
-        sn_net_free(&m);
     }
 }
 
