@@ -785,7 +785,8 @@ static void run_team(step_team *st, int threads)
     sn_event_reset(&st->ready);
     sn_event_reset(&st->resume);
     atomic_store(&st->stop, 0);
-    /* A machine busy at the start (a ~50 us look) makes the whole run solo; a solo
+    /* A machine busy at the start (a ~50 us look) makes the run solo (a long run for
+     * about a second: sn_pace_commit_steps); a solo
      * stretch carries over from the previous epoch, on thread 0. A run that will be solo
      * throughout (no probe due in it) runs on one thread: a partner would only sleep,
      * and waking it at the region's end costs milliseconds on a busy machine. */
@@ -796,7 +797,8 @@ static void run_team(step_team *st, int threads)
             /* Believed only with the pacer's own evidence (or none yet): a quiet
              * machine's look can catch a passing task, such as the reader of the line
              * the program just printed, and a whole epoch on one thread would cost. */
-            if (pace->solo || pace->solo_s <= 0.0 || pace->team_s > pace->solo_s) sn_pace_busy_for(pace, st->steps);
+            if (pace->solo || pace->solo_s <= 0.0 || pace->team_s > pace->solo_s)
+                sn_pace_busy_for(pace, sn_pace_commit_steps(pace, st->steps, st->t->fwd.capacity));
         } else if (pace->solo) {
             sn_pace_idle(pace); /* the load may have gone: probe the team soon */
         }

@@ -157,3 +157,21 @@ Test(pace, idle_machine_probes_soon)
     cr_assert_eq(p.solo, 0, "probing the team");
     cr_assert_eq(p.probe, PACE_PROBE);
 }
+
+/* How long a busy look at a run's start commits it to one thread: the whole of a short
+ * run (the MLP's epoch, 0.1 s), about PACE_COMMIT_S of a long one (a CNN's epoch, 8 s),
+ * and PACE_GAP_MIN steps before any solo pace is known. */
+Test(pace, a_busy_start_commits_a_bounded_time)
+{
+    sn_pace p;
+    sn_pace_init(&p, SN_TEAM_AUTO);
+    cr_assert_eq(sn_pace_commit_steps(&p, 469, 128), PACE_GAP_MIN);
+    cr_assert_eq(sn_pace_commit_steps(&p, 7, 128), 7);
+    p.solo_s = 2e-6; /* the MLP: 469 steps x 128 rows = 0.12 s */
+    cr_assert_eq(sn_pace_commit_steps(&p, 469, 128), 469);
+    p.solo_s = 1.4e-4; /* a CNN: 18 ms a step, 8.4 s an epoch */
+    const int n = sn_pace_commit_steps(&p, 469, 128);
+    cr_assert(n >= 50 && n <= 60, "%d steps: expected PACE_COMMIT_S / 18 ms = 55", n);
+    p.solo_s = 1e-2; /* 1.3 s a step: at least PACE_GAP_MIN */
+    cr_assert_eq(sn_pace_commit_steps(&p, 469, 128), PACE_GAP_MIN);
+}
