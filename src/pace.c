@@ -48,7 +48,7 @@ void sn_pace_init(sn_pace *p, sn_team_mode mode)
 
 static int go_solo(sn_pace *p)
 {
-    p->solo = 1, p->steps = 0, p->provisional = 0;
+    p->solo = 1, p->steps = 0, p->provisional = 0, p->measuring = 0, p->solo_elapsed = 0.0;
     return 1;
 }
 
@@ -125,8 +125,10 @@ int sn_pace_step(sn_pace *p, double seconds_per_row)
     }
     if (p->solo) {
         p->solo_s = average(p->solo_s, x);
-        if (p->steps < p->gap) return 0;
-        p->solo = 0, p->steps = 0, p->probe = PACE_PROBE, p->probe_sum = 0.0, p->probe_n = 0;
+        p->solo_elapsed += x * p->rows;
+        const int measured = p->measuring && p->steps >= PACE_MEASURE_MIN && p->solo_elapsed >= PACE_MEASURE_S;
+        if (p->steps < p->gap && !measured) return 0;
+        p->solo = 0, p->steps = 0, p->probe = PACE_PROBE, p->probe_sum = 0.0, p->probe_n = 0, p->measuring = 0;
         return 1;
     }
     if (p->probe) {
@@ -146,7 +148,9 @@ int sn_pace_step(sn_pace *p, double seconds_per_row)
     if (measure) {
         p->solo_s = 0.0; /* measured under another load (or never): again */
         p->gap = PACE_GAP_MIN;
-        return go_solo(p);
+        go_solo(p);
+        p->measuring = 1;
+        return 1;
     }
     return 0;
 }

@@ -167,6 +167,7 @@ int sn_trainer_create(sn_trainer *t, sn_net *model, const sn_train_config *cfg, 
     sn_team_mode mode;
     if ((rc = sn_team_mode_from_env(&mode, err))) goto fail;
     sn_pace_init(&t->pace, mode);
+    t->pace.rows = cap;
     sn_rng_seed(&t->rng, cfg->seed);
     sn_net_init_he(model, &t->rng);
     return SN_OK;

@@ -175,3 +175,20 @@ Test(pace, a_busy_start_commits_a_bounded_time)
     p.solo_s = 1e-2; /* 1.3 s a step: at least PACE_GAP_MIN */
     cr_assert_eq(sn_pace_commit_steps(&p, 469, 128), PACE_GAP_MIN);
 }
+
+/* With long steps (rows known: 128 rows at 100 us a row solo, 12.8 ms a step), the quiet
+ * machine's one measurement takes PACE_MEASURE_MIN steps (51 ms >= PACE_MEASURE_S), not
+ * PACE_GAP_MIN; with short ones (the MLP's 0.26 ms), PACE_GAP_MIN as before. */
+Test(pace, a_measurement_of_long_steps_is_short)
+{
+    sn_pace p;
+    sn_pace_init(&p, SN_TEAM_AUTO);
+    p.rows = 128;
+    int solo = feed(&p, 2000, 55e-6, 100e-6);
+    cr_assert_eq(solo, PACE_MEASURE_MIN, "%d solo steps in a quiet run of long steps", solo);
+    cr_assert_eq(p.solo, 0);
+    sn_pace_init(&p, SN_TEAM_AUTO);
+    p.rows = 128;
+    solo = feed(&p, 2000, 1.1e-6, 2e-6);
+    cr_assert_eq(solo, PACE_GAP_MIN, "%d solo steps in a quiet run of short steps", solo);
+}

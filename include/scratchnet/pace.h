@@ -5,7 +5,8 @@
  * is then faster. The pacer measures the time a step takes per row in each mode and
  * picks the faster:
  *  - after PACE_WARMUP team steps (cold caches and page faults slow the first ones), a
- *    short solo stretch measures the solo pace;
+ *    short solo stretch measures the solo pace (PACE_GAP_MIN steps, or fewer, but
+ *    PACE_MEASURE_MIN at least, when they take PACE_MEASURE_S);
  *  - team -> solo when the team's recent steps are slower than the solo pace;
  *  - solo -> team for a short probe every `gap` steps; the team stays if it beat the
  *    solo pace, else solo resumes and the gap doubles (up to PACE_GAP_MAX). A probe's
@@ -30,7 +31,11 @@ enum {
     PACE_PROBE = 6,     /* team steps in a probe; the first (waking up) is not counted */
     PACE_WARMUP = 64,   /* team steps before the solo pace is first measured */
     PACE_STALE = 4096,  /* team steps after which the solo pace is measured again */
+    PACE_MEASURE_MIN = 4, /* solo steps a measurement takes at least ... */
 };
+/* ... and, with long steps, no more than it takes to spend this long solo (a CNN's steps
+ * take ~15 ms alone: 16 of them cost ~3% of a one-epoch run at half speed). */
+#define PACE_MEASURE_S 0.05
 
 /* SCRATCHNET_TEAM: auto (default, as above); always (never solo, and one-shot tasks use
  * every thread asked for whatever the load); solo (every step on one thread of the
@@ -53,6 +58,9 @@ typedef struct sn_pace {
     double probe_sum;
     int probe_n;
     int provisional; /* the team won its last probe less than PACE_HOLD steps ago */
+    int rows;        /* rows per step, set by the caller (0: unknown, no time bounds) */
+    int measuring;   /* this solo stretch measures the solo pace (not a load's) */
+    double solo_elapsed; /* seconds of the current solo stretch (with rows) */
 } sn_pace;
 
 void sn_pace_init(sn_pace *p, sn_team_mode mode);
