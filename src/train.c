@@ -57,17 +57,22 @@ static size_t chunk_scratch_floats(const sn_net *m)
     return sn_align_floats((size_t)SN_IMAGE_ROWS * f);
 }
 
-/* A first image layer followed by another (a convolution, then pooling) is trained chunk
- * by chunk of SN_IMAGE_ROWS rows (chunked_first): its output is written to a per-thread
- * scratch, not to the batch's activations, and recomputed in the backward pass for the
- * chunk; the next layer's input gradient goes to scratch too, and the layer's weight
- * gradient from the chunk (grad_rows) is taken at once, while the chunk is in cache;
- * phase 3 sums the chunks' gradients in chunk order. Chunks start at multiples of
+/* A first image layer followed by one without weights (a convolution, then pooling) is
+ * trained chunk by chunk of SN_IMAGE_ROWS rows (chunked_first): its output is written to
+ * a per-thread scratch, not to the batch's activations, and read back in the backward
+ * pass from the next layer's record (forward_record: pooling's winners) or computed
+ * again; the next layer's input gradient goes to scratch too. Its weight gradient, and
+ * that of every other image layer that can (grad_rows; chunked[l]) while the chunks'
+ * gradients fit CHUNK_GRADS_MAX, is taken from each chunk at once, while the chunk is in
+ * cache; phase 3 sums the chunks' gradients in chunk order. Chunks start at multiples of
  * SN_IMAGE_ROWS in the batch (row shares do), so the sums do not depend on the team.
  * Why: the cnn preset's first output is 26x26x32, 86 KiB an image, 11 MB a batch,
  * written, read back by pooling's backward pass, its gradient written and read by the
- * weight gradient: four trips to memory of 11 MB a step, where the recomputation costs
- * 0.4 MFLOP an image. */
+ * weight gradient: four trips to memory of 11 MB a step. The second convolution's
+ * gradient, taken in phase 3 by groups of kernel positions, streamed the batch's inputs
+ * and output gradients from memory once per group, and its two unequal groups split a
+ * team of two unevenly; by chunks, phase 2's even split of rows carries it (2 threads
+ * +6.6%, 1 thread the same). */
 #define CHUNK_GRADS_MAX ((size_t)4 << 20) /* floats of chunk gradients (16 MiB) beyond which it is not done */
 enum { CHUNK_REDUCE_FLOATS = 4096 };        /* parameters a phase-3 item sums over the chunks */
 
@@ -104,11 +109,18 @@ int sn_trainer_create(sn_trainer *t, sn_net *model, const sn_train_config *cfg, 
     t->by_rows = model->layer[0].ops != &sn_dense_ops;
     int cap = cfg->batch < ntrain ? cfg->batch : ntrain;
     const size_t chunks = (size_t)(cap + SN_IMAGE_ROWS - 1) / SN_IMAGE_ROWS;
-    t->chunk_stride = sn_align_floats(sn_layer_nparams(&model->layer[0]));
     /* (The second layer must have no parameters: its weight gradient, in phase 3, would
      * need the first layer's output for the whole batch.) */
     t->chunked_first = t->by_rows && model->layer[0].ops->grad_rows && sn_net_first_flat_layer(model) >= 2 &&
-                       sn_layer_nparams(&model->layer[1]) == 0 && t->chunk_stride * chunks <= CHUNK_GRADS_MAX;
+                       sn_layer_nparams(&model->layer[1]) == 0 &&
+                       sn_align_floats(sn_layer_nparams(&model->layer[0])) * chunks <= CHUNK_GRADS_MAX;
+    size_t chunk_floats = 0;
+    for (int l = 0; t->chunked_first && l < sn_net_first_flat_layer(model); l++) {
+        const size_t stride = sn_align_floats(sn_layer_nparams(&model->layer[l]));
+        if (!model->layer[l].ops->grad_rows || !stride || chunk_floats + stride * chunks > CHUNK_GRADS_MAX) continue;
+        t->chunked[l] = 1, t->chunk_off[l] = chunk_floats, t->chunk_stride[l] = stride;
+        chunk_floats += stride * chunks;
+    }
     if ((rc = sn_forward_ctx_create(&t->fwd, model, cap, cfg->threads, err))) goto fail;
     if ((rc = sn_opt_create(&t->opt, cfg->opt, cfg->lr, model->nparams, err))) goto fail;
     t->order = malloc(sizeof(int) * (size_t)ntrain);
@@ -128,7 +140,7 @@ int sn_trainer_create(sn_trainer *t, sn_net *model, const sn_train_config *cfg, 
     if (t->chunked_first) {
         const size_t f = chunk_scratch_floats(model);
         t->chunk_act = aligned_alloc(64, 2 * f * (size_t)cfg->threads * sizeof(float));
-        t->chunk_grad = aligned_alloc(64, t->chunk_stride * chunks * sizeof(float));
+        t->chunk_grad = aligned_alloc(64, chunk_floats * sizeof(float));
         size_t rec_floats = 0;
         for (int l = 1; l < sn_net_first_flat_layer(model); l++)
             if (records(&model->layer[l])) rec_floats += sn_align_floats((size_t)cap * model->sizes[l + 1]);
@@ -297,12 +309,13 @@ static int update_chunks(const sn_net *m)
     return (int)((m->nparams + UPDATE_CHUNK - 1) / UPDATE_CHUNK);
 }
 
-/* Phase-3 items of the first layer when it takes whole rows. */
-static int first_layer_items(const sn_trainer *t, int n, int parts)
+/* Phase-3 items of layer l (a first layer that takes whole rows, or l > 0): the sums of
+ * its chunks' gradients, or its own items (layer.h). */
+static int layer_items(const sn_trainer *t, int l, int n, int parts)
 {
-    const sn_layer *l0 = &t->model->layer[0];
-    if (t->chunked_first) return (int)((sn_layer_nparams(l0) + CHUNK_REDUCE_FLOATS - 1) / CHUNK_REDUCE_FLOATS);
-    return l0->ops->grad_items(l0, n, parts);
+    const sn_layer *layer = &t->model->layer[l];
+    if (t->chunked[l]) return (int)((sn_layer_nparams(layer) + CHUNK_REDUCE_FLOATS - 1) / CHUNK_REDUCE_FLOATS);
+    return layer->ops->grad_items(layer, n, parts);
 }
 
 static step_plan plan_step(const sn_trainer *t, int n, int nth, int unfused)
@@ -315,9 +328,8 @@ static step_plan plan_step(const sn_trainer *t, int n, int nth, int unfused)
     /* A dense first layer: its input blocks' dW, then its bias by column shares. Else
      * every layer's items as it cuts them (layer.h). */
     p.item0[0] = 0;
-    p.item0[1] = t->by_rows ? first_layer_items(t, n, p.parts) : SN_INPUT_BLOCKS + p.parts;
-    for (int l = 1; l < m->nlayers; l++)
-        p.item0[l + 1] = p.item0[l] + m->layer[l].ops->grad_items(&m->layer[l], n, p.parts);
+    p.item0[1] = t->by_rows ? layer_items(t, 0, n, p.parts) : SN_INPUT_BLOCKS + p.parts;
+    for (int l = 1; l < m->nlayers; l++) p.item0[l + 1] = p.item0[l] + layer_items(t, l, n, p.parts);
     p.n3 = p.item0[m->nlayers];
     p.n4 = unfused ? update_chunks(m) : 0;
     return p;
@@ -330,8 +342,9 @@ static step_plan plan_step(const sn_trainer *t, int n, int nth, int unfused)
 static int max_items(const sn_net *m, int threads, int cap)
 {
     int n3 = SN_INPUT_BLOCKS + threads;
-    for (int l = 0; l < m->nlayers; l++) n3 += m->layer[l].ops->grad_items(&m->layer[l], cap, threads);
-    n3 += (int)((sn_layer_nparams(&m->layer[0]) + CHUNK_REDUCE_FLOATS - 1) / CHUNK_REDUCE_FLOATS); /* chunked_first */
+    for (int l = 0; l < m->nlayers; l++) /* cut either way (chunked or not) */
+        n3 += m->layer[l].ops->grad_items(&m->layer[l], cap, threads) +
+              (int)((sn_layer_nparams(&m->layer[l]) + CHUNK_REDUCE_FLOATS - 1) / CHUNK_REDUCE_FLOATS);
     const int n4 = update_chunks(m);
     return n3 > n4 ? n3 : n4;
 }
@@ -454,6 +467,15 @@ static void first_layers_forward(const sn_trainer *t, int flat, int r0, int rows
  * their records where they kept them), then layer 1's input gradient (scratch) from its
  * record or from layer 0's output computed again, and layer 0's gradient from the chunk
  * into its slot of chunk_grad. */
+/* Layer l's gradient from the chunk of rows [r, r + k) (chunked[l]): X its input, dY its
+ * output's gradient for those rows, into the chunk's slot. */
+static void chunk_gradient(const sn_trainer *t, int l, int r, int k, const float *X, const float *dY, float *ws)
+{
+    const sn_layer *layer = &t->model->layer[l];
+    float *g = t->chunk_grad + t->chunk_off[l] + (size_t)(r / SN_IMAGE_ROWS) * t->chunk_stride[l];
+    layer->ops->grad_rows(layer, X, dY, k, g, g + layer->ops->nweights(layer), ws);
+}
+
 static void first_layers_backward(const sn_trainer *t, int flat, int r0, int rows, float *ws)
 {
     const sn_net *m = t->model;
@@ -466,6 +488,7 @@ static void first_layers_backward(const sn_trainer *t, int flat, int r0, int row
             const sn_layer *layer = &m->layer[l];
             float *dx = t->dact[l] + (size_t)r * m->sizes[l];
             const float *dy = t->dact[l + 1] + (size_t)r * m->sizes[l + 1];
+            if (t->chunked[l]) chunk_gradient(t, l, r, k, act[l] + (size_t)r * m->sizes[l], dy, ws);
             if (t->rec[l])
                 layer->ops->backward_recorded(layer, dx, dy, t->rec[l] + (size_t)r * m->sizes[l + 1],
                                               m->layer[l - 1].relu, k, ws);
@@ -480,8 +503,7 @@ static void first_layers_backward(const sn_trainer *t, int flat, int r0, int row
             first->ops->forward(first, a1, x, k, ws);
             second->ops->backward_input(second, d1, dy2, a1, first->relu, k, ws);
         }
-        float *g = t->chunk_grad + (size_t)(r / SN_IMAGE_ROWS) * t->chunk_stride;
-        first->ops->grad_rows(first, x, d1, k, g, g + first->ops->nweights(first), ws);
+        chunk_gradient(t, 0, r, k, x, d1, ws);
     }
 }
 
@@ -492,17 +514,18 @@ static void update_now(void *user, float *g, int n)
     sn_opt_apply_range(&t->opt, t->model->params, t->grads, (size_t)(g - t->grads), (size_t)n);
 }
 
-/* chunked_first, phase 3: parameters [item * CHUNK_REDUCE_FLOATS, ...) of layer 0's
+/* Phase 3, chunked[l]: parameters [item * CHUNK_REDUCE_FLOATS, ...) of layer l's
  * gradient, the chunks' gradients summed in chunk order. */
-static void chunk_reduce_item(sn_trainer *t, int item, int n, int fused)
+static void chunk_reduce_item(sn_trainer *t, int l, int item, int n, int fused)
 {
-    const size_t np = sn_layer_nparams(&t->model->layer[0]), e0 = (size_t)item * CHUNK_REDUCE_FLOATS;
+    const size_t np = sn_layer_nparams(&t->model->layer[l]), e0 = (size_t)item * CHUNK_REDUCE_FLOATS;
     const size_t e1 = e0 + CHUNK_REDUCE_FLOATS < np ? e0 + CHUNK_REDUCE_FLOATS : np;
     const int chunks = (n + SN_IMAGE_ROWS - 1) / SN_IMAGE_ROWS;
-    float *restrict g = t->gW[0]; /* W then b, contiguous (sn_net_views) */
-    memcpy(g + e0, t->chunk_grad + e0, sizeof(float) * (e1 - e0));
+    const float *parts = t->chunk_grad + t->chunk_off[l];
+    float *restrict g = t->gW[l]; /* W then b, contiguous (sn_net_views) */
+    memcpy(g + e0, parts + e0, sizeof(float) * (e1 - e0));
     for (int c = 1; c < chunks; c++) {
-        const float *restrict part = t->chunk_grad + (size_t)c * t->chunk_stride;
+        const float *restrict part = parts + (size_t)c * t->chunk_stride[l];
         for (size_t e = e0; e < e1; e++) g[e] += part[e];
     }
     if (fused) update_now(t, g + e0, (int)(e1 - e0));
@@ -556,12 +579,12 @@ static void weight_gradient_item(sn_trainer *t, const step_plan *p, int item, in
     float *ws = sn_forward_ctx_local_ws(c);
     const sn_epilogue ep = { .done = update_now, .user = t }, *update = fused ? &ep : NULL;
     if (t->by_rows) {
-        if (t->chunked_first && item < p->item0[1]) {
-            chunk_reduce_item(t, item, p->n, fused);
-            return;
-        }
         int l = 0;
         while (item >= p->item0[l + 1]) l++;
+        if (t->chunked[l]) {
+            chunk_reduce_item(t, l, item - p->item0[l], p->n, fused);
+            return;
+        }
         const sn_layer *layer = &m->layer[l];
         layer->ops->grad_item(layer, item - p->item0[l], p->n, p->parts, c->act[l], t->dact[l + 1], t->gW[l],
                               t->gb[l], update, ws);
@@ -588,7 +611,7 @@ static void weight_gradient_item(sn_trainer *t, const step_plan *p, int item, in
 static int item_owner(const sn_trainer *t, const step_plan *p, int l, int i)
 {
     const sn_layer *layer = &t->model->layer[l];
-    if (l == 0 && t->chunked_first) return -1; /* sums over every thread's chunks */
+    if (t->chunked[l]) return -1; /* sums over every thread's chunks */
     return layer->ops->grad_item_owner(layer, i - p->item0[l], p->n, p->parts);
 }
 

@@ -191,15 +191,16 @@ Test(gradcheck, whole_network)
  * parameters) is trained chunk by chunk (train.c, chunked_first): its gradient summed from
  * chunks of 4 images, here a whole one and a partial one (6 rows), on teams of 1 and 2.
  * The nets: pooling that records its winners after the first layer (whose output is kept
- * in scratch only); two pools in a row (scratch to scratch); a second layer that does not
+ * in scratch only); a second convolution, its gradient from chunks too; two pools in a row (scratch to scratch); a second layer that does not
  * record (the first layer's output computed again); and one whose second layer has
  * weights (not chunked: its gradient needs the first layer's output for the batch).
  * Same tolerances as whole_network, with h = 1e-3: at 1e-2 a perturbed first-layer weight
  * moves its outputs enough to change a pooling window's winner (a kink), seen on this seed. */
 static const struct {
     const char *spec;
-    int chunked;
+    int chunked; /* the layers whose gradients are summed from chunks' (bit l), 0: none */
 } CHUNKED_NETS[] = { { "7x7x1,conv3x3x3,pool2,conv:2x2x2,dense5", 1 },
+                     { "10x10x1,conv3x3x3,pool2,conv3x3x2/same,pool2,dense5", 1 | 4 },
                      { "11x11x1,conv3x3x3,pool2,pool2,dense5", 1 },
                      { "8x8x1,conv:3x3x3,leaky:0.1,pool2,dense5", 1 },
                      { "8x8x1,conv3x3x2,conv3x3x3/same,pool2,dense5", 0 } };
@@ -219,17 +220,51 @@ Test(gradcheck, whole_cnn_first_layer_by_chunks)
             cfg.batch = 6, cfg.threads = threads, cfg.seed = 3, cfg.val = 0;
             cr_assert_eq(sn_net_create(&m, layers, nl, NULL), SN_OK);
             cr_assert_eq(sn_trainer_create(&t, &m, &cfg, 6, &err), SN_OK, "%s", err.msg);
-            cr_assert_eq(t.chunked_first, CHUNKED_NETS[net].chunked, "%s: chunked_first %d", CHUNKED_NETS[net].spec,
-                         t.chunked_first);
+            cr_assert_eq(t.chunked_first, CHUNKED_NETS[net].chunked != 0, "%s: chunked_first %d",
+                         CHUNKED_NETS[net].spec, t.chunked_first);
+            for (int l = 0; l < nl; l++)
+                cr_assert_eq(t.chunked[l], (CHUNKED_NETS[net].chunked >> l) & 1, "%s: chunked[%d] = %d",
+                             CHUNKED_NETS[net].spec, l, t.chunked[l]);
             float X[6 * 121];
             tu_fill(X, (size_t)6 * in, 11);
+            for (int k = 0; k < 6 * in; k++) X[k] = 0.5f + 0.5f * X[k]; /* like pixels: [0, 1) */
             for (int r = 0; r < 6; r++) t.fwd.y[r] = (uint8_t)(r % 5);
             for (int l = 0; l < nl; l++)
-                if (m.layer[l].ops->nbiases(&m.layer[l])) tu_fill(m.b[l], m.layer[l].ops->nbiases(&m.layer[l]), 20 + l);
+                if (m.layer[l].ops->nbiases(&m.layer[l])) { /* small, mostly positive: few dead units */
+                    tu_fill(m.b[l], m.layer[l].ops->nbiases(&m.layer[l]), 20 + l);
+                    for (size_t k = 0; k < m.layer[l].ops->nbiases(&m.layer[l]); k++) m.b[l][k] = 0.1f + 0.1f * m.b[l][k];
+                }
             memcpy(t.fwd.act[0], X, sizeof(float) * 6 * in);
             sn_trainer_gradient(&t, 6);
             float *ana = malloc(m.nparams * sizeof(float));
             memcpy(ana, t.grads, m.nparams * sizeof(float));
+            for (int l = 0; l < nl; l++) /* every chunk of a chunked layer adds something */
+                for (int c = 0; c < 2 && t.chunked[l]; c++) {
+                    double sum = 0;
+                    for (size_t i = 0; i < sn_layer_nparams(&m.layer[l]); i++)
+                        sum += fabs(t.chunk_grad[t.chunk_off[l] + c * t.chunk_stride[l] + i]);
+                    cr_assert_gt(sum, 0.0, "%s: layer %d's chunk %d gradient is 0", CHUNKED_NETS[net].spec, l, c);
+                }
+            /* The same gradient the ordinary way (the trainer told not to chunk): equal to
+             * float rounding, a far tighter check than finite differences. */
+            sn_trainer plain;
+            float *params = malloc(m.nparams * sizeof(float));
+            memcpy(params, m.params, m.nparams * sizeof(float));
+            cr_assert_eq(sn_trainer_create(&plain, &m, &cfg, 6, &err), SN_OK, "%s", err.msg);
+            memcpy(m.params, params, m.nparams * sizeof(float)); /* create initialised them again */
+            free(params);
+            plain.chunked_first = 0;
+            memset(plain.chunked, 0, sizeof plain.chunked);
+            memset(plain.rec, 0, sizeof plain.rec);
+            memcpy(plain.fwd.act[0], X, sizeof(float) * 6 * in);
+            memcpy(plain.fwd.y, t.fwd.y, 6);
+            sn_trainer_gradient(&plain, 6);
+            double big = 0;
+            for (size_t i = 0; i < m.nparams; i++) big = fmax(big, fabs(ana[i]));
+            for (size_t i = 0; i < m.nparams; i++)
+                cr_assert(fabs(plain.grads[i] - ana[i]) <= 1e-5 * big, "%s, %d threads, param %zu: chunked %.8g, plain %.8g",
+                          CHUNKED_NETS[net].spec, threads, i, ana[i], plain.grads[i]);
+            sn_trainer_free(&plain);
             const float h = 1e-3f;
             int bad = 0;
             for (size_t i = 0; i < m.nparams; i++) {

@@ -80,8 +80,9 @@ typedef struct sn_trainer {
      * chunk's output and its gradient (2 x SN_IMAGE_ROWS x sizes[1]); per chunk of the
      * batch, the layer's gradient from that chunk (chunk_stride floats each). */
     int chunked_first;
+    unsigned char chunked[SN_MAX_LAYERS]; /* layer l's gradient is summed from chunks' */
     float *chunk_act, *chunk_grad;
-    size_t chunk_stride;
+    size_t chunk_off[SN_MAX_LAYERS], chunk_stride[SN_MAX_LAYERS];
     /* With chunked_first, image layers l >= 1 that record what their backward pass needs
      * (forward_record) do so in rec[l] (batch x sizes[l + 1]); NULL for the others. */
     float *rec[SN_MAX_LAYERS];
