@@ -22,7 +22,7 @@
 typedef struct gemm_case {
     sn_trans ta, tb;
     int m, n, k;
-    const char *what;
+    const char *what; /* a CSV field as it is: no commas */
 } gemm_case;
 
 /* CBLAS prototype, resolved at run time. */
@@ -279,21 +279,21 @@ int bench_gemm_main(int argc, char **argv)
         /* The products a training step of --net cnn and --net lenet5 runs (conv.c: a
          * forward product and an input gradient stack 4 images (W read as B^T there), the
          * first layer's weight gradient is a 4-image chunk's (train.c, chunked_first), the
-         * second's a group of kernel positions over one image, accumulated image by image;
+         * second's one image's, accumulated over the chunk's 4;
          * dense.c: dW in groups of 128 rows); batch 128. */
         cases[nc++] = (gemm_case){ SN_N, SN_N, 4 * 676, 32, 9, "cnn conv1 fwd col*W (4 images)" };
-        cases[nc++] = (gemm_case){ SN_N, SN_N, 9, 32, 4 * 676, "cnn conv1 dW = col^T*dY (4 images, col^T stored)" };
+        cases[nc++] = (gemm_case){ SN_N, SN_N, 9, 32, 4 * 676, "cnn conv1 dW = col^T*dY (4 images; col^T stored)" };
         cases[nc++] = (gemm_case){ SN_N, SN_N, 4 * 121, 64, 288, "cnn conv2 fwd col*W (4 images)" };
         cases[nc++] = (gemm_case){ SN_N, SN_T, 4 * 121, 288, 64, "cnn conv2 dcol = dY*W^T (4 images)" };
-        cases[nc++] = (gemm_case){ SN_T, SN_N, 160, 64, 121, "cnn conv2 dW = col^T*dY (5 positions)" };
+        cases[nc++] = (gemm_case){ SN_T, SN_N, 288, 64, 121, "cnn conv2 dW = col^T*dY (one image of a chunk)" };
         cases[nc++] = (gemm_case){ SN_N, SN_N, 128, 128, 1600, "cnn dense1 fwd" };
         cases[nc++] = (gemm_case){ SN_N, SN_T, 128, 1600, 128, "cnn dense1 dX = dY*W^T" };
         cases[nc++] = (gemm_case){ SN_T, SN_N, 128, 128, 128, "cnn dense1 dW (128 rows)" };
         cases[nc++] = (gemm_case){ SN_N, SN_N, 4 * 784, 6, 25, "lenet5 conv1 fwd (4 images)" };
-        cases[nc++] = (gemm_case){ SN_N, SN_N, 25, 6, 4 * 784, "lenet5 conv1 dW (4 images, col^T stored)" };
+        cases[nc++] = (gemm_case){ SN_N, SN_N, 25, 6, 4 * 784, "lenet5 conv1 dW (4 images; col^T stored)" };
         cases[nc++] = (gemm_case){ SN_N, SN_N, 4 * 100, 16, 150, "lenet5 conv2 fwd (4 images)" };
         cases[nc++] = (gemm_case){ SN_N, SN_T, 4 * 100, 150, 16, "lenet5 conv2 dcol (4 images)" };
-        cases[nc++] = (gemm_case){ SN_T, SN_N, 150, 16, 100, "lenet5 conv2 dW (25 positions)" };
+        cases[nc++] = (gemm_case){ SN_T, SN_N, 150, 16, 100, "lenet5 conv2 dW (one image of a chunk)" };
         cases[nc++] = (gemm_case){ SN_N, SN_N, 128, 120, 400, "lenet5 dense1 fwd" };
     }
     if (!quick) cases[nc++] = (gemm_case){ SN_N, SN_N, 1024, 1024, 1024, "large square" };
