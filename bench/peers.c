@@ -62,7 +62,7 @@ static int cblas_peer_path(char *path, size_t cap)
 /* script: a peer under bench/peers/ (.py: the system Python; .mjs: node), or an
  * executable's absolute path; layers: the MLP's sizes for peers that take them, or NULL. */
 static int run_peer(const char *script, const char *data, int epochs, int batch, int threads, float lr,
-                    const char *layers, peer_row *r)
+                    const char *layers, const char *name, peer_row *r)
 {
     char path[4096], cmd[8192];
     if (script[0] == '/') snprintf(path, sizeof path, "%s", script);
@@ -75,6 +75,7 @@ static int run_peer(const char *script, const char *data, int epochs, int batch,
     const int native = script[0] == '/';
     char extra[600] = "";
     if (layers) snprintf(extra, sizeof extra, " --layers '%s'", layers);
+    if (name) snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " --name '%s'", name);
     snprintf(cmd, sizeof cmd,
              "OMP_NUM_THREADS=%d OPENBLAS_NUM_THREADS=%d "
              "%s '%s' --data '%s' --epochs %d --batch %d --threads %d --lr %.9g%s 2>&1",
@@ -237,9 +238,16 @@ int bench_peers_main(int argc, char **argv)
      * the C + OpenBLAS peer any MLP. */
     char cblas[4096];
     const char *scripts[4];
+    float script_lr[4] = { 0 }; /* 0: --lr */
+    const char *script_name[4] = { NULL };
     int nscripts = 0;
     const int default_mlp = !strcmp(net, "mlp");
     if (cnn) scripts[nscripts++] = "bench/peers/torch_cnn.py";
+    /* The seed project's own "PyTorch CNN" row: the same net with its recipe, Adam 0.01
+     * (the table it came from: 1 epoch, batch 128). */
+    if (cnn)
+        script_lr[nscripts] = 0.01f, script_name[nscripts] = "pytorch-cnn-adam0.01",
+        scripts[nscripts++] = "bench/peers/torch_cnn.py";
     if (default_mlp) scripts[nscripts++] = "bench/peers/numpy_mlp.py", scripts[nscripts++] = "bench/peers/torch_mlp.py";
     if (!cnn && cblas_peer_path(cblas, sizeof cblas)) scripts[nscripts++] = cblas;
     else if (!cnn) fprintf(stderr, "bench --peers: c-openblas: skipped, cblas_mlp is not built beside bench\n");
@@ -292,9 +300,12 @@ int bench_peers_main(int argc, char **argv)
                     const int tf = impl > nscripts;
                     const char *script = tf ? "bench/peers/tfjs/tfjs_mlp.mjs" : scripts[impl - 1];
                     const int native = script[0] == '/';
-                    fprintf(stderr, "bench --peers: %s%s with %d thread(s) ...\n", repeat > 1 ? "" : "running ", script,
-                            tf ? 1 : threads);
-                    if (run_peer(script, dir, epochs, batch, tf ? 1 : threads, lr, native ? mlp_sizes : NULL, p))
+                    const char *alias = tf ? NULL : script_name[impl - 1];
+                    fprintf(stderr, "bench --peers: %s%s%s%s with %d thread(s) ...\n", repeat > 1 ? "" : "running ", script,
+                            alias ? " as " : "", alias ? alias : "", tf ? 1 : threads);
+                    const float peer_lr = !tf && script_lr[impl - 1] > 0.0f ? script_lr[impl - 1] : lr;
+                    if (run_peer(script, dir, epochs, batch, tf ? 1 : threads, peer_lr, native ? mlp_sizes : NULL,
+                                 tf ? NULL : script_name[impl - 1], p))
                         p->ok = 1;
                     else fprintf(stderr, "bench --peers: %s did not run%s\n", script,
                                  tf || native ? "" : " (python3-numpy / python3-torch installed?)");

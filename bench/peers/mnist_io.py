@@ -36,6 +36,7 @@ def args(description):
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--report-epochs", action="store_true",
                    help="print the validation accuracy after each epoch (not timed)")
+    p.add_argument("--name", default=None, help="the row's name in bench's table (default: the script's)")
     return p.parse_args()
 
 

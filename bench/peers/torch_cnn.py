@@ -56,4 +56,4 @@ with torch.no_grad():
     val_loss, _ = batched(x_val, y_val)
     xt = torch.from_numpy(x_test.copy()).reshape(-1, 1, 28, 28).float() / 255.0
     _, test_acc = batched(xt, torch.from_numpy(y_test.astype(np.int64)))
-mnist_io.result("pytorch-cnn", a, train_loss, val_loss, test_acc, train_s)
+mnist_io.result(a.name or "pytorch-cnn", a, train_loss, val_loss, test_acc, train_s)
