@@ -62,6 +62,10 @@ static gemm_alg choose(const sn_kernels *kr, sn_trans ta, sn_trans tb, int m, in
     /* (For a weight gradient whose n the column kernel's tile divides, that kernel wastes
      * nothing on n and is faster: 25 x 10 at k = 128 runs at 41 vs 35 GFLOP/s.) */
     if (ta == SN_T && tb == SN_N && n <= SMALL_N && m <= SMALL_N && n % kr->col_nr) return ALG_NARROW;
+    /* One narrow vector or less (n = 16: LeNet-5's second weight gradient, 150 x 16 x 100):
+     * the broadcasts of a tile's rows come from one row of A^T, and the column kernel
+     * would pad 16 columns to 20 and pack B to do it. */
+    if (ta == SN_T && tb == SN_N && n % kr->col_nr && 2 * n <= kr->nar_nr) return ALG_NARROW;
     /* nt: the dot kernel when k is long enough to amortise its horizontal sums and n is
      * narrow; a wide n packs B^T's panels for the outer kernel instead (a CNN's 1600 x
      * 128 dense layer's input gradient, 64 rows: 87 -> 94 GFLOP/s on Sapphire Rapids;
