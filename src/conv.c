@@ -363,9 +363,10 @@ static void conv_grad_item(const sn_layer *l, int item, int n, int parts, const 
     if (update && with_bias) update->done(update->user, gb, oc);
 }
 
-/* conv_grad_rows: the weight gradient of up to FWD_IMAGES images on their own, one
- * product over their stacked patch matrices (k = rows * P): for the first layer of the
- * cnn preset, nn 9 x 32 x 2704 from the images' transposed patch matrices side by side. */
+/* conv_grad_rows: the weight gradient of up to FWD_IMAGES images on their own. One input
+ * channel: one product over the images' transposed patch matrices side by side (k =
+ * rows * P; the cnn preset's first layer: nn 9 x 32 x 2704); more: image by image, each
+ * image's product added to the sum (k = P). */
 static void conv_grad_rows(const sn_layer *l, const float *X, const float *dY, int rows, float *gW, float *gb,
                            float *ws)
 {

@@ -463,10 +463,6 @@ static void first_layers_forward(const sn_trainer *t, int flat, int r0, int rows
     }
 }
 
-/* chunked_first, backward: per chunk, layers flat - 1 .. 2 as backward_layers does (from
- * their records where they kept them), then layer 1's input gradient (scratch) from its
- * record or from layer 0's output computed again, and layer 0's gradient from the chunk
- * into its slot of chunk_grad. */
 /* Layer l's gradient from the chunk of rows [r, r + k) (chunked[l]): X its input, dY its
  * output's gradient for those rows, into the chunk's slot. */
 static void chunk_gradient(const sn_trainer *t, int l, int r, int k, const float *X, const float *dY, float *ws)
@@ -476,6 +472,10 @@ static void chunk_gradient(const sn_trainer *t, int l, int r, int k, const float
     layer->ops->grad_rows(layer, X, dY, k, g, g + layer->ops->nweights(layer), ws);
 }
 
+/* chunked_first, backward: per chunk, layers flat - 1 .. 2 as backward_layers does (from
+ * their records where they kept them; with their gradients from the chunk where chunked),
+ * then layer 1's input gradient (scratch) from its record or from layer 0's output
+ * computed again, and layer 0's gradient from the chunk into its slot of chunk_grad. */
 static void first_layers_backward(const sn_trainer *t, int flat, int r0, int rows, float *ws)
 {
     const sn_net *m = t->model;
