@@ -290,7 +290,7 @@ int bench_gemm_main(int argc, char **argv)
         cases[nc++] = (gemm_case){ SN_N, SN_T, 128, 1600, 128, "cnn dense1 dX = dY*W^T" };
         cases[nc++] = (gemm_case){ SN_T, SN_N, 128, 128, 128, "cnn dense1 dW (128 rows)" };
         cases[nc++] = (gemm_case){ SN_N, SN_N, 4 * 784, 6, 25, "lenet5 conv1 fwd (4 images)" };
-        cases[nc++] = (gemm_case){ SN_N, SN_N, 25, 6, 4 * 784, "lenet5 conv1 dW (4 images; col^T stored)" };
+        cases[nc++] = (gemm_case){ SN_T, SN_N, 6, 25, 4 * 784, "lenet5 conv1 dW^T = dY^T*col (4 images)" };
         cases[nc++] = (gemm_case){ SN_N, SN_N, 4 * 100, 16, 150, "lenet5 conv2 fwd (4 images)" };
         cases[nc++] = (gemm_case){ SN_N, SN_T, 4 * 100, 150, 16, "lenet5 conv2 dcol (4 images)" };
         cases[nc++] = (gemm_case){ SN_T, SN_N, 150, 16, 100, "lenet5 conv2 dW (one image of a chunk)" };

@@ -256,7 +256,9 @@ static size_t gemm_floats(const sn_layer *l)
     if (w_last > w) w = w_last;
     for (int g = 1; g <= FWD_IMAGES; g++) { /* conv_grad_rows's product (one image's with ic > 1) */
         const size_t wg = sn_gemm_workspace(ta, SN_N, l->ic == 1 ? kk : E, l->oc, l->ic == 1 ? g * P : P);
+        const size_t wt = sn_gemm_workspace(SN_T, SN_N, l->oc, kk, g * P); /* its transposed form */
         if (wg > w) w = wg;
+        if (wt > w) w = wt;
     }
     size_t x = 0;
     for (int g = 1; g <= FWD_IMAGES; g++) { /* conv_backward_input's product */
@@ -274,15 +276,21 @@ static size_t round16(size_t n)
 }
 
 /* Per thread: [FWD_IMAGES patch matrices][the GEMM's workspace]. */
+/* conv_grad_rows's transposed gradient (oc x K*K), one input channel */
+static size_t gt_floats(const sn_layer *l)
+{
+    return l->ic == 1 ? round16((size_t)l->oc * l->k * l->k) : 0;
+}
+
 static size_t conv_workspace(const sn_layer *l, int rows)
 {
     (void)rows;
-    return round16(col_floats(l)) + gemm_floats(l);
+    return round16(col_floats(l)) + gt_floats(l) + gemm_floats(l);
 }
 
 static float *gemm_ws(const sn_layer *l, float *ws)
 {
-    return ws + round16(col_floats(l));
+    return ws + round16(col_floats(l)) + gt_floats(l);
 }
 
 /* Y (rows x oh*ow*oc) from X (rows x ih*iw*ic), image by image. */
@@ -371,7 +379,17 @@ static void conv_grad_rows(const sn_layer *l, const float *X, const float *dY, i
                            float *ws)
 {
     const int P = pixels(l), E = patch(l), kk = l->k * l->k, oc = l->oc, R = rows * P;
-    if (l->ic == 1) { /* col^T (kk x R) dY (R x oc) */
+    if (l->ic == 1 && oc < kk) {
+        /* Fewer channels than kernel positions (LeNet-5's first layer: 6 of 25): gW^T (oc
+         * x kk) = dY^T col, the positions in the vector lanes (25 of 32, where nn 25 x 6
+         * filled 6 of 16: tn 6x25x3136 105 GFLOP/s, nn 44), then transposed. The same
+         * products in the same order as col^T dY: the same bits. */
+        float *gt = ws + round16(col_floats(l));
+        for (int r = 0; r < rows; r++) im2col(l, X + (size_t)r * l->in, ws + (size_t)r * P * kk);
+        sn_gemm_local(SN_T, SN_N, oc, kk, R, dY, oc, ws, kk, 0.0f, gt, kk, NULL, gemm_ws(l, ws));
+        for (int e = 0; e < kk; e++)
+            for (int j = 0; j < oc; j++) gW[(size_t)e * oc + j] = gt[(size_t)j * kk + e];
+    } else if (l->ic == 1) { /* col^T (kk x R) dY (R x oc) */
         for (int r = 0; r < rows; r++) im2col_t(l, X + (size_t)r * l->in, ws + (size_t)r * P, (size_t)R, 0, kk);
         sn_gemm_local(SN_N, SN_N, kk, oc, R, ws, R, dY, oc, 0.0f, gW, oc, NULL, gemm_ws(l, ws));
     } else { /* image by image (k = P): tn 288x64x121 runs at 169 GFLOP/s, 288x64x484 at 156 */
