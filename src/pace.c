@@ -79,9 +79,9 @@ int sn_pace_solo_for(const sn_pace *p, int steps)
     return p->mode == SN_TEAM_AUTO && p->solo && p->steps + steps < p->gap;
 }
 
-int sn_pace_commit_steps(const sn_pace *p, int steps, int rows)
+int sn_pace_commit_steps(const sn_pace *p, int steps)
 {
-    const double solo_s = p->solo_s; /* seconds per row */
+    const double solo_s = p->solo_s, rows = p->rows; /* seconds per row; rows per step */
     if (!(solo_s > 0.0)) return steps < PACE_GAP_MIN ? steps : PACE_GAP_MIN;
     if ((double)steps * rows * solo_s <= PACE_COMMIT_S) return steps;
     const double fit = PACE_COMMIT_S / (rows * solo_s);

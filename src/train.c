@@ -822,7 +822,7 @@ static void run_team(step_team *st, int threads)
              * machine's look can catch a passing task, such as the reader of the line
              * the program just printed, and a whole epoch on one thread would cost. */
             if (pace->solo || pace->solo_s <= 0.0 || pace->team_s > pace->solo_s)
-                sn_pace_busy_for(pace, sn_pace_commit_steps(pace, st->steps, st->t->fwd.capacity));
+                sn_pace_busy_for(pace, sn_pace_commit_steps(pace, st->steps));
         } else if (pace->solo) {
             sn_pace_idle(pace); /* the load may have gone: probe the team soon */
         }

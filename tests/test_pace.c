@@ -165,15 +165,16 @@ Test(pace, a_busy_start_commits_a_bounded_time)
 {
     sn_pace p;
     sn_pace_init(&p, SN_TEAM_AUTO);
-    cr_assert_eq(sn_pace_commit_steps(&p, 469, 128), PACE_GAP_MIN);
-    cr_assert_eq(sn_pace_commit_steps(&p, 7, 128), 7);
+    p.rows = 128;
+    cr_assert_eq(sn_pace_commit_steps(&p, 469), PACE_GAP_MIN);
+    cr_assert_eq(sn_pace_commit_steps(&p, 7), 7);
     p.solo_s = 2e-6; /* the MLP: 469 steps x 128 rows = 0.12 s */
-    cr_assert_eq(sn_pace_commit_steps(&p, 469, 128), 469);
+    cr_assert_eq(sn_pace_commit_steps(&p, 469), 469);
     p.solo_s = 1.4e-4; /* a CNN: 18 ms a step, 8.4 s an epoch */
-    const int n = sn_pace_commit_steps(&p, 469, 128);
+    const int n = sn_pace_commit_steps(&p, 469);
     cr_assert(n >= 50 && n <= 60, "%d steps: expected PACE_COMMIT_S / 18 ms = 55", n);
     p.solo_s = 1e-2; /* 1.3 s a step: at least PACE_GAP_MIN */
-    cr_assert_eq(sn_pace_commit_steps(&p, 469, 128), PACE_GAP_MIN);
+    cr_assert_eq(sn_pace_commit_steps(&p, 469), PACE_GAP_MIN);
 }
 
 /* With long steps (rows known: 128 rows at 100 us a row solo, 12.8 ms a step), the quiet

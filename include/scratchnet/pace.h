@@ -83,14 +83,14 @@ void sn_pace_idle(sn_pace *p);
  * with no probe due in them, in auto mode): the caller need not keep a team around. */
 int sn_pace_solo_for(const sn_pace *p, int steps);
 
-/* Steps of a run of `steps` steps of `rows` rows that a busy look at its start should
+/* Steps of a run of `steps` steps (of p->rows rows) that a busy look at its start should
  * commit to one thread (sn_pace_busy_for): all of them if the run is short at the solo
- * pace (under PACE_COMMIT_S), else as many as fit in PACE_COMMIT_S (at least
- * PACE_GAP_MIN), or PACE_GAP_MIN with no solo pace known yet; then probes as usual. A
+ * pace (under PACE_COMMIT_S; rows unknown: all), else as many as fit in PACE_COMMIT_S (at
+ * least PACE_GAP_MIN), or PACE_GAP_MIN with no solo pace known yet; then probes as usual. A
  * CNN's epoch takes seconds: one look at a machine busy for a moment (a peer's process
  * ending) made a whole epoch solo, at half the speed. */
 #define PACE_COMMIT_S 1.0
-int sn_pace_commit_steps(const sn_pace *p, int steps, int rows);
+int sn_pace_commit_steps(const sn_pace *p, int steps);
 
 /* The machine looks busy: a team goes solo; a due probe is skipped and the gap doubles.
  * Returns 1 if the mode changed. No effect in a forced mode. */
