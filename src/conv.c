@@ -1,7 +1,8 @@
 /* The 2-D convolution layer: KxK kernels, stride 1, 'valid' (no padding) or 'same' (zero
  * padding (K - 1) / 2 each side, odd K), bias, ReLU fused; NHWC images. Through the
- * project's GEMM by im2col, a few images at a time (their patch matrices, a few hundred
- * KiB, stay in L2 between the copy and the product):
+ * project's GEMM on the patch matrix col, a few images at a time; the forward product
+ * and the weight gradient read col from the images in place (an implicit GEMM: offset
+ * tables, sn_gemm_gathered_local), the input gradient writes dcol and folds it back:
  *   col (P x E), P = oh * ow output pixels, E = K * K * ic patch elements, element
  *       e = (ky * K + kx) * ic + c of pixel (oy, ox) = input (oy + ky - pad, ox + kx - pad, c)
  *   forward:        Y (P x oc) = relu(col W + b)       W: E x oc (as a dense layer's in x out)
@@ -117,83 +118,97 @@ static void conv_init(const sn_layer *l, sn_rng *rng)
     memset(l->b, 0, sizeof(float) * (size_t)l->oc);
 }
 
-/* Columns [q0 * ic, q1 * ic) of one image's patch matrix (kernel positions q0..q1-1, in
- * order q = ky * K + kx), as a P x ((q1 - q0) * ic) matrix, from x (ih x iw x ic); the
- * whole patch matrix (P x E) is positions 0..K*K. Positions of one kernel row that fall
+/* One image's patch matrix (P x E) from x (ih x iw x ic): row (oy, ox) holds the
+ * kernel's positions in order q = ky * K + kx. Positions of one kernel row that fall
  * inside the image are one run of the input row (NHWC: channels contiguous); the rest is
- * zero padding. */
-static void im2col_positions(const sn_layer *l, const float *restrict x, float *restrict col, int q0, int q1)
+ * zero padding. (The forward pass and the weight gradients read patches from the image
+ * in place, gathered; this copy is for the one product that wants them as a matrix.) */
+static void im2col(const sn_layer *l, const float *restrict x, float *restrict col)
 {
-    const int k = l->k, ic = l->ic, pad = pad_of(l), width = (q1 - q0) * ic;
+    const int k = l->k, ic = l->ic, pad = pad_of(l), E = patch(l);
     if (ic == 1) {
-        /* One channel (a first layer): runs of 3 floats would cost a memcpy call each;
-         * position by position instead, along an output row (a strided copy, no calls:
-         * the forward pass 2.1 -> 1.4 ms a batch of 128). */
+        /* One channel: runs of K floats would cost a memcpy call each; position by
+         * position instead, along an output row (a strided copy, no calls). */
         for (int oy = 0; oy < l->oh; oy++)
-            for (int q = q0; q < q1; q++) {
+            for (int q = 0; q < E; q++) {
                 const int y = oy + q / k - pad, dx = q % k - pad;
-                float *restrict dst = col + (size_t)oy * l->ow * width + (q - q0);
+                float *restrict dst = col + (size_t)oy * l->ow * E + q;
                 int lo = dx < 0 ? -dx : 0, hi = l->iw - dx < l->ow ? l->iw - dx : l->ow; /* ox inside */
                 if (y < 0 || y >= l->ih) lo = hi = 0;
                 if (hi < lo) hi = lo;
                 const float *restrict row_in = x + (size_t)(y < 0 ? 0 : y) * l->iw;
-                for (int ox = 0; ox < lo; ox++) dst[(size_t)ox * width] = 0.0f;
-                for (int ox = lo; ox < hi; ox++) dst[(size_t)ox * width] = row_in[ox + dx];
-                for (int ox = hi; ox < l->ow; ox++) dst[(size_t)ox * width] = 0.0f;
+                for (int ox = 0; ox < lo; ox++) dst[(size_t)ox * E] = 0.0f;
+                for (int ox = lo; ox < hi; ox++) dst[(size_t)ox * E] = row_in[ox + dx];
+                for (int ox = hi; ox < l->ow; ox++) dst[(size_t)ox * E] = 0.0f;
             }
         return;
     }
     for (int oy = 0; oy < l->oh; oy++)
         for (int ox = 0; ox < l->ow; ox++) {
-            float *row = col + ((size_t)oy * l->ow + ox) * width;
+            float *row = col + ((size_t)oy * l->ow + ox) * E;
             const int x0 = ox - pad, kx_lo = x0 < 0 ? -x0 : 0, kx_hi = x0 + k > l->iw ? l->iw - x0 : k;
-            for (int ky = q0 / k; ky * k < q1; ky++) {
-                /* this kernel row's positions in [q0, q1): kx in [a, b) */
-                const int a = ky * k < q0 ? q0 - ky * k : 0, b = (ky + 1) * k > q1 ? q1 - ky * k : k;
-                float *dst = row + (size_t)(ky * k + a - q0) * ic;
+            for (int ky = 0; ky < k; ky++) {
+                float *dst = row + (size_t)ky * k * ic;
                 const int y = oy + ky - pad;
-                const int in_a = a > kx_lo ? a : kx_lo, in_b = b < kx_hi ? b : kx_hi;
-                if (y < 0 || y >= l->ih || in_b <= in_a) {
-                    memset(dst, 0, sizeof(float) * (size_t)(b - a) * ic);
+                if (y < 0 || y >= l->ih || kx_hi <= kx_lo) {
+                    memset(dst, 0, sizeof(float) * (size_t)k * ic);
                     continue;
                 }
-                if (in_a > a) memset(dst, 0, sizeof(float) * (size_t)(in_a - a) * ic);
-                memcpy(dst + (size_t)(in_a - a) * ic, x + ((size_t)y * l->iw + x0 + in_a) * ic,
-                       sizeof(float) * (size_t)(in_b - in_a) * ic);
-                if (b > in_b) memset(dst + (size_t)(in_b - a) * ic, 0, sizeof(float) * (size_t)(b - in_b) * ic);
+                if (kx_lo) memset(dst, 0, sizeof(float) * (size_t)kx_lo * ic);
+                memcpy(dst + (size_t)kx_lo * ic, x + ((size_t)y * l->iw + x0 + kx_lo) * ic,
+                       sizeof(float) * (size_t)(kx_hi - kx_lo) * ic);
+                if (kx_hi < k) memset(dst + (size_t)kx_hi * ic, 0, sizeof(float) * (size_t)(k - kx_hi) * ic);
             }
         }
 }
 
-/* One channel (a first layer): the patch matrix transposed, rows [q0, q1) of colT (one
- * per kernel position, ldt apart), each P long, (oy, ox) in order: a position's output
- * row is a run of an input row, copied whole. (The untransposed matrix would be built 3
- * floats at a time, and the weight gradient's product is the better shape this way
- * round: nn 9 x 32 x 676 at 94 GFLOP/s against tn's 57.) */
-static void im2col_t(const sn_layer *l, const float *restrict x, float *restrict colT, size_t ldt, int q0, int q1)
+/* The gathered (implicit) form of the patch matrices, for sn_gemm_gathered_local: the
+ * element (pixel, e) of image r's patch matrix is src[pix[r * P + pixel] + pos[e]], src
+ * being the images themselves ('valid') or copies with their zero border ('same'),
+ * `stride` floats apart:
+ *   pix[r * P + oy * ow + ox] = r * stride + (oy * sw + ox) * ic   (sw: the source's width)
+ *   pos[(ky * K + kx) * ic + c] = (ky * sw + kx) * ic + c
+ * The forward product reads G[i][p] = src[pix[i] + pos[p]] (the patch matrix); a weight
+ * gradient reads src[pos[i] + pix[p]] (its transpose). */
+static int padded_width(const sn_layer *l)
 {
-    const int k = l->k, pad = pad_of(l), ow = l->ow;
-    for (int q = q0; q < q1; q++) {
-        const int ky = q / k, dx = q % k - pad;
-        int lo = dx < 0 ? -dx : 0, hi = l->iw - dx < ow ? l->iw - dx : ow; /* ox inside the input */
-        if (hi < lo) hi = lo;
-        for (int oy = 0; oy < l->oh; oy++) {
-            float *dst = colT + (size_t)(q - q0) * ldt + (size_t)oy * ow;
-            const int y = oy + ky - pad;
-            if (y < 0 || y >= l->ih || hi == lo) {
-                memset(dst, 0, sizeof(float) * (size_t)ow);
-                continue;
-            }
-            if (lo) memset(dst, 0, sizeof(float) * (size_t)lo);
-            memcpy(dst + lo, x + (size_t)y * l->iw + lo + dx, sizeof(float) * (size_t)(hi - lo));
-            if (hi < ow) memset(dst + hi, 0, sizeof(float) * (size_t)(ow - hi));
-        }
-    }
+    return l->iw + 2 * pad_of(l);
 }
 
-static void im2col(const sn_layer *l, const float *restrict x, float *restrict col)
+static size_t padded_floats(const sn_layer *l) /* one image with its border, 0 if 'valid' */
 {
-    im2col_positions(l, x, col, 0, l->k * l->k);
+    return pad_of(l) ? (size_t)(l->ih + 2 * pad_of(l)) * padded_width(l) * l->ic : 0;
+}
+
+static void gather_tables(const sn_layer *l, int images, int stride, int *pix, int *pos)
+{
+    const int k = l->k, ic = l->ic, sw = padded_width(l), P = pixels(l);
+    for (int r = 0; r < images; r++)
+        for (int oy = 0; oy < l->oh; oy++)
+            for (int ox = 0; ox < l->ow; ox++) pix[r * P + oy * l->ow + ox] = r * stride + (oy * sw + ox) * ic;
+    for (int ky = 0; ky < k; ky++)
+        for (int kx = 0; kx < k; kx++)
+            for (int c = 0; c < ic; c++) pos[(ky * k + kx) * ic + c] = (ky * sw + kx) * ic + c;
+}
+
+/* The source of `images` images for the gathered tables: X itself ('valid'; stride
+ * l->in), or their copies with a zero border in buf (stride padded_floats). */
+static const float *gather_source(const sn_layer *l, const float *X, int images, float *buf)
+{
+    const int pad = pad_of(l), sw = padded_width(l), ic = l->ic;
+    const size_t per = padded_floats(l);
+    if (!pad) return X;
+    memset(buf, 0, sizeof(float) * per * (size_t)images);
+    for (int r = 0; r < images; r++)
+        for (int y = 0; y < l->ih; y++)
+            memcpy(buf + per * r + ((size_t)(y + pad) * sw + pad) * ic, X + (size_t)r * l->in + (size_t)y * l->iw * ic,
+                   sizeof(float) * (size_t)l->iw * ic);
+    return buf;
+}
+
+static int gather_stride(const sn_layer *l)
+{
+    return pad_of(l) ? (int)padded_floats(l) : l->in;
 }
 
 /* dx (ih x iw x ic) = col2im(dcol): each input element sums its patch entries, in the
@@ -217,14 +232,13 @@ static void col2im(const sn_layer *l, const float *restrict dcol, float *restric
         }
 }
 
-/* The weight gradient's items: fixed groups of kernel positions (ky, kx): dW's rows [e0, e1) for those positions, each going through every
- * image: that part of its patch matrix (recomputed: a batch's would not fit in cache),
- * then gW[e0:e1, :] (+)= col[:, e0:e1]^T dY_r. The groups do not depend on the team
- * (a product's shape picks its kernel, and so its order of additions: groups by team
- * size gave different bits on 1 and 2 threads), and each has up to 160 rows: long enough
- * for the column kernel, and few, since each item streams the batch's inputs and output
- * gradients once (the cnn preset's second layer: 2 groups, not 128-row groups' 3; 1
- * thread 4.9k -> 5.2k samples/s; one group, 5.6k, left 2 threads unbalanced, 9.9k -> 8.6k). */
+/* The weight gradient's items: fixed groups of kernel positions (ky, kx), dW's rows
+ * [e0, e1) for those positions, each going through every image: gW[e0:e1, :] (+)=
+ * col[:, e0:e1]^T dY_r, the patches gathered from the image. The groups do not depend on
+ * the team (nor do the bits on the groups), and each has up to 160 rows: few, since
+ * each item streams the batch's inputs and output gradients once (the cnn preset's
+ * second layer: 2 groups, not 128-row groups' 3; 1 thread 4.9k -> 5.2k samples/s; one
+ * group, 5.6k, left 2 threads unbalanced, 9.9k -> 8.6k). */
 enum { GROUP_ROWS = 160 };
 
 static int positions_per_group(const sn_layer *l)
@@ -235,38 +249,24 @@ static int positions_per_group(const sn_layer *l)
 
 enum { FWD_IMAGES = SN_IMAGE_ROWS }; /* images a product stacks (conv_forward, conv_grad_rows) */
 
-/* Per thread: FWD_IMAGES images' patch matrices, then the GEMM's workspace. */
+/* FWD_IMAGES images' patch matrices: conv_backward_input's dcol, and LeNet-style first
+ * layers' weight gradient (conv_grad_rows). */
 static size_t col_floats(const sn_layer *l)
 {
     return (size_t)FWD_IMAGES * pixels(l) * patch(l);
 }
 
+/* The GEMM workspace of the products that do not gather. */
 static size_t gemm_floats(const sn_layer *l)
 {
-    const int P = pixels(l), E = patch(l), kk = l->k * l->k, per = positions_per_group(l);
+    const int P = pixels(l), E = patch(l), kk = l->k * l->k;
     size_t f = 0;
-    for (int g = 1; g <= FWD_IMAGES; g++) { /* a full stack, or a last, shorter one */
-        const size_t fg = sn_gemm_workspace(SN_N, SN_N, g * P, l->oc, E);
-        if (fg > f) f = fg;
+    for (int g = 1; g <= FWD_IMAGES; g++) {
+        const size_t x = sn_gemm_workspace(SN_N, SN_T, g * P, E, l->oc); /* conv_backward_input's */
+        const size_t t = l->ic == 1 ? sn_gemm_workspace(SN_T, SN_N, l->oc, kk, g * P) : 0; /* grad_rows' */
+        if (x > f) f = x;
+        if (t > f) f = t;
     }
-    /* the weight gradient's groups: whole ones, and a last one that may be shorter */
-    const sn_trans ta = l->ic == 1 ? SN_N : SN_T; /* conv_grad_item's product */
-    size_t w = sn_gemm_workspace(ta, SN_N, (per < kk ? per : kk) * l->ic, l->oc, P);
-    const size_t w_last = sn_gemm_workspace(ta, SN_N, (kk % per ? kk % per : per) * l->ic, l->oc, P);
-    if (w_last > w) w = w_last;
-    for (int g = 1; g <= FWD_IMAGES; g++) { /* conv_grad_rows's product (one image's with ic > 1) */
-        const size_t wg = sn_gemm_workspace(ta, SN_N, l->ic == 1 ? kk : E, l->oc, l->ic == 1 ? g * P : P);
-        const size_t wt = sn_gemm_workspace(SN_T, SN_N, l->oc, kk, g * P); /* its transposed form */
-        if (wg > w) w = wg;
-        if (wt > w) w = wt;
-    }
-    size_t x = 0;
-    for (int g = 1; g <= FWD_IMAGES; g++) { /* conv_backward_input's product */
-        const size_t xg = sn_gemm_workspace(SN_N, SN_T, g * P, E, l->oc);
-        if (xg > x) x = xg;
-    }
-    if (w > f) f = w;
-    if (x > f) f = x;
     return f;
 }
 
@@ -275,38 +275,62 @@ static size_t round16(size_t n)
     return (n + 15) / 16 * 16;
 }
 
-/* Per thread: [FWD_IMAGES patch matrices][the GEMM's workspace]. */
 /* conv_grad_rows's transposed gradient (oc x K*K), one input channel */
 static size_t gt_floats(const sn_layer *l)
 {
     return l->ic == 1 ? round16((size_t)l->oc * l->k * l->k) : 0;
 }
 
+/* The gathered tables (ints, stored in the float workspace): pix for FWD_IMAGES images,
+ * then pos; and FWD_IMAGES images with their border ('same'). */
+static size_t gather_floats(const sn_layer *l)
+{
+    return round16((size_t)FWD_IMAGES * pixels(l) + (size_t)patch(l)) + FWD_IMAGES * padded_floats(l);
+}
+
+/* Per thread: [FWD_IMAGES patch matrices][gt][the gathered tables, bordered images][the
+ * GEMM's workspace]. */
 static size_t conv_workspace(const sn_layer *l, int rows)
 {
     (void)rows;
-    return round16(col_floats(l)) + gt_floats(l) + gemm_floats(l);
+    return round16(col_floats(l)) + gt_floats(l) + gather_floats(l) + gemm_floats(l);
+}
+
+typedef struct gather_ws {
+    int *pix, *pos;
+    float *border; /* FWD_IMAGES bordered images */
+} gather_ws;
+
+static gather_ws gather_area(const sn_layer *l, float *ws)
+{
+    float *at = ws + round16(col_floats(l)) + gt_floats(l);
+    gather_ws g;
+    g.pix = (int *)(void *)at;
+    g.pos = g.pix + (size_t)FWD_IMAGES * pixels(l);
+    g.border = at + round16((size_t)FWD_IMAGES * pixels(l) + (size_t)patch(l));
+    return g;
 }
 
 static float *gemm_ws(const sn_layer *l, float *ws)
 {
-    return ws + round16(col_floats(l)) + gt_floats(l);
+    return ws + round16(col_floats(l)) + gt_floats(l) + gather_floats(l);
 }
 
-/* Y (rows x oh*ow*oc) from X (rows x ih*iw*ic), image by image. */
-/* Forward: FWD_IMAGES images' patch matrices stacked, one product for them all (the
- * direct kernel runs 136 GFLOP/s on 484 x 64 x 288, 106 on one image's 121 rows). Each
- * output element is the same dot product whatever the stack, so the bits do not depend
- * on how images are grouped. */
+/* Y (rows x oh*ow*oc) from X (rows x ih*iw*ic), FWD_IMAGES images a product, their
+ * patches gathered from the images in place (the copy of im2col and its memcpy calls
+ * were 13% of a cnn training step). Each output element is the same chain of
+ * multiply-adds whatever the stack, so the bits do not depend on how images are grouped. */
 static void conv_forward(const sn_layer *l, float *Y, const float *X, int rows, float *ws)
 {
     const int P = pixels(l), E = patch(l);
     const sn_epilogue ep = { .bias = l->b, .relu = l->relu };
+    const gather_ws gw = gather_area(l, ws);
+    gather_tables(l, FWD_IMAGES, gather_stride(l), gw.pix, gw.pos);
     for (int r0 = 0; r0 < rows; r0 += FWD_IMAGES) {
         const int g = rows - r0 < FWD_IMAGES ? rows - r0 : FWD_IMAGES;
-        float *Y0 = Y + (size_t)r0 * l->out;
-        for (int r = 0; r < g; r++) im2col(l, X + (size_t)(r0 + r) * l->in, ws + (size_t)r * P * E);
-        sn_gemm_local(SN_N, SN_N, g * P, l->oc, E, ws, E, l->W, l->oc, 0.0f, Y0, l->oc, &ep, gemm_ws(l, ws));
+        const float *src = gather_source(l, X + (size_t)r0 * l->in, g, gw.border);
+        sn_gemm_gathered_local(g * P, l->oc, E, src, gw.pix, gw.pos, l->W, l->oc, 0.0f, Y + (size_t)r0 * l->out, l->oc,
+                               &ep);
     }
 }
 
@@ -348,6 +372,8 @@ static void conv_grad_item(const sn_layer *l, int item, int n, int parts, const 
     const int P = pixels(l), oc = l->oc, per = positions_per_group(l), q0 = item * per;
     const int q1 = q0 + per < l->k * l->k ? q0 + per : l->k * l->k;
     const int e0 = q0 * l->ic, width = (q1 - q0) * l->ic;
+    const gather_ws gw = gather_area(l, ws);
+    gather_tables(l, 1, 0, gw.pix, gw.pos);
     /* The last group (the shortest when they are uneven) also sums the bias gradient,
      * image by image while dY_r is in cache (a separate pass re-read all of dY: 11 MB a
      * batch for the first layer): db[j] = dY[0][j] + dY[1][j] + ... over the batch's
@@ -356,15 +382,10 @@ static void conv_grad_item(const sn_layer *l, int item, int n, int parts, const 
     if (with_bias) memset(gb, 0, sizeof(float) * (size_t)oc);
     for (int r = 0; r < n; r++) {
         const float *dy = dY + (size_t)r * l->out;
-        const float beta = r ? 1.0f : 0.0f;
-        if (l->ic == 1) { /* col^T (width x P) dY */
-            im2col_t(l, X + (size_t)r * l->in, ws, (size_t)P, q0, q1);
-            sn_gemm_local(SN_N, SN_N, width, oc, P, ws, P, dy, oc, beta, gW + (size_t)e0 * oc, oc, NULL, gemm_ws(l, ws));
-        } else {
-            im2col_positions(l, X + (size_t)r * l->in, ws, q0, q1);
-            sn_gemm_local(SN_T, SN_N, width, oc, P, ws, width, dy, oc, beta, gW + (size_t)e0 * oc, oc, NULL,
-                          gemm_ws(l, ws));
-        }
+        const float *src = gather_source(l, X + (size_t)r * l->in, 1, gw.border);
+        /* col^T (width x P) dY_r: G[e][pixel] = src[pos[e0 + e] + pix[pixel]] */
+        sn_gemm_gathered_local(width, oc, P, src, gw.pos + e0, gw.pix, dy, oc, r ? 1.0f : 0.0f, gW + (size_t)e0 * oc,
+                               oc, NULL);
         if (with_bias) sn_bias_grad_add(gb, dy, P, oc);
     }
     if (update) update->done(update->user, gW + (size_t)e0 * oc, width * oc);
@@ -372,9 +393,9 @@ static void conv_grad_item(const sn_layer *l, int item, int n, int parts, const 
 }
 
 /* conv_grad_rows: the weight gradient of up to FWD_IMAGES images on their own. One input
- * channel: one product over the images' transposed patch matrices side by side (k =
- * rows * P; the cnn preset's first layer: nn 9 x 32 x 2704); more: image by image, each
- * image's product added to the sum (k = P). */
+ * channel: one product over the images' patches side by side (k = rows * P; the cnn
+ * preset's first layer: 9 x 32 x 2704, gathered); more: image by image, each image's
+ * product added to the sum (k = P). */
 static void conv_grad_rows(const sn_layer *l, const float *X, const float *dY, int rows, float *gW, float *gb,
                            float *ws)
 {
@@ -389,14 +410,19 @@ static void conv_grad_rows(const sn_layer *l, const float *X, const float *dY, i
         sn_gemm_local(SN_T, SN_N, oc, kk, R, dY, oc, ws, kk, 0.0f, gt, kk, NULL, gemm_ws(l, ws));
         for (int e = 0; e < kk; e++)
             for (int j = 0; j < oc; j++) gW[(size_t)e * oc + j] = gt[(size_t)j * kk + e];
-    } else if (l->ic == 1) { /* col^T (kk x R) dY (R x oc) */
-        for (int r = 0; r < rows; r++) im2col_t(l, X + (size_t)r * l->in, ws + (size_t)r * P, (size_t)R, 0, kk);
-        sn_gemm_local(SN_N, SN_N, kk, oc, R, ws, R, dY, oc, 0.0f, gW, oc, NULL, gemm_ws(l, ws));
-    } else { /* image by image (k = P): tn 288x64x121 runs at 169 GFLOP/s, 288x64x484 at 156 */
-        for (int r = 0; r < rows; r++) {
-            im2col(l, X + (size_t)r * l->in, ws);
-            sn_gemm_local(SN_T, SN_N, E, oc, P, ws, E, dY + (size_t)r * l->out, oc, r ? 1.0f : 0.0f, gW, oc, NULL,
-                          gemm_ws(l, ws));
+    } else {
+        const gather_ws gw = gather_area(l, ws);
+        if (l->ic == 1) { /* col^T (kk x R) dY (R x oc): G[q][p] = src[pos[q] + pix[p]], p over the images */
+            gather_tables(l, rows, gather_stride(l), gw.pix, gw.pos);
+            const float *src = gather_source(l, X, rows, gw.border);
+            sn_gemm_gathered_local(kk, oc, R, src, gw.pos, gw.pix, dY, oc, 0.0f, gW, oc, NULL);
+        } else { /* image by image (k = P) */
+            gather_tables(l, 1, 0, gw.pix, gw.pos);
+            for (int r = 0; r < rows; r++) {
+                const float *src = gather_source(l, X + (size_t)r * l->in, 1, gw.border);
+                sn_gemm_gathered_local(E, oc, P, src, gw.pos, gw.pix, dY + (size_t)r * l->out, oc, r ? 1.0f : 0.0f,
+                                       gW, oc, NULL);
+            }
         }
     }
     memset(gb, 0, sizeof(float) * (size_t)oc);

@@ -302,3 +302,84 @@ Test(gemm_tuned, done_hook_sees_each_element_once)
         }
     }
 }
+
+/* The gathered product (implicit GEMM) on a convolution's patches: an image h x w x c,
+ * K x K kernels. G[i][p] = img[roff[i] + koff[p]]: rows the output pixels (forward), or,
+ * transposed, rows the patch elements and k the pixels (a weight gradient). Against the
+ * reference within the tolerance of check_case (same bound: k products of ~0.25), and,
+ * where sn_gemm computes the materialised G with the same chains of FMAs (nn on the
+ * direct and narrow paths), bit for bit. */
+static void check_gathered(int h, int w, int c, int K, int n, int transposed, float beta, int with_ep, int bitwise)
+{
+    const int oh = h - K + 1, ow = w - K + 1, P = oh * ow, E = K * K * c;
+    const int m = transposed ? E : P, k = transposed ? P : E, ldc = n + 3;
+    int *pix = malloc(sizeof(int) * (size_t)P), *pos = malloc(sizeof(int) * (size_t)E);
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++) pix[y * ow + x] = (y * w + x) * c;
+    for (int e = 0; e < E; e++) pos[e] = ((e / c) / K * w + (e / c) % K) * c + e % c;
+    const int *roff = transposed ? pos : pix, *koff = transposed ? pix : pos;
+    float *img = malloc(sizeof(float) * (size_t)h * w * c), *B = malloc(sizeof(float) * (size_t)k * n);
+    float *G = malloc(sizeof(float) * (size_t)m * k), *C = malloc(sizeof(float) * (size_t)m * ldc);
+    float *R = malloc(sizeof(float) * (size_t)m * ldc), *S = malloc(sizeof(float) * (size_t)m * ldc);
+    float *bias = malloc(sizeof(float) * (size_t)n);
+    tu_fill(img, (size_t)h * w * c, (uint64_t)(h * 31 + c));
+    tu_fill(B, (size_t)k * n, (uint64_t)(n * 7 + K));
+    tu_fill(C, (size_t)m * ldc, 11);
+    tu_fill(bias, (size_t)n, 12);
+    for (int i = 0; i < m; i++)
+        for (int p = 0; p < k; p++) G[(size_t)i * k + p] = img[roff[i] + koff[p]];
+    memcpy(R, C, sizeof(float) * (size_t)m * ldc);
+    memcpy(S, C, sizeof(float) * (size_t)m * ldc);
+    sn_epilogue ep = { .bias = bias, .relu = 1 };
+    sn_gemm_gathered_local(m, n, k, img, roff, koff, B, n, beta, C, ldc, with_ep ? &ep : NULL);
+    sn_gemm_gathered_ref(m, n, k, img, roff, koff, B, n, beta, R, ldc, with_ep ? &ep : NULL);
+    cr_assert_eq(sn_gemm(SN_N, SN_N, m, n, k, G, k, B, n, beta, S, ldc, with_ep ? &ep : NULL), SN_OK);
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            double mag = beta != 0.0f ? fabs(R[(size_t)i * ldc + j]) : 0.0;
+            for (int p = 0; p < k; p++) mag += fabs((double)G[(size_t)i * k + p] * B[(size_t)p * n + j]);
+            const double tol = 2.0 * (k + 1) * 0x1.0p-24 * mag + 1e-30;
+            const float got = C[(size_t)i * ldc + j], want = R[(size_t)i * ldc + j], direct = S[(size_t)i * ldc + j];
+            if (!(fabs(got - want) <= tol))
+                cr_assert_fail("isa=%s %dx%dx%d K=%d n=%d transposed=%d: C[%d][%d]=%.9g ref=%.9g tol=%.3g",
+                               sn_isa_name(sn_isa_active()), h, w, c, K, n, transposed, i, j, got, want, tol);
+            if (bitwise && memcmp(&got, &direct, sizeof got) != 0)
+                cr_assert_fail("isa=%s %dx%dx%d K=%d n=%d: gathered C[%d][%d]=%.9g, sn_gemm on the copy %.9g",
+                               sn_isa_name(sn_isa_active()), h, w, c, K, n, i, j, got, direct);
+        }
+        for (int j = n; j < ldc; j++)
+            cr_assert_eq(C[(size_t)i * ldc + j], R[(size_t)i * ldc + j], "wrote outside C at [%d][%d]", i, j);
+    }
+    free(pix), free(pos), free(img), free(B), free(G), free(C), free(R), free(S), free(bias);
+}
+
+Test(gemm_gathered, matches_reference_on_every_isa, .timeout = 120)
+{
+    for (int isa = 0; isa < SN_ISA_COUNT; isa++) {
+        if (!sn_isa_supported((sn_isa)isa)) continue;
+        sn_isa_force((sn_isa)isa, NULL);
+        /* forward: the cnn preset's layers (28x28x1 -> 32; 13x13x32 -> 64), odd sizes,
+         * ragged rows (P % tile), columns past the whole tiles (n = 50, 70, 5) */
+        check_gathered(28, 28, 1, 3, 32, 0, 0.0f, 1, 0);
+        check_gathered(13, 13, 32, 3, 64, 0, 0.0f, 1, 0);
+        check_gathered(11, 9, 3, 5, 50, 0, 1.0f, 1, 0);
+        check_gathered(7, 8, 5, 3, 70, 0, 1.0f, 0, 0);
+        check_gathered(6, 6, 2, 1, 5, 0, 0.0f, 1, 0);
+        /* weight gradients: rows the patch elements, k the pixels */
+        check_gathered(13, 13, 32, 3, 64, 1, 1.0f, 0, 0);
+        check_gathered(28, 28, 1, 3, 32, 1, 0.0f, 0, 0);
+        check_gathered(9, 11, 4, 3, 17, 1, 1.0f, 0, 0);
+    }
+}
+
+Test(gemm_gathered, same_bits_as_the_direct_and_narrow_kernels)
+{
+    if (!sn_isa_supported(SN_ISA_AVX512)) cr_skip_test("avx512 not supported on this CPU");
+    sn_isa_force(SN_ISA_AVX512, NULL);
+    /* nn with n = 64 (the wide direct tile) and n = 32 (narrow): the materialised patch
+     * matrix through sn_gemm gives the same bits, which is what keeps a convolution's
+     * training unchanged by gathering. */
+    check_gathered(13, 13, 32, 3, 64, 0, 0.0f, 1, 1);
+    check_gathered(28, 28, 1, 3, 32, 0, 0.0f, 1, 1);
+    check_gathered(12, 10, 6, 5, 64, 0, 1.0f, 0, 1);
+}

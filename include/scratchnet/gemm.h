@@ -79,6 +79,15 @@ void sn_gemm_local(sn_trans ta, sn_trans tb, int m, int n, int k,
                    const float *A, int lda, const float *B, int ldb,
                    float beta, float *C, int ldc, const sn_epilogue *ep, float *ws);
 
+/* The gathered product (an implicit GEMM), on the calling thread:
+ *   C (m x n) = beta * C + G (m x k) * B (k x n, ldb), then the epilogue,
+ * where G[i][p] = A[roff[i] + koff[p]]: two offset tables instead of a stride, so a
+ * convolution's patch matrix (and its transpose) is read from the image in place, never
+ * copied (roff: m offsets, koff: k). Each element is computed as the direct and narrow
+ * kernels of sn_gemm compute it (one chain of multiply-adds in k order), so where
+ * sn_gemm takes those for the materialised G, the bits are the same. No workspace. */
+void sn_gemm_gathered_local(int m, int n, int k, const float *A, const int *roff, const int *koff,
+                            const float *B, int ldb, float beta, float *C, int ldc, const sn_epilogue *ep);
 /* Same, allocating its own workspace. Returns SN_OK or SN_ENOMEM / SN_EINVAL. */
 int sn_gemm(sn_trans ta, sn_trans tb, int m, int n, int k,
             const float *A, int lda, const float *B, int ldb,
@@ -90,4 +99,7 @@ void sn_gemm_ref(sn_trans ta, sn_trans tb, int m, int n, int k,
                  const float *A, int lda, const float *B, int ldb,
                  float beta, float *C, int ldc, const sn_epilogue *ep);
 
+/* The reference of the gathered product (as sn_gemm_ref: double accumulation). */
+void sn_gemm_gathered_ref(int m, int n, int k, const float *A, const int *roff, const int *koff,
+                          const float *B, int ldb, float beta, float *C, int ldc, const sn_epilogue *ep);
 #endif

@@ -1,12 +1,24 @@
 /* The n-vectorised microkernel body, included by kernel_template.h once per variant.
  * The includer defines RV_NAME, RV_MR (rows), RV_NV (vectors of VL columns) and
- * RV_A(A, lda, i, p), the address of op(A)[i][p].
+ * RV_A(A, lda, i, p), the address of op(A)[i][p]; or RV_GATHER, for op(A)[i][p] =
+ * A[roff[i] + koff[p]] (an implicit GEMM's operand: offset tables, not a stride).
  *   C (RV_MR x RV_NV*VL, ldc) (+)= op(A) (RV_MR x k) * B (k x RV_NV*VL, rows ldb apart)
  * then the tile epilogue. Loops over the tile have constant trip counts and are fully
  * unrolled: the accumulators live in registers. No include guard: included twice. */
+#ifdef RV_GATHER
+static void RV_NAME(int k, const float *restrict A, const int *restrict roff, const int *restrict koff,
+                    const float *restrict B, int ldb, float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep)
+#else
 static void RV_NAME(int k, const float *restrict A, int lda, const float *restrict B, int ldb, float *restrict C,
                     int ldc, int accumulate, const sn_tile_ep *ep)
+#endif
 {
+#ifdef RV_GATHER
+    const float *arow[RV_MR]; /* each row's origin: its broadcasts are arow[i][koff[p]] */
+#pragma GCC unroll 16
+    for (int i = 0; i < RV_MR; i++) arow[i] = A + roff[i];
+#define RV_A(A, lda, i, p) arow[i][kat]
+#endif
     vec acc[RV_MR][RV_NV];
 #pragma GCC unroll 16
     for (int i = 0; i < RV_MR; i++)
@@ -15,6 +27,9 @@ static void RV_NAME(int k, const float *restrict A, int lda, const float *restri
             acc[i][v] = VZERO();
 
     for (int p = 0; p < k; p++) {
+#ifdef RV_GATHER
+        const int kat = koff[p];
+#endif
         vec b[RV_NV];
 #pragma GCC unroll 8
         for (int v = 0; v < RV_NV; v++)
@@ -39,6 +54,7 @@ static void RV_NAME(int k, const float *restrict A, int lda, const float *restri
         }
 }
 
+#undef RV_GATHER
 #undef RV_NAME
 #undef RV_MR
 #undef RV_NV

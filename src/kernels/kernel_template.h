@@ -91,6 +91,23 @@
 #include "kernel_rowvec.h"
 #endif
 
+/* gathered: C (GAT_MR x GAT_NR) (+)= op(A) * B, op(A)[i][p] = A[roff[i] + koff[p]]: a
+ * convolution's patches read from the image in place (an implicit GEMM), with the tile
+ * of the direct kernel that covers 64 columns where there is one. */
+#ifdef DIRW_NV
+#define GAT_MR DIRW_MR
+#define GAT_NV DIRW_NV
+#else
+#define GAT_MR DIR_MR
+#define GAT_NV DIR_NV
+#endif
+#define GAT_NR (GAT_NV * VL)
+#define RV_NAME gathered_kernel
+#define RV_MR GAT_MR
+#define RV_NV GAT_NV
+#define RV_GATHER
+#include "kernel_rowvec.h"
+
 
 /* C[i][j] (+)= sum_k A[i][k] * B[j][k] for an mr x nr tile; kp % VL == 0.
  * Lanes accumulate k mod VL; one fixed horizontal sum per element at the end.
@@ -228,17 +245,22 @@ _Static_assert(COL_MV % 2 == 0, "the half-height column panel is COL_MV / 2 vect
 #define NAR_NR (NAR_NV * VL)
 
 /* C (mr x nc, ldc) (+)= op(A) (mr x k, in place) * B (k x nc, ldb), mr <= NAR_MR,
- * nc <= NAR_NR, op(A)[i][p] = A[i*lda + p], or A[p*lda + i] if at: the products of a
+ * nc <= NAR_NR, op(A)[i][p] = A[i*lda + p], or A[p*lda + i] if at == 1, or
+ * A[roff[i] + koff[p]] if at == 2 (gathered, as gathered_kernel): the products of a
  * small layer (n = 25, 10; k = 50, 25, 10; or its weight gradient, k = the batch), where
  * packing and padding to a 32-wide panel cost more than the arithmetic. The last
  * vectors are masked; mr (rows), nv (vectors in use) and at are constants in each
  * inlined copy, so no FMA is spent on a row or vector wholly outside the tile (a short
  * tile is computed as short, not padded: m = 9 as 5 + 4 rows, not 8 + 8). */
 static inline __attribute__((always_inline)) void narrow_body(int k, int nc, const float *restrict A, int lda,
+                                                              const int *restrict roff, const int *restrict koff,
                                                               const float *restrict B, int ldb, float *restrict C,
                                                               int ldc, int accumulate, const sn_tile_ep *ep,
                                                               const int mr, const int nv, const int at)
 {
+    const float *arow[NAR_MR]; /* at == 2: each row's origin */
+#pragma GCC unroll 16
+    for (int i = 0; i < mr; i++) arow[i] = at == 2 ? A + roff[i] : A;
     vmask msk[NAR_NV];
     vec acc[NAR_MR][NAR_NV];
 #pragma GCC unroll 8
@@ -249,13 +271,14 @@ static inline __attribute__((always_inline)) void narrow_body(int k, int nc, con
         for (int v = 0; v < nv; v++)
             acc[i][v] = VZERO();
     for (int p = 0; p < k; p++) {
+        const int kat = at == 2 ? koff[p] : 0;
         vec b[NAR_NV];
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++)
             b[v] = VLOADM(B + (size_t)p * ldb + v * VL, msk[v]);
 #pragma GCC unroll 16
         for (int i = 0; i < mr; i++) {
-            vec a = VBCAST(at ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p]);
+            vec a = VBCAST(at == 2 ? arow[i][kat] : at ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p]);
 #pragma GCC unroll 8
             for (int v = 0; v < nv; v++)
                 acc[i][v] = VFMA(a, b[v], acc[i][v]);
@@ -279,17 +302,17 @@ static inline __attribute__((always_inline)) void narrow_body(int k, int nc, con
     switch ((nc + VL - 1) / VL) {                                                            \
     NARROW_CASES_4(mr, at)                                                                   \
     NARROW_CASES_2(mr, at)                                                                   \
-    default: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, mr, 1, at); break;   \
+    default: narrow_body(k, nc, A, lda, roff, koff, B, ldb, C, ldc, accumulate, ep, mr, 1, at); break;   \
     }
 #if NAR_NV >= 4
 #define NARROW_CASES_4(mr, at)                                                               \
-    case 4: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, mr, 4, at); break;    \
-    case 3: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, mr, 3, at); break;
+    case 4: narrow_body(k, nc, A, lda, roff, koff, B, ldb, C, ldc, accumulate, ep, mr, 4, at); break;    \
+    case 3: narrow_body(k, nc, A, lda, roff, koff, B, ldb, C, ldc, accumulate, ep, mr, 3, at); break;
 #else
 #define NARROW_CASES_4(mr, at)
 #endif
 #if NAR_NV >= 2
-#define NARROW_CASES_2(mr, at) case 2: narrow_body(k, nc, A, lda, B, ldb, C, ldc, accumulate, ep, mr, 2, at); break;
+#define NARROW_CASES_2(mr, at) case 2: narrow_body(k, nc, A, lda, roff, koff, B, ldb, C, ldc, accumulate, ep, mr, 2, at); break;
 #else
 #define NARROW_CASES_2(mr, at)
 #endif
@@ -306,6 +329,7 @@ static inline __attribute__((always_inline)) void narrow_body(int k, int nc, con
 static void narrow_kernel(int k, int rows, int nc, const float *restrict A, int lda, int at, const float *restrict B,
                           int ldb, float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep)
 {
+    const int *roff = NULL, *koff = NULL; /* gathered tiles only (narrow_gathered_kernel) */
     switch (rows) {
         NARROW_ROWS(1)
         NARROW_ROWS(2)
@@ -321,6 +345,33 @@ static void narrow_kernel(int k, int rows, int nc, const float *restrict A, int 
     }
 }
 _Static_assert(NAR_MR == 4 || NAR_MR == 8, "narrow_kernel has copies for 1..4 or 1..8 rows");
+
+/* The narrow tile gathered: op(A)[i][p] = A[roff[i] + koff[p]] (the rows and columns the
+ * gathered kernel's tiles leave). */
+#define NARROW_GATHERED_ROWS(mr)                                                             \
+    case mr:                                                                                 \
+        NARROW_BY_NV(mr, 2)                                                                  \
+        break;
+
+static void narrow_gathered_kernel(int k, int rows, int nc, const float *restrict A, const int *restrict roff,
+                                   const int *restrict koff, const float *restrict B, int ldb, float *restrict C,
+                                   int ldc, int accumulate, const sn_tile_ep *ep)
+{
+    const int lda = 0;
+    switch (rows) {
+        NARROW_GATHERED_ROWS(1)
+        NARROW_GATHERED_ROWS(2)
+        NARROW_GATHERED_ROWS(3)
+        NARROW_GATHERED_ROWS(4)
+#if NAR_MR >= 8
+        NARROW_GATHERED_ROWS(5)
+        NARROW_GATHERED_ROWS(6)
+        NARROW_GATHERED_ROWS(7)
+        NARROW_GATHERED_ROWS(8)
+#endif
+    default: break;
+    }
+}
 _Static_assert(NAR_NV == 1 || NAR_NV == 2 || NAR_NV == 4, "narrow_kernel has copies for 1, 2 and 4 vectors");
 
 /* exp(x), vectorised: x = n ln2 + r with |r| <= ln2 / 2 (Cody-Waite: ln2 in two parts),
@@ -637,6 +688,10 @@ const sn_kernels KNAME = {
     .nar_mr = NAR_MR,
     .nar_nr = NAR_NR,
     .narrow = narrow_kernel,
+    .gat_mr = GAT_MR,
+    .gat_nr = GAT_NR,
+    .gathered = gathered_kernel,
+    .narrow_gathered = narrow_gathered_kernel,
     .exp_shifted = exp_shifted,
     .fma_peak_chains = PEAK_CHAINS * VL,
     .fma_peak_probe = fma_peak_probe,
