@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "scratchnet/layer.h"
 #include "scratchnet/layers.h"
 #include "scratchnet/model.h" /* sn_share_rows */
@@ -211,25 +212,29 @@ static int gather_stride(const sn_layer *l)
     return pad_of(l) ? (int)padded_floats(l) : l->in;
 }
 
-/* dx (ih x iw x ic) = col2im(dcol): each input element sums its patch entries, in the
- * fixed order of the output pixels then kernel rows (the same for any split). */
-static void col2im(const sn_layer *l, const float *restrict dcol, float *restrict dx)
+/* dx (ih x iw x ic) = col2im(dcol), times [x > 0] if x (the layer's input came out of a
+ * ReLU): each input pixel sums the patch entries it was copied to, in the fixed order
+ * ky, then kx, descending (output pixels ascending), from 0, and is written once
+ * (scattering each patch row into dx read and wrote dx K * K times: 5% of a cnn step). */
+static void col2im(const sn_layer *l, const float *restrict dcol, float *restrict dx, const float *restrict x)
 {
+    const sn_kernels *kr = sn_kernels_active();
     const int k = l->k, ic = l->ic, pad = pad_of(l), E = patch(l);
-    memset(dx, 0, sizeof(float) * (size_t)l->in);
-    for (int oy = 0; oy < l->oh; oy++)
-        for (int ox = 0; ox < l->ow; ox++) {
-            const float *row = dcol + ((size_t)oy * l->ow + ox) * E;
-            const int x0 = ox - pad, kx_lo = x0 < 0 ? -x0 : 0, kx_hi = x0 + k > l->iw ? l->iw - x0 : k;
-            for (int ky = 0; ky < k; ky++) {
-                const int y = oy + ky - pad;
-                if (y < 0 || y >= l->ih || kx_hi <= kx_lo) continue;
-                const float *src = row + ((size_t)ky * k + kx_lo) * ic;
-                float *dst = dx + ((size_t)y * l->iw + x0 + kx_lo) * ic;
-                const int n = (kx_hi - kx_lo) * ic;
-                for (int i = 0; i < n; i++) dst[i] += src[i];
-            }
+    const float *src[15 * 15]; /* K <= 15 (conv_configure, conv_check) */
+    for (int y = 0; y < l->ih; y++) {
+        /* kernel rows ky with an output row oy = y + pad - ky inside [0, oh) */
+        const int ky_hi = y + pad < k - 1 ? y + pad : k - 1, ky_lo = y + pad - l->oh + 1 > 0 ? y + pad - l->oh + 1 : 0;
+        for (int xx = 0; xx < l->iw; xx++) {
+            const int kx_hi = xx + pad < k - 1 ? xx + pad : k - 1;
+            const int kx_lo = xx + pad - l->ow + 1 > 0 ? xx + pad - l->ow + 1 : 0;
+            const size_t at = ((size_t)y * l->iw + xx) * ic;
+            int n = 0;
+            for (int ky = ky_hi; ky >= ky_lo; ky--)
+                for (int kx = kx_hi; kx >= kx_lo; kx--)
+                    src[n++] = dcol + ((size_t)(y + pad - ky) * l->ow + (xx + pad - kx)) * E + (size_t)(ky * k + kx) * ic;
+            kr->sum_rows(dx + at, src, n, ic, x ? x + at : NULL);
         }
+    }
 }
 
 /* The weight gradient's items: fixed groups of kernel positions (ky, kx), dW's rows
@@ -347,14 +352,8 @@ static void conv_backward_input(const sn_layer *l, float *dX, const float *dY, c
         const int g = rows - r0 < FWD_IMAGES ? rows - r0 : FWD_IMAGES;
         sn_gemm_local(SN_N, SN_T, g * P, E, oc, dY + (size_t)r0 * l->out, oc, l->W, oc, 0.0f, ws, E, NULL,
                       gemm_ws(l, ws));
-        for (int r = r0; r < r0 + g; r++) {
-            float *dx = dX + (size_t)r * l->in;
-            col2im(l, ws + (size_t)(r - r0) * P * E, dx);
-            if (relu_in) {
-                const float *x = X + (size_t)r * l->in;
-                for (int i = 0; i < l->in; i++) dx[i] *= (float)isgreater(x[i], 0.0f);
-            }
-        }
+        for (int r = r0; r < r0 + g; r++)
+            col2im(l, ws + (size_t)(r - r0) * P * E, dX + (size_t)r * l->in, relu_in ? X + (size_t)r * l->in : NULL);
     }
 }
 

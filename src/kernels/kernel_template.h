@@ -422,6 +422,35 @@ static void u8_to_f32(float *restrict dst, const uint8_t *restrict src, long n, 
     for (; i < n; i++) dst[i] = (float)src[i] * scale;
 }
 
+/* dst[c] = ((0 + src[0][c]) + src[1][c]) + ... + src[nsrc - 1][c], times [gate[c] > 0]
+ * (1 or 0: a NaN or an infinity stays visible as NaN) if gate, a ReLU's derivative:
+ * col2im's fold of patch entries back into an image (conv.c), one input pixel's channels
+ * at a time. Lanes add and multiply as the scalar tail does. */
+static void sum_rows(float *restrict dst, const float *const *src, int nsrc, long n, const float *restrict gate)
+{
+    const vec zero = VZERO(), one = VBCAST(1.0f);
+#define GATE01(at) VSEL(VGT(VLOAD(gate + (at)), zero), one, zero)
+    long c = 0;
+    for (; c + 2 * VL <= n; c += 2 * VL) {
+        vec a0 = zero, a1 = zero;
+        for (int i = 0; i < nsrc; i++) a0 = VADD(a0, VLOAD(src[i] + c)), a1 = VADD(a1, VLOAD(src[i] + c + VL));
+        if (gate) a0 = VMUL(a0, GATE01(c)), a1 = VMUL(a1, GATE01(c + VL));
+        VSTORE(dst + c, a0), VSTORE(dst + c + VL, a1);
+    }
+    for (; c + VL <= n; c += VL) {
+        vec a = zero;
+        for (int i = 0; i < nsrc; i++) a = VADD(a, VLOAD(src[i] + c));
+        if (gate) a = VMUL(a, GATE01(c));
+        VSTORE(dst + c, a);
+    }
+#undef GATE01
+    for (; c < n; c++) {
+        float a = 0.0f;
+        for (int i = 0; i < nsrc; i++) a += src[i][c];
+        dst[c] = gate ? a * (gate[c] > 0.0f ? 1.0f : 0.0f) : a;
+    }
+}
+
 static void sgd_update(float *restrict w, const float *restrict g, long n, float lr)
 {
     const vec nlr = VBCAST(-lr);
@@ -696,6 +725,7 @@ const sn_kernels KNAME = {
     .fma_peak_chains = PEAK_CHAINS * VL,
     .fma_peak_probe = fma_peak_probe,
     .u8_to_f32 = u8_to_f32,
+    .sum_rows = sum_rows,
     .sgd = sgd_update,
     .momentum = momentum_update,
     .nesterov = nesterov_update,

@@ -116,6 +116,9 @@ typedef struct sn_kernels {
 
     /* Element-wise work of a training step, vectorised with the same ISA. */
     void (*u8_to_f32)(float *dst, const uint8_t *src, long n, float scale);
+    /* dst[c] = src[0][c] + ... + src[nsrc - 1][c] (added in that order, from 0), c < n;
+     * 0 where gate[c] is not > 0, if gate. */
+    void (*sum_rows)(float *dst, const float *const *src, int nsrc, long n, const float *gate);
     void (*sgd)(float *w, const float *g, long n, float lr);
     void (*momentum)(float *w, float *v, const float *g, long n, float lr, float mu);
     void (*nesterov)(float *w, float *v, const float *g, long n, float lr, float mu);
