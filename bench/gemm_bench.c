@@ -1,7 +1,10 @@
-/* bench --gemm: every product shape the MLP multiplies at batch 32, 64 and 128, plus
- * one large square, for each of our ISA paths and thread counts, validated against the
- * reference before timing; OpenBLAS and BLIS rows beside ours when the libraries are
- * installed (loaded with dlopen, so the product never links a BLAS). */
+/* bench --gemm: every product shape the MLP multiplies at batch 32, 64 and 128, the
+ * CNN presets' products, plus one large square, for each of our ISA paths and thread
+ * counts, validated against the reference before timing; OpenBLAS and BLIS rows beside
+ * ours when the libraries are installed (loaded with dlopen, so the product never links
+ * a BLAS). A convolution's product is raced as each side would run it: ours gathered
+ * from the images in place (conv.c), the BLAS on the materialised patch matrix (its
+ * im2col copy untimed: the libraries' best case). */
 #include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,10 +22,21 @@
 #include <omp.h>
 #endif
 
+/* A convolution's product as the trainer runs it (conv.c): gathered from `images`
+ * images h x w x c with K x K kernels ('valid'; a 'same' layer gathers from bordered
+ * copies, which is this with h and w grown by K - 1), its patch matrix G (P x E) as
+ * op(A), or G^T (E x P) if transposed: a weight gradient. */
+typedef struct conv_geom {
+    int images, h, w, c, K, transposed;
+} conv_geom;
+
 typedef struct gemm_case {
     sn_trans ta, tb;
     int m, n, k;
     const char *what; /* a CSV field as it is: no commas */
+    conv_geom conv;   /* images > 0: ours runs sn_gemm_gathered_local on X; the BLAS the stored op(A) */
+    const float *X;   /* set while the case runs: the images and the offset tables */
+    const int *roff, *koff;
 } gemm_case;
 
 /* CBLAS prototype, resolved at run time. */
@@ -57,12 +71,75 @@ static int load_blas(blas_lib *b, const char *name, const char *const *sonames, 
     return b->sgemm != NULL;
 }
 
+static gemm_case plain_case(sn_trans ta, sn_trans tb, int m, int n, int k, const char *what)
+{
+    gemm_case c = { .ta = ta, .tb = tb, .m = m, .n = n, .k = k, .what = what };
+    return c;
+}
+
+static gemm_case conv_case(sn_trans ta, sn_trans tb, int m, int n, int k, const char *what, conv_geom g)
+{
+    gemm_case c = plain_case(ta, tb, m, n, k, what);
+    c.conv = g;
+    return c;
+}
+
+/* A gathered product split as the trainer splits one: each thread its own rows of C. */
+static void run_gathered(const gemm_case *c, const float *B, float *C)
+{
+#ifdef _OPENMP
+#pragma omp parallel
+#endif
+    {
+        int tid = 0, nth = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num(), nth = omp_get_num_threads();
+#endif
+        const int lo = (int)((long)c->m * tid / nth), hi = (int)((long)c->m * (tid + 1) / nth);
+        sn_gemm_gathered_local(hi - lo, c->n, c->k, c->X, c->roff + lo, c->koff, B, c->n, 0.0f, C + (size_t)lo * c->n,
+                               c->n, NULL);
+    }
+}
+
 static double run_ours(const gemm_case *c, const float *A, const float *B, float *C, float *ws, int reps)
 {
     int lda = c->ta == SN_N ? c->k : c->m, ldb = c->tb == SN_N ? c->n : c->k;
     double t0 = sn_now();
-    for (int r = 0; r < reps; r++) sn_gemm_ws(c->ta, c->tb, c->m, c->n, c->k, A, lda, B, ldb, 0.0f, C, c->n, NULL, ws);
+    for (int r = 0; r < reps; r++) {
+        if (c->conv.images)
+            run_gathered(c, B, C);
+        else
+            sn_gemm_ws(c->ta, c->tb, c->m, c->n, c->k, A, lda, B, ldb, 0.0f, C, c->n, NULL, ws);
+    }
     return sn_now() - t0;
+}
+
+/* A conv case's images and tables (as conv.c's gather_tables), and its stored op(A),
+ * the materialised patches the BLAS multiply. Returns 0 if out of memory. */
+static int conv_setup(gemm_case *c, float *A, float **X, int **tables)
+{
+    const conv_geom *g = &c->conv;
+    const int oh = g->h - g->K + 1, ow = g->w - g->K + 1, P = oh * ow, E = g->K * g->K * g->c;
+    const int stride = g->h * g->w * g->c;
+    const size_t xn = (size_t)g->images * stride;
+    *X = malloc(xn * 4), *tables = malloc(sizeof(int) * ((size_t)g->images * P + E));
+    if (!*X || !*tables) return 0;
+    for (size_t i = 0; i < xn; i++) (*X)[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+    int *pix = *tables, *pos = pix + (size_t)g->images * P;
+    for (int r = 0; r < g->images; r++)
+        for (int y = 0; y < oh; y++)
+            for (int x = 0; x < ow; x++) pix[r * P + y * ow + x] = r * stride + (y * g->w + x) * g->c;
+    for (int e = 0; e < E; e++) pos[e] = ((e / g->c) / g->K * g->w + (e / g->c) % g->K) * g->c + e % g->c;
+    c->X = *X, c->roff = g->transposed ? pos : pix, c->koff = g->transposed ? pix : pos;
+    for (int i = 0; i < c->m; i++)
+        for (int p = 0; p < c->k; p++) {
+            const float v = c->X[c->roff[i] + c->koff[p]];
+            if (c->ta == SN_N)
+                A[(size_t)i * c->k + p] = v;
+            else
+                A[(size_t)p * c->m + i] = v;
+        }
+    return 1;
 }
 
 static double run_blas(const blas_lib *b, const gemm_case *c, const float *A, const float *B, float *C, int reps)
@@ -256,8 +333,8 @@ int bench_gemm_main(int argc, char **argv)
                     (int)strcspn(p, ","), p, MAX_SHAPES);
             return EXIT_USAGE;
         }
-        cases[nc++] = (gemm_case){ op[0] == 't' ? SN_T : SN_N, op[1] == 't' ? SN_T : SN_N, (int)v[0], (int)v[1],
-                                   (int)v[2], "--shapes" };
+        cases[nc++] = plain_case(op[0] == 't' ? SN_T : SN_N, op[1] == 't' ? SN_T : SN_N, (int)v[0], (int)v[1],
+                                   (int)v[2], "--shapes");
         p += used + (p[used] == ',');
     }
     if (shapes) only_batch = -1, quick = 1; /* the shapes alone */
@@ -266,14 +343,14 @@ int bench_gemm_main(int argc, char **argv)
         int B = batches[b];
         if (only_batch && B != only_batch) continue;
         /* The products a training step of 784-50-25-10 runs (W stored in x out) ... */
-        cases[nc++] = (gemm_case){ SN_N, SN_N, B, 50, 784, "fwd1 X*W1" };
-        cases[nc++] = (gemm_case){ SN_T, SN_N, 784, 50, B, "dW1 = X^T*dY1" };
-        cases[nc++] = (gemm_case){ SN_N, SN_N, B, 25, 50, "fwd2 H1*W2" };
-        cases[nc++] = (gemm_case){ SN_N, SN_T, B, 50, 25, "dX2 = dY2*W2^T" };
-        cases[nc++] = (gemm_case){ SN_T, SN_N, 50, 25, B, "dW2 = H1^T*dY2" };
+        cases[nc++] = plain_case(SN_N, SN_N, B, 50, 784, "fwd1 X*W1");
+        cases[nc++] = plain_case(SN_T, SN_N, 784, 50, B, "dW1 = X^T*dY1");
+        cases[nc++] = plain_case(SN_N, SN_N, B, 25, 50, "fwd2 H1*W2");
+        cases[nc++] = plain_case(SN_N, SN_T, B, 50, 25, "dX2 = dY2*W2^T");
+        cases[nc++] = plain_case(SN_T, SN_N, 50, 25, B, "dW2 = H1^T*dY2");
         /* ... and the first layer's two with W stored out x in, as nn.Linear keeps it. */
-        cases[nc++] = (gemm_case){ SN_N, SN_T, B, 50, 784, "fwd1 X*W1^T (W1 out x in)" };
-        cases[nc++] = (gemm_case){ SN_T, SN_N, 50, 784, B, "dW1 = dY1^T*X (out x in)" };
+        cases[nc++] = plain_case(SN_N, SN_T, B, 50, 784, "fwd1 X*W1^T (W1 out x in)");
+        cases[nc++] = plain_case(SN_T, SN_N, 50, 784, B, "dW1 = dY1^T*X (out x in)");
     }
     if (only_batch >= 0 && (!only_batch || only_batch == 128)) {
         /* The products a training step of --net cnn and --net lenet5 runs (conv.c: a
@@ -281,22 +358,29 @@ int bench_gemm_main(int argc, char **argv)
          * first layer's weight gradient is a 4-image chunk's (train.c, chunked_first), the
          * second's one image's, accumulated over the chunk's 4;
          * dense.c: dW in groups of 128 rows); batch 128. */
-        cases[nc++] = (gemm_case){ SN_N, SN_N, 4 * 676, 32, 9, "cnn conv1 fwd col*W (4 images)" };
-        cases[nc++] = (gemm_case){ SN_N, SN_N, 9, 32, 4 * 676, "cnn conv1 dW = col^T*dY (4 images; col^T stored)" };
-        cases[nc++] = (gemm_case){ SN_N, SN_N, 4 * 121, 64, 288, "cnn conv2 fwd col*W (4 images)" };
-        cases[nc++] = (gemm_case){ SN_N, SN_T, 4 * 121, 288, 64, "cnn conv2 dcol = dY*W^T (4 images)" };
-        cases[nc++] = (gemm_case){ SN_T, SN_N, 288, 64, 121, "cnn conv2 dW = col^T*dY (one image of a chunk)" };
-        cases[nc++] = (gemm_case){ SN_N, SN_N, 128, 128, 1600, "cnn dense1 fwd" };
-        cases[nc++] = (gemm_case){ SN_N, SN_T, 128, 1600, 128, "cnn dense1 dX = dY*W^T" };
-        cases[nc++] = (gemm_case){ SN_T, SN_N, 128, 128, 128, "cnn dense1 dW (128 rows)" };
-        cases[nc++] = (gemm_case){ SN_N, SN_N, 4 * 784, 6, 25, "lenet5 conv1 fwd (4 images)" };
-        cases[nc++] = (gemm_case){ SN_T, SN_N, 6, 25, 4 * 784, "lenet5 conv1 dW^T = dY^T*col (4 images)" };
-        cases[nc++] = (gemm_case){ SN_N, SN_N, 4 * 100, 16, 150, "lenet5 conv2 fwd (4 images)" };
-        cases[nc++] = (gemm_case){ SN_N, SN_T, 4 * 100, 150, 16, "lenet5 conv2 dcol (4 images)" };
-        cases[nc++] = (gemm_case){ SN_T, SN_N, 150, 16, 100, "lenet5 conv2 dW (one image of a chunk)" };
-        cases[nc++] = (gemm_case){ SN_N, SN_N, 128, 120, 400, "lenet5 dense1 fwd" };
+        cases[nc++] = conv_case(SN_N, SN_N, 4 * 676, 32, 9, "cnn conv1 fwd col*W (4 images; ours gathered)",
+                                   (conv_geom){ 4, 28, 28, 1, 3, 0 });
+        cases[nc++] = conv_case(SN_N, SN_N, 9, 32, 4 * 676, "cnn conv1 dW = col^T*dY (4 images; ours gathered)",
+                                   (conv_geom){ 4, 28, 28, 1, 3, 1 });
+        cases[nc++] = conv_case(SN_N, SN_N, 4 * 121, 64, 288, "cnn conv2 fwd col*W (4 images; ours gathered)",
+                                   (conv_geom){ 4, 13, 13, 32, 3, 0 });
+        cases[nc++] = plain_case(SN_N, SN_T, 4 * 121, 288, 64, "cnn conv2 dcol = dY*W^T (4 images)");
+        cases[nc++] = conv_case(SN_T, SN_N, 288, 64, 121, "cnn conv2 dW = col^T*dY (one image; ours gathered)",
+                                   (conv_geom){ 1, 13, 13, 32, 3, 1 });
+        cases[nc++] = plain_case(SN_N, SN_N, 128, 128, 1600, "cnn dense1 fwd");
+        cases[nc++] = plain_case(SN_N, SN_T, 128, 1600, 128, "cnn dense1 dX = dY*W^T");
+        cases[nc++] = plain_case(SN_T, SN_N, 128, 128, 128, "cnn dense1 dW (128 rows)");
+        cases[nc++] = conv_case(SN_N, SN_N, 4 * 784, 6, 25, "lenet5 conv1 fwd (4 images; ours gathered)",
+                                   (conv_geom){ 4, 32, 32, 1, 5, 0 });
+        cases[nc++] = plain_case(SN_T, SN_N, 6, 25, 4 * 784, "lenet5 conv1 dW^T = dY^T*col (4 images)");
+        cases[nc++] = conv_case(SN_N, SN_N, 4 * 100, 16, 150, "lenet5 conv2 fwd (4 images; ours gathered)",
+                                   (conv_geom){ 4, 14, 14, 6, 5, 0 });
+        cases[nc++] = plain_case(SN_N, SN_T, 4 * 100, 150, 16, "lenet5 conv2 dcol (4 images)");
+        cases[nc++] = conv_case(SN_T, SN_N, 150, 16, 100, "lenet5 conv2 dW (one image; ours gathered)",
+                                   (conv_geom){ 1, 14, 14, 6, 5, 1 });
+        cases[nc++] = plain_case(SN_N, SN_N, 128, 120, 400, "lenet5 dense1 fwd");
     }
-    if (!quick) cases[nc++] = (gemm_case){ SN_N, SN_N, 1024, 1024, 1024, "large square" };
+    if (!quick) cases[nc++] = plain_case(SN_N, SN_N, 1024, 1024, 1024, "large square");
 
     /* The ceiling each row is a fraction of, measured in this run, per ISA and team. */
     double peak[SN_ISA_COUNT][8] = { { 0 } };
@@ -329,13 +413,17 @@ int bench_gemm_main(int argc, char **argv)
 
     int failures = 0;
     for (int ci = 0; ci < nc; ci++) {
-        const gemm_case *c = &cases[ci];
+        gemm_case *c = &cases[ci];
         size_t an = (size_t)c->m * c->k, bn = (size_t)c->k * c->n, cn = (size_t)c->m * c->n;
-        float *A = malloc(an * 4), *B = malloc(bn * 4), *C = malloc(cn * 4), *R = malloc(cn * 4);
+        float *A = malloc(an * 4), *B = malloc(bn * 4), *C = malloc(cn * 4), *R = malloc(cn * 4), *X = NULL;
+        int *tables = NULL;
         size_t wsn = sn_gemm_workspace(c->ta, c->tb, c->m, c->n, c->k);
         float *ws = aligned_alloc(64, ((wsn * 4 + 63) / 64) * 64 + 64);
-        if (!A || !B || !C || !R || !ws) { fprintf(stderr, "bench: out of memory\n"); return EXIT_RUNTIME; }
-        for (size_t i = 0; i < an; i++) A[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+        if (!A || !B || !C || !R || !ws || (c->conv.images && !conv_setup(c, A, &X, &tables))) {
+            fprintf(stderr, "bench: out of memory\n");
+            return EXIT_RUNTIME;
+        }
+        for (size_t i = 0; i < an && !c->conv.images; i++) A[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
         for (size_t i = 0; i < bn; i++) B[i] = (float)((i * 40503u + 7) % 1000) / 500.0f - 1.0f;
         sn_gemm_ref(c->ta, c->tb, c->m, c->n, c->k, A, c->ta == SN_N ? c->k : c->m, B, c->tb == SN_N ? c->n : c->k,
                     0.0f, R, c->n, NULL);
@@ -387,7 +475,7 @@ int bench_gemm_main(int argc, char **argv)
             }
             fflush(stdout);
         }
-        free(A), free(B), free(C), free(R), free(ws);
+        free(A), free(B), free(C), free(R), free(ws), free(X), free(tables);
     }
     sn_isa_force(best, NULL);
     if (csv) fclose(csv);

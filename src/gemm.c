@@ -744,7 +744,9 @@ void sn_gemm_local(sn_trans ta, sn_trans tb, int m, int n, int k, const float *A
 /* The gathered product, on the calling thread: gathered tiles where whole, narrow
  * gathered tiles for the rows and columns they leave (every element one chain of FMAs
  * in k order in either, so the split never changes a bit). Reads A in place: no
- * workspace. */
+ * workspace. Column tiles outermost: one tile's k x gat_nr of B stays in L1 while the row
+ * panels pass it (a convolution's input gradient, 484 x 288 x 64 with B = W^T: B is 72
+ * KiB, and row panels outermost read all of it from L2 for each). */
 void sn_gemm_gathered_local(int m, int n, int k, const float *A, const int *roff, const int *koff, const float *B,
                             int ldb, float beta, float *C, int ldc, const sn_epilogue *ep)
 {
@@ -752,22 +754,23 @@ void sn_gemm_gathered_local(int m, int n, int k, const float *A, const int *roff
     const int mr = kr->gat_mr, nr = kr->gat_nr, accumulate = beta != 0.0f;
     const int m_main = m / mr * mr, n_main = n / nr * nr;
     sn_tile_ep te;
-    for (int i0 = 0; i0 < m; i0 += mr) {
-        const int mi = m - i0 < mr ? m - i0 : mr;
-        if (mi == mr)
-            for (int j0 = 0; j0 < n_main; j0 += nr) {
-                kr->gathered(k, A, roff + i0, koff, B + j0, ldb, C + (size_t)i0 * ldc + j0, ldc, accumulate,
-                             tile_ep(ep, i0, j0, &te));
-                tile_done(ep, C, ldc, i0, j0, mr, nr);
-            }
-        /* the columns past the whole tiles (all of them in the last, short row panel) */
-        for (int j0 = i0 < m_main ? n_main : 0; j0 < n; j0 += kr->nar_nr) {
+    for (int j0 = 0; j0 < n_main; j0 += nr)
+        for (int i0 = 0; i0 < m_main; i0 += mr) {
+            kr->gathered(k, A, roff + i0, koff, B + j0, ldb, C + (size_t)i0 * ldc + j0, ldc, accumulate,
+                         tile_ep(ep, i0, j0, &te));
+            tile_done(ep, C, ldc, i0, j0, mr, nr);
+        }
+    /* the rest in narrow tiles: columns [n_main, n) of the whole row panels, then every
+     * column of the last, short one */
+    for (int part = 0; part < 2; part++) {
+        const int r0 = part ? m_main : 0, r1 = part ? m : m_main, c0 = part ? 0 : n_main;
+        for (int j0 = c0; j0 < n; j0 += kr->nar_nr) {
             const int nj = n - j0 < kr->nar_nr ? n - j0 : kr->nar_nr;
-            for (int s = 0; s < mi; s += kr->nar_mr) {
-                const int rows = mi - s < kr->nar_mr ? mi - s : kr->nar_mr;
-                kr->narrow_gathered(k, rows, nj, A, roff + i0 + s, koff, B + j0, ldb,
-                                    C + (size_t)(i0 + s) * ldc + j0, ldc, accumulate, tile_ep(ep, i0 + s, j0, &te));
-                tile_done(ep, C, ldc, i0 + s, j0, rows, nj);
+            for (int i0 = r0; i0 < r1; i0 += kr->nar_mr) {
+                const int rows = r1 - i0 < kr->nar_mr ? r1 - i0 : kr->nar_mr;
+                kr->narrow_gathered(k, rows, nj, A, roff + i0, koff, B + j0, ldb, C + (size_t)i0 * ldc + j0, ldc,
+                                    accumulate, tile_ep(ep, i0, j0, &te));
+                tile_done(ep, C, ldc, i0, j0, rows, nj);
             }
         }
     }
