@@ -77,13 +77,6 @@ static gemm_case plain_case(sn_trans ta, sn_trans tb, int m, int n, int k, const
     return c;
 }
 
-static gemm_case conv_case(sn_trans ta, sn_trans tb, int m, int n, int k, const char *what, conv_geom g)
-{
-    gemm_case c = plain_case(ta, tb, m, n, k, what);
-    c.conv = g;
-    return c;
-}
-
 /* A gathered product split as the trainer splits one: each thread its own rows of C. */
 static void run_gathered(const gemm_case *c, const float *B, float *C)
 {
@@ -358,27 +351,28 @@ int bench_gemm_main(int argc, char **argv)
          * first layer's weight gradient is a 4-image chunk's (train.c, chunked_first), the
          * second's one image's, accumulated over the chunk's 4;
          * dense.c: dW in groups of 128 rows); batch 128. */
-        cases[nc++] = conv_case(SN_N, SN_N, 4 * 676, 32, 9, "cnn conv1 fwd col*W (4 images; ours gathered)",
-                                   (conv_geom){ 4, 28, 28, 1, 3, 0 });
-        cases[nc++] = conv_case(SN_N, SN_N, 9, 32, 4 * 676, "cnn conv1 dW = col^T*dY (4 images; ours gathered)",
-                                   (conv_geom){ 4, 28, 28, 1, 3, 1 });
-        cases[nc++] = conv_case(SN_N, SN_N, 4 * 121, 64, 288, "cnn conv2 fwd col*W (4 images; ours gathered)",
-                                   (conv_geom){ 4, 13, 13, 32, 3, 0 });
-        cases[nc++] = plain_case(SN_N, SN_T, 4 * 121, 288, 64, "cnn conv2 dcol = dY*W^T (4 images)");
-        cases[nc++] = conv_case(SN_T, SN_N, 288, 64, 121, "cnn conv2 dW = col^T*dY (one image; ours gathered)",
-                                   (conv_geom){ 1, 13, 13, 32, 3, 1 });
-        cases[nc++] = plain_case(SN_N, SN_N, 128, 128, 1600, "cnn dense1 fwd");
-        cases[nc++] = plain_case(SN_N, SN_T, 128, 1600, 128, "cnn dense1 dX = dY*W^T");
-        cases[nc++] = plain_case(SN_T, SN_N, 128, 128, 128, "cnn dense1 dW (128 rows)");
-        cases[nc++] = conv_case(SN_N, SN_N, 4 * 784, 6, 25, "lenet5 conv1 fwd (4 images; ours gathered)",
-                                   (conv_geom){ 4, 32, 32, 1, 5, 0 });
-        cases[nc++] = plain_case(SN_T, SN_N, 6, 25, 4 * 784, "lenet5 conv1 dW^T = dY^T*col (4 images)");
-        cases[nc++] = conv_case(SN_N, SN_N, 4 * 100, 16, 150, "lenet5 conv2 fwd (4 images; ours gathered)",
-                                   (conv_geom){ 4, 14, 14, 6, 5, 0 });
-        cases[nc++] = plain_case(SN_N, SN_T, 4 * 100, 150, 16, "lenet5 conv2 dcol (4 images)");
-        cases[nc++] = conv_case(SN_T, SN_N, 150, 16, 100, "lenet5 conv2 dW (one image; ours gathered)",
-                                   (conv_geom){ 1, 14, 14, 6, 5, 1 });
-        cases[nc++] = plain_case(SN_N, SN_N, 128, 120, 400, "lenet5 dense1 fwd");
+#define PLAIN_CASE(ta_, tb_, m_, n_, k_, what_) { .ta = ta_, .tb = tb_, .m = m_, .n = n_, .k = k_, .what = what_ }
+#define CONV_CASE(ta_, tb_, m_, n_, k_, what_, ...)                                                                   \
+    { .ta = ta_, .tb = tb_, .m = m_, .n = n_, .k = k_, .what = what_, .conv = { __VA_ARGS__ } }
+        static const gemm_case cnn_cases[] = {
+            CONV_CASE(SN_N, SN_N, 4 * 676, 32, 9, "cnn conv1 fwd col*W (4 images; ours gathered)", 4, 28, 28, 1, 3, 0),
+            CONV_CASE(SN_N, SN_N, 9, 32, 4 * 676, "cnn conv1 dW = col^T*dY (4 images; ours gathered)", 4, 28, 28, 1, 3, 1),
+            CONV_CASE(SN_N, SN_N, 4 * 121, 64, 288, "cnn conv2 fwd col*W (4 images; ours gathered)", 4, 13, 13, 32, 3, 0),
+            PLAIN_CASE(SN_N, SN_T, 4 * 121, 288, 64, "cnn conv2 dcol = dY*W^T (4 images)"),
+            CONV_CASE(SN_T, SN_N, 288, 64, 121, "cnn conv2 dW = col^T*dY (one image; ours gathered)", 1, 13, 13, 32, 3, 1),
+            PLAIN_CASE(SN_N, SN_N, 128, 128, 1600, "cnn dense1 fwd"),
+            PLAIN_CASE(SN_N, SN_T, 128, 1600, 128, "cnn dense1 dX = dY*W^T"),
+            PLAIN_CASE(SN_T, SN_N, 128, 128, 128, "cnn dense1 dW (128 rows)"),
+            CONV_CASE(SN_N, SN_N, 4 * 784, 6, 25, "lenet5 conv1 fwd (4 images; ours gathered)", 4, 32, 32, 1, 5, 0),
+            PLAIN_CASE(SN_T, SN_N, 6, 25, 4 * 784, "lenet5 conv1 dW^T = dY^T*col (4 images)"),
+            CONV_CASE(SN_N, SN_N, 4 * 100, 16, 150, "lenet5 conv2 fwd (4 images; ours gathered)", 4, 14, 14, 6, 5, 0),
+            PLAIN_CASE(SN_N, SN_T, 4 * 100, 150, 16, "lenet5 conv2 dcol (4 images)"),
+            CONV_CASE(SN_T, SN_N, 150, 16, 100, "lenet5 conv2 dW (one image; ours gathered)", 1, 14, 14, 6, 5, 1),
+            PLAIN_CASE(SN_N, SN_N, 128, 120, 400, "lenet5 dense1 fwd"),
+        };
+#undef PLAIN_CASE
+#undef CONV_CASE
+        for (size_t i = 0; i < sizeof cnn_cases / sizeof *cnn_cases; i++) cases[nc++] = cnn_cases[i];
     }
     if (!quick) cases[nc++] = plain_case(SN_N, SN_N, 1024, 1024, 1024, "large square");
 
