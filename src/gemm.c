@@ -752,7 +752,7 @@ void sn_gemm_gathered_local(int m, int n, int k, const float *A, const int *roff
 {
     const sn_kernels *kr = sn_kernels_active();
     const int mr = kr->gat_mr, nr = kr->gat_nr, accumulate = beta != 0.0f;
-    const int m_main = m / mr * mr, n_main = n / nr * nr;
+    const int n_main = n / nr * nr, m_main = n_main ? m / mr * mr : 0;
     sn_tile_ep te;
     for (int j0 = 0; j0 < n_main; j0 += nr)
         for (int i0 = 0; i0 < m_main; i0 += mr) {
@@ -760,18 +760,16 @@ void sn_gemm_gathered_local(int m, int n, int k, const float *A, const int *roff
                          tile_ep(ep, i0, j0, &te));
             tile_done(ep, C, ldc, i0, j0, mr, nr);
         }
-    /* the rest in narrow tiles: columns [n_main, n) of the whole row panels, then every
-     * column of the last, short one */
+    /* the rest in narrow tiles, one call per column strip: columns [n_main, n) of the
+     * whole row panels, then every column of the last, short one */
     for (int part = 0; part < 2; part++) {
         const int r0 = part ? m_main : 0, r1 = part ? m : m_main, c0 = part ? 0 : n_main;
+        if (r1 == r0) continue;
         for (int j0 = c0; j0 < n; j0 += kr->nar_nr) {
             const int nj = n - j0 < kr->nar_nr ? n - j0 : kr->nar_nr;
-            for (int i0 = r0; i0 < r1; i0 += kr->nar_mr) {
-                const int rows = r1 - i0 < kr->nar_mr ? r1 - i0 : kr->nar_mr;
-                kr->narrow_gathered(k, rows, nj, A, roff + i0, koff, B + j0, ldb, C + (size_t)i0 * ldc + j0, ldc,
-                                    accumulate, tile_ep(ep, i0, j0, &te));
-                tile_done(ep, C, ldc, i0, j0, rows, nj);
-            }
+            kr->narrow_gathered(k, r1 - r0, nj, A, roff + r0, koff, B + j0, ldb, C + (size_t)r0 * ldc + j0, ldc,
+                                accumulate, tile_ep(ep, r0, j0, &te));
+            tile_done(ep, C, ldc, r0, j0, r1 - r0, nj);
         }
     }
 }

@@ -256,7 +256,7 @@ static inline __attribute__((always_inline)) void narrow_body(int k, int nc, con
                                                               const int *restrict roff, const int *restrict koff,
                                                               const float *restrict B, int ldb, float *restrict C,
                                                               int ldc, int accumulate, const sn_tile_ep *ep,
-                                                              const int mr, const int nv, const int at)
+                                                              const int mr, const int nv, const int at, const int whole)
 {
     const float *arow[NAR_MR]; /* at == 2: each row's origin */
 #pragma GCC unroll 16
@@ -275,7 +275,7 @@ static inline __attribute__((always_inline)) void narrow_body(int k, int nc, con
         vec b[NAR_NV];
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++)
-            b[v] = VLOADM(B + (size_t)p * ldb + v * VL, msk[v]);
+            b[v] = whole ? VLOAD(B + (size_t)p * ldb + v * VL) : VLOADM(B + (size_t)p * ldb + v * VL, msk[v]);
 #pragma GCC unroll 16
         for (int i = 0; i < mr; i++) {
             vec a = VBCAST(at == 2 ? arow[i][kat] : at ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p]);
@@ -289,11 +289,14 @@ static inline __attribute__((always_inline)) void narrow_body(int k, int nc, con
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++) {
             float *c = C + (size_t)i * ldc + v * VL;
-            vec r = accumulate ? VADD(acc[i][v], VLOADM(c, msk[v])) : acc[i][v];
-#define LOAD_LANES(p) VLOADM((p), msk[v])
+            vec r = accumulate ? VADD(acc[i][v], whole ? VLOAD(c) : VLOADM(c, msk[v])) : acc[i][v];
+#define LOAD_LANES(p) (whole ? VLOAD(p) : VLOADM((p), msk[v]))
             if (ep) EP_VECTOR(ep, r, i, v * VL, LOAD_LANES);
 #undef LOAD_LANES
-            VSTOREM(c, msk[v], r);
+            if (whole)
+                VSTORE(c, r);
+            else
+                VSTOREM(c, msk[v], r);
         }
 }
 
@@ -302,17 +305,17 @@ static inline __attribute__((always_inline)) void narrow_body(int k, int nc, con
     switch ((nc + VL - 1) / VL) {                                                            \
     NARROW_CASES_4(mr, at)                                                                   \
     NARROW_CASES_2(mr, at)                                                                   \
-    default: narrow_body(k, nc, A, lda, roff, koff, B, ldb, C, ldc, accumulate, ep, mr, 1, at); break;   \
+    default: narrow_body(k, nc, A, lda, roff, koff, B, ldb, C, ldc, accumulate, ep, mr, 1, at, 0); break;   \
     }
 #if NAR_NV >= 4
 #define NARROW_CASES_4(mr, at)                                                               \
-    case 4: narrow_body(k, nc, A, lda, roff, koff, B, ldb, C, ldc, accumulate, ep, mr, 4, at); break;    \
-    case 3: narrow_body(k, nc, A, lda, roff, koff, B, ldb, C, ldc, accumulate, ep, mr, 3, at); break;
+    case 4: narrow_body(k, nc, A, lda, roff, koff, B, ldb, C, ldc, accumulate, ep, mr, 4, at, 0); break;    \
+    case 3: narrow_body(k, nc, A, lda, roff, koff, B, ldb, C, ldc, accumulate, ep, mr, 3, at, 0); break;
 #else
 #define NARROW_CASES_4(mr, at)
 #endif
 #if NAR_NV >= 2
-#define NARROW_CASES_2(mr, at) case 2: narrow_body(k, nc, A, lda, roff, koff, B, ldb, C, ldc, accumulate, ep, mr, 2, at); break;
+#define NARROW_CASES_2(mr, at) case 2: narrow_body(k, nc, A, lda, roff, koff, B, ldb, C, ldc, accumulate, ep, mr, 2, at, 0); break;
 #else
 #define NARROW_CASES_2(mr, at)
 #endif
@@ -346,28 +349,70 @@ static void narrow_kernel(int k, int rows, int nc, const float *restrict A, int 
 }
 _Static_assert(NAR_MR == 4 || NAR_MR == 8, "narrow_kernel has copies for 1..4 or 1..8 rows");
 
-/* The narrow tile gathered: op(A)[i][p] = A[roff[i] + koff[p]] (the rows and columns the
- * gathered kernel's tiles leave). */
+/* The narrow tiles gathered, op(A)[i][p] = A[roff[i] + koff[p]], for any number of rows
+ * m (the rows and columns the gathered kernel's tiles leave, or all of a product too
+ * narrow for them: n = 32, 16 or 6 in the CNN presets): NAR_MR-row tiles in one loop,
+ * then the last rows. One call per column strip, not per tile: with k = 9 (a 3 x 3
+ * one-channel convolution) a tile is ~70 cycles of FMAs, and a call, its dispatch and
+ * its register saves cost ~20 more. Whole vectors (nc a multiple of VL) load and store
+ * without masks. */
 #define NARROW_GATHERED_ROWS(mr)                                                             \
     case mr:                                                                                 \
         NARROW_BY_NV(mr, 2)                                                                  \
         break;
 
-static void narrow_gathered_kernel(int k, int rows, int nc, const float *restrict A, const int *restrict roff,
-                                   const int *restrict koff, const float *restrict B, int ldb, float *restrict C,
-                                   int ldc, int accumulate, const sn_tile_ep *ep)
+/* the tile epilogue of the rows from i0 on */
+static inline const sn_tile_ep *ep_rows_from(const sn_tile_ep *ep, int i0, sn_tile_ep *out)
 {
-    const int lda = 0;
+    if (!ep) return NULL;
+    *out = *ep;
+    if (out->mask) out->mask += (size_t)i0 * out->ldmask;
+    return out;
+}
+
+#define NARROW_GATHERED_TILES(nv, whole)                                                                      \
+    for (; i0 + NAR_MR <= m; i0 += NAR_MR)                                                                    \
+        narrow_body(k, nc, A, 0, roff0 + i0, koff, B, ldb, C0 + (size_t)i0 * ldc, ldc, accumulate,             \
+                    ep_rows_from(ep0, i0, &te), NAR_MR, nv, 2, whole)
+
+static void narrow_gathered_kernel(int k, int m, int nc, const float *restrict A, const int *restrict roff0,
+                                   const int *restrict koff, const float *restrict B, int ldb, float *restrict C0,
+                                   int ldc, int accumulate, const sn_tile_ep *ep0)
+{
+    const int lda = 0, nvec = (nc + VL - 1) / VL;
+    sn_tile_ep te;
+    int i0 = 0;
+    if (nc == nvec * VL) {
+        if (nvec == 1) NARROW_GATHERED_TILES(1, 1);
+#if NAR_NV >= 2
+        else if (nvec == 2) NARROW_GATHERED_TILES(2, 1);
+#endif
+    }
+    switch (nvec) {
+#if NAR_NV >= 4
+    case 4: NARROW_GATHERED_TILES(4, 0); break;
+    case 3: NARROW_GATHERED_TILES(3, 0); break;
+#endif
+#if NAR_NV >= 2
+    case 2: NARROW_GATHERED_TILES(2, 0); break;
+#endif
+    default: NARROW_GATHERED_TILES(1, 0); break;
+    }
+    if (i0 == m) return;
+    /* the last m - i0 < NAR_MR rows */
+    const int rows = m - i0;
+    const int *restrict roff = roff0 + i0;
+    float *restrict C = C0 + (size_t)i0 * ldc;
+    const sn_tile_ep *ep = ep_rows_from(ep0, i0, &te);
     switch (rows) {
         NARROW_GATHERED_ROWS(1)
         NARROW_GATHERED_ROWS(2)
         NARROW_GATHERED_ROWS(3)
-        NARROW_GATHERED_ROWS(4)
 #if NAR_MR >= 8
+        NARROW_GATHERED_ROWS(4)
         NARROW_GATHERED_ROWS(5)
         NARROW_GATHERED_ROWS(6)
         NARROW_GATHERED_ROWS(7)
-        NARROW_GATHERED_ROWS(8)
 #endif
     default: break;
     }

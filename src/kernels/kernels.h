@@ -100,11 +100,12 @@ typedef struct sn_kernels {
      * copied): op(A)[i][p] = A[roff[i] + koff[p]]. The gathered kernel's tile is gat_mr x
      * gat_nr (the wide direct tile where there is one, else the direct tile) and computes
      * each element as the direct kernels do (one chain of FMAs in k order); the narrow one
-     * takes rows <= nar_mr, nc <= nar_nr, masked, as the narrow kernel. */
+     * takes any number of rows m (in nar_mr-row tiles) and nc <= nar_nr columns, masked
+     * where nc is not whole vectors, and computes each element as the narrow kernel. */
     int gat_mr, gat_nr;
     void (*gathered)(int k, const float *A, const int *roff, const int *koff, const float *B, int ldb, float *C,
                      int ldc, int accumulate, const sn_tile_ep *ep);
-    void (*narrow_gathered)(int k, int rows, int nc, const float *A, const int *roff, const int *koff,
+    void (*narrow_gathered)(int k, int m, int nc, const float *A, const int *roff, const int *koff,
                             const float *B, int ldb, float *C, int ldc, int accumulate, const sn_tile_ep *ep);
 
     /* dst[k] = exp(z[k] - shift), k < n: the softmax's exponentials (see vexp). */
