@@ -83,11 +83,13 @@ static gemm_case plain_case(sn_trans ta, sn_trans tb, int m, int n, int k, const
     return c;
 }
 
-/* A gathered product split as the trainer splits one: each thread its own rows of C. */
+/* A gathered product split as the trainer splits one: each thread its own rows of C.
+ * One thread: on the calling thread, no team of one opened per product (the trainer
+ * opens its team once for many steps, train.c). */
 static void run_gathered(const gemm_case *c, const float *B, float *C)
 {
 #ifdef _OPENMP
-#pragma omp parallel
+#pragma omp parallel if (omp_get_max_threads() > 1)
 #endif
     {
         int tid = 0, nth = 1;

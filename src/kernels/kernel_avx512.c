@@ -105,6 +105,8 @@ typedef __mmask16 vmask;
 #define VSTOREM(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
 #define NAR_MR 8
 #define NAR_NV 2
+#define RUN_MR1 16 /* run tiles (narrow_gathered_kernel): 16 x 1 or 13 x 2 vectors */
+#define RUN_MR2 13
 #define DIR_MR 8
 #define DIR_NV 3
 #define DIRW_MR 6 /* 6 x 4 vectors: 24 accumulators, 4 of B, 1 broadcast of 32 registers */

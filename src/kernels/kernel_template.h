@@ -243,6 +243,14 @@ static void col_half_kernel(int k, const float *restrict A, int lda, const float
 _Static_assert(COL_MV % 2 == 0, "the half-height column panel is COL_MV / 2 vectors");
 
 #define NAR_NR (NAR_NV * VL)
+/* Run tiles (narrow_gathered_kernel): up to RUN_MR1 rows of one vector or RUN_MR2 rows of
+ * two, on ISAs with the registers for them (16 + 1 + 1 and 26 + 2 + 1 of 32 zmm). */
+#ifdef RUN_MR1
+#define NAR_ROWS RUN_MR1
+_Static_assert(RUN_MR1 >= RUN_MR2 && RUN_MR2 > NAR_MR && NAR_NV >= 2, "run tiles are taller than narrow ones");
+#else
+#define NAR_ROWS NAR_MR
+#endif
 
 /* C (mr x nc, ldc) (+)= op(A) (mr x k, in place) * B (k x nc, ldb), mr <= NAR_MR,
  * nc <= NAR_NR, op(A)[i][p] = A[i*lda + p], or A[p*lda + i] if at == 1, or
@@ -258,11 +266,11 @@ static inline __attribute__((always_inline)) void narrow_body(int k, int nc, con
                                                               int ldc, int accumulate, const sn_tile_ep *ep,
                                                               const int mr, const int nv, const int at, const int whole)
 {
-    const float *arow[NAR_MR]; /* at == 2: each row's origin */
+    const float *arow[NAR_ROWS]; /* at == 2: each row's origin */
 #pragma GCC unroll 16
     for (int i = 0; i < mr; i++) arow[i] = at == 2 ? A + roff[i] : A;
     vmask msk[NAR_NV];
-    vec acc[NAR_MR][NAR_NV];
+    vec acc[NAR_ROWS][NAR_NV];
 #pragma GCC unroll 8
     for (int v = 0; v < nv; v++) msk[v] = VMASK(nc - v * VL);
 #pragma GCC unroll 16
@@ -271,14 +279,16 @@ static inline __attribute__((always_inline)) void narrow_body(int k, int nc, con
         for (int v = 0; v < nv; v++)
             acc[i][v] = VZERO();
     for (int p = 0; p < k; p++) {
-        const int kat = at == 2 ? koff[p] : 0;
+        const int kat = at >= 2 ? koff[p] : 0;
+        /* at == 3: row i at arun + i, a constant displacement (one register for all rows) */
+        const float *arun = at == 3 ? A + roff[0] + kat : A;
         vec b[NAR_NV];
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++)
             b[v] = whole ? VLOAD(B + (size_t)p * ldb + v * VL) : VLOADM(B + (size_t)p * ldb + v * VL, msk[v]);
 #pragma GCC unroll 16
         for (int i = 0; i < mr; i++) {
-            vec a = VBCAST(at == 2 ? arow[i][kat] : at ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p]);
+            vec a = VBCAST(at == 3 ? arun[i] : at == 2 ? arow[i][kat] : at ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p]);
 #pragma GCC unroll 8
             for (int v = 0; v < nv; v++)
                 acc[i][v] = VFMA(a, b[v], acc[i][v]);
@@ -351,15 +361,45 @@ _Static_assert(NAR_MR == 4 || NAR_MR == 8, "narrow_kernel has copies for 1..4 or
 
 /* The narrow tiles gathered, op(A)[i][p] = A[roff[i] + koff[p]], for any number of rows
  * m (the rows and columns the gathered kernel's tiles leave, or all of a product too
- * narrow for them: n = 32, 16 or 6 in the CNN presets): NAR_MR-row tiles in one loop,
- * then the last rows. One call per column strip, not per tile: with k = 9 (a 3 x 3
- * one-channel convolution) a tile is ~70 cycles of FMAs, and a call, its dispatch and
- * its register saves cost ~20 more. Whole vectors (nc a multiple of VL) load and store
- * without masks. */
-#define NARROW_GATHERED_ROWS(mr)                                                             \
-    case mr:                                                                                 \
-        NARROW_BY_NV(mr, 2)                                                                  \
-        break;
+ * narrow for them: n = 32, 16 or 6 in the CNN presets), in one call per column strip:
+ * with k = 9 (a 3 x 3 one-channel convolution) a tile is ~70 cycles of FMAs, and a
+ * call, its dispatch and its register saves cost ~20 more. Whole vectors (nc a multiple
+ * of VL) load and store without masks.
+ *
+ * The rows go in tiles of NAR_MR, except that
+ * - a run of rows whose patches start at consecutive floats (roff[i + 1] = roff[i] + 1:
+ *   a one-channel image's output pixels along a row, a weight gradient's patch elements
+ *   along a kernel row) goes in run tiles of up to RUN_MR1 / RUN_MR2 rows, as even as
+ *   the run allows (28 = 14 + 14): one base pointer addresses all their rows, at
+ *   constant displacements, where a tile of scattered rows needs a register for each;
+ * - the last 9..15 rows go in two tiles of about half, not 8 and a few: a tile of a few
+ *   rows has too few independent FMA chains to hide the FMA latency (m = 9, a 3 x 3
+ *   kernel's weight gradient: 5 + 4 rows, not 8 + 1).
+ * Every element is one chain of FMAs in k order in any tile: the split never changes a bit. */
+#define NG_TILE(mr, nv, whole, at)                                                                    \
+    narrow_body(k, nc, A, 0, roff + i0, koff, B, ldb, C + (size_t)i0 * ldc, ldc, accumulate,         \
+                ep_rows_from(ep, i0, &te), mr, nv, at, whole)
+#define NG_BY_NV(mr, at)                                                                              \
+    if (nvec == 1 && whole) NG_TILE(mr, 1, 1, at);                                                    \
+    else if (nvec == 1) NG_TILE(mr, 1, 0, at);                                                        \
+    NG_BY_NV_2(mr, at)                                                                                \
+    NG_BY_NV_4(mr, at)
+#if NAR_NV >= 2
+#define NG_BY_NV_2(mr, at)                                                                            \
+    else if (nvec == 2 && whole) NG_TILE(mr, 2, 1, at);                                               \
+    else if (nvec == 2) NG_TILE(mr, 2, 0, at);
+#else
+#define NG_BY_NV_2(mr, at)
+#endif
+#if NAR_NV >= 4
+#define NG_BY_NV_4(mr, at)                                                                            \
+    else if (nvec == 3) NG_TILE(mr, 3, 0, at);                                                        \
+    else NG_TILE(mr, 4, 0, at);
+#else
+#define NG_BY_NV_4(mr, at)
+#endif
+#define NG_ROWS(mr)                                                                                   \
+    case mr: NG_BY_NV(mr, 2) break;
 
 /* the tile epilogue of the rows from i0 on */
 static inline const sn_tile_ep *ep_rows_from(const sn_tile_ep *ep, int i0, sn_tile_ep *out)
@@ -370,51 +410,78 @@ static inline const sn_tile_ep *ep_rows_from(const sn_tile_ep *ep, int i0, sn_ti
     return out;
 }
 
-#define NARROW_GATHERED_TILES(nv, whole)                                                                      \
-    for (; i0 + NAR_MR <= m; i0 += NAR_MR)                                                                    \
-        narrow_body(k, nc, A, 0, roff0 + i0, koff, B, ldb, C0 + (size_t)i0 * ldc, ldc, accumulate,             \
-                    ep_rows_from(ep0, i0, &te), NAR_MR, nv, 2, whole)
-
-static void narrow_gathered_kernel(int k, int m, int nc, const float *restrict A, const int *restrict roff0,
-                                   const int *restrict koff, const float *restrict B, int ldb, float *restrict C0,
-                                   int ldc, int accumulate, const sn_tile_ep *ep0)
+#ifdef RUN_MR1
+#define NG_RUN1(mr)                                                                                   \
+    case mr:                                                                                          \
+        if (whole) NG_TILE(mr, 1, 1, 3);                                                              \
+        else NG_TILE(mr, 1, 0, 3);                                                                    \
+        break;
+#define NG_RUN2(mr)                                                                                   \
+    case mr:                                                                                          \
+        if (whole) NG_TILE(mr, 2, 1, 3);                                                              \
+        else NG_TILE(mr, 2, 0, 3);                                                                    \
+        break;
+/* A run tile of `rows` (NAR_MR < rows <= RUN_MR1 or RUN_MR2) at row i0. */
+static inline __attribute__((always_inline)) void narrow_run_tile(int k, int rows, int nc, int nvec, int whole, const float *restrict A,
+                            const int *restrict roff, const int *restrict koff, const float *restrict B, int ldb,
+                            float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep, int i0)
 {
-    const int lda = 0, nvec = (nc + VL - 1) / VL;
     sn_tile_ep te;
-    int i0 = 0;
-    if (nc == nvec * VL) {
-        if (nvec == 1) NARROW_GATHERED_TILES(1, 1);
-#if NAR_NV >= 2
-        else if (nvec == 2) NARROW_GATHERED_TILES(2, 1);
-#endif
+    if (nvec == 1) {
+        switch (rows) {
+            NG_RUN1(9) NG_RUN1(10) NG_RUN1(11) NG_RUN1(12) NG_RUN1(13) NG_RUN1(14) NG_RUN1(15) NG_RUN1(16)
+        default: break;
+        }
+    } else {
+        switch (rows) {
+            NG_RUN2(9) NG_RUN2(10) NG_RUN2(11) NG_RUN2(12) NG_RUN2(13)
+        default: break;
+        }
     }
-    switch (nvec) {
-#if NAR_NV >= 4
-    case 4: NARROW_GATHERED_TILES(4, 0); break;
-    case 3: NARROW_GATHERED_TILES(3, 0); break;
+}
+_Static_assert(RUN_MR1 == 16 && RUN_MR2 == 13 && NAR_MR == 8, "narrow_run_tile has copies for 9..16 and 9..13 rows");
 #endif
-#if NAR_NV >= 2
-    case 2: NARROW_GATHERED_TILES(2, 0); break;
+
+static void narrow_gathered_kernel(int k, int m, int nc, const float *restrict A, const int *restrict roff,
+                                   const int *restrict koff, const float *restrict B, int ldb, float *restrict C,
+                                   int ldc, int accumulate, const sn_tile_ep *ep)
+{
+    const int nvec = (nc + VL - 1) / VL, whole = nc == nvec * VL;
+    sn_tile_ep te;
+#ifdef RUN_MR1
+    int run = 0; /* rows left of the current run, from i0 on */
 #endif
-    default: NARROW_GATHERED_TILES(1, 0); break;
-    }
-    if (i0 == m) return;
-    /* the last m - i0 < NAR_MR rows */
-    const int rows = m - i0;
-    const int *restrict roff = roff0 + i0;
-    float *restrict C = C0 + (size_t)i0 * ldc;
-    const sn_tile_ep *ep = ep_rows_from(ep0, i0, &te);
-    switch (rows) {
-        NARROW_GATHERED_ROWS(1)
-        NARROW_GATHERED_ROWS(2)
-        NARROW_GATHERED_ROWS(3)
+    for (int i0 = 0; i0 < m;) {
+        const int left = m - i0;
+#ifdef RUN_MR1
+        const int run_max = nvec == 1 ? RUN_MR1 : nvec == 2 ? RUN_MR2 : 0;
+        if (run_max && run <= NAR_MR && left > NAR_MR) { /* look for a run from here (once per run) */
+            run = 1;
+            while (run < left && roff[i0 + run] == roff[i0] + run) run++;
+        }
+        if (run_max && run > NAR_MR) {
+            const int tiles = (run + run_max - 1) / run_max, rows = (run + tiles - 1) / tiles;
+            narrow_run_tile(k, rows, nc, nvec, whole, A, roff, koff, B, ldb, C, ldc, accumulate, ep, i0);
+            i0 += rows, run -= rows;
+            continue;
+        }
+        run = 0;
+#endif
+        const int rows = left <= NAR_MR ? left : left >= 2 * NAR_MR ? NAR_MR : (left + 1) / 2;
+        switch (rows) {
+            NG_ROWS(1)
+            NG_ROWS(2)
+            NG_ROWS(3)
+            NG_ROWS(4)
 #if NAR_MR >= 8
-        NARROW_GATHERED_ROWS(4)
-        NARROW_GATHERED_ROWS(5)
-        NARROW_GATHERED_ROWS(6)
-        NARROW_GATHERED_ROWS(7)
+            NG_ROWS(5)
+            NG_ROWS(6)
+            NG_ROWS(7)
+            NG_ROWS(8)
 #endif
-    default: break;
+        default: break;
+        }
+        i0 += rows;
     }
 }
 _Static_assert(NAR_NV == 1 || NAR_NV == 2 || NAR_NV == 4, "narrow_kernel has copies for 1, 2 and 4 vectors");
