@@ -308,7 +308,7 @@ Test(gemm_tuned, done_hook_sees_each_element_once)
  * transposed, rows the patch elements and k the pixels (a weight gradient). Against the
  * reference within the tolerance of check_case (same bound: k products of ~0.25), and,
  * where sn_gemm computes the materialised G with the same chains of FMAs (nn on the
- * direct and narrow paths), bit for bit. */
+ * direct and narrow paths), bit for bit. with_ep: 1 bias and ReLU, 2 a mask too. */
 static void check_gathered(int h, int w, int c, int K, int n, int transposed, float beta, int with_ep, int bitwise)
 {
     const int oh = h - K + 1, ow = w - K + 1, P = oh * ow, E = K * K * c;
@@ -321,7 +321,8 @@ static void check_gathered(int h, int w, int c, int K, int n, int transposed, fl
     float *img = malloc(sizeof(float) * (size_t)h * w * c), *B = malloc(sizeof(float) * (size_t)k * n);
     float *G = malloc(sizeof(float) * (size_t)m * k), *C = malloc(sizeof(float) * (size_t)m * ldc);
     float *R = malloc(sizeof(float) * (size_t)m * ldc), *S = malloc(sizeof(float) * (size_t)m * ldc);
-    float *bias = malloc(sizeof(float) * (size_t)n);
+    float *bias = malloc(sizeof(float) * (size_t)n), *mask = malloc(sizeof(float) * (size_t)m * n);
+    tu_fill(mask, (size_t)m * n, 13); /* about half > 0 */
     tu_fill(img, (size_t)h * w * c, (uint64_t)(h * 31 + c));
     tu_fill(B, (size_t)k * n, (uint64_t)(n * 7 + K));
     tu_fill(C, (size_t)m * ldc, 11);
@@ -330,7 +331,7 @@ static void check_gathered(int h, int w, int c, int K, int n, int transposed, fl
         for (int p = 0; p < k; p++) G[(size_t)i * k + p] = img[roff[i] + koff[p]];
     memcpy(R, C, sizeof(float) * (size_t)m * ldc);
     memcpy(S, C, sizeof(float) * (size_t)m * ldc);
-    sn_epilogue ep = { .bias = bias, .relu = 1 };
+    sn_epilogue ep = { .bias = bias, .relu = 1, .mask = with_ep == 2 ? mask : NULL, .ldmask = n };
     sn_gemm_gathered_local(m, n, k, img, roff, koff, B, n, beta, C, ldc, with_ep ? &ep : NULL);
     sn_gemm_gathered_ref(m, n, k, img, roff, koff, B, n, beta, R, ldc, with_ep ? &ep : NULL);
     cr_assert_eq(sn_gemm(SN_N, SN_N, m, n, k, G, k, B, n, beta, S, ldc, with_ep ? &ep : NULL), SN_OK);
@@ -350,7 +351,7 @@ static void check_gathered(int h, int w, int c, int K, int n, int transposed, fl
         for (int j = n; j < ldc; j++)
             cr_assert_eq(C[(size_t)i * ldc + j], R[(size_t)i * ldc + j], "wrote outside C at [%d][%d]", i, j);
     }
-    free(pix), free(pos), free(img), free(B), free(G), free(C), free(R), free(S), free(bias);
+    free(pix), free(pos), free(img), free(B), free(G), free(C), free(R), free(S), free(bias), free(mask);
 }
 
 Test(gemm_gathered, matches_reference_on_every_isa, .timeout = 120)
@@ -369,6 +370,17 @@ Test(gemm_gathered, matches_reference_on_every_isa, .timeout = 120)
         check_gathered(13, 13, 32, 3, 64, 1, 1.0f, 0, 0);
         check_gathered(28, 28, 1, 3, 32, 1, 0.0f, 0, 0);
         check_gathered(9, 11, 4, 3, 17, 1, 1.0f, 0, 0);
+        /* the narrow gathered kernel's run tiles (rows at consecutive floats: one channel
+         * forward, a kernel row's patch elements transposed), split evenly (28 = 14 + 14,
+         * 21 = 11 + 10, 30 = 15 + 15), whole and masked vectors, with a mask epilogue,
+         * and a short last row panel split in two (m = 9: 5 + 4; m = 12: 6 + 6) */
+        check_gathered(32, 32, 1, 5, 16, 0, 0.0f, 2, 0);
+        check_gathered(32, 32, 1, 5, 6, 0, 1.0f, 1, 0);
+        check_gathered(20, 23, 1, 3, 20, 0, 0.0f, 2, 0);
+        check_gathered(14, 14, 6, 5, 16, 1, 1.0f, 2, 0);
+        check_gathered(12, 12, 3, 5, 32, 1, 0.0f, 0, 0);
+        check_gathered(30, 30, 1, 3, 9, 1, 1.0f, 2, 0);
+        check_gathered(6, 9, 4, 3, 12, 0, 0.0f, 2, 0);
     }
 }
 
@@ -382,4 +394,8 @@ Test(gemm_gathered, same_bits_as_the_direct_and_narrow_kernels)
     check_gathered(13, 13, 32, 3, 64, 0, 0.0f, 1, 1);
     check_gathered(28, 28, 1, 3, 32, 0, 0.0f, 1, 1);
     check_gathered(12, 10, 6, 5, 64, 0, 1.0f, 0, 1);
+    /* run tiles: n = 16 (one whole vector), 6 and 20 (masked) */
+    check_gathered(32, 32, 1, 5, 16, 0, 0.0f, 1, 1);
+    check_gathered(32, 32, 1, 5, 6, 0, 0.0f, 2, 1);
+    check_gathered(20, 23, 1, 3, 20, 0, 1.0f, 1, 1);
 }

@@ -459,15 +459,20 @@ static void narrow_gathered_kernel(int k, int m, int nc, const float *restrict A
             run = 1;
             while (run < left && roff[i0 + run] == roff[i0] + run) run++;
         }
-        if (run_max && run > NAR_MR) {
-            const int tiles = (run + run_max - 1) / run_max, rows = (run + tiles - 1) / tiles;
-            narrow_run_tile(k, rows, nc, nvec, whole, A, roff, koff, B, ldb, C, ldc, accumulate, ep, i0);
-            i0 += rows, run -= rows;
-            continue;
-        }
-        run = 0;
 #endif
-        const int rows = left <= NAR_MR ? left : left >= 2 * NAR_MR ? NAR_MR : (left + 1) / 2;
+        int rows = left <= NAR_MR ? left : left >= 2 * NAR_MR ? NAR_MR : (left + 1) / 2;
+#ifdef RUN_MR1
+        if (run_max && run > NAR_MR) {
+            const int tiles = (run + run_max - 1) / run_max, even = (run + tiles - 1) / tiles;
+            if (even > NAR_MR) {
+                narrow_run_tile(k, even, nc, nvec, whole, A, roff, koff, B, ldb, C, ldc, accumulate, ep, i0);
+                i0 += even, run -= even;
+                continue;
+            }
+            rows = even; /* 15 rows of two vectors: 8 + 7 narrow tiles, not 13 + 2 */
+        }
+        run = run > rows ? run - rows : 0;
+#endif
         switch (rows) {
             NG_ROWS(1)
             NG_ROWS(2)
