@@ -422,7 +422,7 @@ static inline const sn_tile_ep *ep_rows_from(const sn_tile_ep *ep, int i0, sn_ti
         else NG_TILE(mr, 2, 0, 3);                                                                    \
         break;
 /* A run tile of `rows` (NAR_MR < rows <= RUN_MR1 or RUN_MR2) at row i0. */
-static inline __attribute__((always_inline)) void narrow_run_tile(int k, int rows, int nc, int nvec, int whole, const float *restrict A,
+static __attribute__((noinline)) void narrow_run_tile(int k, int rows, int nc, int nvec, int whole, const float *restrict A,
                             const int *restrict roff, const int *restrict koff, const float *restrict B, int ldb,
                             float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep, int i0)
 {
@@ -449,29 +449,29 @@ static void narrow_gathered_kernel(int k, int m, int nc, const float *restrict A
     const int nvec = (nc + VL - 1) / VL, whole = nc == nvec * VL;
     sn_tile_ep te;
 #ifdef RUN_MR1
-    int run = 0; /* rows left of the current run, from i0 on */
+    const int run_max = nvec == 1 ? RUN_MR1 : nvec == 2 ? RUN_MR2 : 0;
+    int run = 0, run_tile = 0; /* rows left of the current run, from i0 on; its tiles' height */
 #endif
     for (int i0 = 0; i0 < m;) {
         const int left = m - i0;
-#ifdef RUN_MR1
-        const int run_max = nvec == 1 ? RUN_MR1 : nvec == 2 ? RUN_MR2 : 0;
-        if (run_max && run <= NAR_MR && left > NAR_MR) { /* look for a run from here (once per run) */
-            run = 1;
-            while (run < left && roff[i0 + run] == roff[i0] + run) run++;
-        }
-#endif
         int rows = left <= NAR_MR ? left : left >= 2 * NAR_MR ? NAR_MR : (left + 1) / 2;
 #ifdef RUN_MR1
-        if (run_max && run > NAR_MR) {
-            const int tiles = (run + run_max - 1) / run_max, even = (run + tiles - 1) / tiles;
-            if (even > NAR_MR) {
-                narrow_run_tile(k, even, nc, nvec, whole, A, roff, koff, B, ldb, C, ldc, accumulate, ep, i0);
-                i0 += even, run -= even;
+        if (run_max && run == 0 && left > NAR_MR) { /* a run from here? (once per run) */
+            run = RUN_LENGTH(roff + i0, left);
+            const int tiles = (run + run_max - 1) / run_max;
+            run_tile = (run + tiles - 1) / tiles; /* as even as the run allows: 26 = 13 + 13 */
+            if (run <= NAR_MR) run = 0;
+        }
+        if (run) {
+            const int here = run < run_tile ? run : run_tile;
+            run -= here;
+            if (here > NAR_MR) {
+                narrow_run_tile(k, here, nc, nvec, whole, A, roff, koff, B, ldb, C, ldc, accumulate, ep, i0);
+                i0 += here;
                 continue;
             }
-            rows = even; /* 15 rows of two vectors: 8 + 7 narrow tiles, not 13 + 2 */
+            rows = here; /* 15 rows of two vectors: 8 + 7 narrow tiles, not 13 + 2 */
         }
-        run = run > rows ? run - rows : 0;
 #endif
         switch (rows) {
             NG_ROWS(1)
