@@ -84,13 +84,12 @@ static gemm_case plain_case(sn_trans ta, sn_trans tb, int m, int n, int k, const
 }
 
 /* A gathered product split as the trainer splits one: each thread its own rows of C.
- * One thread, or a product too small for a team (as sn_gemm_ws decides): on the calling
- * thread: the trainer opens its team once for many steps (train.c), so a team opened
- * per product would time OpenMP's fork and join, not the product. */
+ * One thread: on the calling thread, no team of one opened per product (the trainer
+ * opens its team once for many steps, train.c). */
 static void run_gathered(const gemm_case *c, const float *B, float *C)
 {
 #ifdef _OPENMP
-#pragma omp parallel if (omp_get_max_threads() > 1 && (double)c->m * c->n * c->k >= SN_GEMM_TEAM_MIN_FMAS)
+#pragma omp parallel if (omp_get_max_threads() > 1)
 #endif
     {
         int tid = 0, nth = 1;

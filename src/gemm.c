@@ -41,6 +41,8 @@ enum { SMALL_N = 64 };
  * one per 20 ms is under 0.3% of the caller's time. */
 #define IDLE_LOOK_S 0.02
 
+/* Multiply-adds below which sn_gemm_ws does not open a team (see there). */
+#define TEAM_MIN_FMAS (1 << 20)
 
 typedef enum gemm_alg { ALG_DOT, ALG_COL, ALG_DIRECT, ALG_NARROW, ALG_OUTER } gemm_alg;
 
@@ -711,10 +713,10 @@ void sn_gemm_ws(sn_trans ta, sn_trans tb, int m, int n, int k, const float *A, i
 #ifdef _OPENMP
     /* omp_get_level, not omp_in_parallel: a one-thread team is an inactive region, and
      * opening a nested team inside it would oversubscribe the machine. A product below
-     * SN_GEMM_TEAM_MIN_FMAS runs on the calling thread: opening a team costs ~1 us with one
+     * TEAM_MIN_FMAS runs on the calling thread: opening a team costs ~1 us with one
      * thread and ~2.5 us with two (measured), more than splitting such a product saves.
      * The bits are the same either way. */
-    if (omp_get_level() == 0 && omp_get_max_threads() > 1 && (double)m * n * k >= SN_GEMM_TEAM_MIN_FMAS) {
+    if (omp_get_level() == 0 && omp_get_max_threads() > 1 && (double)m * n * k >= TEAM_MIN_FMAS) {
         /* Only as many threads as there are idle CPUs (looked at every IDLE_LOOK_S): on a
          * busy machine a team's partner waits for its descheduled thread at every sync. */
         const int threads = sn_idle_cpus(omp_get_max_threads(), IDLE_LOOK_S);

@@ -62,14 +62,10 @@ double sn_isa_fma_rate(double seconds);
 /* Floats of workspace sn_gemm_ws needs for this problem. */
 size_t sn_gemm_workspace(sn_trans ta, sn_trans tb, int m, int n, int k);
 
-/* Multiply-adds below which a product is not worth a team of threads: opening one
- * costs ~1 us with one thread and ~2.5 us with two (measured), more than splitting such
- * a product saves. */
-#define SN_GEMM_TEAM_MIN_FMAS (1 << 20)
-
 /* The tuned product. ws holds sn_gemm_workspace() floats, 64-byte aligned, shared by
  * all threads. Called outside a parallel region it opens one (OpenMP), unless the
- * product is under SN_GEMM_TEAM_MIN_FMAS multiply-adds: those run on the calling thread. Called inside one, every thread of the team
+ * product is under 2^20 multiply-adds: those run on the calling thread, as opening a
+ * team costs more than splitting them saves. Called inside one, every thread of the team
  * must call it with the same arguments (orphaned work-sharing), which lets a whole
  * training step run in a single parallel region. The bits never depend on the team. */
 void sn_gemm_ws(sn_trans ta, sn_trans tb, int m, int n, int k,
