@@ -237,7 +237,13 @@ Test(gemm_tuned, bit_identical_for_1_2_3_threads)
         check_threads_identical(SN_N, SN_N, 37, 50, 784); /* direct kernel + fused tail */
         check_threads_identical(SN_N, SN_N, 1031, 331, 263); /* outer: rows split over the team */
         check_threads_identical(SN_N, SN_T, 509, 1100, 131);
-        check_threads_identical(SN_T, SN_N, 23, 701, 300); /* outer: few rows, the tiles split */
+        check_threads_identical(SN_T, SN_N, 23, 701, 300); /* outer: columns split (2 threads), tiles (3) */
+        check_threads_identical(SN_N, SN_N, 20, 701, 300);  /* outer: the tiles split */
+        /* outer, columns split: 13 row panels and 4 (or 35) column panels, k-blocks
+         * alternating A buffers; 3 threads split 128 x 128 by rows */
+        check_threads_identical(SN_N, SN_N, 128, 128, 1600);
+        check_threads_identical(SN_N, SN_T, 128, 1100, 300);
+        check_threads_identical(SN_T, SN_N, 130, 200, 600);
     }
 }
 
