@@ -36,6 +36,9 @@ enum { MAX_TILE = 16 * 128 }; /* floats in the largest microkernel tile of any I
 
 /* Narrow outputs (n <= SMALL_N) are what padding to a vector width hurts most. */
 enum { SMALL_N = 64 };
+/* nn products the wide direct tile takes beyond SMALL_N (choose): n up to 4 tiles, k up
+ * to a B strip of 512 KiB (L2). */
+enum { WIDE_DIRECT_N = 256, WIDE_DIRECT_K = 2048 };
 
 /* How old a look at the machine's idle CPUs sn_gemm_ws may use: a look costs ~50 us, so
  * one per 20 ms is under 0.3% of the caller's time. */
@@ -74,6 +77,12 @@ static gemm_alg choose(const sn_kernels *kr, sn_trans ta, sn_trans tb, int m, in
     /* An n narrower than one direct tile would be all dot tail: masked narrow tiles. */
     if (ta == SN_N && tb == SN_N && n < kr->dir_nr && n <= kr->nar_nr) return ALG_NARROW;
     if (ta == SN_N && tb == SN_N && n <= SMALL_N) return ALG_DIRECT; /* direct + dot tail */
+    /* nn with a few whole wide tiles across (n = 128..256: a CNN's or a wide MLP's dense
+     * layer, forward): the wide direct tile, A and B read in place, each thread its own
+     * column strips of B (k x 64, rows 4 n bytes apart: close enough for the prefetchers
+     * and the cache sets; n = 1024 was 2x slower than packing). No packing at all. */
+    if (ta == SN_N && tb == SN_N && kr->dirw_nr && n % kr->dirw_nr == 0 && n <= WIDE_DIRECT_N && k <= WIDE_DIRECT_K)
+        return ALG_DIRECT;
     if (ta == SN_T && tb == SN_N && n <= SMALL_N) return ALG_COL;    /* A^T rows are m-vectors */
     return ALG_OUTER;
 }
@@ -475,9 +484,11 @@ static void gemm_direct(const sn_kernels *kr, const gemm_args *g, float *ws)
         }
     }
     if ((panels_n && medge) || fuse_tail) team_sync(g);
+    /* Column strip by column strip: a team of two splits n = 128 into a strip each, each
+     * thread streaming its own k x nr of B while its row panels pass it. */
     FOR_SHARE(g, t, panels_m * panels_n)
     {
-        int ip = t / panels_n, jp = t % panels_n, i0 = ip * mr, j0 = jp * nr;
+        int jp = t / panels_m, ip = t % panels_m, i0 = ip * mr, j0 = jp * nr;
         int mi = g->m - i0 < mr ? g->m - i0 : mr;
         const float *a = mi < mr ? Ae : at ? g->A + i0 : g->A + (size_t)i0 * g->lda;
         const int lda = mi < mr ? (at ? mr : k) : g->lda; /* pack_a_edge's layouts */

@@ -131,6 +131,11 @@ static void sweep_shapes(void)
     check_case(SN_N, SN_N, 121, 64, 300, 0, 0.0f, 1);
     check_case(SN_T, SN_N, 43, 64, 121, 3, 1.0f, 1); /* op(A) = A^T read in place, ragged rows */
     check_case(SN_T, SN_N, 160, 64, 300, 0, 0.0f, 0);
+    /* ... and nn with 2-4 wide tiles across (WIDE_DIRECT_N): column strip by strip, a
+     * ragged row panel, accumulation and the epilogue; k past KC (one chain, no k-blocks) */
+    check_case(SN_N, SN_N, 130, 128, 1600, 3, 1.0f, 1);
+    check_case(SN_N, SN_N, 29, 256, 300, 0, 0.0f, 1);
+    check_case(SN_N, SN_N, 64, 192, 50, 2, 1.0f, 0);
     /* The narrow kernel (small layers, k < 64): masked columns, ragged rows, epilogue. */
     check_case(SN_N, SN_N, 37, 25, 50, 3, 1.0f, 1);
     check_case(SN_N, SN_T, 37, 50, 25, 1, 0.0f, 1);
