@@ -123,8 +123,9 @@ static size_t workspace_for(const sn_kernels *kr, sn_trans ta, sn_trans tb, int 
         const size_t mr = (size_t)(kr->dirw_mr > kr->dir_mr ? kr->dirw_mr : kr->dir_mr); /* either tile's */
         return sn_round_up(mr * k, 16) + (rem ? (dot > narrow ? dot : narrow) : 0);
     }
-    case ALG_NARROW: /* op(A)'s ragged last row panel; B^T for nt */
-        return sn_round_up((size_t)kr->nar_mr * k, 16) + (tb == SN_T ? sn_round_up((size_t)k * n, 16) : 0);
+    case ALG_NARROW: /* op(A)'s ragged last row panel; B^T for nt, in column panels of nar_nr */
+        return sn_round_up((size_t)kr->nar_mr * k, 16) +
+               (tb == SN_T ? sn_round_up((size_t)k * sn_round_up((size_t)n, kr->nar_nr), 16) : 0);
     case ALG_COL: /* the packed A panel lives on each thread's stack */
         return n % kr->col_nr ? sn_round_up((size_t)k * sn_round_up((size_t)n, kr->col_nr), 16) : 0;
     default: { /* gemm_outer: every A panel of a k-block and two k-blocks of B panels, or
@@ -532,16 +533,17 @@ static void gemm_direct(const sn_kernels *kr, const gemm_args *g, float *ws)
 
 static void gemm_narrow(const sn_kernels *kr, const gemm_args *g, float *ws)
 {
-    const int nb = kr->nar_nr, k = g->k, n = g->n, at = g->ta == SN_T;
-    const float *B = g->B;
-    int ldb = g->ldb;
-    if (g->tb == SN_T) { /* op(B) = B^T, B stored n x k: transpose it (k x n, a few KiB) */
-        float *Bt = ws + sn_round_up((size_t)kr->nar_mr * k, 16);
-        FOR_SHARE(g, p, k)
+    const int nb = kr->nar_nr, k = g->k, n = g->n, at = g->ta == SN_T, bt = g->tb == SN_T;
+    /* op(B) = B^T, B stored n x k: transposed into column panels of nb (k x nb each, a few
+     * KiB) by the kernels' in-register transpose (an element-by-element loop was ~15% of
+     * the MLP's nt 128x50x25); otherwise read in place. */
+    float *Bt = ws + sn_round_up((size_t)kr->nar_mr * k, 16);
+    if (bt) {
+        FOR_SHARE(g, jp, (n + nb - 1) / nb)
         {
-            for (int j = 0; j < n; j++) Bt[(size_t)p * n + j] = g->B[(size_t)j * g->ldb + p];
+            const int j0 = jp * nb, nj = n - j0 < nb ? n - j0 : nb;
+            kr->pack_t(g->B + (size_t)j0 * g->ldb, g->ldb, nj, k, Bt + (size_t)jp * k * nb, nb);
         }
-        B = Bt, ldb = n;
         team_sync(g);
     }
     /* Row panels of balanced heights, each at most nar_mr and read in place (m = 9: 5 + 4
@@ -556,8 +558,9 @@ static void gemm_narrow(const sn_kernels *kr, const gemm_args *g, float *ws)
         const int nj = n - j0 < nb ? n - j0 : nb;
         const float *a = at ? g->A + i0 : g->A + (size_t)i0 * g->lda;
         sn_tile_ep te;
-        kr->narrow(k, mi, nj, a, g->lda, at, B + j0, ldb, g->C + (size_t)i0 * g->ldc + j0, g->ldc, g->accumulate,
-                   tile_ep(g->ep, i0, j0, &te));
+        const float *b = bt ? Bt + (size_t)jp * k * nb : g->B + j0;
+        kr->narrow(k, mi, nj, a, g->lda, at, b, bt ? nb : g->ldb, g->C + (size_t)i0 * g->ldc + j0, g->ldc,
+                   g->accumulate, tile_ep(g->ep, i0, j0, &te));
         tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nj);
     }
     team_sync(g);
