@@ -254,12 +254,13 @@ _Static_assert(RUN_MR1 >= RUN_MR2 && RUN_MR2 > NAR_MR && NAR_NV >= 2, "run tiles
 
 /* C (mr x nc, ldc) (+)= op(A) (mr x k, in place) * B (k x nc, ldb), mr <= NAR_MR,
  * nc <= NAR_NR, op(A)[i][p] = A[i*lda + p], or A[p*lda + i] if at == 1, or
- * A[roff[i] + koff[p]] if at == 2 (gathered, as gathered_kernel): the products of a
- * small layer (n = 25, 10; k = 50, 25, 10; or its weight gradient, k = the batch), where
- * packing and padding to a 32-wide panel cost more than the arithmetic. The last
- * vectors are masked; mr (rows), nv (vectors in use) and at are constants in each
- * inlined copy, so no FMA is spent on a row or vector wholly outside the tile (a short
- * tile is computed as short, not padded: m = 9 as 5 + 4 rows, not 8 + 8). */
+ * A[roff[i] + koff[p]] if at == 2 (gathered, as gathered_kernel), or, at == 3, the same
+ * with roff[i] = roff[0] + i (a run tile, mr <= NAR_ROWS): the products of a small layer
+ * (n = 25, 10; k = 50, 25, 10; or its weight gradient, k = the batch), where packing and
+ * padding to a 32-wide panel cost more than the arithmetic. The last vectors are masked
+ * unless whole (nc = nv vectors); mr (rows), nv (vectors in use), at and whole are
+ * constants in each inlined copy, so no FMA is spent on a row or vector wholly outside
+ * the tile (a short tile is computed as short, not padded: m = 9 as 5 + 4 rows, not 8 + 8). */
 static inline __attribute__((always_inline)) void narrow_body(int k, int nc, const float *restrict A, int lda,
                                                               const int *restrict roff, const int *restrict koff,
                                                               const float *restrict B, int ldb, float *restrict C,
@@ -288,7 +289,10 @@ static inline __attribute__((always_inline)) void narrow_body(int k, int nc, con
             b[v] = whole ? VLOAD(B + (size_t)p * ldb + v * VL) : VLOADM(B + (size_t)p * ldb + v * VL, msk[v]);
 #pragma GCC unroll 16
         for (int i = 0; i < mr; i++) {
-            vec a = VBCAST(at == 3 ? arun[i] : at == 2 ? arow[i][kat] : at ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p]);
+            vec a = VBCAST(at == 3   ? arun[i]
+                           : at == 2 ? arow[i][kat]
+                           : at      ? A[(size_t)p * lda + i]
+                                     : A[(size_t)i * lda + p]);
 #pragma GCC unroll 8
             for (int v = 0; v < nv; v++)
                 acc[i][v] = VFMA(a, b[v], acc[i][v]);
@@ -421,10 +425,14 @@ static inline const sn_tile_ep *ep_rows_from(const sn_tile_ep *ep, int i0, sn_ti
         if (whole) NG_TILE(mr, 2, 1, 3);                                                              \
         else NG_TILE(mr, 2, 0, 3);                                                                    \
         break;
-/* A run tile of `rows` (NAR_MR < rows <= RUN_MR1 or RUN_MR2) at row i0. */
-static __attribute__((noinline)) void narrow_run_tile(int k, int rows, int nc, int nvec, int whole, const float *restrict A,
-                            const int *restrict roff, const int *restrict koff, const float *restrict B, int ldb,
-                            float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep, int i0)
+/* A run tile of `rows` (NAR_MR < rows <= RUN_MR1 or RUN_MR2) at row i0. Not inlined: in
+ * the dispatch loop below, its register allocation and the loop's spoiled each other
+ * (cnn conv1 forward 2704x32x9: 155 -> 148 GFLOP/s, and -25% with a prefetch added). */
+static __attribute__((noinline)) void narrow_run_tile(int k, int rows, int nc, int nvec, int whole,
+                                                      const float *restrict A, const int *restrict roff,
+                                                      const int *restrict koff, const float *restrict B, int ldb,
+                                                      float *restrict C, int ldc, int accumulate,
+                                                      const sn_tile_ep *ep, int i0)
 {
     sn_tile_ep te;
     if (nvec == 1) {
