@@ -36,8 +36,8 @@ enum { MAX_TILE = 16 * 128 }; /* floats in the largest microkernel tile of any I
 
 /* Narrow outputs (n <= SMALL_N) are what padding to a vector width hurts most. */
 enum { SMALL_N = 64 };
-/* nn products the wide direct tile takes beyond SMALL_N (choose): n up to 4 tiles, k up
- * to a B strip of 512 KiB (L2). */
+/* nn and tn products the wide direct tile takes beyond SMALL_N (choose): n up to 4
+ * tiles, k up to a B strip of 512 KiB (L2). */
 enum { WIDE_DIRECT_N = 256, WIDE_DIRECT_K = 2048 };
 
 /* How old a look at the machine's idle CPUs sn_gemm_ws may use: a look costs ~50 us, so
@@ -621,13 +621,6 @@ static void outer_tile(const sn_kernels *kr, const gemm_args *g, const float *a,
     if (last) tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nj);
 }
 
-/* BLIS's loops, for products the skinny kernels do not take. Per k-block of KC: every B
- * panel (kc x nr) is packed once into the shared workspace; op(A) in blocks of
- * MC_PANELS panels (~240 rows: a block stays in L2) and, within a block, B panel by B
- * panel (one stays in L1 while the block's A panels pass it). With enough rows the team
- * splits op(A)'s panels, each thread packing and using its own (no A crosses cores, and
- * no wait between packing A and using it); with few, it splits the tiles. Either way an
- * element of C is the same sum in the same order, whoever computes it. */
 /* gemm_outer split by columns: each thread its own B panels (packed by it, for it), all
  * of op(A)'s panels packed by the team into one of two buffers that k-blocks alternate
  * (so one wait per k-block: a thread past block b's wait has finished block b - 1's
@@ -656,6 +649,13 @@ static void gemm_outer_by_cols(const sn_kernels *kr, const gemm_args *g, float *
     team_sync(g); /* the product is whole when the team leaves */
 }
 
+/* BLIS's loops, for products the skinny kernels do not take. Per k-block of KC: every B
+ * panel (kc x nr) is packed once into the shared workspace; op(A) in blocks of
+ * MC_PANELS panels (~240 rows: a block stays in L2) and, within a block, B panel by B
+ * panel (one stays in L1 while the block's A panels pass it). With enough rows the team
+ * splits op(A)'s panels, each thread packing and using its own (no A crosses cores, and
+ * no wait between packing A and using it); with few, it splits the tiles. Either way an
+ * element of C is the same sum in the same order, whoever computes it. */
 static void gemm_outer(const sn_kernels *kr, const gemm_args *g, float *ws)
 {
     const int mr = kr->outer_mr, nr = kr->outer_nr;
