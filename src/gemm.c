@@ -81,11 +81,16 @@ static gemm_alg choose(const sn_kernels *kr, sn_trans ta, sn_trans tb, int m, in
     /* An n narrower than one direct tile would be all dot tail: masked narrow tiles. */
     if (ta == SN_N && tb == SN_N && n < kr->dir_nr && n <= kr->nar_nr) return ALG_NARROW;
     if (ta == SN_N && tb == SN_N && n <= SMALL_N) return ALG_DIRECT; /* direct + dot tail */
-    /* nn with a few whole wide tiles across (n = 128..256: a CNN's or a wide MLP's dense
-     * layer, forward): the wide direct tile, A and B read in place, each thread its own
-     * column strips of B (k x 64, rows 4 n bytes apart: close enough for the prefetchers
-     * and the cache sets; n = 1024 was 2x slower than packing). No packing at all. */
-    if (ta == SN_N && tb == SN_N && kr->dirw_nr && n % kr->dirw_nr == 0 && n <= WIDE_DIRECT_N && k <= WIDE_DIRECT_K)
+    /* nn up to 4 wide tiles across (n = 65..256: a CNN's or a wide MLP's dense layer,
+     * forward) on ISAs with a wide tile: the direct tiles (wide where they cover n), A and
+     * B read in place, each thread its own column strips of B (k x 64, rows 4 n bytes
+     * apart: close enough for the prefetchers and the cache sets; n = 1024 was 2x slower
+     * than packing). No packing at all. Only where a narrow tile takes the columns the
+     * direct tiles leave (LeNet-5's 120 = 2 x 48 + 24: 1.03x / 0.96x -> 1.19x / 1.56x of
+     * the best BLAS at 1 / 2 threads); its 84 = 48 + 36 would need the dot kernel's tail
+     * and stays packed (0.85x that way). */
+    if (ta == SN_N && tb == SN_N && kr->dirw_nr && n <= WIDE_DIRECT_N && k <= WIDE_DIRECT_K &&
+        (n % kr->dirw_nr == 0 || n % kr->dir_nr <= kr->nar_nr))
         return ALG_DIRECT;
     if (ta == SN_T && tb == SN_N && n <= SMALL_N) return ALG_COL;    /* A^T rows are m-vectors */
     return ALG_OUTER;

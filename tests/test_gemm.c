@@ -136,6 +136,8 @@ static void sweep_shapes(void)
     check_case(SN_N, SN_N, 130, 128, 1600, 3, 1.0f, 1);
     check_case(SN_N, SN_N, 29, 256, 300, 0, 0.0f, 1);
     check_case(SN_N, SN_N, 64, 192, 50, 2, 1.0f, 0);
+    check_case(SN_N, SN_N, 37, 120, 400, 2, 1.0f, 1); /* 2 x 48 + a narrow 24 */
+    check_case(SN_N, SN_N, 50, 98, 512, 0, 0.0f, 1);  /* 2 x 48 + a fused 2-column tail */
     check_case(SN_T, SN_N, 131, 128, 128, 1, 1.0f, 1); /* tn: A^T read in place */
     check_case(SN_T, SN_N, 97, 256, 600, 0, 0.0f, 0);
     /* The narrow kernel (small layers, k < 64): masked columns, ragged rows, epilogue. */
@@ -252,6 +254,7 @@ Test(gemm_tuned, bit_identical_for_1_2_3_threads)
         check_threads_identical(SN_N, SN_T, 128, 1100, 300);
         check_threads_identical(SN_T, SN_N, 130, 200, 600);
         check_threads_identical(SN_T, SN_N, 1600, 128, 128); /* tn through the wide direct tile */
+        check_threads_identical(SN_N, SN_N, 128, 120, 400);  /* direct tiles and a narrow tail */
     }
 }
 
