@@ -429,7 +429,7 @@ int bench_gemm_main(int argc, char **argv)
         float *X = NULL;
         int *tables = NULL;
         size_t wsn = sn_gemm_workspace(c->ta, c->tb, c->m, c->n, c->k);
-        float *ws = aligned_alloc(64, ((wsn * 4 + 63) / 64) * 64 + 64);
+        float *ws = aligned_floats(wsn + 16);
         if (!A || !B || !C || !R || !ws || (c->conv.images && !conv_setup(c, A, &X, &tables))) {
             fprintf(stderr, "bench: out of memory\n");
             return EXIT_RUNTIME;

@@ -415,15 +415,10 @@ static inline const sn_tile_ep *ep_rows_from(const sn_tile_ep *ep, int i0, sn_ti
 }
 
 #ifdef RUN_MR1
-#define NG_RUN1(mr)                                                                                   \
+#define NG_RUN(mr, nv)                                                                                \
     case mr:                                                                                          \
-        if (whole) NG_TILE(mr, 1, 1, 3);                                                              \
-        else NG_TILE(mr, 1, 0, 3);                                                                    \
-        break;
-#define NG_RUN2(mr)                                                                                   \
-    case mr:                                                                                          \
-        if (whole) NG_TILE(mr, 2, 1, 3);                                                              \
-        else NG_TILE(mr, 2, 0, 3);                                                                    \
+        if (whole) NG_TILE(mr, nv, 1, 3);                                                             \
+        else NG_TILE(mr, nv, 0, 3);                                                                   \
         break;
 /* A run tile of `rows` (NAR_MR < rows <= RUN_MR1 or RUN_MR2) at row i0. Not inlined: in
  * the dispatch loop below, its register allocation and the loop's spoiled each other
@@ -437,12 +432,13 @@ static __attribute__((noinline)) void narrow_run_tile(int k, int rows, int nc, i
     sn_tile_ep te;
     if (nvec == 1) {
         switch (rows) {
-            NG_RUN1(9) NG_RUN1(10) NG_RUN1(11) NG_RUN1(12) NG_RUN1(13) NG_RUN1(14) NG_RUN1(15) NG_RUN1(16)
+            NG_RUN(9, 1) NG_RUN(10, 1) NG_RUN(11, 1) NG_RUN(12, 1) NG_RUN(13, 1) NG_RUN(14, 1) NG_RUN(15, 1)
+            NG_RUN(16, 1)
         default: break;
         }
     } else {
         switch (rows) {
-            NG_RUN2(9) NG_RUN2(10) NG_RUN2(11) NG_RUN2(12) NG_RUN2(13)
+            NG_RUN(9, 2) NG_RUN(10, 2) NG_RUN(11, 2) NG_RUN(12, 2) NG_RUN(13, 2)
         default: break;
         }
     }
