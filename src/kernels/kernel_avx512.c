@@ -58,7 +58,7 @@ static inline __m128 hsum4(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
         }                                                                                            \
     } while (0)
 
-#define OUT_MR 10
+#define OUT_MR 14
 #define OUT_NV 2
 #define DOT_MR 4
 #define DOT_NR 5

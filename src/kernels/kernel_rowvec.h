@@ -4,15 +4,28 @@
  * A[roff[i] + koff[p]] (an implicit GEMM's operand: offset tables, not a stride).
  *   C (RV_MR x RV_NV*VL, ldc) (+)= op(A) (RV_MR x k) * B (k x RV_NV*VL, rows ldb apart)
  * then the tile epilogue. Loops over the tile have constant trip counts and are fully
- * unrolled: the accumulators live in registers. No include guard: included twice. */
+ * unrolled: the accumulators live in registers. RV_ROWS: an inline body for the first
+ * `rows` rows only, a constant where it is inlined. No include guard: included more
+ * than once. */
 #ifdef RV_GATHER
 static void RV_NAME(int k, const float *restrict A, const int *restrict roff, const int *restrict koff,
                     const float *restrict B, int ldb, float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep)
+#elif defined RV_ROWS
+/* the first `rows` (a constant where it is inlined, <= RV_MR) rows of the tile only */
+static inline __attribute__((always_inline)) void RV_NAME(int k, const float *restrict A, int lda,
+                                                          const float *restrict B, int ldb, float *restrict C,
+                                                          int ldc, int accumulate, const sn_tile_ep *ep,
+                                                          const int rows)
 #else
 static void RV_NAME(int k, const float *restrict A, int lda, const float *restrict B, int ldb, float *restrict C,
                     int ldc, int accumulate, const sn_tile_ep *ep)
 #endif
 {
+#ifdef RV_ROWS
+#define RV_ROWS_N rows
+#else
+#define RV_ROWS_N RV_MR
+#endif
 #ifdef RV_GATHER
     const float *arow[RV_MR]; /* each row's origin: its broadcasts are arow[i][koff[p]] */
 #pragma GCC unroll 16
@@ -21,7 +34,7 @@ static void RV_NAME(int k, const float *restrict A, int lda, const float *restri
 #endif
     vec acc[RV_MR][RV_NV];
 #pragma GCC unroll 16
-    for (int i = 0; i < RV_MR; i++)
+    for (int i = 0; i < RV_ROWS_N; i++)
 #pragma GCC unroll 8
         for (int v = 0; v < RV_NV; v++)
             acc[i][v] = VZERO();
@@ -35,7 +48,7 @@ static void RV_NAME(int k, const float *restrict A, int lda, const float *restri
         for (int v = 0; v < RV_NV; v++)
             b[v] = VLOAD(B + (size_t)p * ldb + v * VL);
 #pragma GCC unroll 16
-        for (int i = 0; i < RV_MR; i++) {
+        for (int i = 0; i < RV_ROWS_N; i++) {
             vec a = VBCAST(RV_A(A, lda, i, p));
 #pragma GCC unroll 8
             for (int v = 0; v < RV_NV; v++)
@@ -44,7 +57,7 @@ static void RV_NAME(int k, const float *restrict A, int lda, const float *restri
     }
 
 #pragma GCC unroll 16
-    for (int i = 0; i < RV_MR; i++)
+    for (int i = 0; i < RV_ROWS_N; i++)
 #pragma GCC unroll 8
         for (int v = 0; v < RV_NV; v++) {
             float *c = C + (size_t)i * ldc + v * VL;
@@ -55,6 +68,8 @@ static void RV_NAME(int k, const float *restrict A, int lda, const float *restri
 }
 
 #undef RV_GATHER
+#undef RV_ROWS
+#undef RV_ROWS_N
 #undef RV_NAME
 #undef RV_MR
 #undef RV_NV

@@ -65,6 +65,30 @@
 #define RV_NV OUT_NV
 #define RV_A(A, lda, i, p) (A)[(size_t)(p) * (lda) + (i)]
 #include "kernel_rowvec.h"
+/* the same for the last rows < OUT_MR of a product (kernels.h): as many rows as there
+ * are, where a zero-padded whole tile wasted up to 13 of 14 rows' work (m = 128: 140
+ * rows' work for 128) */
+#define RV_NAME outer_rows_body
+#define RV_MR OUT_MR
+#define RV_NV OUT_NV
+#define RV_A(A, lda, i, p) (A)[(size_t)(p) * (lda) + (i)]
+#define RV_ROWS
+#include "kernel_rowvec.h"
+static void outer_rows_kernel(int rows, int kc, const float *restrict Ap, int lda, const float *restrict Bp, int ldb,
+                              float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep)
+{
+#define OUTER_ROWS_CASE(r)                                                                 \
+    case r:                                                                                \
+        if (r < OUT_MR) outer_rows_body(kc, Ap, lda, Bp, ldb, C, ldc, accumulate, ep, r); \
+        break;
+    switch (rows) {
+        OUTER_ROWS_CASE(1) OUTER_ROWS_CASE(2) OUTER_ROWS_CASE(3) OUTER_ROWS_CASE(4) OUTER_ROWS_CASE(5)
+        OUTER_ROWS_CASE(6) OUTER_ROWS_CASE(7) OUTER_ROWS_CASE(8) OUTER_ROWS_CASE(9) OUTER_ROWS_CASE(10)
+        OUTER_ROWS_CASE(11) OUTER_ROWS_CASE(12) OUTER_ROWS_CASE(13) OUTER_ROWS_CASE(14) OUTER_ROWS_CASE(15)
+    default: break;
+    }
+#undef OUTER_ROWS_CASE
+}
 
 #define DIR_NR (DIR_NV * VL)
 
@@ -797,6 +821,27 @@ static void maxpool4_back_rec(const float *r, const float *g, float *d0, float *
 
 #include "kernel_image.h"
 
+/* Row p of src (p < kc, rows ld apart) into panels of width columns (kernels.h): its
+ * columns [q * width, (q + 1) * width) to row p of panel q, which starts at
+ * dst + q * kc * width; 0 past cols. The outer kernel's B panels of an nn product and A
+ * panels of a tn one. Eight rows at a time across all panels: the reads run along src's
+ * rows (which the hardware prefetchers follow), and the writes to a panel are 8 rows
+ * contiguous (a row at a time across panels kc * width floats apart wrote to one L1 set;
+ * a panel at a time, each 128-byte piece of a row was a miss of its own). */
+static void pack_n(const float *src, int ld, int cols, int kc, float *dst, int width)
+{
+    const size_t panel = (size_t)kc * width;
+    for (int p0 = 0; p0 < kc; p0 += 8) {
+        const int p1 = p0 + 8 < kc ? p0 + 8 : kc;
+        for (int q = 0; q * width < cols; q++)
+            for (int p = p0; p < p1; p++) {
+                const float *s = src + (size_t)p * ld + q * width;
+                float *d = dst + q * panel + (size_t)p * width;
+                for (int j = 0; j < width; j += VL) VSTOREM(d + j, VMASK(width - j), VLOADM(s + j, VMASK(cols - q * width - j)));
+            }
+    }
+}
+
 #ifndef PACK_T
 /* dst[p * width + i] = src[i * ld + p] (kernels.h): the portable version. */
 static void pack_t(const float *src, int ld, int rows, int kc, float *dst, int width)
@@ -815,7 +860,9 @@ const sn_kernels KNAME = {
     .outer_mr = OUT_MR,
     .outer_nr = OUT_NR,
     .outer = outer_kernel,
+    .outer_rows = outer_rows_kernel,
     .pack_t = PACK_T,
+    .pack_n = pack_n,
     .dot_mr = DOT_MR,
     .dot_nr = DOT_NR,
     .dot_kv = VL,

@@ -40,10 +40,17 @@ typedef struct sn_kernels {
     int outer_mr, outer_nr;
     void (*outer)(int kc, const float *Ap, int lda, const float *Bp, int ldb, float *C, int ldc, int accumulate,
                   const sn_tile_ep *ep);
+    /* The same for the first `rows` (< outer_mr) rows of a tile only: a product's last rows. */
+    void (*outer_rows)(int rows, int kc, const float *Ap, int lda, const float *Bp, int ldb, float *C, int ldc,
+                       int accumulate, const sn_tile_ep *ep);
     /* The outer kernel's packing of a row-major operand read across: dst[p * width + i] =
      * src[i * ld + p] for i < rows (0 for rows <= i < width), p < kc; width <= 32. op(A)
      * of an nn or nt product, B of an nt one. */
     void (*pack_t)(const float *src, int ld, int rows, int kc, float *dst, int width);
+    /* The same read along, into as many panels as cols needs: panel q (at dst + q * kc *
+     * width) has dst[p * width + j] = src[p * ld + q * width + j] (0 past cols), p < kc.
+     * B of an nn product, op(A) of a tn one. */
+    void (*pack_n)(const float *src, int ld, int cols, int kc, float *dst, int width);
     /* Dot kernel, vectorised along k: C tile (mr x nr) where C[i][j] = dot(A row i,
      * B row j), A rows (mr x kp, lda) and B rows (nr x kp, ldb) both contiguous in k.
      * kp is a multiple of dot_kv; the caller zero-pads k up to it. */
