@@ -32,7 +32,8 @@ enum { KC = 256 };            /* k-block of the outer kernel: a 256 x 32 B panel
  * 240 x 256 block of packed A is 240 KiB, a share of L2 beside the streaming B panels
  * (1024^3 on one Sapphire Rapids core: 131 -> 150-169 GFLOP/s). */
 #define MC_PANELS(mr) ((240 + (mr) - 1) / (mr))
-enum { MAX_TILE = 16 * 128 }; /* floats in the largest microkernel tile of any ISA */
+enum { MAX_TILE = 16 * 128 };
+enum { NC_PANELS = 32 }; /* floats in the largest microkernel tile of any ISA */
 
 /* Narrow outputs (n <= SMALL_N) are what padding to a vector width hurts most. */
 enum { SMALL_N = 64 };
@@ -573,14 +574,20 @@ static void gemm_narrow(const sn_kernels *kr, const gemm_args *g, float *ws)
 
 /* ---- nn / tn / tt: outer-product kernel with packed panels ------------------- */
 
-/* Ap panel (kc x mr, k-major) from op(A) rows i0.., columns p0..; zero past m. */
-static void pack_a(const sn_kernels *kr, float *Ap, const gemm_args *g, int i0, int p0, int kc, int mr)
+/* A panels ip0 .. ip0 + count - 1 (each kc x mr, k-major, one after another) from
+ * op(A) rows ip0 * mr.., columns p0..; zero past m. */
+static void pack_a(const sn_kernels *kr, float *Ap, const gemm_args *g, int ip0, int count, int p0, int kc, int mr)
 {
-    int mi = g->m - i0 < mr ? g->m - i0 : mr;
-    if (g->ta == SN_N)
-        kr->pack_t(g->A + (size_t)i0 * g->lda + p0, g->lda, mi, kc, Ap, mr);
-    else /* A stored k x m: a row of the panel is contiguous */
-        kr->pack_n(g->A + (size_t)p0 * g->lda + i0, g->lda, mi, kc, Ap, mr);
+    const int i0 = ip0 * mr, rows = g->m - i0 < count * mr ? g->m - i0 : count * mr;
+    if (count <= 0) return;
+    if (g->ta == SN_T) { /* A stored k x m: the panels' rows are pieces of A's rows */
+        kr->pack_n(g->A + (size_t)p0 * g->lda + i0, g->lda, rows, kc, Ap, mr);
+        return;
+    }
+    for (int q = 0; q < count; q++) {
+        const int mi = rows - q * mr < mr ? rows - q * mr : mr;
+        kr->pack_t(g->A + (size_t)(i0 + q * mr) * g->lda + p0, g->lda, mi, kc, Ap + (size_t)q * mr * kc, mr);
+    }
 }
 
 /* B panels jp0 .. jp0 + count - 1 (each kc x nr, k-major, one after another) from
@@ -635,7 +642,10 @@ static void gemm_outer_by_cols(const sn_kernels *kr, const gemm_args *g, float *
         const int kc = g->k - p0 < KC ? g->k - p0 : KC;
         const int accumulate = g->accumulate || p0 > 0, last = p0 + KC >= g->k;
         float *Ap = (p0 / KC) % 2 ? A1 : A0;
-        FOR_SHARE(g, ip, panels_m) pack_a(kr, Ap + (size_t)ip * mr * kc, g, ip * mr, p0, kc, mr);
+        {
+            const int lo_a = share_bound(g, panels_m, 0), hi_a = share_bound(g, panels_m, 1);
+            pack_a(kr, Ap + (size_t)lo_a * mr * kc, g, lo_a, hi_a - lo_a, p0, kc, mr);
+        }
         team_sync(g);
         for (int jp = lo; jp < hi; jp++) { /* B panel by B panel: one stays in L1 while A's pass */
             float *b = Bp + (size_t)jp * nr * kc;
@@ -647,30 +657,40 @@ static void gemm_outer_by_cols(const sn_kernels *kr, const gemm_args *g, float *
     team_sync(g); /* the product is whole when the team leaves */
 }
 
-/* gemm_outer split by columns with nothing shared: each thread packs its own B panels
- * and, block by block, all of op(A) for itself (twice the A packing of a shared split,
- * but no wait inside the product and no panel read from the other core's cache). */
-static void gemm_outer_private(const sn_kernels *kr, const gemm_args *g, float *ws, int panels_m, int panels_n)
+/* The outer path when each thread has B panels enough: the team splits the columns
+ * and shares nothing; each thread packs its own B panels and, block by block, all of
+ * op(A) for itself (at two threads, twice the A packing of a shared split, but no wait
+ * inside the product and no panel read from the other core's cache). Per thread, as
+ * BLIS's loops: columns in blocks of NC_PANELS (a k-block of them is 1 MiB: L2); per
+ * k-block, op(A) in blocks of MC_PANELS; within one, each A panel (14 KiB: L1) against
+ * every B panel of the column block, streamed from L2. That last order walks C along
+ * rows, where the hardware prefetchers follow it; B panel by B panel walked C down
+ * columns, 14 rows 4 KiB apart per tile, each a miss (1024^3 on one Sapphire Rapids
+ * core: +6%; 2048 x 2048 x 512: +17%). */
+static void gemm_outer_cols(const sn_kernels *kr, const gemm_args *g, float *ws, int panels_m, int panels_n)
 {
     const int mr = kr->outer_mr, nr = kr->outer_nr, kc_max = g->k < KC ? g->k : KC, mcp = MC_PANELS(mr);
     const int threads = team_threads(g), tid = share_bound(g, threads, 0), block = panels_m < mcp ? panels_m : mcp;
     const size_t a_block = sn_round_up((size_t)block * mr * kc_max, 16);
-    float *Ap = ws + (size_t)tid * a_block, *B0 = ws + (size_t)threads * a_block;
     const int lo = share_bound(g, panels_n, 0), hi = share_bound(g, panels_n, 1);
-    for (int p0 = 0; p0 < g->k; p0 += KC) {
-        const int kc = g->k - p0 < KC ? g->k - p0 : KC;
-        const int accumulate = g->accumulate || p0 > 0, last = p0 + KC >= g->k;
-        /* at lo * nr * kc_max, not kc: no wait between k-blocks, and a thread into the
-         * short last block must not write where its neighbour still reads */
-        float *Bp = B0 + (size_t)lo * nr * kc_max;
-        pack_b(kr, Bp, g, lo, hi - lo, p0, kc, nr);
-        for (int b0 = 0; b0 < panels_m; b0 += mcp) {
-            const int b1 = b0 + mcp < panels_m ? b0 + mcp : panels_m;
-            for (int ip = b0; ip < b1; ip++) pack_a(kr, Ap + (size_t)(ip - b0) * mr * kc, g, ip * mr, p0, kc, mr);
-            for (int jp = lo; jp < hi; jp++)
+    /* this thread's own: a block of A panels, and its B panels from lo * nr * kc_max on
+     * (not kc: a thread into the short last k-block must not write where its neighbour,
+     * with no wait between k-blocks, still reads) */
+    float *Ap = ws + (size_t)tid * a_block, *Bp = ws + (size_t)threads * a_block + (size_t)lo * nr * kc_max;
+    for (int jb = lo; jb < hi; jb += NC_PANELS) {
+        const int je = jb + NC_PANELS < hi ? jb + NC_PANELS : hi;
+        for (int p0 = 0; p0 < g->k; p0 += KC) {
+            const int kc = g->k - p0 < KC ? g->k - p0 : KC;
+            const int accumulate = g->accumulate || p0 > 0, last = p0 + KC >= g->k;
+            pack_b(kr, Bp, g, jb, je - jb, p0, kc, nr);
+            for (int b0 = 0; b0 < panels_m; b0 += mcp) {
+                const int b1 = b0 + mcp < panels_m ? b0 + mcp : panels_m;
+                pack_a(kr, Ap, g, b0, b1 - b0, p0, kc, mr);
                 for (int ip = b0; ip < b1; ip++)
-                    outer_tile(kr, g, Ap + (size_t)(ip - b0) * mr * kc, Bp + (size_t)(jp - lo) * nr * kc, ip, jp,
-                               kc, accumulate, last);
+                    for (int jp = jb; jp < je; jp++)
+                        outer_tile(kr, g, Ap + (size_t)(ip - b0) * mr * kc, Bp + (size_t)(jp - jb) * nr * kc, ip,
+                                   jp, kc, accumulate, last);
+            }
         }
     }
     team_sync(g); /* the product is whole when the team leaves */
@@ -696,16 +716,17 @@ static void gemm_outer(const sn_kernels *kr, const gemm_args *g, float *ws)
      * 0.94x -> 1.22x). */
     const long row_share = (long)((panels_m + threads - 1) / threads) * panels_n;
     const long col_share = (long)panels_m * ((panels_n + threads - 1) / threads);
-    /* Split by columns with nothing shared when each thread has at least 4 B panels and
-     * the workspace holds a block of A per thread (it always does for two): at two threads
-     * 0.75-0.90x of the best BLAS -> 0.95-1.22x on nn/nt/tn 128..1024 x 1024 x 784..1024
-     * (Sapphire Rapids), where packed B read across cores and a wait per k-block lost. */
+    /* By columns with nothing shared (gemm_outer_cols) when each thread has at least 4 B
+     * panels and the workspace holds a block of A per thread (it always does for one or
+     * two): at two threads 0.75-0.90x of the best BLAS -> 0.95-1.22x on nn/nt/tn 128..1024
+     * x 1024 x 784..1024 (Sapphire Rapids), where packed B read across cores and a wait
+     * per k-block lost. */
     {
         const size_t a = sn_round_up((size_t)panels_m * mr * kc_max, 16), b = sn_round_up((size_t)panels_n * nr * kc_max, 16);
         const int block = panels_m < mcp ? panels_m : mcp;
         const size_t need = (size_t)threads * sn_round_up((size_t)block * mr * kc_max, 16) + b;
-        if (threads > 1 && panels_n >= 4 * threads && need <= a + b + (a > b ? a : b)) {
-            gemm_outer_private(kr, g, ws, panels_m, panels_n);
+        if (panels_n >= 4 * threads && need <= a + b + (a > b ? a : b)) {
+            gemm_outer_cols(kr, g, ws, panels_m, panels_n);
             return;
         }
     }
@@ -735,7 +756,7 @@ static void gemm_outer(const sn_kernels *kr, const gemm_args *g, float *ws)
             const int lo = share_bound(g, panels_m, 0), hi = share_bound(g, panels_m, 1);
             for (int b0 = lo; b0 < hi; b0 += mcp) {
                 const int b1 = b0 + mcp < hi ? b0 + mcp : hi;
-                for (int ip = b0; ip < b1; ip++) pack_a(kr, Ap + (size_t)ip * mr * kc, g, ip * mr, p0, kc, mr);
+                pack_a(kr, Ap + (size_t)b0 * mr * kc, g, b0, b1 - b0, p0, kc, mr);
                 for (int jp = 0; jp < panels_n; jp++)
                     for (int ip = b0; ip < b1; ip++)
                         outer_tile(kr, g, Ap + (size_t)ip * mr * kc, Bp + (size_t)jp * nr * kc, ip, jp, kc,
@@ -747,7 +768,7 @@ static void gemm_outer(const sn_kernels *kr, const gemm_args *g, float *ws)
         FOR_SHARE(g, q, panels_m + panels_n)
         {
             if (q < panels_m)
-                pack_a(kr, Ap + (size_t)q * mr * kc, g, q * mr, p0, kc, mr);
+                pack_a(kr, Ap + (size_t)q * mr * kc, g, q, 1, p0, kc, mr);
             else
                 pack_b(kr, Bp + (size_t)(q - panels_m) * nr * kc, g, q - panels_m, 1, p0, kc, nr);
         }
