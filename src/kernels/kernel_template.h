@@ -837,7 +837,10 @@ static void pack_n(const float *src, int ld, int cols, int kc, float *dst, int w
             for (int p = p0; p < p1; p++) {
                 const float *s = src + (size_t)p * ld + q * width;
                 float *d = dst + q * panel + (size_t)p * width;
-                for (int j = 0; j < width; j += VL) VSTOREM(d + j, VMASK(width - j), VLOADM(s + j, VMASK(cols - q * width - j)));
+                for (int j = 0; j < width; j += VL) {
+                    if (p + 8 < kc) __builtin_prefetch(s + (size_t)8 * ld + j, 0, 3);
+                    VSTOREM(d + j, VMASK(width - j), VLOADM(s + j, VMASK(cols - q * width - j)));
+                }
             }
     }
 }
