@@ -63,9 +63,13 @@ static gemm_alg choose(const sn_kernels *kr, sn_trans ta, sn_trans tb, int m, in
      * 64 channels): that tile with A^T read in place beats the column kernel, which pads
      * 64 columns to 70 and packs B to do it; and, up to 4 tiles across, the outer path's
      * packing (a CNN's dense weight gradient, tn 1600x128x128: 0.93x -> 1.03x of OpenBLAS
-     * on one thread; 128x128x128 at two threads 0.95x -> 1.90x). */
+     * on one thread; 128x128x128 at two threads 0.95x -> 1.90x). But not for a long k
+     * with many rows (a wide first layer's weight gradient at batch 512, tn 784x256x512):
+     * A^T's rows, 4 m bytes apart, are a new page every few k steps for each tile, and
+     * the packed panels win (0.86x -> 1.08x of the best BLAS; 1600x128x512 0.94x ->
+     * 1.07x; up to m = 256 the direct tile stays ahead: 256x128x512 1.10x vs 0.99x). */
     if (ta == SN_T && tb == SN_N && kr->dirw_nr && n % kr->dirw_nr == 0 &&
-        (n <= SMALL_N || (n <= WIDE_DIRECT_N && k <= WIDE_DIRECT_K)))
+        (n <= SMALL_N || (n <= WIDE_DIRECT_N && k <= WIDE_DIRECT_K && (k <= KC || m <= WIDE_DIRECT_N))))
         return ALG_DIRECT;
     /* (For a weight gradient whose n the column kernel's tile divides, that kernel wastes
      * nothing on n and is faster: 25 x 10 at k = 128 runs at 41 vs 35 GFLOP/s.) */
