@@ -43,6 +43,10 @@ static void RV_NAME(int k, const float *restrict A, int lda, const float *restri
 #ifdef RV_GATHER
         const int kat = koff[p];
 #endif
+#ifdef RV_PREFETCH_B
+#pragma GCC unroll 8
+        for (int v = 0; v < RV_NV; v++) __builtin_prefetch(B + (size_t)(p + RV_PREFETCH_B) * ldb + v * VL, 0, 3);
+#endif
         vec b[RV_NV];
 #pragma GCC unroll 8
         for (int v = 0; v < RV_NV; v++)
@@ -68,6 +72,7 @@ static void RV_NAME(int k, const float *restrict A, int lda, const float *restri
 }
 
 #undef RV_GATHER
+#undef RV_PREFETCH_B
 #undef RV_ROWS
 #undef RV_ROWS_N
 #undef RV_NAME
