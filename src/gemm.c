@@ -729,14 +729,31 @@ static void gemm_outer_cols(const sn_kernels *kr, const gemm_args *g, float *ws,
         for (int p0 = 0; p0 < g->k; p0 += KC) {
             const int kc = g->k - p0 < KC ? g->k - p0 : KC;
             const int accumulate = g->accumulate || p0 > 0, last = p0 + KC >= g->k;
-            pack_b(kr, Bp, g, jb, je - jb, p0, kc, nr);
+            /* B stored k x n: the first row panel's tiles read it in place and pack it as
+             * they go (outer_pack), so packing's memory latency overlaps their FMAs; the
+             * column block's ragged last panel is packed apart */
+            const int fused = g->tb == SN_N && panel_of(g->m, mr, 0).rows == mr;
+            const int ragged = je * nr > g->n;
+            if (!fused)
+                pack_b(kr, Bp, g, jb, je - jb, p0, kc, nr);
+            else if (ragged)
+                pack_b(kr, Bp + (size_t)(je - 1 - jb) * nr * kc, g, je - 1, 1, p0, kc, nr);
             for (int b0 = 0; b0 < panels_m; b0 += mcp) {
                 const int b1 = b0 + mcp < panels_m ? b0 + mcp : panels_m;
                 pack_a(kr, Ap, g, b0, b1 - b0, p0, kc, mr);
                 for (int ip = b0; ip < b1; ip++) {
-                    for (int jp = jb; jp < je; jp++)
-                        outer_tile(kr, g, Ap + (size_t)(ip - b0) * mr * kc, Bp + (size_t)(jp - jb) * nr * kc, ip,
-                                   jp, kc, accumulate, last ? LAST_NO_DONE : 0);
+                    for (int jp = jb; jp < je; jp++) {
+                        float *b = Bp + (size_t)(jp - jb) * nr * kc;
+                        if (fused && ip == 0 && !(ragged && jp == je - 1)) {
+                            sn_tile_ep te;
+                            kr->outer_pack(kc, Ap, mr, g->B + (size_t)p0 * g->ldb + (size_t)jp * nr, g->ldb,
+                                           g->C + (size_t)jp * nr, g->ldc, accumulate,
+                                           last ? tile_ep(g->ep, 0, jp * nr, &te) : NULL, b);
+                            continue;
+                        }
+                        outer_tile(kr, g, Ap + (size_t)(ip - b0) * mr * kc, b, ip, jp, kc, accumulate,
+                                   last ? LAST_NO_DONE : 0);
+                    }
                     /* the row band's columns at once: whole rows are one piece for the
                      * fused optimiser (a call per 32-float row of a tile cost ~6% of a
                      * 784-1024-1024-10 step) */

@@ -5,8 +5,8 @@
  *   C (RV_MR x RV_NV*VL, ldc) (+)= op(A) (RV_MR x k) * B (k x RV_NV*VL, rows ldb apart)
  * then the tile epilogue. Loops over the tile have constant trip counts and are fully
  * unrolled: the accumulators live in registers. RV_ROWS: an inline body for the first
- * `rows` rows only, a constant where it is inlined. No include guard: included more
- * than once. */
+ * `rows` rows only, a constant where it is inlined; RV_PACK_B: B read in place and
+ * copied to a packed panel on the way. No include guard: included more than once. */
 #ifdef RV_GATHER
 static void RV_NAME(int k, const float *restrict A, const int *restrict roff, const int *restrict koff,
                     const float *restrict B, int ldb, float *restrict C, int ldc, int accumulate, const sn_tile_ep *ep)
@@ -16,6 +16,10 @@ static inline __attribute__((always_inline)) void RV_NAME(int k, const float *re
                                                           const float *restrict B, int ldb, float *restrict C,
                                                           int ldc, int accumulate, const sn_tile_ep *ep,
                                                           const int rows)
+#elif defined RV_PACK_B
+/* also copies B, as it reads it, into a packed panel Bp (k x RV_NV*VL, k-major) */
+static void RV_NAME(int k, const float *restrict A, int lda, const float *restrict B, int ldb, float *restrict C,
+                    int ldc, int accumulate, const sn_tile_ep *ep, float *restrict Bp)
 #else
 static void RV_NAME(int k, const float *restrict A, int lda, const float *restrict B, int ldb, float *restrict C,
                     int ldc, int accumulate, const sn_tile_ep *ep)
@@ -51,6 +55,10 @@ static void RV_NAME(int k, const float *restrict A, int lda, const float *restri
 #pragma GCC unroll 8
         for (int v = 0; v < RV_NV; v++)
             b[v] = VLOAD(B + (size_t)p * ldb + v * VL);
+#ifdef RV_PACK_B
+#pragma GCC unroll 8
+        for (int v = 0; v < RV_NV; v++) VSTORE(Bp + (size_t)p * (RV_NV * VL) + v * VL, b[v]);
+#endif
 #pragma GCC unroll 16
         for (int i = 0; i < RV_ROWS_N; i++) {
             vec a = VBCAST(RV_A(A, lda, i, p));
@@ -72,6 +80,7 @@ static void RV_NAME(int k, const float *restrict A, int lda, const float *restri
 }
 
 #undef RV_GATHER
+#undef RV_PACK_B
 #undef RV_PREFETCH_B
 #undef RV_ROWS
 #undef RV_ROWS_N

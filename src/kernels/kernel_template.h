@@ -68,6 +68,14 @@
  * and the hardware's L1 prefetch alone left 3-6% (Sapphire Rapids, 512x1024x784) */
 #define RV_PREFETCH_B 24
 #include "kernel_rowvec.h"
+/* the same reading B in place (rows ldb apart) and packing it as it goes (kernels.h) */
+#define RV_NAME outer_pack_kernel
+#define RV_MR OUT_MR
+#define RV_NV OUT_NV
+#define RV_A(A, lda, i, p) (A)[(size_t)(p) * (lda) + (i)]
+#define RV_PACK_B
+#define RV_PREFETCH_B 24
+#include "kernel_rowvec.h"
 /* the same for the last rows < OUT_MR of a product (kernels.h): as many rows as there
  * are, where a zero-padded whole tile wasted up to 13 of 14 rows' work (m = 128: 140
  * rows' work for 128) */
@@ -868,6 +876,7 @@ const sn_kernels KNAME = {
     .outer_nr = OUT_NR,
     .outer = outer_kernel,
     .outer_rows = outer_rows_kernel,
+    .outer_pack = outer_pack_kernel,
     .pack_t = PACK_T,
     .pack_n = pack_n,
     .dot_mr = DOT_MR,

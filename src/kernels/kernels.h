@@ -43,6 +43,10 @@ typedef struct sn_kernels {
     /* The same for the first `rows` (< outer_mr) rows of a tile only: a product's last rows. */
     void (*outer_rows)(int rows, int kc, const float *Ap, int lda, const float *Bp, int ldb, float *C, int ldc,
                        int accumulate, const sn_tile_ep *ep);
+    /* outer, B read in place (rows ldb apart) and copied on the way to Bpack (kc x
+     * outer_nr, k-major): a tile's computation and its B panel's packing in one pass. */
+    void (*outer_pack)(int kc, const float *Ap, int lda, const float *B, int ldb, float *C, int ldc, int accumulate,
+                       const sn_tile_ep *ep, float *Bpack);
     /* The outer kernel's packing of a row-major operand read across: dst[p * width + i] =
      * src[i * ld + p] for i < rows (0 for rows <= i < width), p < kc; width <= 32. op(A)
      * of an nn or nt product, B of an nt one. */
