@@ -155,6 +155,16 @@ static void sweep_shapes(void)
     check_case(SN_T, SN_T, 263, 509, 521, 2, 1.0f, 1);
     check_case(SN_N, SN_N, 97, 1031, 600, 1, 0.0f, 0);
     check_case(SN_T, SN_N, 23, 701, 300, 0, 1.0f, 1);
+    /* The outer path by columns (gemm_outer_cols): two column blocks (n past NC_PANELS =
+     * 32 panels of 32), B packed by the first row panel's tiles as they read it (and the
+     * ragged last panel apart), a last row panel of 1-3 rows split with the one before
+     * (m = 128 = 9 x 14 + 2 on AVX-512, 21 x 6 + 2 on AVX2; 127 = 9 x 14 + 1; 15), for tn
+     * packed apart from the whole panels; accumulation and the epilogue. */
+    check_case(SN_N, SN_N, 128, 1100, 300, 3, 1.0f, 1);
+    check_case(SN_N, SN_N, 15, 1031, 263, 0, 0.0f, 1);
+    check_case(SN_T, SN_N, 127, 700, 600, 2, 1.0f, 1);
+    check_case(SN_N, SN_T, 128, 1057, 300, 1, 0.0f, 1);
+    check_case(SN_T, SN_T, 16, 1100, 67, 0, 1.0f, 0);
 }
 
 static void force(sn_isa isa)
@@ -255,6 +265,9 @@ Test(gemm_tuned, bit_identical_for_1_2_3_threads)
         check_threads_identical(SN_T, SN_N, 130, 200, 600);
         check_threads_identical(SN_T, SN_N, 1600, 128, 128); /* tn through the wide direct tile */
         check_threads_identical(SN_N, SN_N, 128, 120, 400);  /* direct tiles and a narrow tail */
+        /* outer by columns: two column blocks, B packed on the way, the last rows split */
+        check_threads_identical(SN_N, SN_N, 130, 1100, 300);
+        check_threads_identical(SN_T, SN_N, 127, 700, 600);
     }
 }
 
@@ -316,6 +329,8 @@ Test(gemm_tuned, done_hook_sees_each_element_once)
             check_done_hook(SN_N, SN_N, 37, 50, 100, t);  /* direct kernel + separate dot tail */
             check_done_hook(SN_N, SN_N, 63, 127, 300, t); /* outer kernel, k-blocks */
             check_done_hook(SN_N, SN_T, 37, 50, 25, t);   /* narrow kernel, B transposed */
+            check_done_hook(SN_N, SN_N, 128, 1100, 300, t); /* outer by columns: row bands, two column blocks */
+            check_done_hook(SN_T, SN_N, 127, 700, 300, t);  /* ... the last rows split, packed apart */
         }
     }
 }
