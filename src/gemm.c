@@ -32,8 +32,10 @@ enum { KC = 256 };            /* k-block of the outer kernel: a 256 x 32 B panel
  * 240 x 256 block of packed A is 240 KiB, a share of L2 beside the streaming B panels
  * (1024^3 on one Sapphire Rapids core: 131 -> 150-169 GFLOP/s). */
 #define MC_PANELS(mr) ((240 + (mr) - 1) / (mr))
-enum { MAX_TILE = 16 * 128 };
-enum { NC_PANELS = 32 }; /* floats in the largest microkernel tile of any ISA */
+enum { MAX_TILE = 16 * 128 }; /* floats in the largest microkernel tile of any ISA */
+/* B panels per column block of gemm_outer_cols: 32 x 32 columns x KC = 1 MiB, in L2 while
+ * every A panel passes it */
+enum { NC_PANELS = 32 };
 
 /* Narrow outputs (n <= SMALL_N) are what padding to a vector width hurts most. */
 enum { SMALL_N = 64 };
@@ -139,7 +141,9 @@ static size_t workspace_for(const sn_kernels *kr, sn_trans ta, sn_trans tb, int 
     case ALG_COL: /* the packed A panel lives on each thread's stack */
         return n % kr->col_nr ? sn_round_up((size_t)k * sn_round_up((size_t)n, kr->col_nr), 16) : 0;
     default: { /* gemm_outer: every A panel of a k-block and two k-blocks of B panels, or
-                * (split by columns) two k-blocks of A panels and one of B panels */
+                * (split by columns) two k-blocks of A panels and one of B panels; or
+                * (gemm_outer_cols) a block of A panels per thread and one k-block of B
+                * panels, used only where that fits in this */
         size_t kc = (size_t)(k < KC ? k : KC);
         const size_t a = sn_round_up(sn_round_up((size_t)m, kr->outer_mr) * kc, 16);
         const size_t b = sn_round_up(sn_round_up((size_t)n, kr->outer_nr) * kc, 16);
@@ -769,7 +773,9 @@ static void gemm_outer_cols(const sn_kernels *kr, const gemm_args *g, float *ws,
     team_sync(g); /* the product is whole when the team leaves */
 }
 
-/* BLIS's loops, for products the skinny kernels do not take. Per k-block of KC: every B
+/* The products the skinny kernels do not take. With 4 or more B panels per thread,
+ * gemm_outer_cols (nothing shared). Otherwise (a narrow n over a team: n <= 224 at two
+ * threads), BLIS's loops with B shared. Per k-block of KC: every B
  * panel (kc x nr) is packed once into the shared workspace; op(A) in blocks of
  * MC_PANELS panels (~240 rows: a block stays in L2) and, within a block, B panel by B
  * panel (one stays in L1 while the block's A panels pass it). With enough rows the team

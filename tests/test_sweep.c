@@ -588,9 +588,18 @@ Test(sweep_run, precision_adds_blocks_up_to_the_bound)
     char dir[512], cmd[4096];
     snprintf(dir, sizeof dir, "%s", tu_tmpdir());
     snprintf(cmd, sizeof cmd, "%s --sweep batch=64 --epochs 1 --val 500 --repeat 3 --precision 99%% --include-noisy "
-             "--quiet --no-plot --data %s --out %s/a", TU_BENCH, TU_SUBSET, dir);
+             "--no-plot --data %s --out %s/a", TU_BENCH, TU_SUBSET, dir);
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(count_data_rows(tu_path(dir, "a/reps.csv"), ",ok,"), 3, "+-99%% holds after the first 3 blocks");
+    /* +-99% holds after the first 3 blocks, unless one of them ran 3x slower than the
+     * others (a compile beside the tests did that once): then the bench must have said
+     * how wide the interval really was, and added blocks for it */
+    const int rows = count_data_rows(tu_path(dir, "a/reps.csv"), ",ok,");
+    if (rows != 3) {
+        const char *said = strstr(err, "--precision 99%: after 3 blocks the widest interval is +-");
+        cr_assert(said && rows > 3, "%d blocks for +-99%% with nothing said: %s", rows, err);
+        cr_assert_gt(strtod(said + strlen("--precision 99%: after 3 blocks the widest interval is +-"), NULL), 99.0,
+                     "%s", err);
+    }
     snprintf(cmd, sizeof cmd, "%s --sweep batch=64 --epochs 1 --val 500 --repeat 3 --precision 0.0001%% --max-repeat 5 "
              "--include-noisy --no-plot --data %s --out %s/b", TU_BENCH, TU_SUBSET, dir);
     cr_assert_eq(tu_run(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);

@@ -854,6 +854,8 @@ static void pack_n(const float *src, int ld, int cols, int kc, float *dst, int w
                 const float *s = src + (size_t)p * ld + q * width;
                 float *d = dst + q * panel + (size_t)p * width;
                 for (int j = 0; j < width; j += VL) {
+                    /* the row 8 ahead: a weight matrix's rows are 4 KiB pages each, where
+                     * the hardware's streamer starts over */
                     if (p + 8 < kc) __builtin_prefetch(s + (size_t)8 * ld + j, 0, 3);
                     VSTOREM(d + j, VMASK(width - j), VLOADM(s + j, VMASK(cols - q * width - j)));
                 }
