@@ -100,6 +100,13 @@ static gemm_alg choose(const sn_kernels *kr, sn_trans ta, sn_trans tb, int m, in
         (n % kr->dirw_nr == 0 || n % kr->dir_nr <= kr->nar_nr))
         return ALG_DIRECT;
     if (ta == SN_T && tb == SN_N && n <= SMALL_N) return ALG_COL;    /* A^T rows are m-vectors */
+    /* tn up to 256 wide where the outer tile would pad n (LeNet-5's 84 and 120, an MLP's
+     * 100 or 200: 96, 128, 128, 224 columns' work) and the column kernel's 10-wide tiles
+     * hardly do, given rows enough or a short k (784x100x128: 0.87x -> 1.22x of the best
+     * BLAS at one thread; 300x90x512 1.00x -> 1.12x; 400x120x128 1.01x -> 1.16x; with few
+     * rows and a long k the outer path stays ahead: 120x84x512 0.92x vs 0.83x). */
+    if (ta == SN_T && tb == SN_N && n <= WIDE_DIRECT_N && n % kr->outer_nr && (m >= WIDE_DIRECT_N || k <= 128))
+        return ALG_COL;
     return ALG_OUTER;
 }
 
@@ -795,16 +802,16 @@ static void gemm_outer(const sn_kernels *kr, const gemm_args *g, float *ws)
      * 0.94x -> 1.22x). */
     const long row_share = (long)((panels_m + threads - 1) / threads) * panels_n;
     const long col_share = (long)panels_m * ((panels_n + threads - 1) / threads);
-    /* By columns with nothing shared (gemm_outer_cols) when each thread has at least 4 B
-     * panels and the workspace holds a block of A per thread (it always does for one or
-     * two): at two threads 0.75-0.90x of the best BLAS -> 0.95-1.22x on nn/nt/tn 128..1024
+    /* By columns with nothing shared (gemm_outer_cols) on one thread, and on a team when
+     * each thread has at least 4 B panels and the workspace holds a block of A per thread
+     * (it always does for one or two): at two threads 0.75-0.90x of the best BLAS -> 0.95-1.22x on nn/nt/tn 128..1024
      * x 1024 x 784..1024 (Sapphire Rapids), where packed B read across cores and a wait
      * per k-block lost. */
     {
         const size_t a = sn_round_up((size_t)panels_m * mr * kc_max, 16), b = sn_round_up((size_t)panels_n * nr * kc_max, 16);
         const int block = panels_m < mcp ? panels_m : mcp;
         const size_t need = (size_t)threads * sn_round_up((size_t)block * mr * kc_max, 16) + b;
-        if (panels_n >= 4 * threads && need <= a + b + (a > b ? a : b)) {
+        if ((threads == 1 || panels_n >= 4 * threads) && need <= a + b + (a > b ? a : b)) {
             gemm_outer_cols(kr, g, ws, panels_m, panels_n);
             return;
         }

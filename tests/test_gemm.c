@@ -165,6 +165,11 @@ static void sweep_shapes(void)
     check_case(SN_T, SN_N, 127, 700, 600, 2, 1.0f, 1);
     check_case(SN_N, SN_T, 128, 1057, 300, 1, 0.0f, 1);
     check_case(SN_T, SN_T, 16, 1100, 67, 0, 1.0f, 0);
+    /* tn 65..256 wide that the outer tile would pad, on the column kernel: many rows and
+     * k-blocks of COL_KC, ragged row panels, accumulation and the epilogue; a short k */
+    check_case(SN_T, SN_N, 300, 90, 300, 2, 1.0f, 1);
+    check_case(SN_T, SN_N, 257, 200, 129, 0, 0.0f, 1);
+    check_case(SN_T, SN_N, 120, 84, 128, 1, 1.0f, 0);
 }
 
 static void force(sn_isa isa)
@@ -268,6 +273,7 @@ Test(gemm_tuned, bit_identical_for_1_2_3_threads)
         /* outer by columns: two column blocks, B packed on the way, the last rows split */
         check_threads_identical(SN_N, SN_N, 130, 1100, 300);
         check_threads_identical(SN_T, SN_N, 127, 700, 600);
+        check_threads_identical(SN_T, SN_N, 784, 100, 300); /* tn 100 wide: the column kernel */
     }
 }
 
@@ -331,6 +337,7 @@ Test(gemm_tuned, done_hook_sees_each_element_once)
             check_done_hook(SN_N, SN_T, 37, 50, 25, t);   /* narrow kernel, B transposed */
             check_done_hook(SN_N, SN_N, 128, 1100, 300, t); /* outer by columns: row bands, two column blocks */
             check_done_hook(SN_T, SN_N, 127, 700, 300, t);  /* ... the last rows split, packed apart */
+            check_done_hook(SN_T, SN_N, 300, 90, 300, t);   /* column kernel, 90 wide, k-blocks */
         }
     }
 }
