@@ -123,6 +123,17 @@ static dot_plan plan_dot(const sn_kernels *kr, sn_trans tb, int m, int n, int k)
     return p;
 }
 
+/* gemm_outer's: every A panel of a k-block and two k-blocks of B panels (or more A than B
+ * panels' worth of both); gemm_outer_cols takes a block of A panels per thread and one
+ * k-block of B panels out of it, in as many A panels per block as fit (floats). */
+static size_t outer_workspace(const sn_kernels *kr, int m, int n, int k)
+{
+    const size_t kc = (size_t)(k < KC ? k : KC);
+    const size_t a = sn_round_up(sn_round_up((size_t)m, kr->outer_mr) * kc, 16);
+    const size_t b = sn_round_up(sn_round_up((size_t)n, kr->outer_nr) * kc, 16);
+    return a + b + (a > b ? a : b);
+}
+
 static size_t workspace_for(const sn_kernels *kr, sn_trans ta, sn_trans tb, int m, int n, int k)
 {
     switch (choose(kr, ta, tb, m, n, k)) {
@@ -147,15 +158,8 @@ static size_t workspace_for(const sn_kernels *kr, sn_trans ta, sn_trans tb, int 
                (tb == SN_T ? sn_round_up((size_t)k * sn_round_up((size_t)n, kr->nar_nr), 16) : 0);
     case ALG_COL: /* the packed A panel lives on each thread's stack */
         return n % kr->col_nr ? sn_round_up((size_t)k * sn_round_up((size_t)n, kr->col_nr), 16) : 0;
-    default: { /* gemm_outer: every A panel of a k-block and two k-blocks of B panels, or
-                * (split by columns) two k-blocks of A panels and one of B panels; or
-                * (gemm_outer_cols) a block of A panels per thread and one k-block of B
-                * panels, used only where that fits in this */
-        size_t kc = (size_t)(k < KC ? k : KC);
-        const size_t a = sn_round_up(sn_round_up((size_t)m, kr->outer_mr) * kc, 16);
-        const size_t b = sn_round_up(sn_round_up((size_t)n, kr->outer_nr) * kc, 16);
-        return a + b + (a > b ? a : b);
-    }
+    default:
+        return outer_workspace(kr, m, n, k);
     }
 }
 
@@ -684,37 +688,6 @@ static void outer_tile(const sn_kernels *kr, const gemm_args *g, const float *a,
     if (last == 1) tile_done(g->ep, g->C, g->ldc, i0, j0, mi, nj);
 }
 
-/* gemm_outer split by columns: each thread its own B panels (packed by it, for it), all
- * of op(A)'s panels packed by the team into one of two buffers that k-blocks alternate
- * (so one wait per k-block: a thread past block b's wait has finished block b - 1's
- * tiles, the last readers of the buffer block b + 1 packs into). For products whose
- * row panels do not split evenly and whose column panels do: a team of two on 128 rows
- * (13 panels of 10) had 7 and 6 panels by rows, 2 and 2 of 4 by columns. */
-static void gemm_outer_by_cols(const sn_kernels *kr, const gemm_args *g, float *ws, int panels_m, int panels_n)
-{
-    const int mr = kr->outer_mr, nr = kr->outer_nr, kc_max = g->k < KC ? g->k : KC;
-    const size_t a_area = sn_round_up((size_t)panels_m * mr * kc_max, 16);
-    float *A0 = ws, *A1 = ws + a_area, *Bp = ws + 2 * a_area;
-    const int lo = share_bound(g, panels_n, 0), hi = share_bound(g, panels_n, 1);
-    for (int p0 = 0; p0 < g->k; p0 += KC) {
-        const int kc = g->k - p0 < KC ? g->k - p0 : KC;
-        const int accumulate = g->accumulate || p0 > 0, last = p0 + KC >= g->k;
-        float *Ap = (p0 / KC) % 2 ? A1 : A0;
-        {
-            const int lo_a = share_bound(g, panels_m, 0), hi_a = share_bound(g, panels_m, 1);
-            pack_a(kr, Ap + (size_t)lo_a * mr * kc, g, lo_a, hi_a - lo_a, p0, kc, mr);
-        }
-        team_sync(g);
-        for (int jp = lo; jp < hi; jp++) { /* B panel by B panel: one stays in L1 while A's pass */
-            float *b = Bp + (size_t)jp * nr * kc;
-            pack_b(kr, b, g, jp, 1, p0, kc, nr);
-            for (int ip = 0; ip < panels_m; ip++)
-                outer_tile(kr, g, Ap + (size_t)ip * mr * kc, b, ip, jp, kc, accumulate, last);
-        }
-    }
-    team_sync(g); /* the product is whole when the team leaves */
-}
-
 /* The outer path when each thread has B panels enough: the team splits the columns
  * and shares nothing; each thread packs its own B panels and, block by block, all of
  * op(A) for itself (at two threads, twice the A packing of a shared split, but no wait
@@ -725,10 +698,11 @@ static void gemm_outer_by_cols(const sn_kernels *kr, const gemm_args *g, float *
  * rows, where the hardware prefetchers follow it; B panel by B panel walked C down
  * columns, 14 rows 4 KiB apart per tile, each a miss (1024^3 on one Sapphire Rapids
  * core: +6%; 2048 x 2048 x 512: +17%). */
-static void gemm_outer_cols(const sn_kernels *kr, const gemm_args *g, float *ws, int panels_m, int panels_n)
+static void gemm_outer_cols(const sn_kernels *kr, const gemm_args *g, float *ws, int panels_m, int panels_n,
+                            int block)
 {
-    const int mr = kr->outer_mr, nr = kr->outer_nr, kc_max = g->k < KC ? g->k : KC, mcp = MC_PANELS(mr);
-    const int threads = team_threads(g), tid = share_bound(g, threads, 0), block = panels_m < mcp ? panels_m : mcp;
+    const int mr = kr->outer_mr, nr = kr->outer_nr, kc_max = g->k < KC ? g->k : KC;
+    const int threads = team_threads(g), tid = share_bound(g, threads, 0);
     const size_t a_block = sn_round_up((size_t)block * mr * kc_max, 16);
     const int lo = share_bound(g, panels_n, 0), hi = share_bound(g, panels_n, 1);
     /* this thread's own: a block of A panels, and its B panels from lo * nr * kc_max on
@@ -749,8 +723,8 @@ static void gemm_outer_cols(const sn_kernels *kr, const gemm_args *g, float *ws,
                 pack_b(kr, Bp, g, jb, je - jb, p0, kc, nr);
             else if (ragged)
                 pack_b(kr, Bp + (size_t)(je - 1 - jb) * nr * kc, g, je - 1, 1, p0, kc, nr);
-            for (int b0 = 0; b0 < panels_m; b0 += mcp) {
-                const int b1 = b0 + mcp < panels_m ? b0 + mcp : panels_m;
+            for (int b0 = 0; b0 < panels_m; b0 += block) {
+                const int b1 = b0 + block < panels_m ? b0 + block : panels_m;
                 pack_a(kr, Ap, g, b0, b1 - b0, p0, kc, mr);
                 for (int ip = b0; ip < b1; ip++) {
                     for (int jp = jb; jp < je; jp++) {
@@ -794,31 +768,21 @@ static void gemm_outer(const sn_kernels *kr, const gemm_args *g, float *ws)
     const int mr = kr->outer_mr, nr = kr->outer_nr;
     const int panels_m = (int)(sn_round_up(g->m, mr) / mr), panels_n = (int)(sn_round_up(g->n, nr) / nr);
     const int kc_max = g->k < KC ? g->k : KC, mcp = MC_PANELS(mr), threads = team_threads(g);
-    /* Tiles of the busiest thread split by rows and by columns: columns when they save
-     * more than 3% and each thread has at least 4 B panels (a large product keeps its
-     * rows: each thread's A stays its own; with 2 B panels each, every A panel read twice
-     * from both cores' caches lost more than the balance won: nn 128x128x1600 at 2
-     * threads 0.94x -> 0.90x of OpenBLAS, where nt 128x1600x128, 25 panels each, went
-     * 0.94x -> 1.22x). */
-    const long row_share = (long)((panels_m + threads - 1) / threads) * panels_n;
-    const long col_share = (long)panels_m * ((panels_n + threads - 1) / threads);
     /* By columns with nothing shared (gemm_outer_cols) on one thread, and on a team when
-     * each thread has at least 4 B panels and the workspace holds a block of A per thread
-     * (it always does for one or two): at two threads 0.75-0.90x of the best BLAS -> 0.95-1.22x on nn/nt/tn 128..1024
-     * x 1024 x 784..1024 (Sapphire Rapids), where packed B read across cores and a wait
-     * per k-block lost. */
-    {
-        const size_t a = sn_round_up((size_t)panels_m * mr * kc_max, 16), b = sn_round_up((size_t)panels_n * nr * kc_max, 16);
-        const int block = panels_m < mcp ? panels_m : mcp;
-        const size_t need = (size_t)threads * sn_round_up((size_t)block * mr * kc_max, 16) + b;
-        if ((threads == 1 || panels_n >= 4 * threads) && need <= a + b + (a > b ? a : b)) {
-            gemm_outer_cols(kr, g, ws, panels_m, panels_n);
+     * each thread has at least 4 B panels (with 2 each, every A panel packed twice cost
+     * more than sharing B lost): at two threads 0.75-0.90x of the best BLAS -> 0.95-1.22x
+     * on nn/nt/tn 128..1024 x 1024 x 784..1024 (Sapphire Rapids), where packed B read
+     * across cores and a wait per k-block lost. Blocks of A as large as MC_PANELS and the
+     * workspace allow (one or two threads: always the whole MC_PANELS). */
+    if (threads == 1 || panels_n >= 4 * threads) {
+        const size_t ws_floats = outer_workspace(kr, g->m, g->n, g->k);
+        const size_t b = sn_round_up((size_t)panels_n * nr * kc_max, 16);
+        int block = panels_m < mcp ? panels_m : mcp;
+        while (block > 0 && (size_t)threads * sn_round_up((size_t)block * mr * kc_max, 16) + b > ws_floats) block--;
+        if (block > 0) {
+            gemm_outer_cols(kr, g, ws, panels_m, panels_n, block);
             return;
         }
-    }
-    if (threads > 1 && panels_n >= 4 * threads && 100 * col_share < 97 * row_share) {
-        gemm_outer_by_cols(kr, g, ws, panels_m, panels_n);
-        return;
     }
     float *Ap = ws, *B0 = ws + sn_round_up((size_t)panels_m * mr * kc_max, 16);
     float *B1 = B0 + sn_round_up((size_t)panels_n * nr * kc_max, 16);

@@ -259,12 +259,12 @@ Test(gemm_tuned, bit_identical_for_1_2_3_threads)
         check_threads_identical(SN_T, SN_N, 77, 50, 300);
         check_threads_identical(SN_N, SN_T, 37, 50, 25); /* narrow kernel */
         check_threads_identical(SN_N, SN_N, 37, 50, 784); /* direct kernel + fused tail */
-        check_threads_identical(SN_N, SN_N, 1031, 331, 263); /* outer: rows split over the team */
+        check_threads_identical(SN_N, SN_N, 1031, 331, 263); /* outer: by columns; 3 threads: rows split (B shared) */
         check_threads_identical(SN_N, SN_T, 509, 1100, 131);
-        check_threads_identical(SN_T, SN_N, 23, 701, 300); /* outer: columns split (2 threads), tiles (3) */
-        check_threads_identical(SN_N, SN_N, 20, 701, 300);  /* outer: the tiles split */
-        /* outer, columns split: 13 row panels and 4 (or 35) column panels, k-blocks
-         * alternating A buffers; 3 threads split 128 x 128 by rows */
+        check_threads_identical(SN_T, SN_N, 23, 701, 300); /* outer by columns, few rows */
+        check_threads_identical(SN_N, SN_N, 20, 701, 300);
+        /* the wide direct tile (128 x 128); outer by columns with B^T packed; tn 200 wide:
+         * by columns on one thread, rows split with B shared on 2, tiles split on 3 */
         check_threads_identical(SN_N, SN_N, 128, 128, 1600);
         check_threads_identical(SN_N, SN_T, 128, 1100, 300);
         check_threads_identical(SN_T, SN_N, 130, 200, 600);
